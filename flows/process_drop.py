@@ -1,0 +1,237 @@
+"""The `process_drop` flow: one drop folder in, its partitions of every table out, plus a run record.
+
+It only composes tasks: discover -> prepare (load + clean + fingerprint, per batch) -> dedupe (whole
+drop against history) -> annotate (entities + dates, per batch) -> commit (atomic swap + run record).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, tags, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
+from tasks.clean import prepare_task
+from tasks.dedupe import dedupe_task
+from tasks.entities import annotate_task
+from tasks.load import discover_task, drop_id_of
+from tasks.write import commit_task, recover, staging_dir, write_run_record
+from textdrops.config import Settings
+from textdrops.locking import drop_lock
+from textdrops.pipeline import RunContext
+
+TRIGGERS = ("manual", "schedule", "deployment", "test")
+_VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
+
+
+def _flow_run_name() -> str:
+    params = flow_run.parameters
+    return f"{Path(params['drop']).name}-{params.get('trigger', 'manual')}"
+
+
+def new_run_id(now: datetime) -> str:
+    """Time-sortable, unique run id."""
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def versions(settings: Settings) -> dict[str, str]:
+    found = {"textdrops": textdrops.__version__, "python": platform.python_version()}
+    for name in (*_VERSIONED, settings.ner_model.replace("_", "-")):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found["ner_model"] = settings.ner_model
+    return found
+
+
+def _merge_counts(pairs) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for key, value in pairs:
+        totals[key] = totals.get(key, 0) + int(value)
+    return totals
+
+
+def build_record(
+    ctx: RunContext,
+    started: datetime,
+    discovered: dict,
+    prepared: list,
+    deduped: dict,
+    annotated: list,
+    wall: dict[str, float],
+) -> dict:
+    """The run record, with the accounting check: every file seen ends in exactly one place."""
+    counts = deduped["counts"]
+    reasons = _merge_counts(
+        [tuple(r) for r in discovered["quarantine_reasons"]]
+        + [tuple(r) for p in prepared for r in p["quarantine_reasons"]]
+    )
+    stage_seconds: dict[str, float] = {}
+    for result in [*prepared, deduped, *annotated]:
+        for stage, seconds in result["seconds"].items():
+            stage_seconds[stage] = stage_seconds.get(stage, 0.0) + seconds
+    stage_seconds.update({f"wall_{phase}": seconds for phase, seconds in wall.items()})
+    record = {
+        "run_id": ctx.run_id,
+        "flow_run_id": str(flow_run.id) if flow_run.id else None,
+        "drop_id": ctx.drop_id,
+        "drop_path": ctx.drop,
+        "trigger": flow_run.parameters.get("trigger", "manual"),
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "status": "succeeded",
+        "error": None,
+        "files_seen": discovered["files_seen"],
+        "docs_kept": counts.get("kept", 0),
+        "docs_exact_duplicate": counts.get("exact_duplicate", 0),
+        "docs_near_duplicate": counts.get("near_duplicate", 0),
+        "files_quarantined": sum(reasons.values()),
+        "quarantine_reasons": reasons,
+        "chars_removed": _merge_counts(kv for p in prepared for kv in p["chars_removed"].items()),
+        "n_entities": sum(a["entities"] for a in annotated),
+        "n_dates": sum(a["dates"] for a in annotated),
+        "n_batches": len(prepared),
+        "stage_seconds": stage_seconds,
+        "versions": versions(ctx.settings),
+        "config_hash": ctx.settings.output_hash(),
+        "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
+    }
+    accounted = (
+        record["docs_kept"]
+        + record["docs_exact_duplicate"]
+        + record["docs_near_duplicate"]
+        + record["files_quarantined"]
+    )
+    if accounted != record["files_seen"]:
+        raise RuntimeError(
+            f"accounting error in drop {ctx.drop_id}: {record['files_seen']} files seen but {accounted} "
+            f"accounted for (kept + duplicates + quarantined); nothing was committed"
+        )
+    return record
+
+
+def failed_record(ctx: RunContext, started: datetime, error: BaseException) -> dict:
+    return {
+        "run_id": ctx.run_id,
+        "flow_run_id": str(flow_run.id) if flow_run.id else None,
+        "drop_id": ctx.drop_id,
+        "drop_path": ctx.drop,
+        "trigger": flow_run.parameters.get("trigger", "manual"),
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "files_seen": 0,
+        "docs_kept": 0,
+        "docs_exact_duplicate": 0,
+        "docs_near_duplicate": 0,
+        "files_quarantined": 0,
+        "quarantine_reasons": {},
+        "chars_removed": {},
+        "n_entities": 0,
+        "n_dates": 0,
+        "n_batches": 0,
+        "stage_seconds": {},
+        "versions": versions(ctx.settings),
+        "config_hash": ctx.settings.output_hash(),
+        "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
+    }
+
+
+def summary_markdown(record: dict) -> str:
+    reasons = "".join(f"| {r} | {n} |\n" for r, n in sorted(record["quarantine_reasons"].items())) or "| none | 0 |\n"
+    timings = "".join(f"| {s} | {v:.2f} |\n" for s, v in sorted(record["stage_seconds"].items()))
+    return (
+        f"# textdrops run `{record['run_id']}` of drop `{record['drop_id']}`\n\n"
+        f"| files seen | kept | exact duplicates | near duplicates | quarantined | entities | dates |\n"
+        f"|---|---|---|---|---|---|---|\n"
+        f"| {record['files_seen']} | {record['docs_kept']} | {record['docs_exact_duplicate']} | "
+        f"{record['docs_near_duplicate']} | {record['files_quarantined']} | {record['n_entities']} | "
+        f"{record['n_dates']} |\n\n"
+        f"## Quarantine reasons\n\n| reason | files |\n|---|---|\n{reasons}\n"
+        f"## Seconds per stage\n\n| stage | seconds |\n|---|---|\n{timings}"
+    )
+
+
+@flow(name="process-drop", flow_run_name=_flow_run_name, validate_parameters=True)
+def process_drop(
+    drop: str,
+    out_dir: str | None = None,
+    trigger: str = "manual",
+    ner_model: str | None = None,
+    batch_size: int | None = None,
+) -> dict:
+    """Process one drop folder into partitioned Parquet under out_dir (default data/processed)."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
+    logger = get_run_logger()
+    settings = Settings.from_env(out_dir=out_dir, ner_model=ner_model, batch_size=batch_size)
+    drop_path = Path(drop).expanduser().resolve()
+    if not drop_path.is_dir():
+        raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
+    started = datetime.now(UTC)
+    ctx = RunContext(new_run_id(started), str(drop_path), drop_id_of(drop_path), settings)
+    wall: dict[str, float] = {}
+    with (
+        drop_lock(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning),
+        tags("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}"),
+    ):
+        recovered = recover(settings.out_dir, ctx.drop_id)
+        if recovered:
+            logger.warning("finished or cleared interrupted runs of %s: %s", ctx.drop_id, ", ".join(recovered))
+        last = time.perf_counter()
+
+        def lap() -> float:
+            nonlocal last
+            now = time.perf_counter()
+            elapsed, last = now - last, now
+            return elapsed
+
+        try:
+            discovered = discover_task(ctx)
+            wall["discover"] = lap()
+            batches = discovered["batches"]
+            prepared = [f.result() for f in prepare_task.map(unmapped(ctx), range(len(batches)), batches)]
+            wall["prepare"] = lap()
+            deduped = dedupe_task(ctx, [p["path"] for p in prepared])
+            wall["dedupe"] = lap()
+            annotated = [f.result() for f in annotate_task.map(unmapped(ctx), range(len(prepared)), prepared)]
+            wall["annotate"] = lap()
+            record = build_record(ctx, started, discovered, prepared, deduped, annotated, wall)
+            commit_task(ctx, record)
+        except BaseException as exc:
+            if not (staging_dir(settings.out_dir, ctx.run_id) / "COMMITTING").exists():
+                shutil.rmtree(staging_dir(settings.out_dir, ctx.run_id), ignore_errors=True)
+                write_run_record(settings.out_dir, failed_record(ctx, started, exc))
+            raise
+    logger.info(
+        "drop %s: %d files -> %d kept, %d exact and %d near duplicates, %d quarantined; %d entities, %d dates",
+        ctx.drop_id,
+        record["files_seen"],
+        record["docs_kept"],
+        record["docs_exact_duplicate"],
+        record["docs_near_duplicate"],
+        record["files_quarantined"],
+        record["n_entities"],
+        record["n_dates"],
+    )
+    create_markdown_artifact(
+        key=f"run-summary-{_artifact_key(ctx.drop_id)}",
+        markdown=summary_markdown(record),
+        description=f"textdrops run of drop {ctx.drop_id}",
+    )
+    return record
+
+
+def _artifact_key(drop_id: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in drop_id.lower()).strip("-") or "drop"

@@ -1,0 +1,664 @@
+"""Clean one scraped news document: repair unicode, drop junk, rejoin hard-wrapped lines.
+
+`clean_document(raw)` turns the decoded text of one file into a `CleanedDocument`: an optional headline,
+a clean body and a per-rule account of what was thrown away, so a user can audit every removal.
+
+The steps, in order (each removal is counted under one name of `CLEAN_RULES`):
+
+1. Unicode (`unicode_fix`, `control_chars`, `whitespace`): ftfy repairs mojibake ("donâ€™t" -> "don’t")
+   and normalises to NFC while keeping typographic quotes and dashes; BOM, zero-width, bidi and control
+   characters go; CRLF/CR and other line separators become "\\n"; tabs, NBSP and odd unicode spaces
+   become plain spaces. For speed, ASCII text skips ftfy, and the full (slow) ftfy pass only runs when
+   the text holds a mojibake signature (a UTF-8 lead byte read as latin-1/cp1252 followed by a
+   continuation byte, C1 controls, surrogates); other text gets ftfy's cheap fixes (ligatures,
+   full-width forms) and NFC. HTML entities are not decoded (that is the HTML extractor's job).
+2. Junk lines (`photo_credit`, `copyright`, `social_prompt`, `advertisement`, `cookie_notice`,
+   `navigation`): short whole lines matched by the anchored pattern families below. A pattern never
+   matches words inside a longer line, so an article sentence is never cut, and a lower-case line that
+   continues an unfinished sentence is never junk ("sponsored by the merchant bank and ..."). A bare
+   "©" line takes the short credit line after it; a "Related:" header takes its short link titles.
+   The patterns run again on the rejoined paragraphs, which catches junk wrapped over two lines.
+3. Headline: the first non-empty line is the `title` when a blank line follows it, it is short
+   (<= 20 words, <= 200 characters) and it does not end like a sentence ("." "," ";" ":"; an ALL-CAPS
+   line may end in "."). The title is not part of `text`.
+4. Hard-wrap repair: consecutive lines are joined with a space into one paragraph. A line starts a new
+   paragraph when the previous one ends a sentence (. ! ? : ; or … possibly followed by closing quotes
+   or brackets) unless it begins with a lower-case letter, when it is indented deeper than the body
+   (Reuters marks paragraphs with a 4-space indent; in such indent-paragraphed documents the indent
+   alone decides), or when it is a list item ("-", "*", "•", "1.", "(a)" ...). A list item absorbs its
+   own wrapped continuation lines. Table-like lines (two runs of three or more spaces between words, or
+   one such run on a line with a digit, as in Reuters' number tables) are never joined: consecutive
+   table lines form one block joined by a single "\\n" and keep their spacing, so columns stay
+   readable (and cleaning again still sees them as tables). Paragraphs are separated by "\\n\\n".
+5. Repeats (`repeated_paragraph`): a prose paragraph of >= 5 words that repeats an earlier one (after
+   case and whitespace folding) is dropped; this also removes a whole body pasted twice. Table blocks,
+   paragraphs under 5 words and data lines under 10 words with a digit ("Net 16.1 mln vs 9,390,000",
+   for the quarter and again for nine months) are never dropped: such repeats are real content.
+6. Comment section (`comment_section`): from the earliest comment-section header ("Comments",
+   "No comments:", "Leave a reply" ...) to the end of the document, when everything after the header is
+   short or about commenting (moderation policy, "Post a comment"); leftover standalone comment prompts
+   are dropped wherever they are.
+
+The result is idempotent: cleaning a cleaned body changes nothing, except that its first paragraph may
+now be read as a headline (title + "\\n\\n" + text then equals the first body).
+"""
+
+import re
+import unicodedata
+from typing import NamedTuple
+
+import ftfy
+import ftfy.chardata
+import ftfy.fixes
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from textdrops.prefect_defaults import retry_on_io_error
+
+CLEAN_RULES: tuple[str, ...] = (
+    "unicode_fix",
+    "control_chars",
+    "whitespace",
+    "photo_credit",
+    "copyright",
+    "social_prompt",
+    "advertisement",
+    "cookie_notice",
+    "navigation",
+    "comment_section",
+    "repeated_paragraph",
+)
+
+
+class CleanedDocument(NamedTuple):
+    """A cleaned document and the account of what cleaning removed."""
+
+    title: str | None
+    text: str
+    removed_chars: dict[str, int]
+    removed_lines: dict[str, int]
+
+
+# --- Unicode -------------------------------------------------------------------------------------------
+
+# Quotes and dashes carry meaning in news text, so ftfy must not straighten them. HTML entities are left
+# alone: unescaping is not idempotent ("&amp;lt;") and belongs to whoever extracted the text from HTML.
+# Line breaks and control characters are handled below so that they are counted under our own rules.
+# restore_byte_a0 ("Ã " -> "à") is off: rejoining hard-wrapped lines puts a space after a line-final "Ã",
+# so it would make cleaning a cleaned text change it again.
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    restore_byte_a0=False,
+    remove_control_chars=False,
+    normalization="NFC",
+    explain=False,
+)
+# When the full (slow) ftfy pass runs. ftfy's own `badness.is_bad` costs about half of `fix_text` on clean
+# text, so instead we look for what the common mojibake leaves: a UTF-8 lead byte read as latin-1/cp1252
+# ("Ã", "â", "Â" ...) followed by a continuation byte read the same way ("â€™", "Ã©", "Â£"),
+# plus what only the full pass repairs: C1 controls (cp1252 decoded as latin-1), surrogates and terminal
+# escapes. Other text takes the cheap path: ligatures, full-width forms and NFC, as ftfy would.
+_CP1252_CONTINUATION = (
+    "\x80-\xbf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d"
+    "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178"
+)
+_NEEDS_FULL_FTFY = re.compile(f"[\xc2-\xf4][{_CP1252_CONTINUATION}]|[\x1b\x80-\x9f\ud800-\udfff]")
+_LIGATURE_OR_WIDE_CHARS = sorted({*ftfy.chardata.LIGATURES, *ftfy.chardata.WIDTH_MAP})
+_LIGATURE_OR_WIDE = re.compile("[" + "".join(re.escape(chr(c)) for c in _LIGATURE_OR_WIDE_CHARS) + "]")
+# Line breaks other than "\n". NEL (\x85) is a C1 byte: it counts as a line break only once ftfy has had
+# the chance to read C1 bytes as the cp1252 characters they usually are ("\x85" -> "…").
+_LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\u2028\u2029]")
+_LINE_BREAKS_AND_NEL = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+# C0 controls except \t and \n, soft hyphen, zero-width and bidi marks, word joiners, BOM, interlinear
+# annotation marks, lone surrogates and tag characters: all invisible in rendered text.
+_INVISIBLE_CHARS = (
+    "\x00-\x08\x0e-\x1f\x7f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f"
+)
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
+_INVISIBLE_AND_C1 = re.compile(f"[{_INVISIBLE_CHARS}\x80-\x9f]")
+# Tabs and every unicode space other than the plain one.
+_ODD_SPACES = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+# ftfy's output can itself hold invisible characters ("â€‹" is a zero-width space) whose removal brings
+# new mojibake together; a few rounds make the result stable (cleaning it again changes nothing).
+_MAX_FTFY_ROUNDS = 3
+
+
+def _normalize_unicode(raw: str, removed_chars: dict[str, int]) -> str:
+    """Return `raw` with mojibake repaired, invisible characters removed and line breaks as "\\n"."""
+    text = _LINE_BREAKS.sub("\n", raw)
+    removed_chars["whitespace"] += len(raw) - len(text)
+    if text.isascii():
+        text, n_invisible = _INVISIBLE.subn("", text)
+        removed_chars["control_chars"] += n_invisible
+        return text.replace("\t", " ") if "\t" in text else text
+    # Invisible characters go before ftfy looks for mojibake, so that it sees what the reader sees.
+    text, n_invisible = _INVISIBLE.subn("", text)
+    removed_chars["control_chars"] += n_invisible
+    if _LIGATURE_OR_WIDE.search(text):
+        text = ftfy.fixes.fix_character_width(ftfy.fixes.fix_latin_ligatures(text))
+    for _ in range(_MAX_FTFY_ROUNDS):
+        if not _NEEDS_FULL_FTFY.search(text):
+            break
+        fixed = ftfy.fix_text(text, _FTFY_CONFIG)
+        removed_chars["unicode_fix"] += max(0, len(text) - len(fixed))
+        fixed = _LINE_BREAKS_AND_NEL.sub("\n", fixed)
+        fixed, n_invisible = _INVISIBLE_AND_C1.subn("", fixed)
+        removed_chars["control_chars"] += n_invisible
+        if fixed == text:
+            break
+        text = fixed
+    text, n_invisible = _INVISIBLE_AND_C1.subn("", _LINE_BREAKS_AND_NEL.sub("\n", text))
+    removed_chars["control_chars"] += n_invisible
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return _ODD_SPACES.sub(" ", text)
+
+
+# --- Junk line patterns --------------------------------------------------------------------------------
+# Each family is matched against a whole line (or paragraph) after whitespace collapsing, case-insensitive,
+# and only when that line is at most _MAX_JUNK_CHARS long. Order matters only between families that
+# could both match: copyright is tried before photo_credit so "© 2016 Rudaw" counts as copyright.
+
+_MAX_JUNK_CHARS = 320
+
+_AGENCIES = (
+    r"(?:getty images|afp|reuters|ap(?: photo)?|epa(?:-efe)?|sputnik|tass|ria novosti|xinhua|anadolu agency"
+    r"|shutterstock|istock(?:photo)?|alamy(?: stock photo)?|pa(?: wire| media)?|bloomberg|rex features"
+    r"|rex/shutterstock|corbis|wikimedia commons|flickr)"
+)
+_NAME = r"[\w.'’&-]+(?: [\w.'’&-]+){0,4}"
+_NETWORKS = r"(?:twitter|x|facebook|instagram|linkedin|youtube|tiktok|google\+?|social media|telegram)"
+
+_JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
+    # "Copyright 2016 Rudaw", "© 2016 X. All rights reserved", "(c) Copyright Reuters 1987", lines that
+    # end in "All rights reserved".
+    "copyright": (
+        r"(?:copyright|©|\(c\))\s*(?:©|\(c\)|copyright)?\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?)\b.{0,120}",
+        r"(?:copyright|©|\(c\))\s*(?:©|\(c\))?\s*[^.!?]{0,120}\ball rights reserved\b.{0,80}",
+        r"[^.!?]{0,120}\ball rights reserved[.!]?",
+        r"copyright\s*(?:©|\(c\))?\s*" + _NAME + r"[.]?",
+    ),
+    # "© Sputnik/ Alexei Druzhinin", "Photo: X", "Image copyright X", "Image caption X",
+    # "AFP/Getty Images", "Reuters/Kevin Lamarque", "(c) Reuters", "Getty Images", "Photo".
+    "photo_credit": (
+        r"(?:©|\(c\))\s*[^.!?]{1,100}",
+        r"(?:photo(?:graph)?s?|pictures?|pics?|images?|credits?|photo credit)(?:\s*[:|]\s*.{0,150})?",
+        r"(?:photo(?:graph)?s?|pictures?|images?)\s+(?:by|courtesy(?: of)?)\s+[^.!?,;]{1,60}",
+        r"image (?:copyright|caption|source)\b.{0,200}",
+        rf"(?:{_NAME}\s*/\s*)?(?:getty images|shutterstock|istock(?:photo)?|alamy(?: stock photo)?)"
+        rf"(?:\s*(?:/|via)\s*{_NAME})?",
+        _NAME + r"\s*/\s*" + _AGENCIES + r"(?:\s*/\s*" + _NAME + r")?",
+        _AGENCIES + r"\s*(?:/|via)\s*" + _NAME,
+        r"(?:gallery\s*\|\s*)?\d+ (?:photos|pictures|images)",
+    ),
+    # "Share this article", share-button rows ("Facebook Twitter Email"), "Follow us on Twitter",
+    # "Subscribe to our newsletter", "Sign up for our daily email".
+    "social_prompt": (
+        r"(?:share|tweet|e-?mail|print|save|whatsapp|facebook|twitter|linkedin|reddit|pinterest|messenger"
+        r"|copy link|google\+?|share on \w+)(?:[\s|,/•·]+(?:share|tweet|e-?mail|print|save|whatsapp|facebook"
+        r"|twitter|linkedin|reddit|pinterest|messenger|copy link|google\+?|share on \w+))*",
+        r"share (?:this|the) (?:article|story|page|post|video|gallery)(?: (?:on|via|with) .{1,60})?[:.!]?",
+        rf"(?:follow|like|find|join|connect with) us on {_NETWORKS}"
+        rf"(?:\s*(?:,|and|or|&)\s*(?:on )?{_NETWORKS})*"
+        r"(?:\s*(?:@[\w.]+|at @?[\w.]+|for [^,;]{1,60}))?[.!]?",
+        r"follow @?[\w.]+ on (?:twitter|facebook|instagram|linkedin|youtube)[.!]?",
+        r"(?:subscribe|sign up|register) (?:to|for|now for) (?:our|the)\b.{0,60}"
+        r"\b(?:newsletters?|channel|updates|alerts|e-?mails?|briefing|podcast)\b.{0,80}",
+        r"(?:subscribe|sign up)(?: now| today| here)?[.!]?",
+        r"get (?:our|the) (?:\w+ ){0,3}newsletter\b.{0,80}",
+    ),
+    # Ad slots and sponsored-content markers.
+    "advertisement": (
+        r"advertisements?|advertising|advertorial|sponsored(?: content| links?| stories| by [^.,;]{1,60})?"
+        r"|ads? by \w+|paid (?:content|post|partnership)|ad feedback|report (?:this )?ad",
+        r"(?:story|article) continues below(?: advertisement)?|scroll to continue(?: with content)?"
+        r"|continue reading below|advertisement - continue reading below",
+    ),
+    # Cookie banners: need a cookie word together with consent wording.
+    "cookie_notice": (
+        r"(?:this|our) (?:web)?site uses cookies\b.{0,300}",
+        r"we use cookies\b.{0,300}",
+        r"by (?:continuing|using)\b(?=.{0,200}\bcookies?\b).{0,300}",
+        r"(?:accept|allow|manage|reject) (?:all )?cookies(?: and continue)?[.!]?",
+        r"cookie (?:policy|settings|preferences|notice|consent)[.!]?",
+    ),
+    # Reading aids of the page, not the story: "Read more: ...", "Related: ...", "Continue reading the main
+    # story", media player chrome, "Click here to ...", "Back to top".
+    "navigation": (
+        r"(?:read|see) (?:more|also)(?:\s*(?:[:>»|]|-)\s*.{0,200}|[.:]?)",
+        r"related(?: articles| stories| coverage| content| links| news| topics| videos)?"
+        r"\s*(?:[:>»|]\s*.{0,200})?",
+        r"more (?:on|about) this (?:story|topic)[.:]?|more from \w+(?: \w+)?:?",
+        r"continue reading(?: the main story)?[.…]*|media player help|jump media player"
+        r"|(?:back|back up|return) to (?:top|list|home(?:page)?)\b[^.,;]{0,40}|skip to (?:main )?content"
+        r"|skip navigation",
+        r"(?:\+ )?see all \d+|view (?:all|gallery|slideshow)|(?:open|view) (?:the )?(?:full )?gallery",
+        r"click here\b.{0,150}",
+        r"(?:top|most read|most popular|most viewed|trending|recommended|editor'?s picks?)"
+        r"(?: stories| articles| news| now)?:?",
+    ),
+}
+_JUNK_LINE = re.compile(
+    "|".join(f"(?P<{rule}>{'|'.join(f'(?:{p})' for p in patterns)})" for rule, patterns in _JUNK_FAMILIES.items()),
+    re.IGNORECASE,
+)
+# A bare "©" (or "Photo:") line credits the next line: "©" / "Sputnik/ Alexei Druzhinin".
+_CREDIT_MARKER = re.compile(r"(?:©|\(c\)|photo|photo credit|image|picture|credit)\s*:?", re.IGNORECASE)
+_MAX_CREDIT_WORDS = 8
+# A "Related stories:" header lists links below it: short lines without sentence punctuation.
+_LINK_LIST_HEADER = re.compile(
+    r"(?:related|read more|see also|more on this story|more from \w+|most read|top stories)"
+    r"(?: articles| stories| coverage| content| links| news)?\s*:?",
+    re.IGNORECASE,
+)
+_MAX_LINK_WORDS = 15
+
+# --- Comment section ------------------------------------------------------------------------------------
+# Headers and prompts of a comment section (Blogger, WordPress, news sites). Matched on whole lines.
+_COMMENT_HEADER = re.compile(
+    r"(?:\d+\s+)?(?:reader )?comments?(?:\s*\(\d+\))?\s*:?|no comments?(?: yet)?\s*[:.!]?"
+    r"|post (?:a|your|new) comment[.:]?|leave a (?:comment|reply)[.:]?|add (?:a|your) comment[.:]?"
+    r"|join the (?:discussion|conversation)[.:]?|(?:show|view|load|hide|read) (?:all )?(?:\d+ )?comments?"
+    r"(?:\s*\(\d+\))?|comments (?:are|have been) closed\.?|write a comment[.:]?|\d+ (?:responses?|replies)"
+    r"|have your say|newer post(?:\s*older post)?(?:\s*home)?|older post(?:\s*home)?"
+    r"|subscribe to: post comments \(atom\)"
+    r"|post comments \(atom\)|comment policy|comments? guidelines|(?:\d+ )?(?:people )?(?:are )?commenting",
+    re.IGNORECASE,
+)
+# Words of comment-moderation policy: a long paragraph after a header needs two of them to count as policy.
+_COMMENT_POLICY = re.compile(
+    r"\b(?:comments?|comment(?:ing|ers?)|moderat\w*|guidelines?|approv\w*|reject\w*|profanity|vulgarity"
+    r"|abus\w*|offensive|terms (?:of|and) (?:use|service|conditions)|community (?:standards|rules)"
+    r"|log ?in|sign ?in|register\w*|repl(?:y|ies)|posted by|discussions?|disqus)\b",
+    re.IGNORECASE,
+)
+_MAX_SHORT_TAIL_WORDS = 6
+
+# Cheap gate before the patterns above: every junk or comment pattern starts with one of these words
+# (case-folded, trailing ":|.!" stripped), with a digit, "©", "+" or "(c)", or else contains "/" (agency
+# credits) or "rights reserved". Most article lines fail the gate and skip the regexes; add the first
+# word of every new pattern here (tests/tasks/test_clean.py checks one example line per family).
+_JUNK_FIRST_WORDS = frozenset(
+    """
+    copyright photo photos photograph photographs picture pictures pic pics image images video credit
+    credits source getty shutterstock istock istockphoto alamy gallery share tweet email e-mail print save
+    whatsapp facebook twitter linkedin reddit pinterest messenger copy google google+ follow like find join
+    connect subscribe sign register get advertisement advertisements advertising advertorial sponsored ad
+    ads paid report story article scroll continue this our we by accept allow manage reject cookie read see
+    related more media jump back return skip view open click top most trending recommended editor's editors
+    reader comment comments no post leave add show load hide write have newer older people are commenting
+    """.split()
+)
+_JUNK_FIRST_CHARS = frozenset("0123456789©(+")
+
+# --- Line shapes --------------------------------------------------------------------------------------
+
+# A table row (Reuters number tables) is never joined into prose: two gaps of three or more spaces
+# between words, or one gap on a line with a digit ("Wheat     2.55"). One gap without digits is prose.
+_TABLE_GAP = re.compile(r"(?<=\S) {3,}(?=\S)")
+_DIGIT = re.compile(r"\d")
+_LIST_ITEM = re.compile(r"(?:[-*•·▪►‣◦]|\d{1,3}[.)]|\(\d{1,3}\)|\([a-z]\))(?: |$)")
+_CLOSERS = "\"'”’»)]"
+_SENTENCE_END = frozenset(".!?:;…")
+_TITLE_BAD_END = ".,;:"
+_LETTER = re.compile(r"[^\W\d_]")
+_MAX_TITLE_WORDS = 20
+_MAX_TITLE_CHARS = 200
+_MIN_REPEAT_WORDS = 5
+# Short lines with numbers are data ("Net 16.1 mln vs 9,390,000" for the quarter and the nine months).
+_MIN_NUMERIC_REPEAT_WORDS = 10
+
+_BLANK, _PLAIN, _LIST, _TABLE, _STANDALONE = range(5)
+
+
+class _Line(NamedTuple):
+    text: str  # collapsed for prose; table rows keep their spacing
+    kind: int
+    indent: int
+
+
+class _Block(NamedTuple):
+    text: str
+    is_table: bool
+    n_lines: int
+
+
+def _may_be_junk(collapsed: str) -> bool:
+    """False when no junk or comment pattern can match the whole line (a fast pre-check)."""
+    if len(collapsed) > _MAX_JUNK_CHARS:
+        return False
+    if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed:
+        return True
+    first = collapsed.split(" ", 1)[0].casefold().rstrip(":|.!")
+    return first in _JUNK_FIRST_WORDS or "rights reserved" in collapsed.casefold()
+
+
+def _junk_rule(collapsed: str) -> str | None:
+    """Return the rule whose pattern matches the whole (short) line, or None."""
+    if not _may_be_junk(collapsed):
+        return None
+    match = _JUNK_LINE.fullmatch(collapsed)
+    return match.lastgroup if match else None
+
+
+def _is_table_row(stripped: str) -> bool:
+    gap = _TABLE_GAP.search(stripped)
+    if gap is None:
+        return False
+    return _DIGIT.search(stripped) is not None or _TABLE_GAP.search(stripped, gap.end()) is not None
+
+
+def _ends_sentence(text: str) -> bool:
+    """True when the line ends like a sentence: terminal punctuation, maybe followed by closers."""
+    core = text.rstrip(_CLOSERS)
+    return bool(core) and core[-1] in _SENTENCE_END
+
+
+def _word_count(text: str) -> int:
+    return text.count(" ") + 1 if text else 0
+
+
+def _is_credit(collapsed: str) -> bool:
+    """True for a short name-like line that follows a bare "©": "Sputnik/ Alexei Druzhinin"."""
+    words = _word_count(collapsed)
+    if words > _MAX_CREDIT_WORDS:
+        return False
+    return words <= 3 or collapsed[-1:] not in ".!?"
+
+
+def _is_link_title(collapsed: str) -> bool:
+    return _word_count(collapsed) <= _MAX_LINK_WORDS and not _ends_sentence(collapsed)
+
+
+def _remove(rule: str, text: str, n_lines: int, removed_chars: dict, removed_lines: dict) -> None:
+    removed_chars[rule] += len(text)
+    removed_lines[rule] += n_lines
+
+
+def _classify_lines(text: str, removed_chars: dict, removed_lines: dict) -> list[_Line]:
+    """Split into lines, drop junk lines and label the rest (blank, plain, list, table, standalone)."""
+    out: list[_Line] = []
+    pending_credit = False  # previous kept line was a bare "©": this line may be the credited name
+    pending_links = False  # inside a "Related:" link list
+    for line in text.split("\n"):
+        stripped = line.strip(" ")
+        if not stripped:
+            if line:
+                removed_chars["whitespace"] += len(line)
+                removed_lines["whitespace"] += 1
+            pending_links = False
+            if out and out[-1].kind != _BLANK:
+                out.append(_Line("", _BLANK, 0))
+            continue
+        is_table = _is_table_row(stripped)
+        collapsed = " ".join(stripped.split()) if (is_table or "  " in stripped) else stripped
+        if pending_credit:
+            pending_credit = False
+            if _is_credit(collapsed):
+                _remove("photo_credit", line, 1, removed_chars, removed_lines)
+                continue
+        if pending_links:
+            if _is_link_title(collapsed):
+                _remove("navigation", line, 1, removed_chars, removed_lines)
+                continue
+            pending_links = False
+        # A lower-case line that continues an unfinished sentence is prose ("sponsored by the merchant
+        # bank and ..."), whatever its first words; junk is judged again on whole paragraphs later.
+        continues_sentence = (
+            collapsed[0].islower() and out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
+        )
+        if not continues_sentence and _may_be_junk(collapsed):
+            if _CREDIT_MARKER.fullmatch(collapsed):
+                _remove("photo_credit", line, 1, removed_chars, removed_lines)
+                pending_credit = True
+                continue
+            match = _JUNK_LINE.fullmatch(collapsed)
+            if match is not None:
+                rule = match.lastgroup
+                _remove(rule, line, 1, removed_chars, removed_lines)
+                pending_links = rule == "navigation" and _LINK_LIST_HEADER.fullmatch(collapsed) is not None
+                continue
+            if _COMMENT_HEADER.fullmatch(collapsed) and _LETTER.search(collapsed):
+                out.append(_Line(collapsed, _STANDALONE, 0))
+                continue
+        indent = len(line) - len(line.lstrip(" "))
+        if is_table:
+            out.append(_Line(line.rstrip(" "), _TABLE, indent))
+            removed_chars["whitespace"] += len(line) - len(line.rstrip(" "))
+            continue
+        removed_chars["whitespace"] += len(line) - len(collapsed)
+        kind = _LIST if _LIST_ITEM.match(collapsed) else _PLAIN
+        out.append(_Line(collapsed, kind, indent))
+    return out
+
+
+def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
+    """Return the headline (or None) and the lines after it."""
+    first = 0
+    while first < len(lines) and lines[first].kind == _BLANK:
+        first += 1
+    if first + 2 >= len(lines) or lines[first + 1].kind != _BLANK:
+        return None, lines
+    candidate = lines[first]
+    text = candidate.text
+    if (
+        candidate.kind != _PLAIN
+        or len(text) > _MAX_TITLE_CHARS
+        or _word_count(text) > _MAX_TITLE_WORDS
+        or not _LETTER.search(text)
+    ):
+        return None, lines
+    last = text[-1]
+    if last in _TITLE_BAD_END and not (last == "." and text.upper() == text):
+        return None, lines
+    return text, lines[first + 2 :]
+
+
+def _build_blocks(lines: list[_Line]) -> list[_Block]:
+    """Join hard-wrapped lines into paragraphs; keep table rows together as one block."""
+    plain_indents = [ln.indent for ln in lines if ln.kind in (_PLAIN, _LIST)]
+    base_indent = min(plain_indents) if plain_indents else 0
+    # Indent-paragraphed text (Reuters): an indented line directly follows a non-blank prose line.
+    indent_mode = any(
+        cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
+        for prev, cur in zip(lines, lines[1:], strict=False)
+    )
+    blocks: list[_Block] = []
+    parts: list[str] = []
+    parts_kind = _BLANK
+
+    def flush() -> None:
+        nonlocal parts, parts_kind
+        if parts:
+            is_table = parts_kind == _TABLE
+            blocks.append(_Block(("\n" if is_table else " ").join(parts), is_table, len(parts)))
+        parts = []
+        parts_kind = _BLANK
+
+    for line in lines:
+        kind = line.kind
+        if kind == _BLANK:
+            flush()
+            continue
+        if kind == _TABLE:
+            if parts_kind != _TABLE:
+                flush()
+            parts.append(line.text)
+            parts_kind = _TABLE
+            continue
+        if kind == _PLAIN and parts_kind == _PLAIN and line.indent <= base_indent:
+            if indent_mode or not _ends_sentence(parts[-1]) or line.text[0].islower():
+                parts.append(line.text)
+                continue
+        # A list item absorbs its wrapped continuation, however that is indented.
+        if kind == _PLAIN and parts_kind == _LIST:
+            if not _ends_sentence(parts[-1]) or line.text[0].islower():
+                parts.append(line.text)
+                continue
+        flush()
+        parts.append(line.text)
+        parts_kind = kind
+        if kind == _STANDALONE:
+            flush()
+    flush()
+    return blocks
+
+
+def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop prose paragraphs that match a junk pattern once rejoined ("Follow us" / "on Twitter")."""
+    kept: list[_Block] = []
+    for block in blocks:
+        if not block.is_table:
+            rule = _junk_rule(block.text)
+            if rule is not None:
+                _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
+                continue
+        kept.append(block)
+    return kept
+
+
+def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded).
+
+    Short paragraphs, short ones with numbers and table blocks are content even when they repeat.
+    """
+    seen: set[str] = set()
+    kept: list[_Block] = []
+    for block in blocks:
+        words = _word_count(block.text)
+        if (
+            not block.is_table
+            and words >= _MIN_REPEAT_WORDS
+            and (words >= _MIN_NUMERIC_REPEAT_WORDS or not _DIGIT.search(block.text))
+        ):
+            key = block.text.casefold()
+            if key in seen:
+                _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+                continue
+            seen.add(key)
+        kept.append(block)
+    return kept
+
+
+def _is_comment_header(block: _Block) -> bool:
+    return (
+        not block.is_table
+        and _may_be_junk(block.text)
+        and _COMMENT_HEADER.fullmatch(block.text) is not None
+        and _LETTER.search(block.text) is not None
+    )
+
+
+def _is_comment_tail(block: _Block) -> bool:
+    if block.is_table:
+        return False
+    if _word_count(block.text) <= _MAX_SHORT_TAIL_WORDS:
+        return True
+    hits = 0
+    for _ in _COMMENT_POLICY.finditer(block.text):
+        hits += 1
+        if hits >= 2:
+            return True
+    return False
+
+
+def _drop_comment_section(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop a trailing comment section and any leftover standalone comment prompts."""
+    # Walk back from the end while paragraphs look like comment policy; the earliest header inside that
+    # stretch starts the section.
+    if not any(_is_comment_header(block) for block in blocks):
+        return blocks
+    cut = len(blocks)
+    i = len(blocks) - 1
+    while i >= 0 and (_is_comment_header(blocks[i]) or _is_comment_tail(blocks[i])):
+        if _is_comment_header(blocks[i]):
+            cut = i
+        i -= 1
+    kept: list[_Block] = []
+    for index, block in enumerate(blocks):
+        if index >= cut or _is_comment_header(block):
+            _remove("comment_section", block.text, block.n_lines, removed_chars, removed_lines)
+            continue
+        kept.append(block)
+    return kept
+
+
+def _clean_once(
+    raw: str, removed_chars: dict[str, int], removed_lines: dict[str, int], find_title: bool
+) -> tuple[str | None, str]:
+    """Return (title, body) after one pass of every step, adding what it removed to the counts."""
+    text = _normalize_unicode(raw, removed_chars)
+    lines = _classify_lines(text, removed_chars, removed_lines)
+    title = None
+    if find_title:
+        title, lines = _detect_title(lines)
+    blocks = _build_blocks(lines)
+    blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
+    blocks = _drop_repeats(blocks, removed_chars, removed_lines)
+    blocks = _drop_comment_section(blocks, removed_chars, removed_lines)
+    return title, "\n\n".join(block.text for block in blocks)
+
+
+def clean_document(raw: str) -> CleanedDocument:
+    """Return the headline, clean body and per-rule removal counts of one raw document."""
+    removed_chars = dict.fromkeys(CLEAN_RULES, 0)
+    removed_lines = dict.fromkeys(CLEAN_RULES, 0)
+    title, body = _clean_once(raw, removed_chars, removed_lines, find_title=True)
+    # ftfy judges mojibake line by line, so rejoining hard-wrapped lines can give it new context. When
+    # the body may still hold mojibake, clean it again until it is stable, so that cleaning is idempotent.
+    for _ in range(_MAX_FTFY_ROUNDS):
+        if body.isascii() or not _NEEDS_FULL_FTFY.search(body):
+            break
+        _, again = _clean_once(body, removed_chars, removed_lines, find_title=False)
+        if again == body:
+            break
+        body = again
+    return CleanedDocument(title, body, removed_chars, removed_lines)
+
+
+_CLEANUP_ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.Int64}))
+
+
+def clean_batch(docs: pl.DataFrame) -> pl.DataFrame:
+    """`docs` with `raw_text` replaced by title, text, n_chars_raw, n_chars_removed and cleanup
+    (characters removed per rule, as key/value entries)."""
+    results = [clean_document(raw) for raw in docs["raw_text"]]
+    return docs.with_columns(
+        title=pl.Series([r.title for r in results], dtype=pl.String),
+        text=pl.Series([r.text for r in results], dtype=pl.String),
+        n_chars_raw=pl.col("raw_text").str.len_chars().cast(pl.Int64),
+        n_chars_removed=pl.Series([sum(r.removed_chars.values()) for r in results], dtype=pl.Int64),
+        cleanup=pl.Series(
+            [[{"key": k, "value": v} for k, v in r.removed_chars.items()] for r in results],
+            dtype=_CLEANUP_ENTRIES,
+        ),
+    ).drop("raw_text")
+
+
+@task(
+    name="prepare",
+    task_run_name="prepare-batch-{index}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_on_io_error,
+)
+def prepare_task(ctx, index: int, entries: list) -> dict:
+    """Load, clean and fingerprint one batch of files (in a worker process when the batch is large)."""
+    from textdrops import workers
+    from textdrops.pipeline import prepare_batch
+
+    processes = ctx.settings.ner_processes if len(entries) >= ctx.settings.pool_min_docs else 1
+    result = workers.run(prepare_batch, ctx, index, entries, processes=processes)
+    get_run_logger().info(
+        "batch %d: %d files -> %d documents, %d quarantined",
+        index,
+        result["files"],
+        result["docs"],
+        result["quarantined"],
+    )
+    return result

@@ -1,0 +1,730 @@
+"""Find temporal expressions in news text and normalise them to TimeML TIMEX3 values and date intervals.
+
+Plain functions, no Prefect and no spaCy: NER spans arrive as ``(start, end, label)`` tuples.
+
+Resolution is relative to ``reference_date`` (the document's publication date):
+
+- a bare weekday is read as past (the most recent such weekday on or before the reference date) unless
+  the words just before it in its sentence say future ("will", "from", "beginning on", "next" ...), then
+  it is the first such weekday on or after the reference date; "last Monday" is strictly before and
+  "next Monday" strictly after it;
+- a month or month-day without a year takes the occurrence nearest the reference date (within six
+  months); "last"/"next" force the past/future occurrence;
+- a quarter or half without a year is the most recent one that has started by the reference date;
+- without a reference date, relative expressions keep their type and get an X-filled value
+  ("XXXX-02-27", "XXXX-WXX-1") with no dates.
+
+One compiled regex finds all candidates in a single pass; spaCy DATE/TIME spans are merged in afterwards.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import NamedTuple
+
+__all__ = ["TemporalExpression", "extract_dates", "reference_date_from_dateline"]
+
+
+class TemporalExpression(NamedTuple):
+    """One temporal expression: its span, TIMEX3 type and value, and the date interval it denotes."""
+
+    text: str
+    start: int
+    end: int
+    timex_type: str
+    value: str | None
+    date_start: date | None
+    date_end: date | None
+    granularity: str | None
+    anchor: date | None
+    part_of_day: str | None
+
+
+class _Normalised(NamedTuple):
+    timex_type: str
+    value: str | None
+    date_start: date | None = None
+    date_end: date | None = None
+    granularity: str | None = None
+    anchor: date | None = None
+    part_of_day: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Vocabulary
+# ---------------------------------------------------------------------------------------------------
+
+_MONTH_NUMBER = {
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4, "apr": 4,
+    "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9,
+    "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11, "nov": 11, "december": 12, "dec": 12,
+}  # fmt: skip
+_WEEKDAY_NUMBER = {
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6,
+}  # fmt: skip
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100,
+}  # fmt: skip
+_VAGUE_QUANTITIES = ("a few", "few", "several", "some", "many", "a couple of", "a number of")
+_PART_OF_DAY_CODE = {"morning": "MO", "afternoon": "AF", "evening": "EV", "night": "NI"}
+_TIME_ZONES = "GMT|UTC|EST|EDT|CST|CDT|MST|MDT|PST|PDT|BST|CET|CEST|JST|HKT|SGT|AEST|AEDT|MSK"
+
+
+def _cased(words: Sequence[str]) -> str:
+    """Alternation of Title-case and UPPER-case forms: month and weekday names must be capitalised."""
+    forms = []
+    for word in sorted(words, key=len, reverse=True):
+        forms += [word.capitalize(), word.upper()]
+    return "(?-i:" + "|".join(forms) + ")"
+
+
+_FULL_MONTHS = [m for m in _MONTH_NUMBER if len(m) > 4 or m in ("may", "june", "july")]
+_ABBREVIATED_MONTHS = [m for m in _MONTH_NUMBER if m not in _FULL_MONTHS]
+_MONTH = _cased(_FULL_MONTHS + [m + r"\.?" for m in _ABBREVIATED_MONTHS])
+_FULL_MONTH = _cased(_FULL_MONTHS)
+_WEEKDAY = _cased(list(_WEEKDAY_NUMBER))
+_NUMBER = (
+    r"\d{1,3}|(?:twenty|thirty|forty|fifty|sixty)[\s-](?:one|two|three|four|five|six|seven|eight|nine)|"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + "|"
+    + "|".join(q.replace(" ", r"\s+") for q in _VAGUE_QUANTITIES)
+)
+_UNIT = r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(?:y|ies)"
+_NOT_AN_AMOUNT = r"(?![.,]\d|\d|\s*(?:pct|percent|%|mln|billion|dlrs|tonnes|barrels|shares|cents))"
+
+# Families are named groups of one alternation; Python's regex takes the first alternative that
+# matches at the leftmost position, so longer forms come before their prefixes.
+_FAMILIES = {
+    "iso": r"(?P<iso_y>\d{4})-(?P<iso_m>\d\d)-(?P<iso_d>\d\d)(?![\d-])",
+    "numeric": (r"(?<![\d./])(?P<num_a>\d{1,2})(?P<num_sep>[/.])(?P<num_b>\d{1,2})(?P=num_sep)(?P<num_y>\d{4})(?!\d)"),
+    "month_day": (
+        rf"(?:(?P<md_wd>{_WEEKDAY}),?\s+)?(?:(?P<md_mod>last|next|this|early|late|mid)[\s-]+)?"
+        rf"(?P<md_m>{_MONTH})\s+(?P<md_d>[0-3]?\d)(?:st|nd|rd|th)?{_NOT_AN_AMOUNT}(?:,?\s+(?P<md_y>\d{{4}})(?!\d))?"
+    ),
+    "day_month": (
+        rf"(?<![\d.,])(?P<dm_d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_m>{_MONTH})"
+        rf"(?:,?\s+(?P<dm_y>\d{{4}})(?!\d))?"
+    ),
+    "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}})(?!\d)",
+    "month": rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
+    "quarter": (
+        r"(?:the\s+)?(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th)"
+        r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d))?"
+    ),
+    "set": (
+        rf"every\s+(?:other\s+)?(?P<set_every>{_WEEKDAY}|day|week|month|year|quarter|morning|evening|night)"
+        r"|(?P<set_adv>daily|weekly|monthly|quarterly|annually|yearly|hourly|nightly)"
+        r"|per\s+(?P<set_per>annum|year|month|week|day|hour)"
+        rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?-i:s)"
+    ),
+    "duration": (
+        rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
+        rf"(?P<du_n>{_NUMBER})[\s-]+(?P<du_u>{_UNIT})(?:\s+(?P<du_ago>ago|earlier))?"
+    ),
+    "bare_unit": r"(?P<bare_u>years|months|weeks|days|decades|centuries)",
+    "relative": (
+        r"(?P<rel_day>today|tonight|tomorrow|yesterday)(?:\s+(?P<rel_day_pod>morning|afternoon|evening|night))?"
+        r"|(?P<rel_mod>(?:the\s+)?(?:past|previous|current)|this\s+past|this|last|next|coming|"
+        r"(?:earlier|later|early|late)\s+(?:this|last|next))"
+        r"\s+(?P<rel_unit>morning|afternoon|evening|night|weekend|week|month|year|quarter|decade|century)"
+    ),
+    "reference": (
+        r"(?P<ref_present>now|currently|at\s+present|presently|nowadays|at\s+the\s+moment)"
+        r"|(?P<ref_past>recently|lately|in\s+the\s+past(?!\s+(?:\d|[a-z]+\s+(?:years?|months?|weeks?|days?|decades?)\b)))"
+        r"|(?P<ref_future>(?:in\s+)?the\s+future|in\s+future)"
+    ),
+    "weekday": (
+        rf"(?:(?P<wd_mod>last|next|this|coming|past)\s+)?(?:(?P<wd_pod1>late|early)\s+(?:on\s+)?)?"
+        rf"(?P<wd>{_WEEKDAY})(?:\s+(?P<wd_pod2>morning|afternoon|evening|night))?"
+    ),
+    "clock": (
+        r"(?<![\d:.,])(?P<ck_h>[01]?\d)(?:[:.](?P<ck_m>[0-5]\d))?\s*(?P<ck_ampm>[ap]\.?m\b\.?)"
+        rf"|(?<![\d:.,])(?P<ck_h2>[012]?\d):(?P<ck_m2>[0-5]\d)(?!\d)(?:\s*(?P<ck_tz>{_TIME_ZONES})\b)?"
+        rf"|(?<![\d:.,])(?P<ck_hhmm>[012]\d[0-5]\d)\s+(?P<ck_tz2>(?-i:{_TIME_ZONES}|hrs))\b"
+        r"|(?P<ck_word>noon|midnight)"
+    ),
+    "decade": (
+        r"(?:the\s+)?(?:(?P<dc_mod>early|late|mid)[\s-]+)?(?P<dc>(?:1[5-9]|20)\d0)'?s"
+        r"|(?:the\s+)?'(?P<dc2>\d0)s"
+    ),
+    "year": (
+        rf"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?(?P<yr>(?:19|20)\d\d)"
+        rf"(?![/-]\d|\.\d){_NOT_AN_AMOUNT}"
+    ),
+}
+_EXPRESSION_RE = re.compile(
+    # The look-ahead lets the engine skip positions inside words before trying every family.
+    r"(?<![\w'])(?=[\w'])(?:" + "|".join(f"(?P<{name}>{body})" for name, body in _FAMILIES.items()) + r")(?!\w)",
+    re.IGNORECASE,
+)
+
+# Words that decide whether a bare weekday lies in the past or the future (left context, same sentence).
+_FUTURE_JUST_BEFORE_RE = re.compile(
+    r"\b(?:from|starting|beginning|begins?|until|till|through|by|next|before)\s+(?:on\s+)?$", re.IGNORECASE
+)
+_TENSE_CUE_RE = re.compile(
+    r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?|"
+    r"planned|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|told|ago|last|(?!(?:need|speed|"
+    r"hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END_RE = re.compile(r"[.!?][\"'”’)]*\s|\n\s*\n")
+_CONTEXT_CHARS = 90
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calendar helpers
+# ---------------------------------------------------------------------------------------------------
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _day(day: date, anchor: date | None, part_of_day: str | None = None) -> _Normalised:
+    return _Normalised("DATE", day.isoformat(), day, day, "day", anchor, part_of_day)
+
+
+def _week(day: date, anchor: date | None) -> _Normalised:
+    iso_year, iso_week, _ = day.isocalendar()
+    monday = day - timedelta(days=day.weekday())
+    return _Normalised("DATE", f"{iso_year}-W{iso_week:02d}", monday, monday + timedelta(days=6), "week", anchor)
+
+
+def _weekend(day: date, anchor: date | None) -> _Normalised:
+    week = _week(day, anchor)
+    saturday = week.date_start + timedelta(days=5)
+    return week._replace(value=f"{week.value}-WE", date_start=saturday)
+
+
+def _month(year: int, month: int, anchor: date | None, part: str | None = None) -> _Normalised:
+    return _Normalised(
+        "DATE", f"{year}-{month:02d}", date(year, month, 1), _month_end(year, month), "month", anchor, part
+    )
+
+
+def _quarter(year: int, quarter: int, anchor: date | None) -> _Normalised:
+    first_month = 3 * (quarter - 1) + 1
+    return _Normalised(
+        "DATE",
+        f"{year}-Q{quarter}",
+        date(year, first_month, 1),
+        _month_end(year, first_month + 2),
+        "quarter",
+        anchor,
+    )
+
+
+def _half(year: int, half: int, anchor: date | None) -> _Normalised:
+    first_month = 6 * (half - 1) + 1
+    return _Normalised(
+        "DATE",
+        f"{year}-H{half}",
+        date(year, first_month, 1),
+        _month_end(year, first_month + 5),
+        "half",
+        anchor,
+    )
+
+
+def _year(year: int, anchor: date | None, part: str | None = None) -> _Normalised:
+    return _Normalised("DATE", str(year), date(year, 1, 1), date(year, 12, 31), "year", anchor, part)
+
+
+def _unresolved(value: str, part: str | None = None, timex_type: str = "DATE") -> _Normalised:
+    return _Normalised(timex_type, value, part_of_day=part)
+
+
+def _nearest_year(reference: date, month: int, day: int, direction: str | None) -> int:
+    """Year putting month/day nearest the reference (past/future only when the text says so)."""
+    candidates = []
+    for year in (reference.year - 1, reference.year, reference.year + 1):
+        candidate = _safe_date(year, month, min(day, calendar.monthrange(year, month)[1]))
+        if candidate is None:
+            continue
+        if direction == "past" and candidate >= reference:
+            continue
+        if direction == "future" and candidate <= reference:
+            continue
+        # Ties go to the past: news mostly reports what happened.
+        candidates.append((abs((candidate - reference).days), candidate > reference, year))
+    return min(candidates)[2]
+
+
+def _direction(modifier: str | None) -> str | None:
+    if modifier is None:
+        return None
+    modifier = modifier.lower()
+    return {"last": "past", "past": "past", "next": "future", "coming": "future"}.get(modifier)
+
+
+def _part(modifier: str | None) -> str | None:
+    if modifier is None:
+        return None
+    modifier = modifier.lower()
+    return modifier if modifier in ("early", "late", "mid", "end") else None
+
+
+def _number(text: str) -> int | None:
+    """Integer value of a quantity word or numeral; None for vague quantities ("several")."""
+    text = re.sub(r"\s+", " ", text.lower())
+    if text.isdigit():
+        return int(text)
+    if text in _NUMBER_WORDS:
+        return _NUMBER_WORDS[text]
+    if text == "a couple of":
+        return 2
+    parts = re.split(r"[\s-]", text)
+    if len(parts) == 2 and parts[0] in _NUMBER_WORDS and parts[1] in _NUMBER_WORDS:
+        return _NUMBER_WORDS[parts[0]] + _NUMBER_WORDS[parts[1]]
+    return None
+
+
+_UNIT_CODE = {
+    "year": ("P", "Y"),
+    "month": ("P", "M"),
+    "week": ("P", "W"),
+    "day": ("P", "D"),
+    "hour": ("PT", "H"),
+    "minute": ("PT", "M"),
+    "second": ("PT", "S"),
+    "decade": ("P", "DE"),
+    "century": ("P", "CE"),
+}
+
+
+def _unit(text: str) -> str:
+    text = text.lower()
+    return "century" if text.startswith("centur") else text.rstrip("s")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-family normalisers: (match, text, reference_date) -> _Normalised | None (None: not temporal)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _norm_iso(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    day = _safe_date(int(m["iso_y"]), int(m["iso_m"]), int(m["iso_d"]))
+    return _day(day, None) if day else None
+
+
+def _norm_numeric(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    a, b, year = int(m["num_a"]), int(m["num_b"]), int(m["num_y"])
+    if a > 12 >= b:
+        day = _safe_date(year, b, a)
+    elif b > 12 >= a or a == b:
+        day = _safe_date(year, a, b)
+    else:  # 03/04/2016: day-first or month-first cannot be told apart
+        return None
+    return _day(day, None) if day else None
+
+
+def _norm_month_day(month_text: str, day_text: str, year_text: str | None, modifier: str | None,
+                    ref: date | None) -> _Normalised | None:  # fmt: skip
+    month = _MONTH_NUMBER[month_text.rstrip(".").lower()]
+    day_number = int(day_text)
+    if not 1 <= day_number <= 31:
+        return None
+    part = _part(modifier)
+    if year_text:
+        day = _safe_date(int(year_text), month, day_number)
+        return _day(day, None, part) if day else None
+    if ref is None:
+        return _unresolved(f"XXXX-{month:02d}-{day_number:02d}", part) if day_number <= 31 else None
+    year = _nearest_year(ref, month, day_number, _direction(modifier))
+    day = _safe_date(year, month, day_number)
+    return _day(day, ref, part) if day else None
+
+
+def _norm_md(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    return _norm_month_day(m["md_m"], m["md_d"], m["md_y"], m["md_mod"], ref)
+
+
+def _norm_dm(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    return _norm_month_day(m["dm_m"], m["dm_d"], m["dm_y"], None, ref)
+
+
+def _norm_month_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    return _month(int(m["my_y"]), _MONTH_NUMBER[m["my_m"].rstrip(".").lower()], None, _part(m["my_mod"]))
+
+
+_MAY_MARCH_CUE_RE = re.compile(
+    r"\b(?:in|since|by|until|till|from|through|to|during|of|before|after|early|late|mid|end|last|next|this|"
+    r"and|or)[\s-]+$",
+    re.IGNORECASE,
+)
+
+
+def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    month_text = m["mo_m"]
+    modifier = m["mo_mod"]
+    if month_text.lower() in ("may", "march") and modifier is None:
+        # "May" and "March" are also a verb and a modal: only a date after a preposition.
+        if not _MAY_MARCH_CUE_RE.search(text, max(0, m.start() - 12), m.start()):
+            return None
+    month = _MONTH_NUMBER[month_text.lower()]
+    part = _part(modifier)
+    if ref is None:
+        return _unresolved(f"XXXX-{month:02d}", part)
+    direction = _direction(modifier)
+    if modifier and modifier.lower() == "this":
+        return _month(ref.year, month, ref, part)
+    year = _nearest_year(ref, month, 15 if direction is None else 1, direction)
+    if direction == "past" and (year, month) >= (ref.year, ref.month):
+        year -= 1
+    if direction == "future" and (year, month) <= (ref.year, ref.month):
+        year += 1
+    return _month(year, month, ref, part)
+
+
+_ORDINAL = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+
+
+def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    is_half = m["q_kind"].lower() == "half"
+    ordinal = m["q_ord"].lower()
+    number = (2 if is_half else 4) if ordinal == "final" else _ORDINAL[ordinal]
+    if is_half and number > 2:
+        return None
+    year_text = m["q_y1"] or m["q_y2"]
+    build = _half if is_half else _quarter
+    if year_text:
+        return build(int(year_text), number, None)
+    if ref is None:
+        return _unresolved(f"XXXX-{'H' if is_half else 'Q'}{number}")
+    period = build(ref.year, number, ref)
+    if period.date_start > ref:  # "fourth quarter" in February means last year's
+        period = build(ref.year - 1, number, ref)
+    return period
+
+
+_SET_VALUE = {
+    "day": "P1D", "daily": "P1D", "week": "P1W", "weekly": "P1W", "month": "P1M", "monthly": "P1M",
+    "year": "P1Y", "annually": "P1Y", "yearly": "P1Y", "annum": "P1Y", "quarter": "P3M",
+    "quarterly": "P3M", "hourly": "PT1H", "hour": "PT1H", "nightly": "TNI", "night": "TNI",
+    "morning": "TMO", "evening": "TEV",
+}  # fmt: skip
+
+
+def _norm_set(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    word = (m["set_every"] or m["set_adv"] or m["set_per"] or m["set_wd"]).lower()
+    if word in _WEEKDAY_NUMBER:
+        return _Normalised("SET", f"XXXX-WXX-{_WEEKDAY_NUMBER[word] + 1}")
+    return _Normalised("SET", _SET_VALUE[word])
+
+
+_RATE_BEFORE_RE = re.compile(
+    r"(?:\d|%|pct|percent|dlrs|cents?|tonnes|barrels|bpd|shares|units|times|once|twice)\s*$", re.IGNORECASE
+)
+
+
+def _norm_duration(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    quantity = m["du_n"].lower()
+    unit = _unit(m["du_u"])
+    number = _number(quantity)
+    if unit == "second" and quantity in ("a", "an", "one"):  # "a second offer"
+        return None
+    if number == 0:
+        return None
+    prefix, suffix = _UNIT_CODE[unit]
+    if m["du_ago"]:
+        return _ago(number, unit, ref)
+    if quantity in ("a", "an") and not m["du_rel"] and _RATE_BEFORE_RE.search(text, max(0, m.start() - 12), m.start()):
+        return _Normalised("SET", f"{prefix}1{suffix}")  # "5 pct a year"
+    amount = "X" if number is None else str(number)
+    return _Normalised("DURATION", f"{prefix}{amount}{suffix}")
+
+
+def _norm_bare_unit(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    prefix, suffix = _UNIT_CODE[_unit(m["bare_u"])]
+    return _Normalised("DURATION", f"{prefix}X{suffix}")
+
+
+def _ago(number: int | None, unit: str, ref: date | None) -> _Normalised:
+    """ "three years ago": the period that far before the reference date, at the unit's granularity."""
+    placeholder = {"year": "XXXX", "month": "XXXX-XX", "week": "XXXX-WXX", "decade": "XXX", "century": "XX"}
+    if ref is None or number is None:
+        return _Normalised("DATE", "PAST_REF" if number is None else placeholder.get(unit, "XXXX-XX-XX"))
+    if unit == "year":
+        return _year(ref.year - number, ref)
+    if unit == "decade":
+        return _year(ref.year - 10 * number, ref)._replace(granularity="year")
+    if unit == "century":
+        return _year(ref.year - 100 * number, ref)
+    if unit == "month":
+        return _month(*_add_months(ref.year, ref.month, -number), ref)
+    if unit == "week":
+        return _week(ref - timedelta(weeks=number), ref)
+    if unit == "day":
+        return _day(ref - timedelta(days=number), ref)
+    # hours/minutes ago: still today (or near enough) for date purposes
+    return _Normalised("TIME", "PAST_REF", ref, ref, "day", ref)
+
+
+def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    if m["rel_day"]:
+        word = m["rel_day"].lower()
+        pod = m["rel_day_pod"].lower() if m["rel_day_pod"] else ("night" if word == "tonight" else None)
+        offset = {"today": 0, "tonight": 0, "tomorrow": 1, "yesterday": -1}[word]
+        if pod:
+            if ref is None:
+                return _unresolved(f"XXXX-XX-XXT{_PART_OF_DAY_CODE[pod]}", pod, "TIME")
+            day = ref + timedelta(days=offset)
+            return _Normalised("TIME", f"{day.isoformat()}T{_PART_OF_DAY_CODE[pod]}", day, day, "day", ref, pod)
+        return _day(ref + timedelta(days=offset), ref) if ref else _unresolved("XXXX-XX-XX")
+
+    modifier = re.sub(r"\s+", " ", m["rel_mod"].lower())
+    unit = m["rel_unit"].lower()
+    if modifier in ("the past", "the previous", "past") and unit not in _PART_OF_DAY_CODE:
+        # "the past year": a period up to now, TimeML annotates it as a duration.
+        if modifier != "the previous":
+            prefix, suffix = _UNIT_CODE.get(unit, ("P", "W"))  # weekend: a week is close enough
+            return _Normalised("DURATION", f"{prefix}1{suffix}")
+    words = modifier.split()
+    part = words[0] if words[0] in ("early", "late", "earlier", "later") else None
+    if part in ("earlier", "later"):
+        part = part[:-2]
+    step = {"last": -1, "previous": -1, "next": 1, "coming": 1}.get(words[-1], 0)
+
+    if unit in _PART_OF_DAY_CODE:
+        day_offset = -1 if (step == -1 and unit in ("night", "evening")) else 0
+        if step == 1 and unit in ("night", "evening", "morning", "afternoon"):
+            day_offset = 1 if unit == "morning" else 0
+        if ref is None:
+            return _unresolved(f"XXXX-XX-XXT{_PART_OF_DAY_CODE[unit]}", unit, "TIME")
+        day = ref + timedelta(days=day_offset)
+        return _Normalised("TIME", f"{day.isoformat()}T{_PART_OF_DAY_CODE[unit]}", day, day, "day", ref, unit)
+
+    if ref is None:
+        placeholder = {"week": "XXXX-WXX", "weekend": "XXXX-WXX-WE", "month": "XXXX-XX", "year": "XXXX",
+                       "quarter": "XXXX-QX", "decade": "XXX", "century": "XX"}  # fmt: skip
+        return _unresolved(placeholder[unit], part)
+    if unit == "week":
+        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
+    if unit == "weekend":
+        return _weekend(ref + timedelta(weeks=step), ref)
+    if unit == "month":
+        return _month(*_add_months(ref.year, ref.month, step), ref, part)
+    if unit == "year":
+        return _year(ref.year + step, ref, part)
+    if unit == "quarter":
+        year, month = _add_months(ref.year, ref.month, 3 * step)
+        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+    if unit == "decade":
+        first = ref.year // 10 * 10 + 10 * step
+        return _Normalised("DATE", f"{first // 10}X", date(first, 1, 1), date(first + 9, 12, 31), "decade", ref)
+    first = ref.year // 100 * 100 + 100 * step
+    return _Normalised("DATE", f"{first // 100}", date(first, 1, 1), date(first + 99, 12, 31), "century", ref)
+
+
+def _norm_reference(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    if m["ref_present"]:
+        return _Normalised("DATE", "PRESENT_REF", ref, ref, None, ref)
+    if m["ref_past"]:
+        return _Normalised("DATE", "PAST_REF", None, None, None, ref)
+    return _Normalised("DATE", "FUTURE_REF", None, None, None, ref)
+
+
+def _weekday_is_future(text: str, start: int, end: int) -> bool:
+    """Whether a bare weekday's sentence puts it after the reference date (see the module docstring)."""
+    window_start = max(0, start - _CONTEXT_CHARS)
+    sentence_start = window_start
+    for boundary in _SENTENCE_END_RE.finditer(text, window_start, start):
+        sentence_start = boundary.end()
+    if _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start):
+        return True
+    cues = list(_TENSE_CUE_RE.finditer(text, sentence_start, start))
+    if cues:
+        return cues[-1]["future"] is not None
+    # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
+    after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
+    cue = _TENSE_CUE_RE.search(text, end, after.start() if after else min(len(text), end + _CONTEXT_CHARS))
+    return cue is not None and cue["future"] is not None
+
+
+def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    weekday = _WEEKDAY_NUMBER[m["wd"].lower()]
+    modifier = m["wd_mod"].lower() if m["wd_mod"] else None
+    pod = (m["wd_pod1"] or m["wd_pod2"] or "").lower() or None
+    timex_type = "TIME" if pod in _PART_OF_DAY_CODE else "DATE"
+    if ref is None:
+        value = f"XXXX-WXX-{weekday + 1}"
+        if timex_type == "TIME":
+            value += f"T{_PART_OF_DAY_CODE[pod]}"
+        return _unresolved(value, pod, timex_type)
+    back = (ref.weekday() - weekday) % 7
+    if modifier in ("last", "past"):
+        day = ref - timedelta(days=back or 7)
+    elif modifier in ("next", "coming"):
+        day = ref + timedelta(days=(weekday - ref.weekday()) % 7 or 7)
+    elif modifier == "this":
+        day = ref + timedelta(days=weekday - ref.weekday())
+    elif _weekday_is_future(text, m.start(), m.end()):
+        day = ref + timedelta(days=(weekday - ref.weekday()) % 7)
+    else:
+        day = ref - timedelta(days=back)
+    value = day.isoformat() + (f"T{_PART_OF_DAY_CODE[pod]}" if timex_type == "TIME" else "")
+    return _Normalised(timex_type, value, day, day, "day", ref, pod)
+
+
+def _norm_clock(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    if m["ck_word"]:
+        hour, minute = (12 if m["ck_word"].lower() == "noon" else 24), 0
+    elif m["ck_ampm"]:
+        hour, minute = int(m["ck_h"]), int(m["ck_m"] or 0)
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if m["ck_ampm"].lower().startswith("p") else 0)
+    elif m["ck_h2"]:
+        hour, minute = int(m["ck_h2"]), int(m["ck_m2"])
+    else:
+        hour, minute = int(m["ck_hhmm"][:2]), int(m["ck_hhmm"][2:])
+    if hour > 24:
+        return None
+    clock = f"T{hour:02d}:{minute:02d}"
+    if ref is None:
+        return _unresolved(f"XXXX-XX-XX{clock}", timex_type="TIME")
+    # A clock time in news is read as on the publication day.
+    return _Normalised("TIME", f"{ref.isoformat()}{clock}", ref, ref, "day", ref)
+
+
+def _norm_decade(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    if m["dc"]:
+        first = int(m["dc"])
+    else:
+        century = ref.year // 100 * 100 if ref else 1900
+        first = century + int(m["dc2"])
+    return _Normalised(
+        "DATE",
+        f"{first // 10}X",
+        date(first, 1, 1),
+        date(first + 9, 12, 31),
+        "decade",
+        None,
+        _part(m["dc_mod"]),
+    )
+
+
+def _norm_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    modifier = m["yr_mod"]
+    return _year(int(m["yr"]), None, _part(modifier))
+
+
+_NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised | None]] = {
+    "iso": _norm_iso,
+    "numeric": _norm_numeric,
+    "month_day": _norm_md,
+    "day_month": _norm_dm,
+    "month_year": _norm_month_year,
+    "month": _norm_month,
+    "quarter": _norm_quarter,
+    "set": _norm_set,
+    "duration": _norm_duration,
+    "bare_unit": _norm_bare_unit,
+    "relative": _norm_relative,
+    "reference": _norm_reference,
+    "weekday": _norm_weekday,
+    "clock": _norm_clock,
+    "decade": _norm_decade,
+    "year": _norm_year,
+}
+
+# An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").
+_TEMPORAL_HINT_RE = re.compile(
+    r"\d|\b(?:year|month|week|day|hour|minute|decade|centur|quarter|half|season|spring|summer|autumn|fall|"
+    r"winter|morning|afternoon|evening|night|noon|midnight|today|tonight|tomorrow|yesterday|annual|"
+    r"daily|weekly|monthly|recent|ago|period|time|era|age|dawn|dusk|weekend|holiday|christmas|easter|"
+    r"ramadan|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|april|june|july|"
+    r"august|september|october|november|december)",
+    re.IGNORECASE,
+)
+
+
+def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression]:
+    found = []
+    for m in _EXPRESSION_RE.finditer(text):
+        family = m.lastgroup
+        normalised = _NORMALISERS[family](m, text, reference_date)
+        if normalised is not None:
+            found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
+    return found
+
+
+def _merge_ner(
+    text: str, own: list[TemporalExpression], ner_spans: Sequence[tuple[int, int, str]]
+) -> list[TemporalExpression]:
+    """Add NER DATE/TIME spans: a span wrapping one own expression widens it, a span nobody found is kept."""
+    result = list(own)
+    for ner_start, ner_end, label in ner_spans:
+        if label not in ("DATE", "TIME") or not 0 <= ner_start < ner_end <= len(text):
+            continue
+        overlapping = [i for i, e in enumerate(result) if e.start < ner_end and ner_start < e.end]
+        if not overlapping:
+            span = text[ner_start:ner_end]
+            if _TEMPORAL_HINT_RE.search(span):
+                result.append(TemporalExpression(span, ner_start, ner_end, label, None, None, None, None, None, None))
+            continue
+        if len(overlapping) != 1:
+            continue
+        inner = result[overlapping[0]]
+        if ner_start <= inner.start and inner.end <= ner_end and (ner_end - ner_start) > (inner.end - inner.start):
+            result[overlapping[0]] = inner._replace(text=text[ner_start:ner_end], start=ner_start, end=ner_end)
+    return result
+
+
+def extract_dates(
+    text: str, reference_date: date | None, ner_spans: Sequence[tuple[int, int, str]] = ()
+) -> list[TemporalExpression]:
+    """Return the temporal expressions of ``text``, normalised against ``reference_date``, sorted by start.
+
+    ``ner_spans`` are ``(start, end, label)`` from an NER model; DATE and TIME spans are merged in
+    (an NER span that wraps exactly one expression found here widens it; one found nowhere else is
+    kept with ``value=None``).
+    """
+    own = _find_own(text, reference_date)
+    merged = _merge_ner(text, own, ner_spans) if ner_spans else own
+    return sorted(merged, key=lambda e: (e.start, e.end))
+
+
+_DATELINE_RE = re.compile(
+    rf"^[^\n]{{0,80}}?,\s+(?:(?P<wd>{_WEEKDAY}),?\s+)?(?P<m>{_MONTH})\s+(?P<d>[0-3]?\d)\b(?:,?\s+(?P<y>\d{{4}}))?"
+    r"\s*(?:\([^)\n]{1,40}\)\s*)?(?:-|--|—|–)",
+    re.IGNORECASE,
+)
+
+
+def reference_date_from_dateline(text: str, year_hint: int | None) -> date | None:
+    """Return the date of a news dateline ("CLEVELAND, Feb 26 -") in the first 200 characters, if any.
+
+    A dateline without a year ("Feb 26") takes ``year_hint``; with no hint it gives None.
+    """
+    # Reuters puts a title and a blank line before the dateline: try the first few lines that start early.
+    m = None
+    for line in text[:200].split("\n")[:4]:
+        m = _DATELINE_RE.match(line.strip())
+        if m:
+            break
+    if m is None:
+        return None
+    year = int(m["y"]) if m["y"] else year_hint
+    if year is None:
+        return None
+    return _safe_date(year, _MONTH_NUMBER[m["m"].rstrip(".").lower()], int(m["d"]))

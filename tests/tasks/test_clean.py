@@ -1,0 +1,424 @@
+"""Tests for tasks.clean: real articles (seeds, Reuters, WikiRef, BBC) and hypothesis properties."""
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.clean import CLEAN_RULES, CleanedDocument, clean_document
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SEED_RUDAW = FIXTURES / "seeds" / "000_f69c75c0d5ceb9f3.txt"
+SEED_SPUTNIK = FIXTURES / "seeds" / "001_7829b123e079136c.txt"
+CLEAN = FIXTURES / "clean"
+
+
+def _read_utf8(path: Path) -> str:
+    return path.read_bytes().decode("utf-8")
+
+
+def _paragraphs(doc: CleanedDocument) -> list[str]:
+    return doc.text.split("\n\n")
+
+
+def _first_copy_lines(raw: str, last_line: str) -> list[str]:
+    """The original lines of the first copy of a seed body, up to and including `last_line`."""
+    lines = [line for line in raw.splitlines() if line.strip()]
+    return lines[: lines.index(last_line) + 1]
+
+
+# --- seeds ------------------------------------------------------------------------------------------------
+
+
+def test_rudaw_seed_drops_comment_section_and_second_copy():
+    raw = _read_utf8(SEED_RUDAW)
+    doc = clean_document(raw)
+
+    assert "Rudaw moderates" not in doc.text
+    assert "Post a comment" not in doc.text
+    assert "community guidelines" not in doc.text
+    assert not doc.text.endswith("Comments")
+    assert doc.text.count("Peace talks restarted in Geneva") == 1
+    assert doc.removed_chars["comment_section"] > 0
+    assert doc.removed_lines["comment_section"] == 6
+    assert doc.removed_chars["repeated_paragraph"] > 0
+    assert doc.title is None
+
+
+def test_rudaw_seed_keeps_every_sentence_of_the_first_copy():
+    raw = _read_utf8(SEED_RUDAW)
+    doc = clean_document(raw)
+    last = (
+        "Peace talks restarted in Geneva on Monday following the success of a Russian-US brokered "
+        "ceasefire which went into effect last February 27 and has largely held to date."
+    )
+
+    first_copy = _first_copy_lines(raw, last)
+
+    assert len(first_copy) == 9
+    assert _paragraphs(doc) == first_copy
+
+
+def test_sputnik_seed_drops_photo_credit_comment_prompts_and_second_copy():
+    doc = clean_document(_read_utf8(SEED_SPUTNIK))
+
+    assert "©" not in doc.text
+    assert "Sputnik/ Alexei Druzhinin" not in doc.text
+    assert "No comments:" not in doc.text
+    assert "Post a Comment" not in doc.text
+    assert doc.text.count("The withdrawal will begin on Tuesday.") == 1
+    assert doc.removed_lines["photo_credit"] == 2
+    assert doc.removed_chars["comment_section"] > 0
+    assert doc.text.startswith("Russian President Vladimir Putin has confirmed")
+    assert doc.title is None
+
+
+def test_sputnik_seed_rejoins_the_hard_wrapped_sentence():
+    raw = _read_utf8(SEED_SPUTNIK)
+    doc = clean_document(raw)
+    joined = (
+        "On Monday, President Putin indicated that the Kremlin will start withdrawing its main forces "
+        "in Syria, saying that the military has largely achieved its objectives."
+    )
+
+    assert joined in _paragraphs(doc)
+    assert "\nMonday" not in doc.text
+    # Every sentence of the first copy survives, with the wrapped one rejoined.
+    last = (
+        "Earlier on Monday, Russian Foreign Minister Sergei Lavrov said that Moscow's anti-terrorist air "
+        "campaign created the conditions for political process on Syrian reconciliation."
+    )
+    first_copy = _first_copy_lines(raw, last)[2:]  # after the "©" / credit lines
+    sentences = [line for line in first_copy if line.endswith((".", '"'))]
+    for sentence in sentences:
+        assert doc.text.count(sentence) == 1, sentence
+
+
+# --- Reuters: headline, dateline, wrapped lines, indented paragraphs, tables -----------------------------
+
+
+def test_reuters_article_title_dateline_and_paragraphs():
+    doc = clean_document(_read_utf8(CLEAN / "reuters_00002.txt"))
+
+    assert doc.title == "STANDARD OIL <SRD> TO FORM FINANCIAL UNIT"
+    assert "STANDARD OIL <SRD>" not in doc.text
+    assert doc.text.startswith("CLEVELAND, Feb 26 - Standard Oil Co and BP North America Inc said")
+    assert _paragraphs(doc) == [
+        "CLEVELAND, Feb 26 - Standard Oil Co and BP North America Inc said they plan to form a venture "
+        "to manage the money market borrowing and investment activities of both companies.",
+        "BP North America is a subsidiary of British Petroleum Co Plc <BP>, which also owns a 55 pct "
+        "interest in Standard Oil.",
+        "The venture will be called BP/Standard Financial Trading and will be operated by Standard Oil "
+        "under the oversight of a joint management committee.",
+    ]
+
+
+def test_reuters_table_rows_stay_rows_and_prose_is_joined():
+    doc = clean_document(_read_utf8(CLEAN / "reuters_00005_table.txt"))
+    blocks = _paragraphs(doc)
+
+    assert doc.title == "NATIONAL AVERAGE PRICES FOR FARMER-OWNED RESERVE"
+    assert blocks[0].startswith("WASHINGTON, Feb 26 - The U.S. Agriculture Department reported")
+    assert blocks[0].endswith("as follows (Dlrs/Bu-Sorghum Cwt) -")
+    table = blocks[1].split("\n")
+    assert len(table) == 7
+    assert table[2] == " Wheat   2.55   2.40       IV     4.65     --"
+    # Repeated short rows ("V 4.65 --" style) are content, never dropped as repeats.
+    assert doc.text.count("Natl   Loan") == 2
+    assert doc.removed_chars["repeated_paragraph"] == 0
+    assert blocks[-1].startswith("Reserves I, II and III have matured. Level IV reflects grain entered")
+    assert blocks[-1].endswith("n.a.-not available.")
+
+
+# --- WikiRef (cp1252, CRLF) and BBC ----------------------------------------------------------------------
+
+
+def test_wikiref_cp1252_crlf_article():
+    raw = (CLEAN / "wikiref_U2.149_cp1252_crlf.txt").read_bytes().decode("cp1252", errors="replace")
+    doc = clean_document(raw)
+
+    assert "\r" not in doc.text
+    assert doc.title == "Mandela: Long Walk to Freedom’ Trailer Features New U2 Song ‘Ordinary Love’"
+    assert doc.text.startswith("A just-released trailer for the movie “Mandela: Long Walk to Freedom”")
+    assert "heroes–the band’s song “Pride (In the Name of Love)”" in doc.text
+    assert len(_paragraphs(doc)) == 5
+
+
+def test_wikiref_article_read_as_latin1_is_repaired():
+    """A loader that guessed latin-1 leaves C1 controls; ftfy reads them as the cp1252 they were."""
+    raw = (CLEAN / "wikiref_U2.149_cp1252_crlf.txt").read_bytes().decode("latin-1")
+    expected = (CLEAN / "wikiref_U2.149_cp1252_crlf.txt").read_bytes().decode("cp1252", errors="replace")
+
+    assert clean_document(raw) == clean_document(expected)
+
+
+def test_bbc_article_headline_and_paragraphs():
+    raw = _read_utf8(CLEAN / "bbc_business_001.txt")
+    doc = clean_document(raw)
+
+    assert doc.title == "Ad sales boost Time Warner profit"
+    assert doc.text.startswith("Quarterly profits at US media giant TimeWarner jumped 76% to $1.13bn (£600m)")
+    assert _paragraphs(doc) == [p.strip() for p in raw.split("\n\n")[1:] if p.strip()]
+
+
+def test_bbc_article_mojibake_from_latin1_decoding_is_repaired():
+    raw = (CLEAN / "bbc_business_001.txt").read_bytes().decode("latin-1")
+    doc = clean_document(raw)
+
+    assert "(£600m)" in doc.text
+    assert "Â" not in doc.text
+    assert doc.removed_chars["unicode_fix"] > 0
+
+
+# --- Unicode ----------------------------------------------------------------------------------------------
+
+
+def test_typographic_quotes_and_dashes_survive():
+    text = "He said “no” — and she said ‘yes’ – twice."
+
+    assert clean_document(text).text == text
+
+
+def test_mojibake_is_repaired_and_invisible_characters_removed():
+    raw = "\ufeffI donâ€™t know\u00a0what\u200b happened\u2009here.\r\nNext\x00 line.\r\n"
+    doc = clean_document(raw)
+
+    assert doc.text == "I don’t know what happened here.\n\nNext line."
+    assert doc.removed_chars["unicode_fix"] == 2
+    assert doc.removed_chars["control_chars"] == 3
+
+
+def test_whitespace_runs_collapse_and_tabs_become_spaces():
+    doc = clean_document("A  line\twith   odd  spacing.  \n\n\n\nSecond\u2003 paragraph here.")
+
+    assert doc.text == "A line with odd spacing.\n\nSecond paragraph here."
+    assert doc.removed_chars["whitespace"] > 0
+
+
+def test_nfc_normalisation():
+    assert clean_document("Cafe\u0301 open.").text == "Café open."
+
+
+# --- Hard wraps and structure -----------------------------------------------------------------------------
+
+
+def test_lines_ending_in_sentences_stay_paragraphs_and_broken_lines_join():
+    raw = "The first line ends here.\nThe second line goes\non without a stop.\nthen lower case continues."
+
+    assert _paragraphs(clean_document(raw)) == [
+        "The first line ends here.",
+        "The second line goes on without a stop. then lower case continues.",
+    ]
+
+
+def test_list_items_stay_separate_and_absorb_their_wrapped_lines():
+    raw = "Key points:\n- first item that wraps\n  across two lines\n- second item\n* third item\n1. numbered"
+
+    assert _paragraphs(clean_document(raw)) == [
+        "Key points:",
+        "- first item that wraps across two lines",
+        "- second item",
+        "* third item",
+        "1. numbered",
+    ]
+
+
+def test_title_needs_a_blank_line_and_headline_shape():
+    assert clean_document("Headline here\n\nBody text.").title == "Headline here"
+    assert clean_document("A full sentence.\n\nBody text.").title is None
+    assert clean_document("Headline here\nBody text.").title is None
+    assert clean_document("Headline only").title is None
+    long_line = " ".join(["word"] * 25)
+    assert clean_document(f"{long_line}\n\nBody text.").title is None
+
+
+# --- Boilerplate ------------------------------------------------------------------------------------------
+
+ARTICLE = "The minister said the talks would resume next week in the capital."
+
+JUNK_EXAMPLES = [
+    ("photo_credit", "Photo: Alexei Druzhinin/Sputnik"),
+    ("photo_credit", "Image copyright Getty Images"),
+    ("photo_credit", "AFP/Getty Images"),
+    ("photo_credit", "Reuters/Kevin Lamarque"),
+    ("photo_credit", "(c) Reuters"),
+    ("photo_credit", "Gallery | 45 Photos"),
+    ("copyright", "Copyright 2016 Rudaw"),
+    ("copyright", "© 2016 Rudaw. All rights reserved."),
+    ("social_prompt", "Share this article"),
+    ("social_prompt", "Follow us on Twitter"),
+    ("social_prompt", "Subscribe to our newsletter"),
+    ("social_prompt", "Facebook Twitter Email"),
+    ("advertisement", "Advertisement"),
+    ("advertisement", "Story continues below advertisement"),
+    ("cookie_notice", "This site uses cookies. By continuing to browse you agree to our use of cookies."),
+    ("cookie_notice", "Accept all cookies"),
+    ("navigation", "Read more: Putin orders withdrawal from Syria"),
+    ("navigation", "Related: Kremlin says talks continue"),
+    ("navigation", "Continue reading the main story"),
+    ("navigation", "Click here to follow our Greece elections live blog"),
+]
+
+
+@pytest.mark.parametrize(("rule", "junk"), JUNK_EXAMPLES)
+def test_junk_line_is_removed_and_counted(rule, junk):
+    doc = clean_document(f"{ARTICLE}\n{junk}\n{ARTICLE.replace('minister', 'envoy')}")
+
+    assert junk not in doc.text
+    assert doc.removed_lines[rule] == 1
+    assert doc.removed_chars[rule] == len(junk)
+    assert ARTICLE in doc.text
+
+
+def test_junk_split_over_two_lines_is_removed_after_rejoining():
+    doc = clean_document(f"{ARTICLE}\n\nFollow us\non Twitter\n\n{ARTICLE}!")
+
+    assert "Twitter" not in doc.text
+    assert doc.removed_lines["social_prompt"] == 2
+
+
+def test_related_link_list_is_removed():
+    raw = f"{ARTICLE}\nRelated stories:\nKremlin hails Syria pullout\nTalks resume in Geneva\n\nLast one."
+    doc = clean_document(raw)
+
+    assert doc.text == f"{ARTICLE}\n\nLast one."
+    assert doc.removed_lines["navigation"] == 3
+
+
+def test_junk_words_inside_prose_are_kept():
+    prose = [
+        "Photo agencies said the picture was taken by a Reuters photographer on Monday.",
+        "Follow us on Twitter, the minister told supporters, before the rally began.",
+        "The company said all rights reserved under the contract would pass to the buyer.",
+        "He declined to comment on the report, saying the matter was closed.",
+        "Comments made by the minister on Monday angered the opposition parties.",
+    ]
+    doc = clean_document("\n".join(prose))
+
+    assert _paragraphs(doc) == prose
+    assert sum(doc.removed_chars.values()) == 0
+
+
+def test_wrapped_prose_lines_that_look_like_junk_are_kept():
+    """Reuters-21578 lines (articles 14917 and 07733) that alone would match a junk pattern."""
+    raw = (
+        "    The fund, called <Malaysian Fund Inc>, will be jointly\n"
+        "sponsored by the merchant bank and the International Fund\n"
+        "Corporation of the World Bank, said AMBB in a statement.\n"
+        "    The committee also set conditions for the allocation of\n"
+        "credits by banks to companies or individuals holding stakes in\n"
+        "them, and stipulates conditions.\n"
+    )
+    doc = clean_document(raw)
+
+    assert _paragraphs(doc) == [
+        "The fund, called <Malaysian Fund Inc>, will be jointly sponsored by the merchant bank and the "
+        "International Fund Corporation of the World Bank, said AMBB in a statement.",
+        "The committee also set conditions for the allocation of credits by banks to companies or "
+        "individuals holding stakes in them, and stipulates conditions.",
+    ]
+    assert all(count == 0 for rule, count in doc.removed_chars.items() if rule != "whitespace")
+
+
+def test_repeated_data_lines_are_kept():
+    """Reuters-21578 article 20414 (shortened): the quarter's net equals the nine months' net."""
+    raw = (
+        "JWP INC <JWP> 3RD QTR NET\n\n"
+        "LAKE SUCCESS, N.Y., Oct 20 - Shr 50 cts vs 37 cts\n"
+        "    Net 16.1 mln vs 9,390,000\n"
+        "    Revs 168.1 mln vs 111.3 mln\n"
+        "    Nine mths\n"
+        "    Shr 1.31 dlrs vs 86 cts\n"
+        "    Net 16.1 mln vs 9,390,000\n"
+    )
+    doc = clean_document(raw)
+
+    assert doc.title == "JWP INC <JWP> 3RD QTR NET"
+    assert doc.text.count("Net 16.1 mln vs 9,390,000") == 2
+    assert doc.removed_chars["repeated_paragraph"] == 0
+
+
+def test_comment_header_followed_by_article_text_is_not_a_tail():
+    raw = f"Comments\n{ARTICLE}\nThe talks are expected to last three days and include both delegations."
+    doc = clean_document(raw)
+
+    assert doc.text.startswith(ARTICLE)
+    assert doc.removed_lines["comment_section"] == 1
+
+
+def test_short_repeats_are_kept_and_long_repeats_dropped():
+    doc = clean_document(f"Yes.\n{ARTICLE}\nYes.\n{ARTICLE.upper()}")
+
+    assert _paragraphs(doc) == ["Yes.", ARTICLE, "Yes."]
+    assert doc.removed_lines["repeated_paragraph"] == 1
+
+
+# --- Accounting and robustness ----------------------------------------------------------------------------
+
+
+def test_every_rule_is_counted_even_when_nothing_is_removed():
+    doc = clean_document(ARTICLE)
+
+    assert set(doc.removed_chars) == set(CLEAN_RULES)
+    assert set(doc.removed_lines) == set(CLEAN_RULES)
+    assert all(value == 0 for value in doc.removed_chars.values())
+    assert all(re.fullmatch(r"[a-z]+(?:_[a-z]+)*", rule) for rule in CLEAN_RULES)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   \n\t\n", "\u200b\ufeff\x00", "©\n", "Comments\nPost a comment", "x" * 200_000, "\r\r\r"],
+)
+def test_degenerate_input_gives_empty_or_plain_text(raw):
+    doc = clean_document(raw)
+
+    assert "\r" not in doc.text
+    assert doc.text == doc.text.strip()
+    assert doc.text in ("", "x" * 200_000)
+
+
+def _recleaned(text: str) -> str:
+    """The body of `text` cleaned again, with a headline found on the second pass put back."""
+    again = clean_document(text)
+    return again.text if again.title is None else f"{again.title}\n\n{again.text}"
+
+
+_NEWSY_TEXT = st.lists(
+    st.one_of(
+        st.text(max_size=80),
+        st.sampled_from(
+            [
+                "",
+                "  ",
+                "©",
+                "Comments",
+                "Post a comment",
+                "Advertisement",
+                "    Indented paragraph starts here and",
+                "wrapped continuation line.",
+                " Wheat   2.55   2.40",
+                "- list item",
+                "A full sentence that is long enough to be deduplicated.",
+                "donâ€™t",
+                "e\u0301\u200b",
+            ]
+        ),
+    ),
+    max_size=12,
+).map("\n".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(), _NEWSY_TEXT))
+def test_cleaning_never_raises_and_is_idempotent(raw):
+    doc = clean_document(raw)
+
+    assert set(doc.removed_chars) == set(CLEAN_RULES)
+    assert all(value >= 0 for value in doc.removed_chars.values())
+    assert "\r" not in doc.text
+    assert "\n\n\n" not in doc.text
+    assert _recleaned(doc.text) == doc.text
+    if clean_document(doc.text).title is None:
+        assert clean_document(doc.text).text == doc.text

@@ -1,0 +1,271 @@
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.dates import TemporalExpression, extract_dates, reference_date_from_dateline
+
+SEEDS = Path(__file__).parent.parent / "fixtures" / "seeds"
+PUBLISHED = date(2016, 3, 15)  # the day after Putin's announcement of Monday 14 March 2016
+
+
+def seed_text(name: str) -> str:
+    return next(SEEDS.glob(f"{name}_*.txt")).read_text(encoding="utf-8")
+
+
+def expression_at(text: str, phrase: str, found: list[TemporalExpression]) -> TemporalExpression:
+    """The expression overlapping the first occurrence of ``phrase`` in ``text``."""
+    start = text.index(phrase)
+    end = start + len(phrase)
+    return next(e for e in found if e.start < end and start < e.end)
+
+
+def only(text: str, reference: date | None = PUBLISHED) -> TemporalExpression:
+    found = extract_dates(text, reference)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- the seed articles ------------------------------------------------------------------------------
+
+
+def test_seed_rudaw_resolves_the_withdrawal_dates():
+    text = seed_text("000")
+    found = extract_dates(text, PUBLISHED)
+
+    late_monday = expression_at(text, "late on Monday", found)
+    assert late_monday.date_start == date(2016, 3, 14)
+    assert late_monday.part_of_day == "late"
+    assert expression_at(text, "Tuesday", found).date_start == date(2016, 3, 15)
+    assert expression_at(text, "tomorrow", found).date_start == date(2016, 3, 16)
+    assert expression_at(text, "last February 27", found).date_start == date(2016, 2, 27)
+    months = expression_at(text, "months of maintaining", found)
+    assert (months.text, months.timex_type, months.value) == ("months", "DURATION", "PXM")
+    assert expression_at(text, "restarted on Monday", found).date_start == date(2016, 3, 14)
+
+
+def test_seed_sputnik_reads_future_tense_tuesday_as_the_publication_day():
+    text = seed_text("001")
+    found = extract_dates(text, PUBLISHED)
+
+    assert expression_at(text, "will begin on Tuesday", found).date_start == date(2016, 3, 15)
+    assert expression_at(text, "On\nMonday", found).date_start == date(2016, 3, 14)
+    assert expression_at(text, "Earlier on Monday", found).date_start == date(2016, 3, 14)
+
+
+@pytest.mark.parametrize("name", ["000", "001"])
+def test_seed_offsets_slice_to_text_and_no_pronoun_or_modal_is_a_date(name):
+    text = seed_text(name)
+    found = extract_dates(text, PUBLISHED)
+
+    assert found == sorted(found, key=lambda e: e.start)
+    assert all(text[e.start : e.end] == e.text for e in found)
+    assert not [e for e in found if e.text.lower() in ("we", "may", "march", "second", "sat")]
+
+
+@pytest.mark.parametrize("name", ["000", "001"])
+def test_seed_without_reference_date_finds_expressions_but_no_relative_dates(name):
+    text = seed_text(name)
+    found = extract_dates(text, None)
+
+    assert [e.text for e in found] == [e.text for e in extract_dates(text, PUBLISHED)]
+    weekdays = [e for e in found if "day" in e.text.lower()]
+    assert weekdays and all(e.date_start is None and e.date_end is None for e in weekdays)
+    assert all(e.anchor is None for e in found)
+
+
+# --- families -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "start", "end"),
+    [
+        ("Shares fell today.", "2016-03-15", date(2016, 3, 15), date(2016, 3, 15)),
+        ("They meet tomorrow.", "2016-03-16", date(2016, 3, 16), date(2016, 3, 16)),
+        ("They met yesterday.", "2016-03-14", date(2016, 3, 14), date(2016, 3, 14)),
+        ("Prices rose this week.", "2016-W11", date(2016, 3, 14), date(2016, 3, 20)),
+        ("Prices rose last week.", "2016-W10", date(2016, 3, 7), date(2016, 3, 13)),
+        ("Talks resume next week.", "2016-W12", date(2016, 3, 21), date(2016, 3, 27)),
+        ("It fell earlier this month.", "2016-03", date(2016, 3, 1), date(2016, 3, 31)),
+        ("It fell last month.", "2016-02", date(2016, 2, 1), date(2016, 2, 29)),
+        ("Growth slowed last year.", "2015", date(2015, 1, 1), date(2015, 12, 31)),
+        ("Growth will pick up next year.", "2017", date(2017, 1, 1), date(2017, 12, 31)),
+        ("It was founded in 2015.", "2015", date(2015, 1, 1), date(2015, 12, 31)),
+        ("Output rose in March 2016.", "2016-03", date(2016, 3, 1), date(2016, 3, 31)),
+        ("The deal closed on March 14, 2016.", "2016-03-14", date(2016, 3, 14), date(2016, 3, 14)),
+        ("The file is dated 2016-03-14.", "2016-03-14", date(2016, 3, 14), date(2016, 3, 14)),
+        ("Signed on 14/03/2016 in Rome.", "2016-03-14", date(2016, 3, 14), date(2016, 3, 14)),
+        ("Results for the first quarter.", "2016-Q1", date(2016, 1, 1), date(2016, 3, 31)),
+        ("A boom in the 1990s.", "199X", date(1990, 1, 1), date(1999, 12, 31)),
+    ],
+)
+def test_dates_resolve_against_the_publication_day(text, value, start, end):
+    expression = only(text)
+    assert expression.timex_type == "DATE"
+    assert (expression.value, expression.date_start, expression.date_end) == (value, start, end)
+
+
+def test_month_day_without_year_takes_the_nearest_year():
+    assert only("The truce began on February 27.").date_start == date(2016, 2, 27)
+    assert only("The truce began on 27 February.").date_start == date(2016, 2, 27)
+    assert only("Elections are due Aug 8.").date_start == date(2016, 8, 8)
+    assert only("Sales in December were weak.").value == "2015-12"
+
+
+def test_month_day_without_any_year_keeps_x_placeholder():
+    expression = only("The truce began on Feb 27.", None)
+    assert (expression.value, expression.date_start, expression.anchor) == ("XXXX-02-27", None, None)
+
+
+def test_absolute_dates_have_no_anchor_and_relative_ones_do():
+    assert only("On March 14, 2016 he spoke.").anchor is None
+    assert only("He spoke yesterday.").anchor == PUBLISHED
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("He is now in Moscow.", "PRESENT_REF"),
+        ("It is currently closed.", "PRESENT_REF"),
+        ("He recently resigned.", "PAST_REF"),
+        ("Such moves failed in the past.", "PAST_REF"),
+        ("Nobody knows the future.", "FUTURE_REF"),
+    ],
+)
+def test_vague_references(text, value):
+    assert only(text).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The war lasted two years.", "P2Y"),
+        ("A review takes three months.", "P3M"),
+        ("Prices doubled over the past two years.", "P2Y"),
+        ("It was quiet for a decade.", "P1DE"),
+        ("He was held for 48 hours.", "PT48H"),
+        ("It took months.", "PXM"),
+    ],
+)
+def test_durations_have_no_dates(text, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == ("DURATION", value)
+    assert expression.date_start is None and expression.date_end is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The market opens every Monday.", "XXXX-WXX-1"),
+        ("Figures are published daily.", "P1D"),
+        ("A weekly report came out.", "P1W"),
+        ("Dividends are paid annually.", "P1Y"),
+    ],
+)
+def test_sets(text, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == ("SET", value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "part_of_day"),
+    [
+        ("They met at 3 pm.", "2016-03-15T15:00", None),
+        ("Trading halted at 15:00 GMT.", "2016-03-15T15:00", None),
+        ("He spoke this morning.", "2016-03-15TMO", "morning"),
+        ("The vote is tonight.", "2016-03-15TNI", "night"),
+        ("The blast happened on Monday night.", "2016-03-14TNI", "night"),
+    ],
+)
+def test_times(text, value, part_of_day):
+    expression = only(text)
+    assert (expression.timex_type, expression.value, expression.part_of_day) == ("TIME", value, part_of_day)
+
+
+def test_weekday_tense_decides_past_or_future():
+    assert only("Ministers met on Thursday.").date_start == date(2016, 3, 10)
+    assert only("Ministers will meet on Thursday.").date_start == date(2016, 3, 17)
+    assert only("Ministers meet next Tuesday.").date_start == date(2016, 3, 22)
+    assert only("Ministers met last Tuesday.").date_start == date(2016, 3, 8)
+    assert only("The ban applies from Friday.").date_start == date(2016, 3, 18)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We may march on.",
+        "They sat down for the second time.",
+        "The troops march to the border and may stop.",
+        "It rose 1.5 pct to 2,000 dlrs.",
+        "Troops may march in, we are told.",
+    ],
+)
+def test_words_that_only_look_temporal_are_not_dates(text):
+    found = extract_dates(text, PUBLISHED)
+    assert not [e for e in found if e.text.lower() in ("we", "may", "march", "sat", "second")]
+    assert not [e for e in found if e.text in ("1.5", "2,000")]
+
+
+def test_march_after_a_preposition_is_a_month():
+    assert only("Output fell in March.").value == "2016-03"
+
+
+def test_ner_span_wrapping_an_expression_widens_it_and_unknown_ner_dates_are_kept():
+    text = "Talks lasted about two years, the same season as the harvest."
+    about, season = text.index("about two years"), text.index("season")
+    ner_spans = [(about, about + 15, "DATE"), (season, season + 6, "DATE"), (0, 5, "ORG")]
+    found = extract_dates(text, PUBLISHED, ner_spans)
+    assert [(e.text, e.value) for e in found] == [("about two years", "P2Y"), ("season", None)]
+
+
+def test_ner_span_that_is_not_temporal_is_dropped():
+    assert extract_dates("We agreed.", PUBLISHED, [(0, 2, "DATE")]) == []
+
+
+# --- datelines ------------------------------------------------------------------------------------
+
+
+def test_reuters_dateline_takes_the_year_hint():
+    text = "CLEVELAND, Feb 26 - Standard Oil Co and BP North America Inc said ..."
+    assert reference_date_from_dateline(text, 1987) == date(1987, 2, 26)
+    assert reference_date_from_dateline(text, None) is None
+
+
+def test_reuters_dateline_after_the_title_line():
+    text = "STANDARD OIL <SRD> TO FORM FINANCIAL UNIT\n\nCLEVELAND, Feb 26 - Standard Oil Co said"
+    assert reference_date_from_dateline(text, 1987) == date(1987, 2, 26)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("LONDON, March 14, 2016 (Reuters) - Oil prices fell.", date(2016, 3, 14)),
+        ("WASHINGTON, Feb. 26 (AP) -- The Senate voted.", date(2016, 2, 26)),
+        ("MOSCOW (Reuters) - Putin ordered a withdrawal.", None),
+        ("Russian President Vladimir Putin announced late on Monday that he will withdraw.", None),
+    ],
+)
+def test_dateline_forms(text, expected):
+    assert reference_date_from_dateline(text, 2016) == expected
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.lists(
+        st.one_of(
+            st.text(max_size=8),
+            st.sampled_from(["Monday", " May 5", "March", "2016", " last ", "3 pm", "years", "/", "-", " "]),
+        ),
+        max_size=30,
+    ).map("".join),
+    reference=st.one_of(st.none(), st.dates()),
+)
+def test_never_raises_and_offsets_slice_to_text(text, reference):
+    found = extract_dates(text, reference)
+    assert all(text[e.start : e.end] == e.text for e in found)
+    assert [e.start for e in found] == sorted(e.start for e in found)

@@ -1,0 +1,113 @@
+import random
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.dedupe import (
+    assign_clusters,
+    candidate_pairs,
+    content_hashes,
+    estimated_jaccard,
+    minhash_signatures,
+    rank_order,
+)
+from textdrops.config import MinHashConfig
+
+CFG = MinHashConfig()
+
+
+def _article(seed: int, n_words: int = 300) -> str:
+    rng = random.Random(seed)
+    vocab = [f"w{rng.randrange(5000)}" for _ in range(2000)]
+    return " ".join(rng.choice(vocab) for _ in range(n_words))
+
+
+def _edit(text: str, n_changes: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    words = text.split()
+    for _ in range(n_changes):
+        words[rng.randrange(len(words))] = "edited"
+    return " ".join(words)
+
+
+def _dedupe(texts: list[str], paths: list[str] | None = None) -> pl.DataFrame:
+    paths = paths or [f"{i:04d}.txt" for i in range(len(texts))]
+    docs = pl.DataFrame(
+        {
+            "doc_id": [f"id-{p}" for p in paths],
+            "drop_id": "d",
+            "source_path": paths,
+            "published_at": pl.Series([None] * len(texts), dtype=pl.Datetime("us", "UTC")),
+            "content_hash": content_hashes(pl.Series(texts)),
+            "is_history": False,
+            "history_drop": pl.Series([None] * len(texts), dtype=pl.String),
+            "text": texts,
+        }
+    )
+    ranked = rank_order(docs)
+    sig = minhash_signatures(ranked["text"], CFG)
+    return assign_clusters(ranked, sig, CFG).join(ranked.select("doc_id", "source_path"), on="doc_id")
+
+
+def test_content_hash_folds_case_and_whitespace():
+    hashes = content_hashes(pl.Series(["Hello  World\n", "hello world", "hello there"]))
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_signatures_estimate_jaccard_and_do_not_depend_on_batching():
+    texts = [_article(i) for i in range(6)]
+    together = minhash_signatures(pl.Series(texts), CFG)
+    apart = np.vstack([minhash_signatures(pl.Series(texts[:2]), CFG), minhash_signatures(pl.Series(texts[2:]), CFG)])
+    assert np.array_equal(together, apart)
+    edited = minhash_signatures(pl.Series([texts[0], _edit(texts[0], 3)]), CFG)
+    assert estimated_jaccard(edited, np.array([0]), np.array([1]))[0] > 0.85
+    assert estimated_jaccard(together, np.array([0]), np.array([1]))[0] < 0.2
+
+
+def test_exact_and_near_duplicates_are_marked_with_the_kept_copy():
+    base = _article(1)
+    texts = [base, "  " + base.upper() + "\n", _edit(base, 3), _article(2)]
+    result = _dedupe(texts).sort("source_path")
+    assert result["status"].to_list() == ["kept", "exact_duplicate", "near_duplicate", "kept"]
+    assert result["duplicate_of"].to_list() == [None, "id-0000.txt", "id-0000.txt", None]
+    assert result["similarity"][1] == 1.0
+    assert 0.8 <= result["similarity"][2] < 1.0
+    assert result["cluster_id"].to_list() == ["id-0000.txt"] * 3 + ["id-0003.txt"]
+
+
+def test_kept_copy_does_not_depend_on_file_order():
+    base = _article(3)
+    texts = [_edit(base, 2, seed=1), base, _edit(base, 2, seed=2)]
+    paths = ["c.txt", "a.txt", "b.txt"]
+    forward = _dedupe(texts, paths).sort("source_path")
+    backward = _dedupe(texts[::-1], paths[::-1]).sort("source_path")
+    assert forward.equals(backward)
+    assert forward.filter(pl.col("status") == "kept")["source_path"].to_list() == ["a.txt"]
+
+
+def test_different_articles_on_one_topic_are_not_duplicates():
+    texts = [_article(i) for i in range(50)]
+    assert set(_dedupe(texts)["status"]) == {"kept"}
+
+
+def test_big_buckets_give_linear_candidate_pairs():
+    keys = np.zeros((1000, CFG.bands), dtype=np.uint64)  # everything collides in every band
+    pairs = candidate_pairs(keys)
+    assert pairs.height < 2 * 1000
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=200), min_size=1, max_size=12))
+def test_a_frame_appended_to_itself_marks_exactly_the_second_half(texts):
+    texts = list(dict.fromkeys(texts))  # distinct originals
+    result = _dedupe(texts + texts, [f"a{i:03d}" for i in range(len(texts))] + [f"b{i:03d}" for i in range(len(texts))])
+    second = result.filter(pl.col("source_path").str.starts_with("b"))
+    first = result.filter(pl.col("source_path").str.starts_with("a"))
+    assert set(second["status"]) <= {"exact_duplicate", "near_duplicate"}
+    assert second.filter(pl.col("status") == "near_duplicate").height == 0 or len(texts) > 1
+    # every original is kept unless it is itself a near-duplicate of another original
+    folded = content_hashes(pl.Series(texts))
+    if folded.n_unique() == len(texts):
+        assert first.filter(pl.col("status") == "exact_duplicate").height == 0

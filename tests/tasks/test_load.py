@@ -1,0 +1,144 @@
+import codecs
+import gzip
+import os
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from tasks.load import (
+    InputFile,
+    ManifestError,
+    Quarantined,
+    decode,
+    discover,
+    drop_date_of,
+    load_batch,
+    read_manifest,
+    split_batches,
+)
+from tests.conftest import make_drop
+
+TEXT = "Putin said on Monday that “the main part” of the forces — not all — would leave. Café naïve."
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding"),
+    [
+        (TEXT.encode("utf-8"), "utf-8"),
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "utf-8-sig"),
+        (TEXT.encode("utf-16"), "utf-16"),
+        (TEXT.encode("utf-16-le"), "utf-16-le"),
+        (TEXT.encode("utf-16-be"), "utf-16-be"),
+    ],
+)
+def test_decode_unicode_encodings_round_trip(raw, encoding):
+    assert decode(raw) == (TEXT, encoding)
+
+
+def test_decode_cp1252_keeps_typographic_characters():
+    raw = ("The minister\u2019s \u201cplan\u201d \u2014 costing \u20ac5m \u2014 was criticised. " * 20).encode("cp1252")
+    text, encoding = decode(raw)
+    assert encoding == "cp1252"
+    assert "\u2019s \u201cplan\u201d \u2014 costing \u20ac5m" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "empty_file"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "binary"),
+        (b"abc\x00\x01\x02\x00\xff\xfe\x00\x00\x10binary", "binary"),
+        (bytes(range(1, 9)) * 200, "binary"),
+    ],
+)
+def test_decode_quarantines_what_is_not_text(raw, reason):
+    with pytest.raises(Quarantined) as caught:
+        decode(raw)
+    assert caught.value.reason == reason
+    assert caught.value.detail
+
+
+def test_discover_finds_nested_and_gz_and_rejects_links_and_folders(tmp_path):
+    drop = make_drop(tmp_path, "drop", {"a.txt": "x", "sub/b.TXT": "y", "sub/c.txt.gz": b"", "notes.md": "z"})
+    (drop / "folder.txt").mkdir()
+    outside = tmp_path / "secret.txt"
+    outside.write_text("outside the drop")
+    os.symlink(outside, drop / "link.txt")
+    files, rejected = discover(drop)
+    assert [f.path for f in files] == ["a.txt", "sub/b.TXT", "sub/c.txt.gz"]
+    assert dict(rejected.select("source_path", "reason").rows()) == {
+        "folder.txt": "not_a_file",
+        "link.txt": "symlink",
+    }
+
+
+def test_discover_missing_drop_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        discover(tmp_path / "nope")
+
+
+def test_load_batch_reads_gzip_and_quarantines_each_bad_file(tmp_path):
+    drop = make_drop(
+        tmp_path,
+        "drop",
+        {
+            "ok.txt.gz": gzip.compress(TEXT.encode()),
+            "empty.txt": b"",
+            "big.txt": b"x" * 300,
+            "bad.txt.gz": b"not gzip at all",
+        },
+    )
+    entries = [InputFile(p, (drop / p).stat().st_size) for p in ("ok.txt.gz", "empty.txt", "big.txt", "bad.txt.gz")]
+    docs, rejected = load_batch(drop, entries, max_bytes=250)
+    assert docs["source_path"].to_list() == ["ok.txt.gz"]
+    assert docs["raw_text"][0] == TEXT
+    assert len(docs["source_sha256"][0]) == 64
+    assert dict(rejected.select("source_path", "reason").rows()) == {
+        "empty.txt": "empty_file",
+        "big.txt": "too_large",
+        "bad.txt.gz": "unreadable",
+    }
+
+
+def test_manifest_aliases_dates_and_unsafe_rows(tmp_path):
+    drop = make_drop(
+        tmp_path,
+        "drop",
+        {
+            "manifest.csv": "file,date_iso,title\n"
+            "a.txt,1987-02-26T15:01:01,Cocoa review\n"
+            "b.txt,not a date,B\n"
+            "../etc/passwd,1987-02-26,evil\n"
+            "a.txt,1999-01-01,second row for a\n",
+        },
+    )
+    manifest, warnings = read_manifest(drop)
+    assert manifest["file"].to_list() == ["a.txt", "b.txt"]
+    assert manifest["published_at"][0] == datetime(1987, 2, 26, 15, 1, 1, tzinfo=UTC)
+    assert manifest["published_at"][1] is None
+    assert manifest["title"][0] == "Cocoa review"
+    assert len(warnings) == 3
+
+
+def test_manifest_without_file_column_is_a_clear_error(tmp_path):
+    drop = make_drop(tmp_path, "drop", {"manifest.csv": "path,title\na.txt,A\n"})
+    with pytest.raises(ManifestError, match="`file` column"):
+        read_manifest(drop)
+
+
+def test_drop_date_from_folder_name():
+    assert drop_date_of("2016-03-15") == date(2016, 3, 15)
+    assert drop_date_of("2016-03-15-evening") == date(2016, 3, 15)
+    assert drop_date_of("bbc") is None
+    assert drop_date_of("2016-13-45") is None
+
+
+def test_split_batches_bounds_the_number_of_batches():
+    files = [InputFile(f"{i}.txt", 1) for i in range(10_001)]
+    batches = split_batches(files, batch_size=100, max_batches=32)
+    assert len(batches) <= 32
+    assert sum(len(b) for b in batches) == 10_001
+    assert [f.path for b in batches for f in b] == [f.path for f in files]
+    assert split_batches([], 100, 32) == []
+    assert pl.Series([len(b) for b in split_batches(files[:250], 100, 32)]).to_list() == [100, 100, 50]

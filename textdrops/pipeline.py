@@ -1,0 +1,303 @@
+"""Batch-level composition of the stage functions: what one batch task does, in a worker process.
+
+Nothing here knows about Prefect. Every function takes and returns plain values (paths, dicts), so it
+can run in this process, in a pool worker or on a Dask worker, and the frames it produces travel as
+Arrow IPC / Parquet files in the run's staging area rather than through the scheduler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from tasks import dates as dates_stage
+from tasks import dedupe, entities, write
+from tasks.clean import clean_batch
+from tasks.load import InputFile, drop_date_of, load_batch
+from textdrops.config import Settings
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every task of one run needs to know, picklable."""
+
+    run_id: str
+    drop: str  # absolute path of the drop folder
+    drop_id: str
+    settings: Settings
+
+    @property
+    def out_dir(self) -> Path:
+        return self.settings.out_dir
+
+    @property
+    def staging(self) -> Path:
+        return write.staging_dir(self.out_dir, self.run_id)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.staging / "manifest.parquet"
+
+    @property
+    def statuses_path(self) -> Path:
+        return self.staging / "statuses.arrow"
+
+    def batch_path(self, index: int) -> Path:
+        return self.staging / "batches" / f"batch-{index:05d}.arrow"
+
+    def staged(self, table: str) -> Path:
+        return write.staged_partition(self.out_dir, self.run_id, table, self.drop_id)
+
+
+def _timer() -> tuple[dict[str, float], callable]:
+    seconds: dict[str, float] = {}
+    last = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        seconds[stage] = seconds.get(stage, 0.0) + now - last[0]
+        last[0] = now
+
+    return seconds, lap
+
+
+def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
+    """Stable document ids: the same file with the same clean text in the same drop keeps its id."""
+    return pl.Series(
+        "doc_id",
+        [hashlib.sha256(f"{drop_id}\0{p}\0{t}".encode()).hexdigest()[:32] for p, t in zip(paths, texts, strict=True)],
+        dtype=pl.String,
+    )
+
+
+def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:
+    """reference_date and its source: manifest published_at, else the dateline, else the drop's date."""
+    year_hint = drop_date.year if drop_date else None
+    from_manifest = docs["published_at"].dt.date()
+    from_dateline = [
+        None if manifest is not None else dates_stage.reference_date_from_dateline(text, year_hint)
+        for manifest, text in zip(from_manifest, docs["text"], strict=True)
+    ]
+    frame = pl.DataFrame(
+        {"m": from_manifest, "d": pl.Series(from_dateline, dtype=pl.Date)},
+        schema={"m": pl.Date, "d": pl.Date},
+    )
+    return frame.select(
+        reference_date=pl.coalesce("m", "d", pl.lit(drop_date, dtype=pl.Date)),
+        reference_date_source=pl.when(pl.col("m").is_not_null())
+        .then(pl.lit("manifest"))
+        .when(pl.col("d").is_not_null())
+        .then(pl.lit("dateline"))
+        .when(pl.lit(drop_date is not None))
+        .then(pl.lit("drop_date"))
+        .otherwise(pl.lit("none")),
+    )
+
+
+def prepare_batch(ctx: RunContext, index: int, entries: list[InputFile]) -> dict:
+    """Load, clean and fingerprint one batch; writes the batch file and its quarantine part."""
+    seconds, lap = _timer()
+    settings = ctx.settings
+    raw, quarantined = load_batch(Path(ctx.drop), entries, settings.max_file_bytes)
+    lap("load")
+    cleaned = clean_batch(raw)
+    empty = cleaned.filter(pl.col("text").str.strip_chars() == "")
+    if empty.height:
+        quarantined = pl.concat(
+            [
+                quarantined,
+                empty.select(
+                    "source_path",
+                    reason=pl.lit("empty_after_cleanup"),
+                    detail=pl.format("no text left after cleanup removed {} characters", "n_chars_removed"),
+                    size_bytes="size_bytes",
+                ),
+            ]
+        )
+        cleaned = cleaned.filter(pl.col("text").str.strip_chars() != "")
+    lap("clean")
+    if ctx.manifest_path.exists():
+        manifest = pl.read_parquet(ctx.manifest_path)
+        cleaned = cleaned.join(manifest, left_on="source_path", right_on="file", how="left")
+        cleaned = cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
+    else:
+        cleaned = cleaned.with_columns(
+            published_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
+            source=pl.lit(None, dtype=pl.String),
+            url=pl.lit(None, dtype=pl.String),
+        )
+    docs = cleaned.with_columns(
+        doc_id=doc_ids(ctx.drop_id, cleaned["source_path"], cleaned["text"]),
+        drop_id=pl.lit(ctx.drop_id),
+        content_hash=dedupe.content_hashes(cleaned["text"]),
+        n_words=pl.col("text").str.count_matches(r"\S+").cast(pl.Int32),
+    )
+    docs = pl.concat([docs, reference_dates(docs, drop_date_of(ctx.drop_id))], how="horizontal")
+    lap("clean")
+    signatures = dedupe.minhash_signatures(docs["text"], settings.minhash)
+    docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, settings.minhash.num_perm)))
+    lap("dedupe")
+    path = ctx.batch_path(index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_ipc(path)
+    q_rows = write.write_part(
+        quarantined.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
+        "quarantine",
+        ctx.staged("quarantine"),
+        index,
+    )
+    lap("write")
+    return {
+        "batch": index,
+        "path": str(path),
+        "files": len(entries),
+        "docs": docs.height,
+        "quarantined": q_rows,
+        "quarantine_reasons": quarantined["reason"].value_counts().rows() if q_rows else [],
+        "chars_removed": _sum_cleanup(docs),
+        "seconds": seconds,
+    }
+
+
+def _sum_cleanup(docs: pl.DataFrame) -> dict[str, int]:
+    if docs.height == 0:
+        return {}
+    totals = docs.select(pl.col("cleanup").explode().struct.unnest()).group_by("key").agg(pl.col("value").sum())
+    return dict(totals.rows())
+
+
+_INDEX_COLUMNS = ["doc_id", "drop_id", "source_path", "published_at", "content_hash", "signature"]
+
+
+def load_history(out_dir: Path, exclude_drop: str) -> pl.DataFrame | None:
+    """Kept documents of every other drop already processed (the dedupe index), or None."""
+    root = out_dir / write.DEDUPE_INDEX
+    parts = (
+        [p for p in sorted(root.glob("drop_id=*/*.parquet")) if p.parent.name != f"drop_id={exclude_drop}"]
+        if root.exists()
+        else []
+    )
+    if not parts:
+        return None
+    return pl.concat([pl.read_parquet(p, columns=_INDEX_COLUMNS) for p in parts], how="vertical_relaxed")
+
+
+def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
+    """Exact and near-duplicate status of every document of the drop, against the history index too.
+
+    Writes the statuses file the annotate step joins, and this drop's part of the dedupe index.
+    """
+    started = time.perf_counter()
+    cfg = ctx.settings.minhash
+    current = [pl.read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths]
+    current = pl.concat(current) if current else pl.DataFrame()
+    history = load_history(ctx.out_dir, ctx.drop_id)
+    frames = [current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, dtype=pl.String))]
+    if history is not None:
+        frames.insert(0, history.with_columns(is_history=pl.lit(True), history_drop=pl.col("drop_id")))
+    ranked = dedupe.rank_order(pl.concat(frames, how="vertical_relaxed")) if current.height else current
+    if current.height:
+        signatures = ranked["signature"].to_numpy().astype(np.uint32, copy=False)
+        statuses = dedupe.assign_clusters(ranked, signatures, cfg)
+        statuses = statuses.filter(~ranked["is_history"])
+    else:
+        statuses = pl.DataFrame(schema={"doc_id": pl.String, "status": pl.String})
+    ctx.statuses_path.parent.mkdir(parents=True, exist_ok=True)
+    statuses.write_ipc(ctx.statuses_path)
+    kept_ids = statuses.filter(pl.col("status") == "kept")["doc_id"]
+    index_part = current.filter(pl.col("doc_id").is_in(kept_ids.implode())) if current.height else current
+    if index_part.height or current.height == 0:
+        write.write_part(index_part, write.DEDUPE_INDEX, ctx.staged(write.DEDUPE_INDEX), 0)
+    counts = dict(statuses["status"].value_counts().rows()) if statuses.height else {}
+    return {
+        "statuses_path": str(ctx.statuses_path),
+        "counts": counts,
+        "history_docs": 0 if history is None else history.height,
+        "seconds": {"dedupe": time.perf_counter() - started},
+    }
+
+
+def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
+    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts."""
+    seconds, lap = _timer()
+    settings = ctx.settings
+    docs = pl.read_ipc(batch_path).drop("signature")
+    statuses = pl.read_ipc(ctx.statuses_path)
+    docs = docs.join(statuses, on="doc_id", how="left")
+    kept = docs.filter(pl.col("status") == "kept")
+    lap("write")
+    spans = entities.extract_entities(
+        kept["text"].to_list(), settings.ner_model, settings.ner_batch_size, settings.ner_max_chars
+    )
+    lap("entities")
+    entity_rows: list[tuple] = []
+    date_rows: list[tuple] = []
+    for doc_id, text, ref, doc_spans in zip(kept["doc_id"], kept["text"], kept["reference_date"], spans, strict=True):
+        named = [(s, e, label) for s, e, label in doc_spans if label not in entities.TEMPORAL_LABELS]
+        canon = entities.canonical_names((text[s:e], label) for s, e, label in named)
+        entity_rows.extend((doc_id, text[s:e], label, s, e, c) for (s, e, label), c in zip(named, canon, strict=True))
+        for x in dates_stage.extract_dates(text, ref, doc_spans):
+            date_rows.append(
+                (
+                    doc_id,
+                    x.text,
+                    x.start,
+                    x.end,
+                    x.timex_type,
+                    x.value,
+                    x.date_start,
+                    x.date_end,
+                    x.granularity,
+                    x.anchor,
+                    x.part_of_day,
+                )
+            )
+    lap("dates")
+    common = {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+    entity_frame = pl.DataFrame(
+        entity_rows,
+        orient="row",
+        schema={
+            "doc_id": pl.String,
+            "text": pl.String,
+            "label": pl.String,
+            "start": pl.Int32,
+            "end": pl.Int32,
+            "canonical": pl.String,
+        },
+    ).with_columns(**common)
+    date_frame = pl.DataFrame(
+        date_rows,
+        orient="row",
+        schema={
+            "doc_id": pl.String,
+            "text": pl.String,
+            "start": pl.Int32,
+            "end": pl.Int32,
+            "timex_type": pl.String,
+            "value": pl.String,
+            "date_start": pl.Date,
+            "date_end": pl.Date,
+            "granularity": pl.String,
+            "anchor": pl.Date,
+            "part_of_day": pl.String,
+        },
+    ).with_columns(**common)
+    n_docs = write.write_part(docs.with_columns(run_id=pl.lit(ctx.run_id)), "documents", ctx.staged("documents"), index)
+    n_entities = write.write_part(entity_frame, "entities", ctx.staged("entities"), index)
+    n_dates = write.write_part(date_frame, "dates", ctx.staged("dates"), index)
+    lap("write")
+    return {
+        "batch": index,
+        "docs": n_docs,
+        "kept": kept.height,
+        "entities": n_entities,
+        "dates": n_dates,
+        "seconds": seconds,
+    }

@@ -1,0 +1,34 @@
+"""Quiet, offline-safe Prefect defaults, applied before Prefect is imported anywhere in the project."""
+
+import os
+
+# Set only when the user has not: an explicit environment variable or Prefect profile always wins.
+PREFECT_DEFAULTS = {
+    # No telemetry from an ETL job, and nothing that reaches out to the internet.
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+    # The embedded (ephemeral) server is the default: `textdrops run` needs no server started by hand.
+    "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
+    "PREFECT_UI_ENABLED": "false",
+    # Our tasks exchange small metadata and file paths; results stay in memory.
+    "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def apply_prefect_defaults() -> None:
+    """Set textdrops' Prefect defaults in the environment unless already set."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def retry_on_io_error(task, task_run, state) -> bool:
+    """Prefect retry condition: retry only transient I/O failures, never bad data or bugs."""
+    try:
+        state.result()
+    except (OSError, TimeoutError) as exc:
+        return not isinstance(exc, FileNotFoundError | NotADirectoryError | PermissionError)
+    except Exception:
+        return False
+    return False

@@ -1,0 +1,223 @@
+"""The output contract: every table's columns, Arrow types and meaning, declared once.
+
+Writers cast to these schemas, tests read back against them, and the README's schema section is
+generated from them (`python -m textdrops.schema`), so the contract cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+# Closed set of reasons a file is quarantined instead of becoming a document.
+QUARANTINE_REASONS: dict[str, str] = {
+    "empty_file": "zero bytes",
+    "too_large": "larger than max_file_bytes (TEXTDROPS_MAX_FILE_BYTES, default 20 MB)",
+    "binary": "looks like binary data (NUL bytes or mostly control characters), not text",
+    "undecodable": "no text encoding decodes it cleanly",
+    "unreadable": "the file could not be read (permissions, I/O error, broken .gz)",
+    "not_a_file": "a directory or special file whose name ends in .txt",
+    "symlink": "a symbolic link (never followed, so a drop cannot read outside itself)",
+    "empty_after_cleanup": "nothing is left once junk is removed",
+}
+
+DOC_STATUSES = ("kept", "exact_duplicate", "near_duplicate")
+TIMEX_TYPES = ("DATE", "TIME", "DURATION", "SET")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    description: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> Column:
+    return Column(name, type_, description, nullable)
+
+
+_DROP_ID = _c("drop_id", pa.string(), "the drop's folder name (also the hive partition key)", False)
+_RUN_ID = _c("run_id", pa.string(), "the run that wrote this row (see `runs`)", False)
+_DOC_ID = _c("doc_id", pa.string(), "document id (see `documents.doc_id`)", False)
+
+DOCUMENTS = Table(
+    "documents",
+    "One row per input file that decoded to text: kept documents and duplicates alike.",
+    (
+        _c(
+            "doc_id",
+            pa.string(),
+            "stable id: sha256 of drop_id, source_path and the clean text (first 32 hex chars)",
+            False,
+        ),
+        _DROP_ID,
+        _c("source_path", pa.string(), "path of the file relative to the drop folder", False),
+        _c("source_sha256", pa.string(), "sha256 of the raw file bytes", False),
+        _c("size_bytes", pa.int64(), "raw file size in bytes", False),
+        _c(
+            "encoding",
+            pa.string(),
+            "encoding the bytes were decoded with (e.g. utf-8, cp1252, utf-16)",
+            False,
+        ),
+        _c("title", pa.string(), "manifest title, else the headline line when the file starts with one"),
+        _c("text", pa.string(), "clean article text; paragraphs separated by a blank line", False),
+        _c("n_words", pa.int32(), "whitespace-separated words in `text`", False),
+        _c("n_chars_raw", pa.int64(), "characters of decoded text before cleanup", False),
+        _c("n_chars_removed", pa.int64(), "characters cleanup removed (per rule in `cleanup`)", False),
+        _c("cleanup", pa.map_(pa.string(), pa.int64()), "characters removed per cleanup rule", False),
+        _c(
+            "content_hash",
+            pa.string(),
+            "sha1 of the case- and whitespace-folded text (exact-dedupe key)",
+            False,
+        ),
+        _c("published_at", TIMESTAMP, "publication time from the manifest (`published_at` or `date_iso`)"),
+        _c("source", pa.string(), "manifest `source`"),
+        _c("url", pa.string(), "manifest `url`"),
+        _c("reference_date", pa.date32(), "the date relative expressions are resolved against"),
+        _c(
+            "reference_date_source",
+            pa.string(),
+            "where reference_date came from: manifest | dateline | drop_date | none",
+            False,
+        ),
+        _c("status", pa.string(), "kept | exact_duplicate | near_duplicate", False),
+        _c("duplicate_of", pa.string(), "doc_id of the kept document this one duplicates (null when kept)"),
+        _c(
+            "duplicate_of_drop",
+            pa.string(),
+            "drop_id of that kept document (another drop for cross-drop dupes)",
+        ),
+        _c("similarity", pa.float32(), "estimated Jaccard similarity to `duplicate_of` (1.0 for exact)"),
+        _c(
+            "cluster_id",
+            pa.string(),
+            "doc_id of the cluster's kept document; equal to doc_id when kept",
+            False,
+        ),
+        _RUN_ID,
+    ),
+)
+
+ENTITIES = Table(
+    "entities",
+    "Named entities found by spaCy NER in kept documents (DATE and TIME spans go to `dates`).",
+    (
+        _DOC_ID,
+        _DROP_ID,
+        _c("text", pa.string(), "the mention; equals documents.text[start:end]", False),
+        _c("label", pa.string(), "OntoNotes label as the model gives it (PERSON, ORG, GPE, ...)", False),
+        _c("start", pa.int32(), "character offset into documents.text (inclusive)", False),
+        _c("end", pa.int32(), "character offset into documents.text (exclusive)", False),
+        _c(
+            "canonical",
+            pa.string(),
+            "name to aggregate on: longest mention of the same entity in the document",
+            False,
+        ),
+        _RUN_ID,
+    ),
+)
+
+DATES = Table(
+    "dates",
+    "Temporal expressions in kept documents, normalised to TimeML TIMEX3 values.",
+    (
+        _DOC_ID,
+        _DROP_ID,
+        _c("text", pa.string(), "the expression; equals documents.text[start:end]", False),
+        _c("start", pa.int32(), "character offset into documents.text (inclusive)", False),
+        _c("end", pa.int32(), "character offset into documents.text (exclusive)", False),
+        _c("timex_type", pa.string(), "DATE | TIME | DURATION | SET", False),
+        _c("value", pa.string(), "TIMEX3 value, e.g. 2016-03-14, 2016-03, 2016-W11, P3M, XXXX-02-27"),
+        _c("date_start", pa.date32(), "first day of the resolved interval (null when unresolvable)"),
+        _c("date_end", pa.date32(), "last day of the resolved interval (null when unresolvable)"),
+        _c("granularity", pa.string(), "day | week | month | quarter | year | decade | century"),
+        _c("anchor", pa.date32(), "reference date used to resolve a relative expression"),
+        _c("part_of_day", pa.string(), "morning | afternoon | evening | night | late | early, when said"),
+        _RUN_ID,
+    ),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Input files that did not become documents, each with a reason from a closed set.",
+    (
+        _DROP_ID,
+        _c("source_path", pa.string(), "path of the file relative to the drop folder", False),
+        _c("reason", pa.string(), "one of: " + ", ".join(QUARANTINE_REASONS), False),
+        _c("detail", pa.string(), "human-readable explanation", False),
+        _c("size_bytes", pa.int64(), "file size in bytes (null when it could not be read)"),
+        _RUN_ID,
+    ),
+)
+
+RUNS = Table(
+    "runs",
+    "One row per run of a drop (appended; a failed run is recorded too).",
+    (
+        _RUN_ID,
+        _c("flow_run_id", pa.string(), "Prefect flow run id"),
+        _DROP_ID,
+        _c("drop_path", pa.string(), "absolute path of the drop folder", False),
+        _c("trigger", pa.string(), "manual | schedule | deployment | test", False),
+        _c("started_at", TIMESTAMP, "run start (UTC)", False),
+        _c("finished_at", TIMESTAMP, "run end (UTC)", False),
+        _c("status", pa.string(), "succeeded | failed", False),
+        _c("error", pa.string(), "the error message when the run failed"),
+        _c("files_seen", pa.int64(), "input files found (= kept + duplicates + quarantined)", False),
+        _c("docs_kept", pa.int64(), "documents kept", False),
+        _c("docs_exact_duplicate", pa.int64(), "documents marked exact_duplicate", False),
+        _c("docs_near_duplicate", pa.int64(), "documents marked near_duplicate", False),
+        _c("files_quarantined", pa.int64(), "files quarantined", False),
+        _c("quarantine_reasons", pa.map_(pa.string(), pa.int64()), "quarantined files per reason", False),
+        _c("chars_removed", pa.map_(pa.string(), pa.int64()), "characters removed per cleanup rule", False),
+        _c("n_entities", pa.int64(), "rows written to `entities`", False),
+        _c("n_dates", pa.int64(), "rows written to `dates`", False),
+        _c("n_batches", pa.int64(), "document batches the drop was split into", False),
+        _c("stage_seconds", pa.map_(pa.string(), pa.float64()), "wall seconds per stage", False),
+        _c("versions", pa.map_(pa.string(), pa.string()), "library and model versions", False),
+        _c("config_hash", pa.string(), "hash of the settings that shape output rows", False),
+        _c("config", pa.string(), "the full settings as JSON", False),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (DOCUMENTS, ENTITIES, DATES, QUARANTINE, RUNS)}
+
+
+def markdown() -> str:
+    """The README's schema section: one table per output table."""
+    parts = []
+    for table in TABLES.values():
+        parts.append(f"#### `{table.name}`\n\n{table.description}\n")
+        parts.append("| column | type | meaning |\n|---|---|---|")
+        for col in table.columns:
+            null = "" if col.nullable else " not null"
+            parts.append(f"| `{col.name}` | `{col.type}`{null} | {col.description} |")
+        parts.append("")
+    parts.append("Quarantine reasons:\n")
+    parts.extend(f"- `{reason}`: {meaning}" for reason, meaning in QUARANTINE_REASONS.items())
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
