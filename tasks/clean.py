@@ -641,7 +641,7 @@ def clean_batch(docs: pl.DataFrame) -> pl.DataFrame:
 
 @task(
     name="prepare",
-    task_run_name="prepare-batch-{index}",
+    task_run_name="prepare-{ctx.drop_id}-{index}",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=2,

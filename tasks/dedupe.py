@@ -24,6 +24,14 @@ _SHINGLE_MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD] * 8,
     dtype=np.uint64,
 )
+STATUS_SCHEMA = {
+    "doc_id": pl.String,
+    "status": pl.String,
+    "duplicate_of": pl.String,
+    "duplicate_of_drop": pl.String,
+    "similarity": pl.Float32,
+    "cluster_id": pl.String,
+}
 _CHUNK_ROWS = 32_768  # shingles per vectorised block: bounds memory to ~32 MB whatever a document's size
 
 
@@ -230,7 +238,7 @@ def rank_order(docs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@task(name="dedupe", cache_policy=NO_CACHE)
+@task(name="dedupe", task_run_name="dedupe-{ctx.drop_id}", cache_policy=NO_CACHE)
 def dedupe_task(ctx, batch_paths: list[str]) -> dict:
     """Statuses for the whole drop at once, so pairs split over batches are found too."""
     from textdrops.pipeline import dedupe_drop

@@ -138,7 +138,7 @@ def canonical_names(mentions: Iterable[tuple[str, str]]) -> list[str]:
     return out
 
 
-@task(name="annotate", task_run_name="annotate-batch-{index}", cache_policy=NO_CACHE)
+@task(name="annotate", task_run_name="annotate-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
 def annotate_task(ctx, index: int, prepared: dict) -> dict:
     """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
     from textdrops import workers

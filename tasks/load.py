@@ -317,6 +317,7 @@ def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> 
 
 @task(
     name="discover",
+    task_run_name="discover-{ctx.drop_id}",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=2,
@@ -343,6 +344,7 @@ def discover_task(ctx) -> dict:
         "quarantine",
         ctx.staged("quarantine"),
         99_999,
+        keep_empty=True,
     )
     batches = split_batches(files, ctx.settings.batch_size, ctx.settings.max_batches)
     logger.info(

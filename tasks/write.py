@@ -72,8 +72,13 @@ def write_parquet(arrow: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int) -> int:
-    """Write one part of `table` into `folder`; returns the rows written."""
+def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int, keep_empty: bool = False) -> int:
+    """Write one part of `table` into `folder`; returns the rows written.
+
+    An empty part is skipped unless keep_empty: one empty file per partition is enough to carry the schema.
+    """
+    if frame.height == 0 and not keep_empty:
+        return 0
     arrow = to_arrow(frame, TABLES[table]) if table in TABLES else frame.to_arrow()
     write_parquet(arrow, folder / f"part-{part:05d}.parquet")
     return arrow.num_rows
@@ -164,7 +169,7 @@ def as_map(mapping: dict) -> list[dict]:
     return [{"key": k, "value": v} for k, v in mapping.items()]
 
 
-@task(name="commit", cache_policy=NO_CACHE)
+@task(name="commit", task_run_name="commit-{ctx.drop_id}", cache_policy=NO_CACHE)
 def commit_task(ctx, record: dict) -> dict:
     """Swap this run's staged partitions into place and append its run record."""
     tables = commit_partitions(ctx.out_dir, ctx.run_id, ctx.drop_id, record)

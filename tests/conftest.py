@@ -20,9 +20,14 @@ SEEDS = FIXTURES / "seeds"
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect server and database for the whole session (it takes ~10 s to start)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # the flow heartbeat costs ~1 s per flow run and only matters for crash detection by a worker
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 

@@ -76,6 +76,12 @@ def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
     )
 
 
+def dedupe_texts(docs: pl.DataFrame) -> pl.Series:
+    """What duplicates are compared on: headline and body, so that headline-only wires whose body is a
+    placeholder ("Blah blah blah.", 1,798 of them in Reuters-21578) are not all copies of each other."""
+    return docs.select(pl.concat_str(pl.col("title").fill_null(""), pl.col("text"), separator="\n\n")).to_series()
+
+
 def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:
     """reference_date and its source: manifest published_at, else the dateline, else the drop's date."""
     year_hint = drop_date.year if drop_date else None
@@ -135,12 +141,12 @@ def prepare_batch(ctx: RunContext, index: int, entries: list[InputFile]) -> dict
     docs = cleaned.with_columns(
         doc_id=doc_ids(ctx.drop_id, cleaned["source_path"], cleaned["text"]),
         drop_id=pl.lit(ctx.drop_id),
-        content_hash=dedupe.content_hashes(cleaned["text"]),
+        content_hash=dedupe.content_hashes(dedupe_texts(cleaned)),
         n_words=pl.col("text").str.count_matches(r"\S+").cast(pl.Int32),
     )
     docs = pl.concat([docs, reference_dates(docs, drop_date_of(ctx.drop_id))], how="horizontal")
     lap("clean")
-    signatures = dedupe.minhash_signatures(docs["text"], settings.minhash)
+    signatures = dedupe.minhash_signatures(dedupe_texts(docs), settings.minhash)
     docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, settings.minhash.num_perm)))
     lap("dedupe")
     path = ctx.batch_path(index)
@@ -175,6 +181,19 @@ def _sum_cleanup(docs: pl.DataFrame) -> dict[str, int]:
 _INDEX_COLUMNS = ["doc_id", "drop_id", "source_path", "published_at", "content_hash", "signature"]
 
 
+def _empty_index(num_perm: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "doc_id": pl.String,
+            "drop_id": pl.String,
+            "source_path": pl.String,
+            "published_at": pl.Datetime("us", "UTC"),
+            "content_hash": pl.String,
+            "signature": pl.Array(pl.UInt32, num_perm),
+        }
+    )
+
+
 def load_history(out_dir: Path, exclude_drop: str) -> pl.DataFrame | None:
     """Kept documents of every other drop already processed (the dedupe index), or None."""
     root = out_dir / write.DEDUPE_INDEX
@@ -195,25 +214,26 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     """
     started = time.perf_counter()
     cfg = ctx.settings.minhash
-    current = [pl.read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths]
-    current = pl.concat(current) if current else pl.DataFrame()
+    current = pl.concat(
+        [_empty_index(cfg.num_perm)] + [pl.read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
+        how="vertical_relaxed",
+    )
     history = load_history(ctx.out_dir, ctx.drop_id)
     frames = [current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, dtype=pl.String))]
     if history is not None:
         frames.insert(0, history.with_columns(is_history=pl.lit(True), history_drop=pl.col("drop_id")))
-    ranked = dedupe.rank_order(pl.concat(frames, how="vertical_relaxed")) if current.height else current
+    ranked = dedupe.rank_order(pl.concat(frames, how="vertical_relaxed"))
     if current.height:
         signatures = ranked["signature"].to_numpy().astype(np.uint32, copy=False)
         statuses = dedupe.assign_clusters(ranked, signatures, cfg)
         statuses = statuses.filter(~ranked["is_history"])
     else:
-        statuses = pl.DataFrame(schema={"doc_id": pl.String, "status": pl.String})
+        statuses = pl.DataFrame(schema=dedupe.STATUS_SCHEMA)
     ctx.statuses_path.parent.mkdir(parents=True, exist_ok=True)
     statuses.write_ipc(ctx.statuses_path)
     kept_ids = statuses.filter(pl.col("status") == "kept")["doc_id"]
-    index_part = current.filter(pl.col("doc_id").is_in(kept_ids.implode())) if current.height else current
-    if index_part.height or current.height == 0:
-        write.write_part(index_part, write.DEDUPE_INDEX, ctx.staged(write.DEDUPE_INDEX), 0)
+    index_part = current.filter(pl.col("doc_id").is_in(kept_ids.implode()))
+    write.write_part(index_part, write.DEDUPE_INDEX, ctx.staged(write.DEDUPE_INDEX), 0, keep_empty=True)
     counts = dict(statuses["status"].value_counts().rows()) if statuses.height else {}
     return {
         "statuses_path": str(ctx.statuses_path),
@@ -289,9 +309,12 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
             "part_of_day": pl.String,
         },
     ).with_columns(**common)
-    n_docs = write.write_part(docs.with_columns(run_id=pl.lit(ctx.run_id)), "documents", ctx.staged("documents"), index)
-    n_entities = write.write_part(entity_frame, "entities", ctx.staged("entities"), index)
-    n_dates = write.write_part(date_frame, "dates", ctx.staged("dates"), index)
+    n_docs = write.write_part(
+        docs.with_columns(run_id=pl.lit(ctx.run_id)), "documents", ctx.staged("documents"), index, keep_empty=index == 0
+    )
+    first = index == 0  # batch 0 always writes, so every table has a partition that carries its schema
+    n_entities = write.write_part(entity_frame, "entities", ctx.staged("entities"), index, keep_empty=first)
+    n_dates = write.write_part(date_frame, "dates", ctx.staged("dates"), index, keep_empty=first)
     lap("write")
     return {
         "batch": index,

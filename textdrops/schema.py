@@ -87,7 +87,7 @@ DOCUMENTS = Table(
         _c(
             "content_hash",
             pa.string(),
-            "sha1 of the case- and whitespace-folded text (exact-dedupe key)",
+            "sha1 of the case- and whitespace-folded title and text (the exact-dedupe key)",
             False,
         ),
         _c("published_at", TIMESTAMP, "publication time from the manifest (`published_at` or `date_iso`)"),

@@ -177,3 +177,23 @@ def test_cli_run_and_errors(tmp_path, capsys):
         main(["run", "--help"])
     assert help_exit.value.code == 0
     assert "--out" in capsys.readouterr().out
+
+
+def test_a_drop_of_only_bad_files_still_accounts_for_them(tmp_path):
+    drop = make_drop(tmp_path, "bad", {"a.txt": b"", "b.txt": PNG, "c.txt": "©\nSputnik/ Alexei Druzhinin\n"})
+    out = tmp_path / "out"
+    record = _run(drop, out)
+    assert (record["files_seen"], record["files_quarantined"], record["docs_kept"]) == (3, 3, 0)
+    reasons = dict(_table(out, "quarantine").pl().select("source_path", "reason").iter_rows())
+    assert reasons == {"a.txt": "empty_file", "b.txt": "binary", "c.txt": "empty_after_cleanup"}
+
+
+def test_an_empty_drop_fails_clearly_and_the_failure_is_recorded(tmp_path):
+    drop = make_drop(tmp_path, "empty", {"notes.md": "not an article"})
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="no .txt or .txt.gz files"):
+        _run(drop, out)
+    runs = _table(out, "runs").pl()
+    assert runs["status"].to_list() == ["failed"]
+    assert "no .txt or .txt.gz files" in runs["error"][0]
+    assert not (out / "documents").exists()
