@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, tags, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
@@ -24,10 +25,12 @@ from tasks.clean import prepare_task
 from tasks.dedupe import dedupe_task
 from tasks.entities import annotate_task
 from tasks.load import discover_task, drop_id_of
-from tasks.write import commit_task, recover, staging_dir, write_run_record
+from tasks.write import commit_task, recover, write_run_record
 from textdrops.config import Settings
+from textdrops.drops import successful_fingerprints
 from textdrops.locking import drop_lock
 from textdrops.pipeline import RunContext
+from textdrops.progress import Progress
 
 TRIGGERS = ("manual", "schedule", "deployment", "test")
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
@@ -86,6 +89,7 @@ def build_record(
         "flow_run_id": str(flow_run.id) if flow_run.id else None,
         "drop_id": ctx.drop_id,
         "drop_path": ctx.drop,
+        "drop_fingerprint": discovered["fingerprint"],
         "trigger": flow_run.parameters.get("trigger", "manual"),
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
@@ -120,8 +124,9 @@ def build_record(
     return record
 
 
-def failed_record(ctx: RunContext, started: datetime, error: BaseException) -> dict:
+def failed_record(ctx: RunContext, started: datetime, error: BaseException, discovered: dict | None) -> dict:
     return {
+        "drop_fingerprint": discovered["fingerprint"] if discovered else None,
         "run_id": ctx.run_id,
         "flow_run_id": str(flow_run.id) if flow_run.id else None,
         "drop_id": ctx.drop_id,
@@ -148,8 +153,11 @@ def failed_record(ctx: RunContext, started: datetime, error: BaseException) -> d
     }
 
 
-def summary_markdown(record: dict) -> str:
+def summary_markdown(record: dict, top_entities: list[dict]) -> str:
     reasons = "".join(f"| {r} | {n} |\n" for r, n in sorted(record["quarantine_reasons"].items())) or "| none | 0 |\n"
+    entities = "".join(
+        f"| {e['canonical']} | {e['label']} | {e['documents']} | {e['mentions']} |\n" for e in top_entities
+    )
     timings = "".join(f"| {s} | {v:.2f} |\n" for s, v in sorted(record["stage_seconds"].items()))
     return (
         f"# textdrops run `{record['run_id']}` of drop `{record['drop_id']}`\n\n"
@@ -159,7 +167,8 @@ def summary_markdown(record: dict) -> str:
         f"{record['docs_near_duplicate']} | {record['files_quarantined']} | {record['n_entities']} | "
         f"{record['n_dates']} |\n\n"
         f"## Quarantine reasons\n\n| reason | files |\n|---|---|\n{reasons}\n"
-        f"## Seconds per stage\n\n| stage | seconds |\n|---|---|\n{timings}"
+        f"## Seconds per stage\n\n| stage | seconds |\n|---|---|\n{timings}\n"
+        f"## Top entities\n\n| entity | label | documents | mentions |\n|---|---|---|---|\n{entities}"
     )
 
 
@@ -168,19 +177,27 @@ def process_drop(
     drop: str,
     out_dir: str | None = None,
     trigger: str = "manual",
+    force: bool = False,
     ner_model: str | None = None,
     batch_size: int | None = None,
+    worker_processes: int | None = None,
 ) -> dict:
-    """Process one drop folder into partitioned Parquet under out_dir (default data/processed)."""
+    """Process one drop folder into partitioned Parquet under out_dir (default data/processed).
+
+    An unchanged drop whose last run succeeded is skipped unless `force`.
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
     logger = get_run_logger()
-    settings = Settings.from_env(out_dir=out_dir, ner_model=ner_model, batch_size=batch_size)
+    settings = Settings.from_env(
+        out_dir=out_dir, ner_model=ner_model, batch_size=batch_size, ner_processes=worker_processes
+    )
     drop_path = Path(drop).expanduser().resolve()
     if not drop_path.is_dir():
         raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
     started = datetime.now(UTC)
     ctx = RunContext(new_run_id(started), str(drop_path), drop_id_of(drop_path), settings)
+    progress = Progress()
     wall: dict[str, float] = {}
     with (
         drop_lock(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning),
@@ -197,22 +214,34 @@ def process_drop(
             elapsed, last = now - last, now
             return elapsed
 
+        discovered = None
         try:
             discovered = discover_task(ctx)
             wall["discover"] = lap()
+            previous = successful_fingerprints(settings.out_dir).get(ctx.drop_id)
+            if not force and previous and previous[0] == discovered["fingerprint"]:
+                shutil.rmtree(ctx.staging, ignore_errors=True)
+                message = (
+                    f"drop {ctx.drop_id} is unchanged since its successful run {previous[1]}: skipped "
+                    "(use --force / force=True to process it again)"
+                )
+                logger.info(message)
+                return {"status": "skipped", "drop_id": ctx.drop_id, "run_id": previous[1], "message": message}
             batches = discovered["batches"]
-            prepared = [f.result() for f in prepare_task.map(unmapped(ctx), range(len(batches)), batches)]
+            progress.start("prepare", sum(len(b) for b in batches))
+            prepared = _results(prepare_task.map(unmapped(ctx), range(len(batches)), batches), progress, "files")
             wall["prepare"] = lap()
             deduped = dedupe_task(ctx, [p["path"] for p in prepared])
             wall["dedupe"] = lap()
-            annotated = [f.result() for f in annotate_task.map(unmapped(ctx), range(len(prepared)), prepared)]
+            progress.start("annotate", sum(p["docs"] for p in prepared))
+            annotated = _results(annotate_task.map(unmapped(ctx), range(len(prepared)), prepared), progress, "docs")
             wall["annotate"] = lap()
             record = build_record(ctx, started, discovered, prepared, deduped, annotated, wall)
-            commit_task(ctx, record)
+            top_entities = commit_task(ctx, record)
         except BaseException as exc:
-            if not (staging_dir(settings.out_dir, ctx.run_id) / "COMMITTING").exists():
-                shutil.rmtree(staging_dir(settings.out_dir, ctx.run_id), ignore_errors=True)
-                write_run_record(settings.out_dir, failed_record(ctx, started, exc))
+            if not (ctx.staging / "COMMITTING").exists():
+                shutil.rmtree(ctx.staging, ignore_errors=True)
+                write_run_record(settings.out_dir, failed_record(ctx, started, exc, discovered))
             raise
     logger.info(
         "drop %s: %d files -> %d kept, %d exact and %d near duplicates, %d quarantined; %d entities, %d dates",
@@ -227,10 +256,20 @@ def process_drop(
     )
     create_markdown_artifact(
         key=f"run-summary-{_artifact_key(ctx.drop_id)}",
-        markdown=summary_markdown(record),
+        markdown=summary_markdown(record, top_entities),
         description=f"textdrops run of drop {ctx.drop_id}",
     )
     return record
+
+
+def _results(futures, progress: Progress, unit: str) -> list[dict]:
+    """Results of batch futures in batch order, advancing the progress line as each batch finishes."""
+    done: dict[int, dict] = {}
+    for future in as_completed(futures):
+        result = future.result()
+        done[result["batch"]] = result
+        progress.advance(result[unit])
+    return [done[i] for i in sorted(done)]
 
 
 def _artifact_key(drop_id: str) -> str:

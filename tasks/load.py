@@ -307,6 +307,36 @@ def load_batch(drop: Path, entries: list[InputFile], max_bytes: int) -> tuple[pl
     return frame, quarantine_frame(rejected)
 
 
+def listing(drop: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime_ns) of every input file: cheap to take, changes when a file is written."""
+    files, _ = discover(drop)
+    out = []
+    for f in files:
+        try:
+            out.append((f.path, f.size_bytes, (drop / f.path).stat().st_mtime_ns))
+        except OSError:
+            out.append((f.path, -1, -1))
+    return out
+
+
+def fingerprint(drop: Path) -> str:
+    """sha256 over every input file's relative path, size and content hash: equal iff the drop is unchanged."""
+    digest = hashlib.sha256()
+    files, rejected = discover(drop)
+    for f in files:
+        content = hashlib.sha256()
+        try:
+            with open(drop / f.path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    content.update(block)
+        except OSError as exc:
+            content.update(f"unreadable:{exc.errno}".encode())
+        digest.update(f"{f.path}\0{f.size_bytes}\0{content.hexdigest()}\n".encode())
+    for path in rejected["source_path"]:
+        digest.update(f"{path}\0rejected\n".encode())
+    return digest.hexdigest()
+
+
 def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> list[list[InputFile]]:
     """Consecutive batches of at most batch_size files, enlarged so there are at most max_batches."""
     if not files:
@@ -357,6 +387,7 @@ def discover_task(ctx) -> dict:
     )
     return {
         "batches": batches,
+        "fingerprint": fingerprint(drop),
         "files_seen": len(files) + rejected.height,
         "quarantined": rejected.height,
         "quarantine_reasons": rejected["reason"].value_counts().rows(),

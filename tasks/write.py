@@ -26,7 +26,6 @@ from prefect.cache_policies import NO_CACHE
 
 from textdrops.schema import RUNS, TABLES, Table
 
-PARTITIONED_TABLES = ("documents", "entities", "dates", "quarantine")
 DEDUPE_INDEX = "_dedupe_index"
 STAGING = "_staging"
 COMMIT_MARKER = "COMMITTING"
@@ -169,9 +168,29 @@ def as_map(mapping: dict) -> list[dict]:
     return [{"key": k, "value": v} for k, v in mapping.items()]
 
 
+def entity_counts(entities_dir: Path, drop_id: str, run_id: str) -> pl.DataFrame:
+    """Documents and mentions per (canonical, label) over a drop's entity parts, most mentioned first."""
+    parts = sorted(entities_dir.glob("*.parquet"))
+    if not parts:
+        return pl.DataFrame(schema={c.name: pl.String for c in TABLES["entity_counts"].columns})
+    return (
+        pl.scan_parquet(parts)
+        .group_by("canonical", "label")
+        .agg(documents=pl.col("doc_id").n_unique().cast(pl.Int64), mentions=pl.len().cast(pl.Int64))
+        .sort(["documents", "mentions", "canonical", "label"], descending=[True, True, False, False])
+        .with_columns(drop_id=pl.lit(drop_id), run_id=pl.lit(run_id))
+        .collect()
+    )
+
+
 @task(name="commit", task_run_name="commit-{ctx.drop_id}", cache_policy=NO_CACHE)
-def commit_task(ctx, record: dict) -> dict:
-    """Swap this run's staged partitions into place and append its run record."""
+def commit_task(ctx, record: dict) -> list[dict]:
+    """Add the drop's entity counts, swap this run's staged partitions into place, append its run record.
+
+    Returns the ten entities mentioned in the most documents, for the run summary.
+    """
+    counts = entity_counts(ctx.staged("entities"), ctx.drop_id, ctx.run_id)
+    write_part(counts, "entity_counts", ctx.staged("entity_counts"), 0, keep_empty=True)
     tables = commit_partitions(ctx.out_dir, ctx.run_id, ctx.drop_id, record)
     get_run_logger().info("committed %s for drop %s", ", ".join(tables), ctx.drop_id)
-    return record
+    return counts.head(10).to_dicts()

@@ -158,6 +158,19 @@ DATES = Table(
     ),
 )
 
+ENTITY_COUNTS = Table(
+    "entity_counts",
+    "Per drop: how many kept documents mention each canonical entity, for aggregation without a scan.",
+    (
+        _DROP_ID,
+        _c("canonical", pa.string(), "canonical name (see entities.canonical)", False),
+        _c("label", pa.string(), "entity label", False),
+        _c("documents", pa.int64(), "kept documents of the drop that mention it", False),
+        _c("mentions", pa.int64(), "mentions in those documents", False),
+        _RUN_ID,
+    ),
+)
+
 QUARANTINE = Table(
     "quarantine",
     "Input files that did not become documents, each with a reason from a closed set.",
@@ -179,6 +192,7 @@ RUNS = Table(
         _c("flow_run_id", pa.string(), "Prefect flow run id"),
         _DROP_ID,
         _c("drop_path", pa.string(), "absolute path of the drop folder", False),
+        _c("drop_fingerprint", pa.string(), "sha256 over the drop's file paths, sizes and content hashes"),
         _c("trigger", pa.string(), "manual | schedule | deployment | test", False),
         _c("started_at", TIMESTAMP, "run start (UTC)", False),
         _c("finished_at", TIMESTAMP, "run end (UTC)", False),
@@ -201,7 +215,7 @@ RUNS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (DOCUMENTS, ENTITIES, DATES, QUARANTINE, RUNS)}
+TABLES: dict[str, Table] = {t.name: t for t in (DOCUMENTS, ENTITIES, ENTITY_COUNTS, DATES, QUARANTINE, RUNS)}
 
 
 def markdown() -> str:
@@ -219,5 +233,23 @@ def markdown() -> str:
     return "\n".join(parts) + "\n"
 
 
+README_MARKERS = ("<!-- schema:start -->\n", "<!-- schema:end -->")
+
+
+def update_readme(path: str = "README.md") -> None:
+    """Replace the README's schema section (between the markers) with `markdown()`."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    start, end = README_MARKERS
+    i, j = text.index(start) + len(start), text.index(end)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text[:i] + markdown() + text[j:])
+
+
 if __name__ == "__main__":
-    print(markdown(), end="")
+    import sys
+
+    if sys.argv[1:] == ["--update-readme"]:
+        update_readme()
+    else:
+        print(markdown(), end="")

@@ -26,10 +26,10 @@ def _table(out: Path, name: str) -> duckdb.DuckDBPyRelation:
     )
 
 
-def _run(drop: Path, out: Path) -> dict:
+def _run(drop: Path, out: Path, force: bool = False) -> dict:
     from flows.process_drop import process_drop
 
-    return process_drop(drop=str(drop), out_dir=str(out), trigger="test")
+    return process_drop(drop=str(drop), out_dir=str(out), trigger="test", force=force)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_quarantine_names_each_bad_file(processed):
 
 def test_polars_reads_every_table_with_the_drop_partition(processed):
     _, out, _ = processed
-    for table in ("documents", "entities", "dates", "quarantine", "runs"):
+    for table in ("documents", "entities", "entity_counts", "dates", "quarantine", "runs"):
         frame = pl.scan_parquet(
             out / table / "**" / "*.parquet", hive_partitioning=True, hive_schema={"drop_id": pl.String}
         ).collect()
@@ -141,11 +141,28 @@ def test_polars_reads_every_table_with_the_drop_partition(processed):
         assert set(frame["drop_id"]) == {"2016-03-15"}
 
 
-def test_rerun_replaces_partitions_and_keeps_ids(processed):
+def test_an_unchanged_drop_is_skipped_unless_forced(processed):
+    drop, out, first = processed
+    skipped = _run(drop, out)
+    assert skipped["status"] == "skipped"
+    assert first["run_id"] in skipped["message"] and "--force" in skipped["message"]
+    assert _table(out, "runs").count("*").fetchall()[0][0] == 1
+
+
+def test_entity_counts_aggregate_canonical_names(processed):
+    _, out, _ = processed
+    counts = _table(out, "entity_counts").pl()
+    putin = counts.filter((pl.col("canonical") == "Vladimir Putin") & (pl.col("label") == "PERSON")).row(0, named=True)
+    assert putin["documents"] == 2
+    assert putin["mentions"] == _table(out, "entities").pl().filter(pl.col("canonical") == "Vladimir Putin").height
+    assert counts["documents"].is_sorted(descending=True)
+
+
+def test_forced_rerun_replaces_partitions_and_keeps_ids(processed):
     drop, out, _ = processed
     before = _table(out, "documents").pl().select("doc_id", "status").sort("doc_id")
     n_entities = _table(out, "entities").count("*").fetchall()[0][0]
-    record = _run(drop, out)
+    record = _run(drop, out, force=True)
     assert record["docs_kept"] == 2 and record["docs_exact_duplicate"] == 1
     after = _table(out, "documents").pl().select("doc_id", "status").sort("doc_id")
     assert after.equals(before)

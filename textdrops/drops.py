@@ -1,0 +1,76 @@
+"""Drops on disk: finding them, fingerprinting them, and deciding which ones still need a run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tasks.load import drop_date_of, fingerprint, listing
+
+READY_MARKERS = ("_SUCCESS", "_READY")
+
+
+def find_drops(raw_root: Path) -> list[Path]:
+    """Drop folders: the immediate sub-folders of raw_root (hidden and `_`-prefixed ones excluded)."""
+    if not raw_root.is_dir():
+        raise FileNotFoundError(f"raw folder {raw_root} does not exist: create it or pass the folder that holds drops")
+    return sorted(p for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
+    """drop_id -> (fingerprint, run_id) of its latest successful run, from the `runs` table."""
+    files = sorted((out_dir / "runs").glob("drop_id=*/*.parquet"))
+    if not files:
+        return {}
+    runs = pl.concat(
+        [pl.read_parquet(f, columns=["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"]) for f in files],
+        how="vertical_relaxed",
+    )
+    latest = runs.filter(pl.col("status") == "succeeded").sort("finished_at").group_by("drop_id").last()
+    return {row[0]: (row[1], row[2]) for row in latest.select("drop_id", "drop_fingerprint", "run_id").iter_rows()}
+
+
+@dataclass(frozen=True)
+class DropState:
+    path: Path
+    status: str  # pending | processed | writing | not_ready | empty
+    detail: str
+
+
+def _order(drop: Path) -> tuple:
+    day = drop_date_of(drop.name)
+    return (day is None, day.isoformat() if day else "", drop.stat().st_mtime, drop.name)
+
+
+def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_marker: bool = False) -> list[DropState]:
+    """Every drop under raw_root with what a scheduled run would do with it, oldest first.
+
+    A drop is `writing` when its files change between two looks `settle_seconds` apart, `not_ready` when a
+    ready marker (_SUCCESS or _READY) is required and missing, `processed` when its latest successful run
+    saw the same content, else `pending`.
+    """
+    drops = sorted(find_drops(raw_root), key=_order)
+    first = {d: listing(d) for d in drops}
+    if settle_seconds > 0 and drops:
+        time.sleep(settle_seconds)
+    done = successful_fingerprints(out_dir)
+    states = []
+    for drop in drops:
+        if require_marker and not any((drop / m).exists() for m in READY_MARKERS):
+            states.append(DropState(drop, "not_ready", f"no {' or '.join(READY_MARKERS)} marker yet"))
+        elif not first[drop]:
+            states.append(DropState(drop, "empty", "no .txt or .txt.gz files"))
+        elif listing(drop) != first[drop]:
+            states.append(DropState(drop, "writing", "files changed between two looks; left for the next run"))
+        else:
+            previous = done.get(drop.name)
+            if previous and previous[0] == fingerprint(drop):
+                states.append(DropState(drop, "processed", f"unchanged since run {previous[1]}"))
+            elif previous:
+                states.append(DropState(drop, "pending", f"content changed since run {previous[1]}"))
+            else:
+                states.append(DropState(drop, "pending", "never processed successfully"))
+    return states
