@@ -32,7 +32,8 @@ def _quarantine(rows: int, run_id: str) -> pl.DataFrame:
 
 def _record(run_id: str) -> dict:
     return {
-        "run_id": run_id, "flow_run_id": None, "drop_id": "d", "drop_path": "/x/d", "drop_fingerprint": "f", "trigger": "test",
+        "run_id": run_id, "flow_run_id": None, "drop_id": "d", "drop_path": "/x/d",
+        "drop_fingerprint": "f", "trigger": "test",
         "started_at": "2016-03-15T10:00:00+00:00", "finished_at": "2016-03-15T10:01:00+00:00",
         "status": "succeeded", "error": None, "files_seen": 2, "docs_kept": 0, "docs_exact_duplicate": 0,
         "docs_near_duplicate": 0, "files_quarantined": 2, "quarantine_reasons": {"empty_file": 2},
