@@ -1,8 +1,9 @@
-"""The `textdrops` command line."""
+"""The `textdrops` command line: run, serve, status."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT
 
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
+DEFAULT_RAW = "data/raw"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,19 +21,19 @@ def _parser() -> argparse.ArgumentParser:
         "entity- and date-annotated, partitioned Parquet, orchestrated by Prefect.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    out_help = f"folder of the output tables (default: $TEXTDROPS_OUT or {DEFAULT_OUT})"
+
     run = sub.add_parser(
         "run",
         help="process one drop now (manual trigger)",
-        description="Process one drop folder now. Uses Prefect's embedded server unless PREFECT_API_URL is set.",
+        description="Process one drop folder now. Uses Prefect's embedded server unless PREFECT_API_URL is set. "
+        "A drop whose last run succeeded on the same content is skipped unless --force.",
     )
     run.add_argument(
         "drop", help="the drop folder: .txt / .txt.gz files, nested folders allowed, optional manifest.csv"
     )
-    run.add_argument(
-        "--out",
-        default=None,
-        help=f"folder for the output tables (default: $TEXTDROPS_OUT or {DEFAULT_OUT})",
-    )
+    run.add_argument("--out", default=None, help=out_help)
+    run.add_argument("--force", action="store_true", help="process the drop even if it is unchanged since a success")
     run.add_argument(
         "--ner-model",
         default=None,
@@ -43,41 +45,142 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="documents per batch task (default: $TEXTDROPS_BATCH_SIZE or 1000; raised to keep <= 32 batches)",
     )
+    run.add_argument(
+        "--runner",
+        choices=("local", "dask"),
+        default="local",
+        help="local: batch tasks in threads, CPU work in a pool of worker processes (default); "
+        "dask: batch tasks on a Dask cluster through prefect-dask's DaskTaskRunner",
+    )
+    run.add_argument(
+        "--dask-address",
+        default=None,
+        help="scheduler of an existing Dask cluster, e.g. tcp://host:8786 (with --runner dask; "
+        "default: start a local cluster of 2 worker processes)",
+    )
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve the scheduled and manual deployments against PREFECT_API_URL",
+        description="Register and serve two deployments: 'process-new-drops/scheduled' (picks up new or changed "
+        "drops under --raw on a schedule) and 'process-drop/manual' (prefect deployment run "
+        "'process-drop/manual' -p drop=PATH). Needs a Prefect server (prefect server start) in PREFECT_API_URL.",
+    )
+    serve.add_argument("--raw", default=DEFAULT_RAW, help=f"folder holding the drops (default: {DEFAULT_RAW})")
+    serve.add_argument("--out", default=None, help=out_help)
+    when = serve.add_mutually_exclusive_group()
+    when.add_argument("--cron", default=None, help="cron schedule of the scheduled deployment (default: hourly)")
+    when.add_argument("--interval", type=float, default=None, help="run every N seconds instead of a cron")
+
+    status = sub.add_parser(
+        "status",
+        help="latest runs and pending drops",
+        description="Show the latest runs "
+        "from the runs table and which drops under --raw a scheduled run would process.",
+    )
+    status.add_argument("--raw", default=DEFAULT_RAW, help=f"folder holding the drops (default: {DEFAULT_RAW})")
+    status.add_argument("--out", default=None, help=out_help)
+    status.add_argument("--limit", type=int, default=10, help="how many runs to show (default: 10)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        return _run(args)
-    return 2
+    handler = {"run": _run, "serve": _serve, "status": _status}[args.command]
+    try:
+        return handler(args)
+    except USER_ERRORS as exc:
+        print(f"textdrops {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _out(args: argparse.Namespace) -> Path:
+    return Path(args.out or os.environ.get("TEXTDROPS_OUT") or DEFAULT_OUT)
 
 
 def _run(args: argparse.Namespace) -> int:
     drop = Path(args.drop)
     if not drop.is_dir():
-        print(f"textdrops: drop folder {drop} does not exist or is not a folder", file=sys.stderr)
+        print(f"textdrops run: drop folder {drop} does not exist or is not a folder", file=sys.stderr)
+        return 2
+    if args.dask_address and args.runner != "dask":
+        print("textdrops run: --dask-address needs --runner dask", file=sys.stderr)
         return 2
     from flows.process_drop import process_drop
 
-    try:
-        record = process_drop(
+    flow, worker_processes, api = process_drop, None, contextlib.nullcontext()
+    if args.runner == "dask":
+        from textdrops.dask_runner import dask_task_runner, shared_prefect_api
+
+        flow = process_drop.with_options(task_runner=dask_task_runner(args.dask_address))
+        worker_processes = 1  # each Dask worker is a process: no pool inside it
+        api = shared_prefect_api()
+    with api:
+        record = flow(
             drop=str(drop),
             out_dir=args.out,
             trigger="manual",
+            force=args.force,
             ner_model=args.ner_model,
             batch_size=args.batch_size,
+            worker_processes=worker_processes,
         )
-    except USER_ERRORS as exc:
-        print(f"textdrops: run of {drop} failed: {exc}", file=sys.stderr)
-        return 1
-    out = args.out or os.environ.get("TEXTDROPS_OUT") or str(DEFAULT_OUT)
+    if record["status"] == "skipped":
+        print(f"textdrops run: {record['message']}")
+        return 0
     print(
-        f"textdrops: drop {record['drop_id']}: {record['files_seen']} files -> {record['docs_kept']} kept, "
+        f"textdrops run: drop {record['drop_id']}: {record['files_seen']} files -> {record['docs_kept']} kept, "
         f"{record['docs_exact_duplicate']} exact and {record['docs_near_duplicate']} near duplicates, "
         f"{record['files_quarantined']} quarantined; {record['n_entities']} entities, {record['n_dates']} dates "
-        f"written under {out}/ (run {record['run_id']})"
+        f"written under {_out(args)}/ (run {record['run_id']})"
     )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_deployments
+
+    serve_deployments(
+        str(Path(args.raw).resolve()), args.out and str(Path(args.out).resolve()), args.cron, args.interval
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from textdrops.drops import survey
+
+    out = _out(args)
+    files = sorted((out / "runs").glob("drop_id=*/*.parquet"))
+    if files:
+        runs = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").sort(
+            "started_at", descending=True
+        )
+        view = runs.head(args.limit).select(
+            "drop_id",
+            "trigger",
+            "status",
+            pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("started (UTC)"),
+            (pl.col("finished_at") - pl.col("started_at")).dt.total_seconds().alias("seconds"),
+            pl.col("files_seen").alias("files"),
+            pl.col("docs_kept").alias("kept"),
+            (pl.col("docs_exact_duplicate") + pl.col("docs_near_duplicate")).alias("duplicates"),
+            pl.col("files_quarantined").alias("quarantined"),
+            pl.col("error").fill_null(""),
+        )
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
+            print(f"Latest runs ({out}/runs):")
+            print(view)
+    else:
+        print(f"No runs yet under {out}/runs.")
+    raw = Path(args.raw)
+    if raw.is_dir():
+        states = survey(raw, out, settle_seconds=0)
+        pending = [s for s in states if s.status != "processed"]
+        print(f"\nDrops under {raw}: {len(states)}, of which {len(pending)} not processed in their current state:")
+        for state in pending:
+            print(f"  {state.path.name}: {state.status} ({state.detail})")
     return 0
 
 

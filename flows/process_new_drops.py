@@ -1,0 +1,53 @@
+"""The `process_new_drops` flow: what a scheduled run does. Processes every drop under the raw folder
+that has no successful run for its current content, oldest first; leaves drops still being written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
+from flows.process_drop import process_drop
+from textdrops.config import Settings
+from textdrops.drops import survey
+
+
+@task(name="survey", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def survey_task(raw_root: str, out_dir: str, settle_seconds: float, require_marker: bool) -> list[dict]:
+    """Every drop with what this run will do with it."""
+    states = survey(Path(raw_root), Path(out_dir), settle_seconds, require_marker)
+    return [{"drop": str(s.path), "drop_id": s.path.name, "status": s.status, "detail": s.detail} for s in states]
+
+
+@flow(name="process-new-drops", flow_run_name="new-drops-{raw_root}")
+def process_new_drops(
+    raw_root: str = "data/raw",
+    out_dir: str | None = None,
+    settle_seconds: float = 2.0,
+    require_marker: bool = False,
+) -> dict:
+    """Process each pending drop under raw_root (oldest first) with the process-drop flow."""
+    logger = get_run_logger()
+    out = str(Settings.from_env(out_dir=out_dir).out_dir)
+    states = survey_task(raw_root, out, settle_seconds, require_marker)
+    for state in states:
+        if state["status"] in ("writing", "not_ready", "empty"):
+            logger.warning("drop %s left for a later run: %s", state["drop_id"], state["detail"])
+    pending = [s for s in states if s["status"] == "pending"]
+    if not pending:
+        logger.info("no new or changed drops under %s (%d already processed)", raw_root, len(states))
+    outcome: dict[str, list[str]] = {"processed": [], "failed": []}
+    for state in pending:
+        logger.info("processing drop %s: %s", state["drop_id"], state["detail"])
+        result = process_drop(drop=state["drop"], out_dir=out_dir, trigger="schedule", return_state=True)
+        if result.is_completed():
+            outcome["processed"].append(state["drop_id"])
+        else:
+            logger.error("drop %s failed: %s", state["drop_id"], result.message)
+            outcome["failed"].append(state["drop_id"])
+    outcome["waiting"] = [s["drop_id"] for s in states if s["status"] in ("writing", "not_ready")]
+    if outcome["failed"]:
+        raise RuntimeError(f"drops failed: {', '.join(outcome['failed'])} (processed: {len(outcome['processed'])})")
+    return outcome

@@ -1,0 +1,55 @@
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from textdrops.locking import DropBusyError, drop_lock
+
+
+def test_a_second_writer_waits_then_fails_clearly(tmp_path):
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with drop_lock(tmp_path, "d", timeout=5):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    messages = []
+    try:
+        with (
+            pytest.raises(DropBusyError, match="still being processed"),
+            drop_lock(tmp_path, "d", 0.6, messages.append),
+        ):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    assert messages and "waiting" in messages[0]
+    with drop_lock(tmp_path, "d", timeout=1):  # free again once the holder is done
+        pass
+
+
+def test_a_killed_holder_does_not_leave_the_lock_stuck(tmp_path):
+    code = (
+        "import sys, time; from pathlib import Path; from textdrops.locking import drop_lock\n"
+        f"with drop_lock(Path({str(tmp_path)!r}), 'd', 5):\n"
+        "    print('locked', flush=True); time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(DropBusyError):
+            with drop_lock(tmp_path, "d", timeout=0.3):
+                pass
+        proc.kill()
+        proc.wait(10)
+        started = time.monotonic()
+        with drop_lock(tmp_path, "d", timeout=5):
+            assert time.monotonic() - started < 2
+    finally:
+        proc.kill()

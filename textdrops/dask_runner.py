@@ -1,0 +1,46 @@
+"""Running a flow's batch tasks on a Dask cluster through prefect-dask's DaskTaskRunner."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+
+def dask_task_runner(address: str | None = None, n_workers: int = 2):
+    """DaskTaskRunner on the cluster at `address`, or on a new local cluster of worker processes (one
+    thread each, so CPU-bound batches use one core per worker)."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
+
+
+@contextlib.contextmanager
+def shared_prefect_api() -> Iterator[str]:
+    """Make the Prefect API reachable from Dask worker processes, yielding its URL.
+
+    Workers are separate processes that only see the environment: without PREFECT_API_URL each would start
+    an embedded server of its own (slow, and its task runs would not show in this run). So this exports the
+    API URL in use, starting the embedded server here first when there is none.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        # Prefect's own embedded-server instance: Prefect drains its log and event workers and stops it at exit
+        server = SubprocessASGIServer()
+        server.start()
+        url = server.api_url
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
