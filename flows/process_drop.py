@@ -21,10 +21,10 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
-from tasks.clean import prepare_task
+from tasks.clean import learn_boilerplate_task, prepare_task
 from tasks.dedupe import dedupe_task
 from tasks.entities import annotate_task
-from tasks.load import discover_task, drop_id_of
+from tasks.load import discover_task, drop_id_of, load_task
 from tasks.write import commit_task, recover, write_run_record
 from textdrops.config import Settings
 from textdrops.drops import successful_fingerprints
@@ -68,6 +68,7 @@ def build_record(
     ctx: RunContext,
     started: datetime,
     discovered: dict,
+    loaded: list,
     prepared: list,
     deduped: dict,
     annotated: list,
@@ -80,7 +81,7 @@ def build_record(
         + [tuple(r) for p in prepared for r in p["quarantine_reasons"]]
     )
     stage_seconds: dict[str, float] = {}
-    for result in [*prepared, deduped, *annotated]:
+    for result in [*loaded, *prepared, deduped, *annotated]:
         for stage, seconds in result["seconds"].items():
             stage_seconds[stage] = stage_seconds.get(stage, 0.0) + seconds
     stage_seconds.update({f"wall_{phase}": seconds for phase, seconds in wall.items()})
@@ -228,15 +229,21 @@ def process_drop(
                 logger.info(message)
                 return {"status": "skipped", "drop_id": ctx.drop_id, "run_id": previous[1], "message": message}
             batches = discovered["batches"]
-            progress.start("prepare", sum(len(b) for b in batches))
-            prepared = _results(prepare_task.map(unmapped(ctx), range(len(batches)), batches), progress, "files")
-            wall["prepare"] = lap()
+            progress.start("load", sum(len(b) for b in batches))
+            loaded = _results(load_task.map(unmapped(ctx), range(len(batches)), batches), progress, "files")
+            wall["load"] = lap()
+            boilerplate = learn_boilerplate_task(ctx, loaded)
+            progress.start("clean", sum(b["docs"] for b in loaded))
+            prepared = _results(
+                prepare_task.map(unmapped(ctx), range(len(loaded)), loaded, unmapped(boilerplate)), progress, "files"
+            )
+            wall["clean"] = lap()
             deduped = dedupe_task(ctx, [p["path"] for p in prepared])
             wall["dedupe"] = lap()
             progress.start("annotate", sum(p["docs"] for p in prepared))
             annotated = _results(annotate_task.map(unmapped(ctx), range(len(prepared)), prepared), progress, "docs")
             wall["annotate"] = lap()
-            record = build_record(ctx, started, discovered, prepared, deduped, annotated, wall)
+            record = build_record(ctx, started, discovered, loaded, prepared, deduped, annotated, wall)
             top_entities = commit_task(ctx, record)
         except BaseException as exc:
             if not (ctx.staging / "COMMITTING").exists():

@@ -43,8 +43,12 @@ The result is idempotent: cleaning a cleaned body changes nothing, except that i
 now be read as a headline (title + "\\n\\n" + text then equals the first body).
 """
 
+import hashlib
+import math
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import ftfy
@@ -53,8 +57,6 @@ import ftfy.fixes
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
-from textdrops.prefect_defaults import retry_on_io_error
 
 CLEAN_RULES: tuple[str, ...] = (
     "unicode_fix",
@@ -68,6 +70,7 @@ CLEAN_RULES: tuple[str, ...] = (
     "navigation",
     "comment_section",
     "repeated_paragraph",
+    "learned_boilerplate",
 )
 
 
@@ -186,8 +189,13 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
     # "AFP/Getty Images", "Reuters/Kevin Lamarque", "(c) Reuters", "Getty Images", "Photo".
     "photo_credit": (
         r"(?:©|\(c\))\s*[^.!?]{1,100}",
-        r"(?:photo(?:graph)?s?|pictures?|pics?|images?|credits?|photo credit)(?:\s*[:|]\s*.{0,150})?",
-        r"(?:photo(?:graph)?s?|pictures?|images?)\s+(?:by|courtesy(?: of)?)\s+[^.!?,;]{1,60}",
+        r"(?:photo(?:graph)?s?|pictures?|pics?|images?|credits?|(?:photo|pic(?:ture)?|image) credits?)"
+        r"(?:\s*[:|]\s*.{0,150})?",
+        r"(?:photo(?:graph)?s?|pictures?|pics?|images?)\s+(?:by|courtesy(?: of)?)\s+[^.!?,;]{1,60}",
+        # The same in brackets, as captions print them: "(Photo by X)", "[Picture: X/AP]", "(X/Reuters)".
+        r"[(\[](?:photo(?:graph)?s?|pictures?|pics?|images?|credits?)(?:\s*:|\s+by|\s+courtesy(?: of)?)"
+        r"\s*[^()\[\]]{1,100}[)\]]",
+        r"[(\[]" + _NAME + r"\s*/\s*" + _AGENCIES + r"[)\]]",
         r"image (?:copyright|caption|source)\b.{0,200}",
         rf"(?:{_NAME}\s*/\s*)?(?:getty images|shutterstock|istock(?:photo)?|alamy(?: stock photo)?)"
         rf"(?:\s*(?:/|via)\s*{_NAME})?",
@@ -291,9 +299,98 @@ _JUNK_FIRST_WORDS = frozenset(
     ads paid report story article scroll continue this our we by accept allow manage reject cookie read see
     related more media jump back return skip view open click top most trending recommended editor's editors
     reader comment comments no post leave add show load hide write have newer older people are commenting
+    afp ap reuters epa epa-efe sputnik tass ria xinhua anadolu bloomberg rex corbis wikimedia flickr pa pic
     """.split()
 )
-_JUNK_FIRST_CHARS = frozenset("0123456789©(+")
+_JUNK_FIRST_CHARS = frozenset("0123456789©(+[")
+
+# --- Learned boilerplate --------------------------------------------------------------------------------
+# A site's template (its footer, newsletter box, "More from X" header) repeats word for word across the
+# documents of a drop, while article lines do not: cc_net's idea of counting normalised line hashes. The
+# counting is per document (document frequency), so a line repeated inside one document never counts
+# twice, and it is mergeable: a drop's key sets (or Counters of them) can be gathered batch by batch.
+# Only short lines are candidates; digits are kept in the key, so data lines ("Shr 50 cts vs 37 cts")
+# with different numbers never merge into one frequent key.
+
+_MAX_KEY_WORDS = 30
+# Punctuation and bullets around a line do not make it a different line ("Share this:" / "Share this").
+_KEY_TRIM = " .,:;!?|-–—•*·»>«<"
+# Default document-frequency threshold (see `learn_boilerplate`).
+_MIN_BOILERPLATE_DOCS = 3
+_MIN_BOILERPLATE_SHARE = 0.02
+
+
+def line_key(line: str) -> int:
+    """Return a stable 64-bit hash of `line` after case folding, whitespace collapsing and trimming.
+
+    Stable across processes and runs (blake2b, not `hash`), so keys from different workers can be merged.
+    """
+    normalised = " ".join(line.casefold().split()).strip(_KEY_TRIM)
+    return int.from_bytes(hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _is_key_candidate(collapsed: str) -> bool:
+    """True for a short line that could be template text: <= 30 words and holds a letter."""
+    return (
+        len(collapsed) <= _MAX_JUNK_CHARS
+        and _word_count(collapsed) <= _MAX_KEY_WORDS
+        and _LETTER.search(collapsed) is not None
+    )
+
+
+def document_line_keys(raw: str) -> set[int]:
+    """Return the distinct `line_key`s of the candidate lines of one raw document.
+
+    The text is unicode-normalised as `clean_document` does first, so the keys match the lines it sees.
+    Table rows and long lines are not candidates.
+    """
+    text = _normalize_unicode(raw, Counter())
+    keys: set[int] = set()
+    for line in text.split("\n"):
+        stripped = line.strip(" ")
+        if not stripped or _is_table_row(stripped):
+            continue
+        collapsed = " ".join(stripped.split()) if "  " in stripped else stripped
+        if _is_key_candidate(collapsed):
+            keys.add(line_key(collapsed))
+    return keys
+
+
+def count_line_keys(key_sets: Iterable[set[int]]) -> Counter[int]:
+    """Return in how many documents each key occurs (Counters of batches add up with `+`)."""
+    counts: Counter[int] = Counter()
+    for keys in key_sets:
+        counts.update(keys)
+    return counts
+
+
+def boilerplate_threshold(
+    n_docs: int, min_docs: int = _MIN_BOILERPLATE_DOCS, min_share: float = _MIN_BOILERPLATE_SHARE
+) -> int:
+    """Return how many documents a line must be in to be boilerplate: max(min_docs, share * n_docs, 2)."""
+    return max(2, min_docs, math.ceil(min_share * n_docs))
+
+
+def learn_boilerplate(
+    key_sets: Iterable[set[int]] | Counter[int],
+    n_docs: int,
+    min_docs: int = _MIN_BOILERPLATE_DOCS,
+    min_share: float = _MIN_BOILERPLATE_SHARE,
+) -> frozenset[int]:
+    """Return the line keys that occur in at least `boilerplate_threshold(n_docs, ...)` documents.
+
+    `key_sets` holds one `document_line_keys` set per document of the drop (or a `count_line_keys`
+    Counter already merged across batches). The threshold is a document frequency and never below 2, so a
+    line found in only one document is never boilerplate, however often it repeats there. The defaults
+    (3 documents and 5% of the drop) are low enough to catch one source's template in a drop mixing ~10
+    sources, and high enough that stock phrases of agency copy stay: on Reuters-21578 (21,578 articles)
+    no prose line reaches 5% (see benchmarks/eval_clean.py). Small drops (< 60 documents) fall back to
+    `min_docs`; pass a larger `min_docs` there if the drop mixes many near-identical wire stories.
+    """
+    counts = key_sets if isinstance(key_sets, Counter) else count_line_keys(key_sets)
+    threshold = boilerplate_threshold(n_docs, min_docs, min_share)
+    return frozenset(key for key, n in counts.items() if n >= threshold)
+
 
 # --- Line shapes --------------------------------------------------------------------------------------
 
@@ -312,7 +409,7 @@ _MIN_REPEAT_WORDS = 5
 # Short lines with numbers are data ("Net 16.1 mln vs 9,390,000" for the quarter and the nine months).
 _MIN_NUMERIC_REPEAT_WORDS = 10
 
-_BLANK, _PLAIN, _LIST, _TABLE, _STANDALONE = range(5)
+_BLANK, _PLAIN, _LIST, _TABLE, _STANDALONE, _LEARNED = range(6)
 
 
 class _Line(NamedTuple):
@@ -379,11 +476,17 @@ def _remove(rule: str, text: str, n_lines: int, removed_chars: dict, removed_lin
     removed_lines[rule] += n_lines
 
 
-def _classify_lines(text: str, removed_chars: dict, removed_lines: dict) -> list[_Line]:
-    """Split into lines, drop junk lines and label the rest (blank, plain, list, table, standalone)."""
+def _classify_lines(
+    text: str, removed_chars: dict, removed_lines: dict, boilerplate: frozenset[int] = frozenset()
+) -> list[_Line]:
+    """Split into lines, drop junk lines and label the rest (blank, plain, list, table, standalone).
+
+    Lines whose `line_key` is in `boilerplate` are labelled learned; `_drop_learned_lines` decides.
+    """
     out: list[_Line] = []
     pending_credit = False  # previous kept line was a bare "©": this line may be the credited name
     pending_links = False  # inside a "Related:" link list
+    in_list = False  # a list item came since the last blank line
     for line in text.split("\n"):
         stripped = line.strip(" ")
         if not stripped:
@@ -391,6 +494,7 @@ def _classify_lines(text: str, removed_chars: dict, removed_lines: dict) -> list
                 removed_chars["whitespace"] += len(line)
                 removed_lines["whitespace"] += 1
             pending_links = False
+            in_list = False
             if out and out[-1].kind != _BLANK:
                 out.append(_Line("", _BLANK, 0))
             continue
@@ -411,6 +515,11 @@ def _classify_lines(text: str, removed_chars: dict, removed_lines: dict) -> list
         continues_sentence = (
             collapsed[0].islower() and out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
         )
+        if boilerplate and not continues_sentence and not is_table and _is_key_candidate(collapsed):
+            if line_key(collapsed) in boilerplate:
+                removed_chars["whitespace"] += len(line) - len(collapsed)
+                out.append(_Line(collapsed, _LEARNED, len(line) - len(line.lstrip(" "))))
+                continue
         if not continues_sentence and _may_be_junk(collapsed):
             if _CREDIT_MARKER.fullmatch(collapsed):
                 _remove("photo_credit", line, 1, removed_chars, removed_lines)
@@ -431,8 +540,86 @@ def _classify_lines(text: str, removed_chars: dict, removed_lines: dict) -> list
             removed_chars["whitespace"] += len(line) - len(line.rstrip(" "))
             continue
         removed_chars["whitespace"] += len(line) - len(collapsed)
-        kind = _LIST if _LIST_ITEM.match(collapsed) else _PLAIN
+        # A dash after an unfinished sentence is the sentence's own dash, wrapped: not a list item.
+        kind = _PLAIN
+        if _LIST_ITEM.match(collapsed) and (
+            in_list or not out or out[-1].kind != _PLAIN or _ends_sentence(out[-1].text)
+        ):
+            kind = _LIST
+            in_list = True
         out.append(_Line(collapsed, kind, indent))
+    return out
+
+
+_MAX_LIST_HEADER_WORDS = 6
+
+
+def _link_list_end(lines: list[_Line], start: int) -> int:
+    """Return the last index of the link titles listed from `start` under a header, or start - 1.
+
+    Link titles are short capitalised lines without sentence punctuation, up to a blank line or the end;
+    when any line of that run is not one (a wrapped paragraph ends in "."), there is no list.
+    """
+    end = start
+    has_words_only_title = False  # a list of data lines ("Shr 1.53 dlrs vs 1.21 dlrs") is not links
+    while end < len(lines) and lines[end].kind != _BLANK:
+        line = lines[end]
+        # Headlines may ask or exclaim, but never end in a full stop.
+        text = line.text.rstrip("?!")
+        if line.kind not in (_PLAIN, _LIST, _LEARNED) or not text or text[0].islower() or not _is_link_title(text):
+            return start - 1
+        has_words_only_title = has_words_only_title or not _DIGIT.search(text)
+        end += 1
+    return end - 1 if has_words_only_title else start - 1
+
+
+def _is_data_line(line: _Line) -> bool:
+    """True for a table row or a short line with a number ("Shr 1.31 dlrs vs 86 cts")."""
+    if line.kind == _TABLE:
+        return True
+    return line.kind != _BLANK and _word_count(line.text) < _MIN_NUMERIC_REPEAT_WORDS and bool(_DIGIT.search(line.text))
+
+
+def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: dict) -> list[_Line]:
+    """Drop lines labelled learned boilerplate, unless the next line continues them as one sentence.
+
+    (`_classify_lines` already keeps a learned line that continues the sentence of the line before it.)
+    A learned list header takes the link titles below it; a learned line next to data lines stays.
+    """
+    out: list[_Line] = []
+    link_list_end = -1  # lines up to this index are the link titles under a learned list header
+    for index, line in enumerate(lines):
+        if index <= link_list_end:
+            _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
+            continue
+        if line.kind != _LEARNED:
+            out.append(line)
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else None
+        continued = (
+            following is not None
+            and following.kind in (_PLAIN, _LIST, _LEARNED)
+            and following.text[0].islower()
+            and not _ends_sentence(line.text)
+        )
+        if continued:
+            kind = _LIST if _LIST_ITEM.match(line.text) else _PLAIN
+            out.append(_Line(line.text, kind, line.indent))
+            continue
+        list_end = index
+        if _word_count(line.text) <= _MAX_LIST_HEADER_WORDS and not _ends_sentence(line.text):
+            list_end = _link_list_end(lines, index + 1)
+        # Labels of a data block recur in every earnings report ("Nine mths", "Year"): they are content.
+        near_data = any(0 <= near < len(lines) and _is_data_line(lines[near]) for near in (index - 1, index + 1))
+        if near_data and list_end == index:
+            out.append(_Line(line.text, _PLAIN, line.indent))
+            continue
+        _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
+        link_list_end = list_end
+        if out and out[-1].kind == _BLANK and index + 1 < len(lines) and lines[index + 1].kind == _BLANK:
+            out.pop()
+    while out and out[-1].kind == _BLANK:
+        out.pop()
     return out
 
 
@@ -458,6 +645,57 @@ def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
     return text, lines[first + 2 :]
 
 
+# A hard-wrapped document: its longest prose line is at most this long and several lines come close to it.
+_MIN_WRAP_WIDTH = 50
+_MAX_WRAP_WIDTH = 100
+_MIN_FULL_SHARE = 0.4
+_MIN_FULL_LINES = 3
+_FULL_LINE_SLACK = 12
+
+
+def _wrap_width(lines: list[_Line]) -> int | None:
+    """Return the width a document is hard-wrapped at, or None when it does not look wrapped.
+
+    In a wrapped document a line that ends a sentence still continues its paragraph when the next line's
+    first word would not have fitted on it: the wrapper, not the writer, broke the line there. The width
+    is the third-longest prose line, so that a junk line or two left unwrapped do not widen it; the
+    document counts as wrapped when that is 50-100 columns and many lines come close to it and break
+    mid-sentence.
+    """
+    lengths = sorted((len(line.text) for line in lines if line.kind == _PLAIN), reverse=True)
+    if len(lengths) < _MIN_FULL_LINES:
+        return None
+    width = lengths[_MIN_FULL_LINES - 1]
+    if not _MIN_WRAP_WIDTH <= width <= _MAX_WRAP_WIDTH:
+        return None
+    full = sum(n >= width - _FULL_LINE_SLACK for n in lengths)
+    # Wrapping breaks most lines mid-sentence; text written one sentence per line is not wrapped.
+    mid_sentence = sum(line.kind == _PLAIN and not _ends_sentence(line.text) for line in lines)
+    if full < _MIN_FULL_SHARE * len(lengths) or mid_sentence < _MIN_FULL_SHARE * len(lengths):
+        return None
+    return width
+
+
+def _first_word_length(text: str) -> int:
+    space = text.find(" ")
+    return len(text) if space < 0 else space
+
+
+def _join_wrapped(parts: list[str]) -> str:
+    """Join wrapped lines with a space, or with nothing after a word broken at its hyphen ("anti-" /
+    "racketeering"): wrappers break compounds there, and the hyphen is part of the word."""
+    if len(parts) == 1:
+        return parts[0]
+    joined = [parts[0]]
+    for part in parts[1:]:
+        previous = joined[-1]
+        if previous[-1] == "-" and len(previous) > 1 and previous[-2].isalpha() and part[0].isalpha():
+            joined[-1] = previous + part
+        else:
+            joined.append(part)
+    return " ".join(joined)
+
+
 def _build_blocks(lines: list[_Line]) -> list[_Block]:
     """Join hard-wrapped lines into paragraphs; keep table rows together as one block."""
     plain_indents = [ln.indent for ln in lines if ln.kind in (_PLAIN, _LIST)]
@@ -467,6 +705,7 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
+    wrap_width = _wrap_width(lines)
     blocks: list[_Block] = []
     parts: list[str] = []
     parts_kind = _BLANK
@@ -475,7 +714,8 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         nonlocal parts, parts_kind
         if parts:
             is_table = parts_kind == _TABLE
-            blocks.append(_Block(("\n" if is_table else " ").join(parts), is_table, len(parts)))
+            text = "\n".join(parts) if is_table else _join_wrapped(parts)
+            blocks.append(_Block(text, is_table, len(parts)))
         parts = []
         parts_kind = _BLANK
 
@@ -491,7 +731,12 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
             parts_kind = _TABLE
             continue
         if kind == _PLAIN and parts_kind == _PLAIN and line.indent <= base_indent:
-            if indent_mode or not _ends_sentence(parts[-1]) or line.text[0].islower():
+            if (
+                indent_mode
+                or not _ends_sentence(parts[-1])
+                or line.text[0].islower()
+                or (wrap_width and len(parts[-1]) + 1 + _first_word_length(line.text) > wrap_width)
+            ):
                 parts.append(line.text)
                 continue
         # A list item absorbs its wrapped continuation, however that is indented.
@@ -588,11 +833,17 @@ def _drop_comment_section(blocks: list[_Block], removed_chars: dict, removed_lin
 
 
 def _clean_once(
-    raw: str, removed_chars: dict[str, int], removed_lines: dict[str, int], find_title: bool
+    raw: str,
+    removed_chars: dict[str, int],
+    removed_lines: dict[str, int],
+    find_title: bool,
+    boilerplate: frozenset[int] = frozenset(),
 ) -> tuple[str | None, str]:
     """Return (title, body) after one pass of every step, adding what it removed to the counts."""
     text = _normalize_unicode(raw, removed_chars)
-    lines = _classify_lines(text, removed_chars, removed_lines)
+    lines = _classify_lines(text, removed_chars, removed_lines, boilerplate)
+    if boilerplate:
+        lines = _drop_learned_lines(lines, removed_chars, removed_lines)
     title = None
     if find_title:
         title, lines = _detect_title(lines)
@@ -603,17 +854,21 @@ def _clean_once(
     return title, "\n\n".join(block.text for block in blocks)
 
 
-def clean_document(raw: str) -> CleanedDocument:
-    """Return the headline, clean body and per-rule removal counts of one raw document."""
+def clean_document(raw: str, boilerplate: frozenset[int] = frozenset()) -> CleanedDocument:
+    """Return the headline, clean body and per-rule removal counts of one raw document.
+
+    `boilerplate` holds the `line_key`s learned for the document's drop (`learn_boilerplate`): whole
+    short lines with those keys are removed as `learned_boilerplate`.
+    """
     removed_chars = dict.fromkeys(CLEAN_RULES, 0)
     removed_lines = dict.fromkeys(CLEAN_RULES, 0)
-    title, body = _clean_once(raw, removed_chars, removed_lines, find_title=True)
+    title, body = _clean_once(raw, removed_chars, removed_lines, find_title=True, boilerplate=boilerplate)
     # ftfy judges mojibake line by line, so rejoining hard-wrapped lines can give it new context. When
     # the body may still hold mojibake, clean it again until it is stable, so that cleaning is idempotent.
     for _ in range(_MAX_FTFY_ROUNDS):
         if body.isascii() or not _NEEDS_FULL_FTFY.search(body):
             break
-        _, again = _clean_once(body, removed_chars, removed_lines, find_title=False)
+        _, again = _clean_once(body, removed_chars, removed_lines, find_title=False, boilerplate=boilerplate)
         if again == body:
             break
         body = again
@@ -623,10 +878,10 @@ def clean_document(raw: str) -> CleanedDocument:
 _CLEANUP_ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.Int64}))
 
 
-def clean_batch(docs: pl.DataFrame) -> pl.DataFrame:
+def clean_batch(docs: pl.DataFrame, boilerplate: frozenset[int] = frozenset()) -> pl.DataFrame:
     """`docs` with `raw_text` replaced by title, text, n_chars_raw, n_chars_removed and cleanup
-    (characters removed per rule, as key/value entries)."""
-    results = [clean_document(raw) for raw in docs["raw_text"]]
+    (characters removed per rule, as key/value entries); `boilerplate` as in `clean_document`."""
+    results = [clean_document(raw, boilerplate) for raw in docs["raw_text"]]
     return docs.with_columns(
         title=pl.Series([r.title for r in results], dtype=pl.String),
         text=pl.Series([r.text for r in results], dtype=pl.String),
@@ -639,26 +894,25 @@ def clean_batch(docs: pl.DataFrame) -> pl.DataFrame:
     ).drop("raw_text")
 
 
-@task(
-    name="prepare",
-    task_run_name="prepare-{ctx.drop_id}-{index}",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_on_io_error,
-)
-def prepare_task(ctx, index: int, entries: list) -> dict:
-    """Load, clean and fingerprint one batch of files (in a worker process when the batch is large)."""
+@task(name="learn-boilerplate", task_run_name="learn-boilerplate-{ctx.drop_id}", cache_policy=NO_CACHE)
+def learn_boilerplate_task(ctx, loaded: list[dict]) -> frozenset[int]:
+    """Line keys recurring across the drop's documents (learned boilerplate), from every batch's counts."""
+    from textdrops.pipeline import learn_drop_boilerplate
+
+    learned = learn_drop_boilerplate(ctx, loaded)
+    get_run_logger().info("drop %s: %d recurring template lines learned as boilerplate", ctx.drop_id, len(learned))
+    return learned
+
+
+@task(name="prepare", task_run_name="prepare-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
+def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
+    """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
     from textdrops import workers
     from textdrops.pipeline import prepare_batch
 
-    processes = ctx.settings.ner_processes if len(entries) >= ctx.settings.pool_min_docs else 1
-    result = workers.run(prepare_batch, ctx, index, entries, processes=processes)
+    processes = ctx.settings.ner_processes if loaded["docs"] >= ctx.settings.pool_min_docs else 1
+    result = workers.run(prepare_batch, ctx, index, loaded, boilerplate, processes=processes)
     get_run_logger().info(
-        "batch %d: %d files -> %d documents, %d quarantined",
-        index,
-        result["files"],
-        result["docs"],
-        result["quarantined"],
+        "batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"]
     )
     return result

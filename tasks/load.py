@@ -393,3 +393,28 @@ def discover_task(ctx) -> dict:
         "quarantine_reasons": rejected["reason"].value_counts().rows(),
         "warnings": warnings,
     }
+
+
+@task(
+    name="load",
+    task_run_name="load-{ctx.drop_id}-{index}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_on_io_error,
+)
+def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
+    """Read and decode one batch of files (in a worker process when the batch is large)."""
+    from textdrops import workers
+    from textdrops.pipeline import load_batch_to_file
+
+    processes = ctx.settings.ner_processes if len(entries) >= ctx.settings.pool_min_docs else 1
+    result = workers.run(load_batch_to_file, ctx, index, entries, processes=processes)
+    get_run_logger().info(
+        "batch %d: %d files -> %d decoded, %d quarantined",
+        index,
+        result["files"],
+        result["docs"],
+        result["quarantined"],
+    )
+    return result

@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=None,
-        help="documents per batch task (default: $TEXTDROPS_BATCH_SIZE or 1000; raised to keep <= 32 batches)",
+        help="documents per batch task (default: $TEXTDROPS_BATCH_SIZE or 1000; raised to keep <= 24 batches)",
     )
     run.add_argument(
         "--runner",

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from tasks import clean, dedupe, entities, write
 from tasks import dates as dates_stage
-from tasks import dedupe, entities, write
-from tasks.clean import clean_batch
-from tasks.load import InputFile, drop_date_of, load_batch
+from tasks.load import InputFile, drop_date_of, load_batch, quarantine_frame
 from textdrops.config import Settings
 
 
@@ -106,13 +105,60 @@ def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:
     )
 
 
-def prepare_batch(ctx: RunContext, index: int, entries: list[InputFile]) -> dict:
-    """Load, clean and fingerprint one batch; writes the batch file and its quarantine part."""
+def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) -> dict:
+    """Read and decode one batch; writes its raw documents, the document frequency of its candidate
+    boilerplate lines (for the drop-level learning pass) and the quarantine part of unreadable files."""
+    seconds, lap = _timer()
+    raw, quarantined = load_batch(Path(ctx.drop), entries, ctx.settings.max_file_bytes)
+    raw_path = ctx.staging / "raw" / f"raw-{index:05d}.arrow"
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_ipc(raw_path)
+    lap("load")
+    keys = [list(clean.document_line_keys(text)) for text in raw["raw_text"]]
+    keys_path = ctx.staging / "raw" / f"line-keys-{index:05d}.parquet"
+    pl.DataFrame({"key": keys}, schema={"key": pl.List(pl.UInt64)}).explode("key").drop_nulls().group_by("key").agg(
+        docs=pl.len()
+    ).write_parquet(keys_path)
+    lap("clean")
+    quarantined = quarantined.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id))
+    n_quarantined = write.write_part(quarantined, "quarantine", ctx.staged("quarantine"), index)
+    lap("write")
+    return {
+        "batch": index,
+        "files": len(entries),
+        "docs": raw.height,
+        "raw_path": str(raw_path),
+        "keys_path": str(keys_path),
+        "quarantined": n_quarantined,
+        "quarantine_reasons": quarantined["reason"].value_counts().rows() if n_quarantined else [],
+        "seconds": seconds,
+    }
+
+
+def learn_drop_boilerplate(ctx: RunContext, loaded: list[dict]) -> frozenset[int]:
+    """Line keys that recur in enough documents of the whole drop to be its template text."""
+    n_docs = sum(batch["docs"] for batch in loaded)
+    paths = [batch["keys_path"] for batch in loaded]
+    if not n_docs:
+        return frozenset()
+    threshold = clean.boilerplate_threshold(n_docs)
+    frequent = pl.scan_parquet(paths).group_by("key").agg(pl.col("docs").sum()).filter(pl.col("docs") >= threshold)
+    return frozenset(frequent.collect()["key"].to_list())
+
+
+def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
+    """Clean and fingerprint one loaded batch; writes the batch file and its quarantine part."""
     seconds, lap = _timer()
     settings = ctx.settings
-    raw, quarantined = load_batch(Path(ctx.drop), entries, settings.max_file_bytes)
-    lap("load")
-    cleaned = clean_batch(raw)
+    raw = pl.read_ipc(loaded["raw_path"])
+    quarantined = quarantine_frame([])
+    cleaned = clean.clean_batch(raw, boilerplate)
+    # a headline-only item (a wire flash, a body that was only template text) keeps its headline as text
+    cleaned = cleaned.with_columns(
+        text=pl.when((pl.col("text").str.strip_chars() == "") & pl.col("title").is_not_null())
+        .then(pl.col("title"))
+        .otherwise(pl.col("text"))
+    )
     empty = cleaned.filter(pl.col("text").str.strip_chars() == "")
     if empty.height:
         quarantined = pl.concat(
@@ -156,16 +202,17 @@ def prepare_batch(ctx: RunContext, index: int, entries: list[InputFile]) -> dict
         quarantined.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
         "quarantine",
         ctx.staged("quarantine"),
-        index,
+        50_000 + index,  # beside the load stage's part of the same batch
     )
     lap("write")
     return {
         "batch": index,
         "path": str(path),
-        "files": len(entries),
+        "files": loaded["files"],
         "docs": docs.height,
-        "quarantined": q_rows,
-        "quarantine_reasons": quarantined["reason"].value_counts().rows() if q_rows else [],
+        "quarantined": loaded["quarantined"] + q_rows,
+        "quarantine_reasons": loaded["quarantine_reasons"]
+        + (quarantined["reason"].value_counts().rows() if q_rows else []),
         "chars_removed": _sum_cleanup(docs),
         "seconds": seconds,
     }

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.clean import CLEAN_RULES, CleanedDocument, clean_document
+from tasks.clean import (
+    CLEAN_RULES,
+    CleanedDocument,
+    clean_document,
+    document_line_keys,
+    learn_boilerplate,
+    line_key,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SEED_RUDAW = FIXTURES / "seeds" / "000_f69c75c0d5ceb9f3.txt"
@@ -422,3 +429,80 @@ def test_cleaning_never_raises_and_is_idempotent(raw):
     assert _recleaned(doc.text) == doc.text
     if clean_document(doc.text).title is None:
         assert clean_document(doc.text).text == doc.text
+
+
+# --- Learned boilerplate ----------------------------------------------------------------------------------
+
+SITE_FOOTER = "Get the Courier briefing in your inbox every weekday"
+PROSE = [
+    "The minister said the talks would resume next week in the capital.",
+    "Oil prices rose on Wednesday after cold weather hit the North Atlantic.",
+    "The central bank left its key interest rate unchanged at 2% on Thursday.",
+    "Shares in the carmaker fell sharply after it announced a product recall.",
+    "Union leaders said the strike at the port would continue until Friday.",
+]
+
+
+def _drop(footer_in: int) -> list[str]:
+    return [f"{text}\n\n{SITE_FOOTER}" if i < footer_in else text for i, text in enumerate(PROSE)]
+
+
+def test_line_key_ignores_case_spacing_and_edge_punctuation():
+    assert line_key("Share  this:") == line_key("share this")
+    assert line_key("Net 16.1 mln") != line_key("Net 17.1 mln")
+
+
+def test_line_in_many_documents_is_learned_and_removed():
+    docs = _drop(footer_in=4)
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in docs], len(docs))
+    doc = clean_document(docs[0], boilerplate)
+
+    assert line_key(SITE_FOOTER) in boilerplate
+    assert doc.text == PROSE[0]
+    assert doc.removed_lines["learned_boilerplate"] == 1
+    assert doc.removed_chars["learned_boilerplate"] == len(SITE_FOOTER)
+
+
+def test_line_in_one_document_is_never_learned_however_often_it_repeats_there():
+    docs = [f"{SITE_FOOTER}\n{SITE_FOOTER}\n{PROSE[0]}", *PROSE[1:]]
+    key_sets = [document_line_keys(doc) for doc in docs]
+
+    assert line_key(SITE_FOOTER) not in learn_boilerplate(key_sets, len(docs), min_docs=1, min_share=0.0)
+
+
+def test_learned_line_inside_prose_is_kept():
+    boilerplate = frozenset({line_key("the company said in a statement"), line_key(SITE_FOOTER)})
+    raw = f"Profits rose 5%,\nthe company said in a statement\nissued on Monday.\n{SITE_FOOTER}\nand more."
+
+    doc = clean_document(raw, boilerplate)
+
+    assert "the company said in a statement issued on Monday." in doc.text
+    assert SITE_FOOTER in doc.text
+    assert doc.removed_chars["learned_boilerplate"] == 0
+
+
+def test_learned_list_header_takes_its_link_titles_but_data_labels_stay():
+    header = "You might also like"
+    raw = f"{PROSE[0]}\n\n{header}\nBank shares rally\nWill rates rise?\n\n{PROSE[1]}"
+    boilerplate = frozenset({line_key(header), line_key("Nine mths")})
+
+    assert _paragraphs(clean_document(raw, boilerplate)) == PROSE[:2]
+    earnings = "    Net 16.1 mln vs 9,390,000\n    Nine mths\n    Net 20.1 mln vs 9,390,000\n"
+    assert "Nine mths" in clean_document(earnings, boilerplate).text
+
+
+def test_hard_wrap_at_sentence_end_and_hyphen_is_rejoined():
+    paragraph = (
+        "The Fed's Open Market Committee - which sets interest rate policy in the US - voted unanimously "
+        "in favour of a quarter point rise. The Fed has been gradually easing rates up since the summer, "
+        "with anti-inflation rises in June, August and September, and analysts expect more of them."
+    )
+    raw = (
+        "The Fed's Open Market Committee - which sets interest rate policy\n"
+        "in the US - voted unanimously in favour of a quarter point rise.\n"
+        "The Fed has been gradually easing rates up since the summer, with anti-\n"
+        "inflation rises in June, August and September, and analysts expect\n"
+        "more of them.\n"
+    )
+
+    assert _paragraphs(clean_document(raw)) == [paragraph]

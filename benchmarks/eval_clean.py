@@ -1,0 +1,379 @@
+"""Evaluate the clean stage: restore real BBC articles from injected junk, and measure its speed.
+
+Run: `.venv/bin/python -m benchmarks.eval_clean` (reads ../shared, or $TEXTDROPS_SHARED).
+
+Quality. Every BBC article (headline line, blank line, paragraphs separated by blank lines) is the ground
+truth. A synthetic drop is built from it with seeded, known junk: the pages come from five made-up news
+sites, each with its own template (a navigation header, a newsletter box, a share row, a cookie banner, a
+copyright footer, a comment section: site wordings recur across that site's pages) and per-page junk
+(photo credits with varying names, "related" link lists made of other headlines, the body pasted twice),
+then the page is hard-wrapped (65-75 columns, blank-line or indent paragraphs), and some pages get
+mojibake, CRLF, NBSP and zero-width characters. The wordings are written fresh here, not copied from the
+curated patterns in tasks/clean.py, so the score shows what generalises. `learn_boilerplate` runs over
+the drop's `document_line_keys`, then every page is cleaned and compared with its article:
+
+- exact: the cleaned paragraphs equal the article's (whitespace normalised); the title is scored apart;
+- sentences kept: each sentence of the article appears in the cleaned text;
+- junk removed: the share of injected junk characters (whole junk lines) gone from the output.
+
+Speed: `clean_document` over ~2,000 Reuters-21578 articles in one process (MB of UTF-8 text per second
+per core), without and with a learned boilerplate set, and the cost of the counting pass.
+
+Results are printed and written to benchmarks/results/clean.json.
+"""
+
+import json
+import os
+import random
+import re
+import sys
+import textwrap
+import time
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-1252 codec used to make mojibake)
+
+from tasks.clean import clean_document, count_line_keys, document_line_keys, learn_boilerplate
+
+SEED = 20160314
+N_REUTERS_DOCS = 2000
+RESULTS = Path(__file__).resolve().parent / "results" / "clean.json"
+LINE_JUNK = ("site_header", "photo_credit", "share_prompt", "newsletter", "cookie_notice", "related_links")
+LINE_JUNK += ("copyright", "comment_section")
+DOC_JUNK = ("repeated_body", "hard_wrap", "indent_paragraphs", "mojibake", "crlf", "nbsp_zero_width")
+
+# --- made-up sites: their template wordings (fresh; not the curated patterns of tasks/clean.py) ---------
+
+SITES = (
+    {
+        "name": "The Harbour Courier",
+        "header": ["Home > News > UK & World"],
+        "share": ["Send this story to a friend", "WhatsApp | Messenger | Copy the link"],
+        "newsletter": ["Get the Courier Morning Briefing in your inbox every weekday - it's free"],
+        "cookie": ["We and our partners store data on your device to personalise content. Manage choices"],
+        "copyright": ["The Harbour Courier Ltd, registered in England No. 0441273"],
+        "comments": ["Reader reactions", "Log in to add your view. Posts are checked before they appear."],
+        "related": "You might also like",
+    },
+    {
+        "name": "Midland Gazette",
+        "header": ["Midland Gazette | Local news you can trust"],
+        "share": ["Pass it on:"],
+        "newsletter": ["Never miss a story: join 80,000 readers of the Gazette daily digest"],
+        "cookie": ["Midland Gazette uses small files to improve your experience. OK, got it"],
+        "copyright": ["Midland Gazette 2005. Content may not be reproduced without permission."],
+        "comments": ["What do you think?", "Sort by: Newest | Oldest | Most liked"],
+        "related": "Further reading",
+    },
+    {
+        "name": "Northern Post",
+        "header": ["Northern Post", "Today's paper | Puzzles | Obituaries | Weather"],
+        "share": ["Spread the word on social media"],
+        "newsletter": ["Enjoyed this? The Post Politics email lands every Friday. Sign me up"],
+        "cookie": ["Your privacy choices: we use tracking technologies. Agree and close"],
+        "copyright": ["Published by Northern Post Media Group. Terms | Privacy | Contact"],
+        "comments": ["Discussion (0)", "Be the first to have your say on this story"],
+        "related": "More in this section",
+    },
+    {
+        "name": "City Wire",
+        "header": ["CITY WIRE - business, markets, money"],
+        "share": ["Email this article | Print | Bookmark"],
+        "newsletter": ["Want markets news before breakfast? Try City Wire Premium free for 30 days"],
+        "cookie": ["This page stores identifiers in your browser. Read our privacy notice"],
+        "copyright": ["City Wire is a trading name of CW Publishing plc"],
+        "comments": ["Conversation", "Readers' posts are moderated and may take an hour to appear"],
+        "related": "Also on City Wire",
+    },
+    {
+        "name": "Weekend Observer Online",
+        "header": ["Weekend Observer Online"],
+        "share": ["Like this story? Pass it to a friend"],
+        "newsletter": ["Fancy a weekly round-up? Put your address in the box below"],
+        "cookie": ["To give you the best possible experience this site keeps small data files. Fine by me"],
+        "copyright": ["Material on this site is the property of WOO Publishing, 2005"],
+        "comments": ["Reader replies", "Please keep your posts civil and on topic"],
+        "related": "In other news",
+    },
+)
+FIRST_NAMES = "Anna Ben Chloe David Emma Farid Grace Hiro Ines Jack Kemi Liam Maya Nikos Olga Pablo Rosa Sam".split()
+LAST_NAMES = "Adeyemi Brown Chen Dubois Evans Fischer Garcia Hughes Ivanova Jones Kowalski Lee Murphy".split()
+AGENCIES = ("AP", "AFP", "Reuters", "EPA", "PA", "Getty")
+CREDIT_FORMATS = (
+    "{name}/{agency}",
+    "Picture: {name} / {agency}",
+    "(Photo by {name})",
+    "{agency} via {name}",
+    "Photograph by {name} for {site}",
+    "Pic credit: {agency}",
+)
+
+
+@dataclass
+class Page:
+    """One synthetic page: its raw text, the article it came from and the junk injected into it."""
+
+    raw: str
+    title: str
+    paragraphs: list[str]
+    site: int
+    junk_types: set[str] = field(default_factory=set)
+    junk_lines: list[tuple[str, str]] = field(default_factory=list)  # (junk type, line)
+
+
+def shared_folder() -> Path:
+    override = os.environ.get("TEXTDROPS_SHARED")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+
+
+def _norm(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def read_bbc(folder: Path) -> list[tuple[str, list[str]]]:
+    """Return (headline, paragraphs) of every BBC article that decodes as UTF-8 and has a body."""
+    articles = []
+    for path in sorted(folder.glob("*/*.txt")):
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        head, _, body = text.strip().partition("\n")
+        paragraphs = [_norm(p) for p in re.split(r"\n\s*\n", body) if p.strip()]
+        if head.strip() and paragraphs:
+            articles.append((_norm(head), paragraphs))
+    return articles
+
+
+def _credit(rng: random.Random, site: dict) -> str:
+    name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+    return rng.choice(CREDIT_FORMATS).format(name=name, agency=rng.choice(AGENCIES), site=site["name"])
+
+
+def make_page(title: str, paragraphs: list[str], headlines: list[str], rng: random.Random) -> Page:
+    """Return a page of one article with seeded junk around and inside it."""
+    site_index = rng.randrange(len(SITES))
+    site = SITES[site_index]
+    page = Page("", title, paragraphs, site_index)
+    top: list[str] = []
+    bottom: list[list[str]] = []
+
+    def junk(kind: str, lines: list[str]) -> list[str]:
+        page.junk_types.add(kind)
+        page.junk_lines.extend((kind, line) for line in lines)
+        return lines
+
+    if rng.random() < 0.6:
+        top = junk("site_header", list(site["header"]))
+    article = list(paragraphs)
+    if rng.random() < 0.25:
+        page.junk_types.add("repeated_body")
+        article = article + article
+    body_blocks = [[p] for p in article]
+    if rng.random() < 0.4:
+        at = rng.randrange(0, min(3, len(body_blocks)) + 1)
+        body_blocks.insert(at, junk("photo_credit", [_credit(rng, site)]))
+    if rng.random() < 0.35 and len(body_blocks) > 3:
+        at = rng.randrange(2, len(body_blocks))
+        body_blocks.insert(at, junk("newsletter", list(site["newsletter"])))
+    if rng.random() < 0.4:
+        bottom.append(junk("share_prompt", list(site["share"])))
+    if rng.random() < 0.3:
+        links = rng.sample(headlines, rng.randint(2, 4))
+        bottom.append(junk("related_links", [site["related"], *links]))
+    if rng.random() < 0.3:
+        bottom.append(junk("comment_section", list(site["comments"])))
+    if rng.random() < 0.4:
+        bottom.append(junk("copyright", list(site["copyright"])))
+    if rng.random() < 0.3:
+        bottom.append(junk("cookie_notice", list(site["cookie"])))
+
+    parts = []
+    if top:
+        parts.append("\n".join(top))
+    parts.append(title)
+    # Junk blocks stay whole lines; article paragraphs are wrapped.
+    wrapped_body = []
+    for block in body_blocks:
+        if block[0] in paragraphs and len(block) == 1:
+            wrapped_body.append(("para", block[0]))
+        else:
+            wrapped_body.append(("junk", "\n".join(block)))
+    body_text = _wrap_mixed(wrapped_body, rng, page)
+    parts.append(body_text)
+    parts.extend("\n".join(block) for block in bottom)
+    raw = "\n\n".join(parts) + "\n"
+    if rng.random() < 0.2:
+        page.junk_types.add("mojibake")
+        raw = raw.encode("utf-8").decode("sloppy-windows-1252")
+    if rng.random() < 0.3:
+        page.junk_types.add("nbsp_zero_width")
+        raw = _sprinkle_invisible(raw, rng)
+    if rng.random() < 0.3:
+        page.junk_types.add("crlf")
+        raw = raw.replace("\n", "\r\n")
+    page.raw = raw
+    return page
+
+
+def _wrap_mixed(blocks: list[tuple[str, str]], rng: random.Random, page: Page) -> str:
+    """Wrap the article paragraphs (not the junk lines) like `_wrap`, keeping the block order."""
+    width = rng.randint(65, 75)
+    mode = rng.random()
+    if mode >= 0.5:
+        return "\n\n".join(text for _, text in blocks)
+    page.junk_types.add("hard_wrap")
+    if mode < 0.15:
+        page.junk_types.add("indent_paragraphs")
+        return "\n".join(
+            textwrap.fill(text, width, initial_indent="    ") if kind == "para" else text for kind, text in blocks
+        )
+    return "\n\n".join(textwrap.fill(text, width) if kind == "para" else text for kind, text in blocks)
+
+
+def _sprinkle_invisible(raw: str, rng: random.Random) -> str:
+    chars = list(raw)
+    for i, char in enumerate(chars):
+        if char == " " and rng.random() < 0.05:
+            chars[i] = "\u00a0"
+        elif char.isalpha() and rng.random() < 0.005:
+            chars[i] = char + "\u200b"
+    return "".join(chars)
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"“‘'(A-Z0-9])")
+
+
+def score(pages: list[Page], boilerplate: frozenset[int]) -> dict:
+    """Clean every page and compare it with its article."""
+    exact = titles = sentences = sentences_kept = 0
+    per_type = defaultdict(lambda: {"docs": 0, "exact": 0, "junk_chars": 0, "junk_chars_removed": 0})
+    failures = []
+    for page in pages:
+        doc = clean_document(page.raw, boilerplate)
+        out_paragraphs = [_norm(p) for p in doc.text.split("\n\n") if p.strip()]
+        is_exact = out_paragraphs == page.paragraphs
+        exact += is_exact
+        titles += doc.title is not None and _norm(doc.title) == page.title
+        out_flat = " ".join(out_paragraphs)
+        for paragraph in page.paragraphs:
+            for sentence in _SENTENCE_SPLIT.split(paragraph):
+                sentences += 1
+                sentences_kept += sentence in out_flat
+        out_lines = set(out_paragraphs) | {_norm(doc.title or "")}
+        for kind in page.junk_types | {"any"}:
+            per_type[kind]["docs"] += 1
+            per_type[kind]["exact"] += is_exact
+        for kind, line in page.junk_lines:
+            per_type[kind]["junk_chars"] += len(line)
+            # A junk line survives when it is a whole output paragraph or is inside one.
+            survived = _norm(line) in out_lines or _norm(line) in out_flat
+            per_type[kind]["junk_chars_removed"] += 0 if survived else len(line)
+        if not is_exact and len(failures) < 20:
+            failures.append(
+                {
+                    "junk": sorted(page.junk_types),
+                    "missing": [p[:100] for p in page.paragraphs if p not in out_paragraphs],
+                    "extra": [p[:100] for p in out_paragraphs if p not in page.paragraphs],
+                }
+            )
+    n = len(pages)
+    return {
+        "docs": n,
+        "exact_share": exact / n,
+        "title_share": titles / n,
+        "sentences": sentences,
+        "sentences_kept_share": sentences_kept / sentences,
+        "per_junk_type": {
+            kind: {
+                "docs": v["docs"],
+                "exact_share": v["exact"] / v["docs"],
+                **({"junk_chars_removed_share": v["junk_chars_removed"] / v["junk_chars"]} if v["junk_chars"] else {}),
+            }
+            for kind, v in sorted(per_type.items())
+        },
+        "failures": failures,
+    }
+
+
+def speed(shared: Path) -> dict:
+    """Throughput of clean_document (one process) on a seeded sample of Reuters-21578 articles."""
+    files = sorted((shared / "corpora" / "reuters21578" / "articles").glob("*.txt"))
+    sample = random.Random(SEED).sample(files, min(N_REUTERS_DOCS, len(files)))
+    texts = [path.read_bytes().decode("utf-8") for path in sample]
+    megabytes = sum(len(text.encode("utf-8")) for text in texts) / 1e6
+    result = {"docs": len(texts), "megabytes": round(megabytes, 3)}
+    start = time.process_time()
+    key_sets = [document_line_keys(text) for text in texts]
+    result["line_keys_mb_per_s"] = megabytes / (time.process_time() - start)
+    boilerplate = learn_boilerplate(key_sets, len(texts))
+    result["learned_keys"] = len(boilerplate)
+    for label, learned in (("clean_mb_per_s", frozenset()), ("clean_with_boilerplate_mb_per_s", boilerplate)):
+        best = float("inf")
+        for _ in range(2):
+            start = time.process_time()
+            for text in texts:
+                clean_document(text, learned)
+            best = min(best, time.process_time() - start)
+        result[label] = megabytes / best
+    return result
+
+
+def main() -> int:
+    shared = shared_folder()
+    bbc = shared / "corpora" / "bbc"
+    if not bbc.is_dir():
+        print(f"eval_clean: shared data not found at {shared} (set TEXTDROPS_SHARED); nothing to evaluate.")
+        return 0
+    articles = read_bbc(bbc)
+    rng = random.Random(SEED)
+    headlines = [title for title, _ in articles]
+    pages = [make_page(title, paragraphs, headlines, rng) for title, paragraphs in articles]
+    key_sets = [document_line_keys(page.raw) for page in pages]
+    boilerplate = learn_boilerplate(count_line_keys(key_sets), len(pages))
+    with_learning = score(pages, boilerplate)
+    curated_only = score(pages, frozenset())
+    results = {
+        "seed": SEED,
+        "learned_keys": len(boilerplate),
+        "with_learned_boilerplate": with_learning,
+        "curated_only": {k: v for k, v in curated_only.items() if k != "failures"},
+        "speed_reuters": speed(shared) if (shared / "corpora" / "reuters21578").is_dir() else None,
+    }
+    _print(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {RESULTS}")
+    return 0
+
+
+def _print(results: dict) -> None:
+    learned, curated = results["with_learned_boilerplate"], results["curated_only"]
+    print(f"BBC synthetic drop: {learned['docs']} pages, {results['learned_keys']} learned boilerplate keys")
+    print(f"{'':34}{'curated+learned':>16}{'curated only':>14}")
+    for label, key in (("restored exactly", "exact_share"), ("title correct", "title_share")):
+        print(f"{label:34}{learned[key]:>16.1%}{curated[key]:>14.1%}")
+    print(f"{'sentences kept':34}{learned['sentences_kept_share']:>16.2%}{curated['sentences_kept_share']:>14.2%}")
+    print(f"\n{'junk type':22}{'docs':>6}{'exact':>9}{'junk removed':>14}{'exact (curated only)':>22}")
+    for kind, row in learned["per_junk_type"].items():
+        removed = row.get("junk_chars_removed_share")
+        removed_text = f"{removed:.1%}" if removed is not None else "-"
+        print(
+            f"{kind:22}{row['docs']:>6}{row['exact_share']:>9.1%}{removed_text:>14}"
+            f"{curated['per_junk_type'][kind]['exact_share']:>22.1%}"
+        )
+    speed_result = results["speed_reuters"]
+    if speed_result:
+        print(
+            f"\nReuters ({speed_result['docs']} docs, {speed_result['megabytes']:.1f} MB), one core: "
+            f"clean {speed_result['clean_mb_per_s']:.1f} MB/s, with learned boilerplate "
+            f"{speed_result['clean_with_boilerplate_mb_per_s']:.1f} MB/s, line keys "
+            f"{speed_result['line_keys_mb_per_s']:.1f} MB/s ({speed_result['learned_keys']} keys learned)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
