@@ -28,6 +28,7 @@ from tasks.load import discover_task, drop_id_of, load_task
 from tasks.write import commit_task, recover, write_run_record
 from textdrops.config import Settings
 from textdrops.drops import successful_fingerprints
+from textdrops.faults import crash_point
 from textdrops.locking import drop_lock
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
@@ -232,6 +233,7 @@ def process_drop(
             progress.start("load", sum(len(b) for b in batches))
             loaded = _results(load_task.map(unmapped(ctx), range(len(batches)), batches), progress, "files")
             wall["load"] = lap()
+            crash_point("after_load")
             boilerplate = learn_boilerplate_task(ctx, loaded)
             progress.start("clean", sum(b["docs"] for b in loaded))
             prepared = _results(
@@ -240,6 +242,7 @@ def process_drop(
             wall["clean"] = lap()
             deduped = dedupe_task(ctx, [p["path"] for p in prepared])
             wall["dedupe"] = lap()
+            crash_point("after_dedupe")
             progress.start("annotate", sum(p["docs"] for p in prepared))
             annotated = _results(annotate_task.map(unmapped(ctx), range(len(prepared)), prepared), progress, "docs")
             wall["annotate"] = lap()

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from textdrops.faults import crash_point
 from textdrops.schema import RUNS, TABLES, Table
 
 DEDUPE_INDEX = "_dedupe_index"
@@ -71,6 +72,14 @@ def write_parquet(arrow: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int, keep_empty: bool = False) -> int:
     """Write one part of `table` into `folder`; returns the rows written.
 
@@ -92,8 +101,9 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
     stage = staging_dir(out_dir, run_id)
     tables_dir = stage / "tables"
     tables = sorted(p.name for p in tables_dir.iterdir()) if tables_dir.exists() else []
+    crash_point("before_commit")
     marker = {"drop_id": drop_id, "tables": tables, "record": record}
-    (stage / COMMIT_MARKER).write_text(json.dumps(marker, default=str))
+    write_text_atomically(stage / COMMIT_MARKER, json.dumps(marker, default=str))
     _swap_all(out_dir, run_id, drop_id, tables, record)
     return tables
 
@@ -110,6 +120,8 @@ def _swap_all(out_dir: Path, run_id: str, drop_id: str, tables: list[str], recor
                 replaced.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(live, replaced)
             os.rename(staged, live)
+            crash_point("mid_commit")
+    crash_point("before_run_record")
     write_run_record(out_dir, record)
     shutil.rmtree(stage, ignore_errors=True)
 
