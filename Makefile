@@ -38,7 +38,9 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 eval: install
-	$(BIN)/python -m benchmarks.evaluate
+	$(BIN)/python -m benchmarks.eval_clean
+	$(BIN)/python -m benchmarks.eval_entities
+	$(BIN)/python -m benchmarks.eval_dates
 
 clean:
 	rm -rf $(VENV) .tools data/processed .pytest_cache
