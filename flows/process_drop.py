@@ -104,6 +104,7 @@ def build_record(
         "files_quarantined": sum(reasons.values()),
         "quarantine_reasons": reasons,
         "chars_removed": _merge_counts(kv for p in prepared for kv in p["chars_removed"].items()),
+        "lines_removed": _merge_counts(kv for p in prepared for kv in p["lines_removed"].items()),
         "n_entities": sum(a["entities"] for a in annotated),
         "n_dates": sum(a["dates"] for a in annotated),
         "n_batches": len(prepared),
@@ -145,6 +146,7 @@ def failed_record(ctx: RunContext, started: datetime, error: BaseException, disc
         "files_quarantined": 0,
         "quarantine_reasons": {},
         "chars_removed": {},
+        "lines_removed": {},
         "n_entities": 0,
         "n_dates": 0,
         "n_batches": 0,
@@ -251,7 +253,10 @@ def process_drop(
         except BaseException as exc:
             if not (ctx.staging / "COMMITTING").exists():
                 shutil.rmtree(ctx.staging, ignore_errors=True)
-                write_run_record(settings.out_dir, failed_record(ctx, started, exc, discovered))
+                try:
+                    write_run_record(settings.out_dir, failed_record(ctx, started, exc, discovered))
+                except OSError as record_error:  # e.g. the disk is still full: the run's own error matters more
+                    logger.error("could not record the failed run of %s: %s", ctx.drop_id, record_error)
             raise
     logger.info(
         "drop %s: %d files -> %d kept, %d exact and %d near duplicates, %d quarantined; %d entities, %d dates",

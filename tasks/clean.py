@@ -879,8 +879,9 @@ _CLEANUP_ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.Int64}))
 
 
 def clean_batch(docs: pl.DataFrame, boilerplate: frozenset[int] = frozenset()) -> pl.DataFrame:
-    """`docs` with `raw_text` replaced by title, text, n_chars_raw, n_chars_removed and cleanup
-    (characters removed per rule, as key/value entries); `boilerplate` as in `clean_document`."""
+    """`docs` with `raw_text` replaced by title, text, n_chars_raw, n_chars_removed, cleanup and
+    cleanup_lines (characters and lines removed per rule, as key/value entries); `boilerplate` as in
+    `clean_document`."""
     results = [clean_document(raw, boilerplate) for raw in docs["raw_text"]]
     return docs.with_columns(
         title=pl.Series([r.title for r in results], dtype=pl.String),
@@ -889,6 +890,10 @@ def clean_batch(docs: pl.DataFrame, boilerplate: frozenset[int] = frozenset()) -
         n_chars_removed=pl.Series([sum(r.removed_chars.values()) for r in results], dtype=pl.Int64),
         cleanup=pl.Series(
             [[{"key": k, "value": v} for k, v in r.removed_chars.items()] for r in results],
+            dtype=_CLEANUP_ENTRIES,
+        ),
+        cleanup_lines=pl.Series(
+            [[{"key": k, "value": v} for k, v in r.removed_lines.items()] for r in results],
             dtype=_CLEANUP_ENTRIES,
         ),
     ).drop("raw_text")

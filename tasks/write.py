@@ -156,7 +156,7 @@ def recover(out_dir: Path, drop_id: str) -> list[str]:
 def write_run_record(out_dir: Path, record: dict) -> Path:
     """Append one row to the `runs` table."""
     row = dict(record)
-    for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed"):
+    for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed"):
         row[key] = as_map(row[key])
     frame = pl.DataFrame([row], schema_overrides=_runs_polars_overrides(), strict=False).with_columns(
         pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us")
@@ -172,6 +172,7 @@ def _runs_polars_overrides() -> dict:
         "versions": pl.List(pl.Struct({"key": pl.String, "value": pl.String})),
         "quarantine_reasons": pl.List(pl.Struct({"key": pl.String, "value": pl.Int64})),
         "chars_removed": pl.List(pl.Struct({"key": pl.String, "value": pl.Int64})),
+        "lines_removed": pl.List(pl.Struct({"key": pl.String, "value": pl.Int64})),
     }
 
 

@@ -52,7 +52,12 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings from TEXTDROPS_* environment variables, then explicit overrides (None = not given)."""
+        minhash = MinHashConfig(
+            shingle_size=_env_int("TEXTDROPS_SHINGLE_SIZE", MinHashConfig.shingle_size),
+            threshold=float(os.environ.get("TEXTDROPS_DEDUPE_THRESHOLD") or MinHashConfig.threshold),
+        )
         base = cls(
+            minhash=minhash,
             out_dir=Path(os.environ.get("TEXTDROPS_OUT", str(DEFAULT_OUT))),
             batch_size=_env_int("TEXTDROPS_BATCH_SIZE", cls.batch_size),
             max_file_bytes=_env_int("TEXTDROPS_MAX_FILE_BYTES", cls.max_file_bytes),

@@ -213,15 +213,16 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
         "quarantined": loaded["quarantined"] + q_rows,
         "quarantine_reasons": loaded["quarantine_reasons"]
         + (quarantined["reason"].value_counts().rows() if q_rows else []),
-        "chars_removed": _sum_cleanup(docs),
+        "chars_removed": _sum_cleanup(docs, "cleanup"),
+        "lines_removed": _sum_cleanup(docs, "cleanup_lines"),
         "seconds": seconds,
     }
 
 
-def _sum_cleanup(docs: pl.DataFrame) -> dict[str, int]:
+def _sum_cleanup(docs: pl.DataFrame, column: str) -> dict[str, int]:
     if docs.height == 0:
         return {}
-    totals = docs.select(pl.col("cleanup").explode().struct.unnest()).group_by("key").agg(pl.col("value").sum())
+    totals = docs.select(pl.col(column).explode().struct.unnest()).group_by("key").agg(pl.col("value").sum())
     return dict(totals.rows())
 
 

@@ -84,6 +84,7 @@ DOCUMENTS = Table(
         _c("n_chars_raw", pa.int64(), "characters of decoded text before cleanup", False),
         _c("n_chars_removed", pa.int64(), "characters cleanup removed (per rule in `cleanup`)", False),
         _c("cleanup", pa.map_(pa.string(), pa.int64()), "characters removed per cleanup rule", False),
+        _c("cleanup_lines", pa.map_(pa.string(), pa.int64()), "lines removed per cleanup rule", False),
         _c(
             "content_hash",
             pa.string(),
@@ -205,6 +206,7 @@ RUNS = Table(
         _c("files_quarantined", pa.int64(), "files quarantined", False),
         _c("quarantine_reasons", pa.map_(pa.string(), pa.int64()), "quarantined files per reason", False),
         _c("chars_removed", pa.map_(pa.string(), pa.int64()), "characters removed per cleanup rule", False),
+        _c("lines_removed", pa.map_(pa.string(), pa.int64()), "lines removed per cleanup rule", False),
         _c("n_entities", pa.int64(), "rows written to `entities`", False),
         _c("n_dates", pa.int64(), "rows written to `dates`", False),
         _c("n_batches", pa.int64(), "document batches the drop was split into", False),

@@ -37,7 +37,8 @@ def _record(run_id: str) -> dict:
         "started_at": "2016-03-15T10:00:00+00:00", "finished_at": "2016-03-15T10:01:00+00:00",
         "status": "succeeded", "error": None, "files_seen": 2, "docs_kept": 0, "docs_exact_duplicate": 0,
         "docs_near_duplicate": 0, "files_quarantined": 2, "quarantine_reasons": {"empty_file": 2},
-        "chars_removed": {}, "n_entities": 0, "n_dates": 0, "n_batches": 1, "stage_seconds": {"load": 0.5},
+        "chars_removed": {}, "lines_removed": {}, "n_entities": 0, "n_dates": 0, "n_batches": 1,
+        "stage_seconds": {"load": 0.5},
         "versions": {"polars": "x"}, "config_hash": "abc", "config": "{}",
     }  # fmt: skip
 
