@@ -21,7 +21,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from textdrops.prefect_defaults import retry_on_io_error
+from textdrops.prefect_defaults import IO_RETRIES
 
 INPUT_SUFFIXES = (".txt", ".txt.gz")
 MANIFEST_NAME = "manifest.csv"
@@ -349,9 +349,7 @@ def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> 
     name="discover",
     task_run_name="discover-{ctx.drop_id}",
     cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_on_io_error,
+    **IO_RETRIES,
 )
 def discover_task(ctx) -> dict:
     """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight."""
@@ -399,9 +397,7 @@ def discover_task(ctx) -> dict:
     name="load",
     task_run_name="load-{ctx.drop_id}-{index}",
     cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_on_io_error,
+    **IO_RETRIES,
 )
 def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
     """Read and decode one batch of files (in a worker process when the batch is large)."""

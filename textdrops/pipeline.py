@@ -20,6 +20,7 @@ from tasks import clean, dedupe, entities, write
 from tasks import dates as dates_stage
 from tasks.load import InputFile, drop_date_of, load_batch, quarantine_frame
 from textdrops.config import Settings
+from textdrops.schema import DATES, ENTITIES
 
 
 @dataclass(frozen=True)
@@ -328,35 +329,10 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
             )
     lap("dates")
     common = {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
-    entity_frame = pl.DataFrame(
-        entity_rows,
-        orient="row",
-        schema={
-            "doc_id": pl.String,
-            "text": pl.String,
-            "label": pl.String,
-            "start": pl.Int32,
-            "end": pl.Int32,
-            "canonical": pl.String,
-        },
-    ).with_columns(**common)
-    date_frame = pl.DataFrame(
-        date_rows,
-        orient="row",
-        schema={
-            "doc_id": pl.String,
-            "text": pl.String,
-            "start": pl.Int32,
-            "end": pl.Int32,
-            "timex_type": pl.String,
-            "value": pl.String,
-            "date_start": pl.Date,
-            "date_end": pl.Date,
-            "granularity": pl.String,
-            "anchor": pl.Date,
-            "part_of_day": pl.String,
-        },
-    ).with_columns(**common)
+    per_run = ("drop_id", "run_id")
+    entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
+    date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
+    entity_frame, date_frame = (f.with_columns(**common) for f in (entity_frame, date_frame))
     n_docs = write.write_part(
         docs.with_columns(run_id=pl.lit(ctx.run_id)), "documents", ctx.staged("documents"), index, keep_empty=index == 0
     )

@@ -32,3 +32,7 @@ def retry_on_io_error(task, task_run, state) -> bool:
     except Exception:
         return False
     return False
+
+
+# Task options for tasks that read the drop: retry transient I/O failures twice, 2 s apart.
+IO_RETRIES = {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_on_io_error}

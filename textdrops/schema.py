@@ -49,6 +49,13 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def polars_schema(self, exclude: tuple[str, ...] = ()) -> dict:
+        """The table's columns as a polars schema (for frames built row by row before writing)."""
+        import polars as pl
+
+        schema = pl.from_arrow(self.arrow_schema.empty_table()).schema
+        return {name: dtype for name, dtype in schema.items() if name not in exclude}
+
 
 def _c(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> Column:
     return Column(name, type_, description, nullable)
