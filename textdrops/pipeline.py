@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -55,7 +56,8 @@ class RunContext:
         return write.staged_partition(self.out_dir, self.run_id, table, self.drop_id)
 
 
-def _timer() -> tuple[dict[str, float], callable]:
+def _timer() -> tuple[dict[str, float], Callable[[str], None]]:
+    """Seconds per stage, and `lap(stage)` that adds the time since the last lap to that stage."""
     seconds: dict[str, float] = {}
     last = [time.perf_counter()]
 
