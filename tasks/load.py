@@ -359,6 +359,13 @@ def discover_task(ctx) -> dict:
     drop = Path(ctx.drop)
     files, rejected = discover(drop)
     manifest, warnings = read_manifest(drop)
+    if manifest is not None:
+        unknown = manifest.filter(~pl.col("file").is_in([f.path for f in files]))
+        if unknown.height:
+            examples = ", ".join(unknown["file"].head(3).to_list())
+            warnings.append(
+                f"{drop / MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
+            )
     for warning in warnings:
         logger.warning(warning)
     if not files and rejected.height == 0:

@@ -142,3 +142,20 @@ def test_split_batches_bounds_the_number_of_batches():
     assert [f.path for b in batches for f in b] == [f.path for f in files]
     assert split_batches([], 100, 32) == []
     assert pl.Series([len(b) for b in split_batches(files[:250], 100, 32)]).to_list() == [100, 100, 50]
+
+
+def test_a_file_that_cannot_be_read_is_quarantined_unreadable(tmp_path, monkeypatch):
+    drop = make_drop(tmp_path, "drop", {"locked.txt": TEXT, "ok.txt": TEXT})
+    real_read = type(drop).read_bytes
+
+    def read_bytes(path):
+        if path.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_read(path)
+
+    monkeypatch.setattr(type(drop), "read_bytes", read_bytes)
+    entries = [InputFile(p, 10) for p in ("locked.txt", "ok.txt")]
+    docs, rejected = load_batch(drop, entries, max_bytes=1000)
+    assert docs["source_path"].to_list() == ["ok.txt"]
+    assert rejected.row(0, named=True)["reason"] == "unreadable"
+    assert "Permission denied" in rejected.row(0, named=True)["detail"]
