@@ -26,10 +26,10 @@ def _table(out: Path, name: str) -> duckdb.DuckDBPyRelation:
     )
 
 
-def _run(drop: Path, out: Path, force: bool = False) -> dict:
+def _run(drop: Path, out: Path, force: bool = False, batch_size: int | None = None) -> dict:
     from flows.process_drop import process_drop
 
-    return process_drop(drop=str(drop), out_dir=str(out), trigger="test", force=force)
+    return process_drop(drop=str(drop), out_dir=str(out), trigger="test", force=force, batch_size=batch_size)
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +214,14 @@ def test_an_empty_drop_fails_clearly_and_the_failure_is_recorded(tmp_path):
     assert runs["status"].to_list() == ["failed"]
     assert "no .txt or .txt.gz files" in runs["error"][0]
     assert not (out / "documents").exists()
+
+
+def test_duplicates_split_over_batches_are_found_the_same_way(processed, tmp_path):
+    drop, out, _ = processed
+    one_per_batch = tmp_path / "one-per-batch"
+    record = _run(drop, one_per_batch, batch_size=1)
+    assert record["n_batches"] == 6
+    columns = ["source_path", "doc_id", "status", "duplicate_of", "cluster_id"]
+    together = _table(out, "documents").pl().select(columns).sort("source_path")
+    apart = _table(one_per_batch, "documents").pl().select(columns).sort("source_path")
+    assert apart.equals(together)
