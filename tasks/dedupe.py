@@ -20,10 +20,6 @@ from prefect.cache_policies import NO_CACHE
 from textdrops.config import MinHashConfig
 
 _MASK32 = np.uint64(0xFFFFFFFF)
-_SHINGLE_MULTIPLIERS = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD] * 8,
-    dtype=np.uint64,
-)
 STATUS_SCHEMA = {
     "doc_id": pl.String,
     "status": pl.String,
@@ -46,6 +42,23 @@ def content_hashes(texts: pl.Series) -> pl.Series:
     return pl.Series("content_hash", [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in folded], dtype=pl.String)
 
 
+def word_hashes(words: pl.Series, seed: int) -> np.ndarray:
+    """Stable 64-bit hashes of words (blake2b, keyed by the seed), the same in every process, version and
+    run: stored signatures in the dedupe index stay comparable with new ones. Each distinct word is
+    hashed once."""
+    key = seed.to_bytes(8, "little")
+    distinct = words.unique()
+    hashed = [int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8, key=key).digest(), "little") for w in distinct]
+    table = pl.DataFrame({"word": distinct, "hash": pl.Series(hashed, dtype=pl.UInt64)})
+    return words.to_frame("word").join(table, on="word", how="left", maintain_order="left")["hash"].to_numpy()
+
+
+def _shingle_multipliers(cfg: MinHashConfig) -> np.ndarray:
+    """One odd multiplier per position in a shingle, so word order within a shingle matters."""
+    rng = np.random.default_rng([cfg.seed, cfg.shingle_size])
+    return rng.integers(1, 2**63, size=cfg.shingle_size, dtype=np.uint64) | np.uint64(1)
+
+
 def _permutations(cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(cfg.seed)
     a = rng.integers(1, 2**63, size=cfg.num_perm, dtype=np.uint64) | np.uint64(1)  # odd multipliers
@@ -66,7 +79,7 @@ def shingle_hashes(texts: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarray, np
         .drop_nulls("tokens")
     )
     doc = tokens["doc"].to_numpy().astype(np.int64)
-    h = tokens["tokens"].hash(seed=cfg.seed).to_numpy()
+    h = word_hashes(tokens["tokens"], cfg.seed)
     if len(h) == 0:
         return h, doc
     n = len(h)
@@ -74,8 +87,8 @@ def shingle_hashes(texts: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarray, np
     if n >= k:
         m = n - k + 1
         shingles = np.zeros(m, dtype=np.uint64)
-        for j in range(k):
-            shingles += h[j : j + m] * _SHINGLE_MULTIPLIERS[j]
+        for j, multiplier in enumerate(_shingle_multipliers(cfg)):
+            shingles += h[j : j + m] * multiplier
         whole = doc[:m] == doc[k - 1 :]
         long_docs = np.concatenate([shingles[whole]]), doc[:m][whole]
     else:

@@ -68,7 +68,9 @@ def write_parquet(arrow: pa.Table, path: Path) -> None:
     """Write to a temporary name and rename, so the final name only ever holds a whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(arrow, tmp, compression="zstd")
+    # random values (MinHash signatures) only grow with a dictionary
+    dictionary = [name for name in arrow.column_names if name != "signature"]
+    pq.write_table(arrow, tmp, compression="zstd", use_dictionary=dictionary)
     os.replace(tmp, path)
 
 

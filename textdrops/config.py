@@ -32,6 +32,10 @@ class MinHashConfig:
     def rows(self) -> int:
         return self.num_perm // self.bands
 
+    def signature_kind(self) -> str:
+        """What makes two signatures comparable; stored with every dedupe-index row."""
+        return f"minhash-v1:perm={self.num_perm}:shingle={self.shingle_size}:seed={self.seed}"
+
 
 @dataclass(frozen=True)
 class Settings:

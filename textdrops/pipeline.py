@@ -255,7 +255,9 @@ def load_history(out_dir: Path, exclude_drop: str) -> pl.DataFrame | None:
     )
     if not parts:
         return None
-    return pl.concat([pl.read_parquet(p, columns=_INDEX_COLUMNS) for p in parts], how="vertical_relaxed")
+    return pl.concat(
+        [pl.read_parquet(p, columns=[*_INDEX_COLUMNS, "signature_kind"]) for p in parts], how="vertical_relaxed"
+    )
 
 
 def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
@@ -270,6 +272,15 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
         how="vertical_relaxed",
     )
     history = load_history(ctx.out_dir, ctx.drop_id)
+    if history is not None:
+        other = history.filter(pl.col("signature_kind") != cfg.signature_kind())
+        if other.height:
+            raise RuntimeError(
+                f"the dedupe index under {ctx.out_dir} holds signatures of another kind "
+                f"({other['signature_kind'][0]}, drops {', '.join(sorted(set(other['drop_id'])))}) than this run "
+                f"({cfg.signature_kind()}): use the same MinHash settings, or re-run those drops with --force"
+            )
+        history = history.drop("signature_kind")
     frames = [current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, dtype=pl.String))]
     if history is not None:
         frames.insert(0, history.with_columns(is_history=pl.lit(True), history_drop=pl.col("drop_id")))
@@ -283,7 +294,9 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     ctx.statuses_path.parent.mkdir(parents=True, exist_ok=True)
     statuses.write_ipc(ctx.statuses_path)
     kept_ids = statuses.filter(pl.col("status") == "kept")["doc_id"]
-    index_part = current.filter(pl.col("doc_id").is_in(kept_ids.implode()))
+    index_part = current.filter(pl.col("doc_id").is_in(kept_ids.implode())).with_columns(
+        signature_kind=pl.lit(cfg.signature_kind())
+    )
     write.write_part(index_part, write.DEDUPE_INDEX, ctx.staged(write.DEDUPE_INDEX), 0, keep_empty=True)
     counts = dict(statuses["status"].value_counts().rows()) if statuses.height else {}
     return {

@@ -222,6 +222,14 @@ def test_duplicates_split_over_batches_are_found_the_same_way(processed, tmp_pat
     record = _run(drop, one_per_batch, batch_size=1)
     assert record["n_batches"] == 6
     columns = ["source_path", "doc_id", "status", "duplicate_of", "cluster_id"]
-    together = _table(out, "documents").pl().select(columns).sort("source_path")
+    together = _table(out, "documents").pl().filter(pl.col("drop_id") == drop.name).select(columns).sort("source_path")
     apart = _table(one_per_batch, "documents").pl().select(columns).sort("source_path")
     assert apart.equals(together)
+
+
+def test_signatures_of_another_kind_in_the_index_stop_the_run_clearly(processed, tmp_path, monkeypatch):
+    drop, out, _ = processed
+    other = make_drop(tmp_path, "2016-03-20", {"x.txt": SEED_1})
+    monkeypatch.setenv("TEXTDROPS_SHINGLE_SIZE", "3")
+    with pytest.raises(RuntimeError, match="signatures of another kind"):
+        _run(other, out)

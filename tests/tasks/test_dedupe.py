@@ -12,6 +12,7 @@ from tasks.dedupe import (
     estimated_jaccard,
     minhash_signatures,
     rank_order,
+    word_hashes,
 )
 from textdrops.config import MinHashConfig
 
@@ -111,3 +112,9 @@ def test_a_frame_appended_to_itself_marks_exactly_the_second_half(texts):
     folded = content_hashes(pl.Series(texts))
     if folded.n_unique() == len(texts):
         assert first.filter(pl.col("status") == "exact_duplicate").height == 0
+
+
+def test_word_hashes_are_stable_across_processes_and_library_versions():
+    # the dedupe index stores signatures: a changed word hash would silently stop cross-drop matching
+    hashes = word_hashes(pl.Series(["putin", "syria", "putin"]), seed=1)
+    assert hashes.tolist() == [17981426498582222542, 12734913203864169171, 17981426498582222542]
