@@ -41,6 +41,7 @@ eval: install
 	$(BIN)/python -m benchmarks.eval_clean
 	$(BIN)/python -m benchmarks.eval_entities
 	$(BIN)/python -m benchmarks.eval_dates
+	$(BIN)/python -m benchmarks.eval_dedupe
 
 clean:
 	rm -rf $(VENV) .tools data/processed .pytest_cache

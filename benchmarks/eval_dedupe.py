@@ -632,7 +632,11 @@ def evaluate_reprocessing(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for drop_id, frame in {"bbc": bbc, **others}.items():
-            kept = frame.filter(pl.col("status") == "kept").select(INDEX_COLUMNS)
+            kept = (
+                frame.filter(pl.col("status") == "kept")
+                .select(INDEX_COLUMNS)
+                .with_columns(signature_kind=pl.lit(CFG.signature_kind()))
+            )
             folder = write.live_partition(out, write.DEDUPE_INDEX, drop_id)
             write.write_part(kept, write.DEDUPE_INDEX, folder, 0, keep_empty=True)
         piped = through_pipeline(bbc_drop, prepared[bbc_drop], out).select(cols).sort("doc_id")
