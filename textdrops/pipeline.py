@@ -19,7 +19,7 @@ import polars as pl
 
 from tasks import clean, dedupe, entities, write
 from tasks import dates as dates_stage
-from tasks.load import InputFile, drop_date_of, load_batch, quarantine_frame
+from tasks.load import InputFile, drop_date_of, load_batch
 from textdrops.config import Settings
 from textdrops.schema import DATES, ENTITIES
 
@@ -154,7 +154,6 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
     seconds, lap = _timer()
     settings = ctx.settings
     raw = pl.read_ipc(loaded["raw_path"])
-    quarantined = quarantine_frame([])
     cleaned = clean.clean_batch(raw, boilerplate)
     # a headline-only item (a wire flash, a body that was only template text) keeps its headline as text
     cleaned = cleaned.with_columns(
@@ -162,20 +161,14 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
         .then(pl.col("title"))
         .otherwise(pl.col("text"))
     )
-    empty = cleaned.filter(pl.col("text").str.strip_chars() == "")
-    if empty.height:
-        quarantined = pl.concat(
-            [
-                quarantined,
-                empty.select(
-                    "source_path",
-                    reason=pl.lit("empty_after_cleanup"),
-                    detail=pl.format("no text left after cleanup removed {} characters", "n_chars_removed"),
-                    size_bytes="size_bytes",
-                ),
-            ]
-        )
-        cleaned = cleaned.filter(pl.col("text").str.strip_chars() != "")
+    is_empty = pl.col("text").str.strip_chars() == ""
+    quarantined = cleaned.filter(is_empty).select(
+        "source_path",
+        reason=pl.lit("empty_after_cleanup"),
+        detail=pl.format("no text left once cleanup removed {} characters of junk", "n_chars_removed"),
+        size_bytes="size_bytes",
+    )
+    cleaned = cleaned.filter(~is_empty)
     lap("clean")
     if ctx.manifest_path.exists():
         manifest = pl.read_parquet(ctx.manifest_path)
