@@ -29,7 +29,11 @@ The steps, in order (each removal is counted under one name of `CLEAN_RULES`):
    own wrapped continuation lines. Table-like lines (two runs of three or more spaces between words, or
    one such run on a line with a digit, as in Reuters' number tables) are never joined: consecutive
    table lines form one block joined by a single "\\n" and keep their spacing, so columns stay
-   readable (and cleaning again still sees them as tables). Paragraphs are separated by "\\n\\n".
+   readable (and cleaning again still sees them as tables). A dateline line ("BEIJING 1996-08-30",
+   "LONDON, March 14, 2016 (Reuters)") is its own paragraph, and a run of short unfinished lines with
+   digits (score lines, results tables with single spaces, "Shr 1.31 dlrs vs 86 cts" with its "Nine mths"
+   labels) is kept line by line as a table block; wrapped prose lines are longer than such rows, so they
+   still join. Paragraphs are separated by "\\n\\n".
 5. Repeats (`repeated_paragraph`): a prose paragraph of >= 5 words that repeats an earlier one (after
    case and whitespace folding) is dropped; this also removes a whole body pasted twice. Table blocks,
    paragraphs under 5 words and data lines under 10 words with a digit ("Net 16.1 mln vs 9,390,000",
@@ -676,6 +680,85 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     return width
 
 
+# A dateline on its own line ("BEIJING 1996-08-30", "LONDON, March 14, 2016 (Reuters)", "SAN FRANCISCO,
+# Calif. Aug 30"): an ALL-CAPS place, maybe a country or state after a comma, a date and nothing else. It
+# heads the story and is never joined into the sentence after it.
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
+    r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_DATELINE = re.compile(
+    r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
+    r"(?:, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?,? "
+    rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?)"
+    r"(?: \([^\W\d_][\w ]{0,24}\))?"
+)
+_MAX_DATELINE_CHARS = 80
+# A data row: a short line with a digit that does not end a sentence, in a run of such lines (results
+# tables with single spaces, score lines, "Shr 1.31 dlrs vs 86 cts"). A wrapped prose line is longer than
+# this (wraps are 50 columns or more), so hard-wrapped prose with numbers still joins. A short label
+# without digits ("Nine mths", "June") belongs to the run it sits in or heads.
+_MAX_ROW_CHARS = 48
+_MAX_ROW_LABEL_WORDS = 3
+_MIN_RUN_ROWS = 2
+
+
+def _is_dateline(text: str) -> bool:
+    """True for a line that is a dateline and nothing else ("BEIJING 1996-08-30")."""
+    if len(text) > _MAX_DATELINE_CHARS or not text[:2].isupper() or not _DIGIT.search(text):
+        return False
+    match = _DATELINE.fullmatch(text)
+    return match is not None and match["place"].isupper()
+
+
+def _data_run_lines(lines: list[_Line], wrap_width: int | None) -> set[int]:
+    """Return the indices of the lines that belong to runs of data rows, to be kept line by line.
+
+    A run is a stretch of consecutive short prose or list lines, each a data row or a label, where every line
+    but the last is unfinished (no sentence end) and the next one does not continue it in lower case,
+    holding at least two data rows; a line continued in lower case is prose. In a hard-wrapped
+    document two lines the wrapper broke apart (the next word would not have fitted) are not one run.
+    """
+
+    def shape(index: int) -> int:  # 2 data row, 1 label, 0 neither
+        line = lines[index]
+        text = line.text
+        if line.kind not in (_PLAIN, _LIST) or len(text) > _MAX_ROW_CHARS or text[0].islower():
+            return 0
+        following = lines[index + 1] if index + 1 < len(lines) else None
+        if following and following.kind == _PLAIN and following.text[0].islower() and not _ends_sentence(text):
+            return 0  # its sentence goes on in lower case on the next line: prose, not a row
+        if _is_dateline(text):
+            return 0
+        # A numbered result ("2. Ludmila Engquist ( Sweden ) 12.74") is a row; its number alone is not data
+        # (whether "2." reads as a list marker depends on the line before it).
+        marker = _LIST_ITEM.match(text)
+        if _DIGIT.search(text, marker.end() if marker else 0):
+            return 2
+        return 1 if _word_count(text) <= _MAX_ROW_LABEL_WORDS and _LETTER.match(text) else 0
+
+    def linked(index: int) -> bool:  # line index and the next one are rows of one run
+        text, following = lines[index].text, lines[index + 1].text
+        if _ends_sentence(text) or not shape(index + 1):
+            return False
+        return not (wrap_width and len(text) + 1 + _first_word_length(following) > wrap_width)
+
+    rows: set[int] = set()
+    index = 0
+    while index < len(lines):
+        if not shape(index):
+            index += 1
+            continue
+        end = index
+        while end + 1 < len(lines) and linked(end):
+            end += 1
+        n_rows = sum(shape(i) == 2 for i in range(index, end + 1))
+        if end > index and n_rows >= _MIN_RUN_ROWS:
+            rows.update(range(index, end + 1))
+        index = end + 1
+    return rows
+
+
 def _first_word_length(text: str) -> int:
     space = text.find(" ")
     return len(text) if space < 0 else space
@@ -719,10 +802,24 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         parts = []
         parts_kind = _BLANK
 
-    for line in lines:
+    # Cheap gates first: most prose lines are long and none of their neighbours holds a digit.
+    data_rows = _data_run_lines(lines, wrap_width) if any(_DIGIT.search(ln.text) for ln in lines) else set()
+    for index, line in enumerate(lines):
         kind = line.kind
         if kind == _BLANK:
             flush()
+            continue
+        if kind == _PLAIN and _is_dateline(line.text):
+            flush()
+            parts.append(line.text)
+            flush()
+            continue
+        if index in data_rows:
+            # Kept line by line, as a table block: a data row is not a wrapped piece of a sentence.
+            if parts_kind != _TABLE or index - 1 not in data_rows:
+                flush()
+            parts.append(line.text)
+            parts_kind = _TABLE
             continue
         if kind == _TABLE:
             if parts_kind != _TABLE:
