@@ -9,7 +9,13 @@ Resolution is relative to ``reference_date`` (the document's publication date):
   it is the first such weekday on or after the reference date; "last Monday" is strictly before and
   "next Monday" strictly after it;
 - a month or month-day without a year takes the occurrence nearest the reference date (within six
-  months); "last"/"next" force the past/future occurrence;
+  months); "last"/"next" force the past/future occurrence, and the sentence's tense moves it across
+  the reference only when the nearest occurrence is more than two months away ("the year ended
+  March 31", said in November, is the March before); named holidays (Thanksgiving, Christmas ...)
+  are resolved the same way;
+- "a year ago/earlier" in an earnings report is the latest reported quarter one year before;
+- a clock time followed by its day ("10 p.m. Wednesday") and a month followed by its year
+  ("June last year", "January nineteen ninety-seven") are one expression;
 - a quarter or half without a year is the most recent one that has started by the reference date;
 - without a reference date, relative expressions keep their type and get an X-filled value
   ("XXXX-02-27", "XXXX-WXX-1") with no dates.
@@ -69,7 +75,7 @@ _NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
 }  # fmt: skip
 _VAGUE_QUANTITIES = ("a few", "few", "several", "some", "many", "a couple of", "a number of")
 _PART_OF_DAY_CODE = {"morning": "MO", "afternoon": "AF", "evening": "EV", "night": "NI"}
@@ -90,10 +96,18 @@ _MONTH = _cased(_FULL_MONTHS + [m + r"\.?" for m in _ABBREVIATED_MONTHS])
 _FULL_MONTH = _cased(_FULL_MONTHS)
 _WEEKDAY = _cased(list(_WEEKDAY_NUMBER))
 _NUMBER = (
-    r"\d{1,3}|(?:twenty|thirty|forty|fifty|sixty)[\s-](?:one|two|three|four|five|six|seven|eight|nine)|"
+    r"\d{1,3}|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[\s-](?:one|two|three|four|five|six|seven|eight|nine)|"
     + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
     + "|"
     + "|".join(q.replace(" ", r"\s+") for q in _VAGUE_QUANTITIES)
+)
+_ONES = "one|two|three|four|five|six|seven|eight|nine"
+_TEENS = "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+# Years as broadcast transcripts spell them: "nineteen ninety-six", "two thousand (and) one".
+_SPELLED_YEAR = (
+    rf"nineteen[\s-]+(?:(?:{_TENS})(?:[\s-]+(?:{_ONES}))?|{_TEENS}|oh[\s-]+(?:{_ONES}))"
+    rf"|two\s+thousand(?:\s+(?:and\s+)?(?:(?:{_TENS})(?:[\s-]+(?:{_ONES}))?|{_TEENS}|{_ONES}))?"
 )
 _UNIT = r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(?:y|ies)"
 _NOT_AN_AMOUNT = r"(?![.,]\d|\d|\s*(?:pct|percent|%|mln|billion|dlrs|tonnes|barrels|shares|cents))"
@@ -101,6 +115,7 @@ _NOT_AN_AMOUNT = r"(?![.,]\d|\d|\s*(?:pct|percent|%|mln|billion|dlrs|tonnes|barr
 # Families are named groups of one alternation; Python's regex takes the first alternative that
 # matches at the leftmost position, so longer forms come before their prefixes.
 _FAMILIES = {
+    "spelled_year": rf"(?=[tTnN])(?:(?P<sy_the>the\s+year)\s+)?(?P<sy>{_SPELLED_YEAR})",
     "iso": r"(?P<iso_y>\d{4})-(?P<iso_m>\d\d)-(?P<iso_d>\d\d)(?![\d-])",
     "numeric": (r"(?<![\d./])(?P<num_a>\d{1,2})(?P<num_sep>[/.])(?P<num_b>\d{1,2})(?P=num_sep)(?P<num_y>\d{4})(?!\d)"),
     "month_day": (
@@ -114,18 +129,20 @@ _FAMILIES = {
     "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}})(?!\d)",
     "month": rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
     "quarter": (
-        r"(?:the\s+)?(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th)"
+        r"(?:the\s+)?(?:(?:comparable|corresponding)\s+)?(?:(?P<q_rel>year-ago|year-earlier|(?:last|next|this)\s+year's)\s+)?"
+        r"(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th)"
         r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d))?"
     ),
     "set": (
-        rf"every\s+(?:other\s+)?(?P<set_every>{_WEEKDAY}|day|week|month|year|quarter|morning|evening|night)"
+        rf"(?:every|each)\s+(?:other\s+)?(?P<set_every>{_WEEKDAY}|{_FULL_MONTH}|day|week|month|year|quarter|morning|evening|night)"
         r"|(?P<set_adv>daily|weekly|monthly|quarterly|annually|yearly|hourly|nightly)"
         r"|per\s+(?P<set_per>annum|year|month|week|day|hour)"
         rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?-i:s)"
     ),
     "duration": (
         rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
-        rf"(?P<du_n>{_NUMBER})[\s-]+(?P<du_u>{_UNIT})(?:\s+(?P<du_ago>ago|earlier))?"
+        rf"(?P<du_n>{_NUMBER})(?P<du_half>\s+1/2|\s+and\s+a\s+half)?[\s-]+(?:(?:trading|business|working)\s+)?(?P<du_u>{_UNIT})"
+        r"(?P<du_and_half>\s+and\s+a\s+half)?(?:\s+(?P<du_ago>ago|earlier))?"
     ),
     "bare_unit": r"(?P<bare_u>years|months|weeks|days|decades|centuries)",
     "relative": (
@@ -135,19 +152,25 @@ _FAMILIES = {
         r"\s+(?P<rel_unit>morning|afternoon|evening|night|weekend|week|month|year|quarter|decade|century)"
     ),
     "reference": (
-        r"(?P<ref_present>now|currently|at\s+present|presently|nowadays|at\s+the\s+moment)"
+        r"(?P<ref_present>now|currently|at\s+present|presently|nowadays|at\s+the\s+moment|these\s+days)"
         r"|(?P<ref_past>recently|lately|(?:recent|past)\s+(?:years|months|weeks|decades)"
         r"|in\s+the\s+past(?!\s+(?:\d|[a-z]+\s+(?:years?|months?|weeks?|days?|decades?)\b)))"
         r"|(?P<ref_future>(?:in\s+)?the\s+future|in\s+future)"
     ),
     "anaphoric": (
-        r"(?P<an_det>the|that)\s+(?:(?P<an_mod>latest|most\s+recent|current|year-ago|year-earlier|comparable|same|"
+        r"(?P<an_det>the|that)\s+(?:(?:comparable|corresponding)\s+)?(?:(?P<an_year>(?:19|20)\d\d)\s+)?"
+        r"(?:(?P<an_mod>latest|most\s+recent|current|year-ago|year-earlier|comparable|same|"
         r"full|following|previous|prior)\s+)?(?:fiscal\s+)?(?P<an_unit>quarter|period|year|weekend)(?![\w-])"
         r"|(?P<an_bare>year-earlier|year-ago)"
     ),
     "season": (
         r"(?:(?P<se_mod>this|last|next|early|late|(?:the\s+)?(?:early|late|coming|past)|the)\s+)?"
-        r"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d)(?!\d))?"
+        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d(?!\d)|{_SPELLED_YEAR}))?"
+    ),
+    "holiday": (
+        r"(?:(?P<ho_mod>last|next|this)\s+)?(?-i:(?P<ho>Christmas(?:\s+(?:Day|Eve))?|New\s+Year's\s+(?:Day|Eve)"
+        r"|Thanksgiving(?:\s+Day)?|Halloween|Valentine's\s+Day|Independence\s+Day|Labor\s+Day|Memorial\s+Day"
+        r"|Election\s+Day|Easter(?:\s+Sunday)?))"
     ),
     "weekday": (
         rf"(?:(?P<wd_mod>last|next|this|coming|past)\s+)?(?:(?P<wd_pod1>late|early)\s+(?:on\s+)?)?"
@@ -155,10 +178,12 @@ _FAMILIES = {
     ),
     "clock": (
         r"(?<![\d:.,])(?P<ck_h>[01]?\d)(?:[:.](?P<ck_m>[0-5]\d))?\s*(?P<ck_ampm>[ap]\.?m\b\.?)"
+        rf"(?:\s*(?-i:{_TIME_ZONES})\b)?"
         rf"|(?<![\d:.,])(?P<ck_h2>[012]?\d):(?P<ck_m2>[0-5]\d)(?!\d)(?:\s*(?P<ck_tz>{_TIME_ZONES})\b)?"
         rf"|(?<![\d:.,])(?P<ck_hhmm>[012]\d[0-5]\d)\s+(?P<ck_tz2>(?-i:{_TIME_ZONES}|hrs))\b"
         r"|(?P<ck_word>noon|midnight)"
     ),
+    "century": r"(?P<ce_n>[12]?\d)(?:st|nd|rd|th)[\s-]+century",
     "decade": (
         r"(?:the\s+)?(?:(?P<dc_mod>early|late|mid)[\s-]+)?(?P<dc>(?:1[5-9]|20)\d0)'?s"
         r"|(?:the\s+)?'(?P<dc2>\d0)s"
@@ -168,14 +193,43 @@ _FAMILIES = {
         rf"(?![/-]\d|\.\d){_NOT_AN_AMOUNT}"
     ),
 }
+# No family starts with b, g, k, u, x or z (nor _): words starting so are skipped before any family is tried.
+_FIRST_CHARACTERS = r"\dac-fh-tvwy'"
+
+
+def _family_head(name: str) -> str:
+    first = _FAMILY_FIRST_CHARACTERS.get(name)
+    return f"(?=[{first}])" if first else ""
+
+
+# The characters each family can start with (case-insensitive): a look-ahead on them lets the engine
+# give up on a family after one check. Keep them in step with the families (tests cover every family).
+_FAMILY_FIRST_CHARACTERS = {
+    "quarter": "tcylnfs0-9",
+    "season": "tlnecpsafw",
+    "holiday": "lntchvime",
+    "weekday": "lntcpemwfs",
+    "clock": "0-9nm",
+    "decade": "telm0-9'",
+    "reference": "ncaprlit",
+    "year": "elmf0-9",
+    "anaphoric": "ty",
+    "relative": "typclne",
+}
 _EXPRESSION_RE = re.compile(
     # The look-ahead lets the engine skip positions inside words before trying every family.
-    r"(?<![\w'])(?=[\w'])(?:" + "|".join(f"(?P<{name}>{body})" for name, body in _FAMILIES.items()) + r")(?!\w)",
+    rf"(?<![\w'])(?=[{_FIRST_CHARACTERS}])(?:"
+    + "|".join(f"(?P<{name}>{_family_head(name)}{body})" for name, body in _FAMILIES.items())
+    + r")(?!\w)",
     re.IGNORECASE,
 )
 
 # Words that decide whether a bare weekday lies in the past or the future (left context, same sentence).
-_FUTURE_JUST_BEFORE_RE = re.compile(r"\b(?:from|starting|beginning|begins?|next)\s+(?:on\s+)?$", re.IGNORECASE)
+_FUTURE_JUST_BEFORE_RE = re.compile(
+    r"\b(?:from|starting|beginning|begins?|next|effective|payable|as\s+(?:soon|early)\s+as|set\s+to\s+\w+)"
+    r"\s+(?:on\s+)?$",
+    re.IGNORECASE,
+)
 # Irregular past forms news reporting uses most ("the king met Monday"); regular ones end in -ed.
 _IRREGULAR_PAST = (
     "met|told|gave|took|made|came|went|left|held|began|sent|spoke|broke|rose|fell|won|lost|led|saw|found|kept|"
@@ -184,14 +238,21 @@ _IRREGULAR_PAST = (
     "stole|swore|threw|understood|withdrew|woke|wore|bore|beat|drew|overtook|undertook|built|lent|dealt"
 )
 _TENSE_CUE_RE = re.compile(
-    r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?|"
-    r"planned|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?\s+to|"
+    r"planning|planned\s+for|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
     + _IRREGULAR_PAST
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
 )
-_PASSIVE_BETWEEN_RE = re.compile(r"(?:\s+(?:be|been|have|has|not|to))*\s+", re.IGNORECASE)
-_SENTENCE_END_RE = re.compile(r"[.!?][\"'”’)]*\s|\n\s*\n")
+_PLUPERFECT_BEFORE_RE = re.compile(r"\bhad\s+(?:been\s+)?$", re.IGNORECASE)
+_PASSIVE_BETWEEN_RE = re.compile(
+    r"(?:\s+(?:be|been|have|has|not|to|still|also|then|now|probably|likely))*\s+", re.IGNORECASE
+)
+# A full stop after "a.m.", a title or a month abbreviation ("Nov. 9") does not end the sentence.
+_SENTENCE_END_RE = re.compile(
+    r"(?<!\b[ap]\.m)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|Lt))(?<!\b(?:Mrs|Gen|Gov|Sen|Rep|Col|U\.S|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec))"
+    r"(?<!\bSept)[.!?][\"'”’)]*\s|\n\s*\n"
+)
 _CONTEXT_CHARS = 90
 
 
@@ -338,6 +399,26 @@ def _unit(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _year_number(text: str) -> int:
+    """The year of "1994", "nineteen ninety-four" or "two thousand and one"."""
+    if text.isdigit():
+        return int(text)
+    words = [w for w in re.split(r"[\s-]+", text.lower()) if w not in ("and", "oh")]
+    if words[:2] == ["two", "thousand"]:
+        return 2000 + sum(_NUMBER_WORDS[w] for w in words[2:])
+    return 1900 + sum(_NUMBER_WORDS[w] for w in words[1:])
+
+
+def _norm_spelled_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    year = _year_number(m["sy"])
+    if not m["sy_the"] and year >= 2000 and not _YEAR_CUE_BEFORE_RE.search(text, max(0, m.start() - 8), m.start()):
+        return None  # "two thousand patients"
+    return _year(year, None)
+
+
+_YEAR_CUE_BEFORE_RE = re.compile(r"\b(?:in|since|by|until|of)\s+$", re.IGNORECASE)
+
+
 def _norm_iso(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     day = _safe_date(int(m["iso_y"]), int(m["iso_m"]), int(m["iso_d"]))
     return _day(day, None) if day else None
@@ -354,8 +435,16 @@ def _norm_numeric(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
     return _day(day, None) if day else None
 
 
+_TENSE_OVERRIDE_DAYS = 60
+_TENSE_OVERRIDE_MONTHS = 2
+
+
 def _norm_month_day(month_text: str, day_text: str, year_text: str | None, modifier: str | None,
-                    ref: date | None) -> _Normalised | None:  # fmt: skip
+                    ref: date | None, tense: Callable[[], str | None]) -> _Normalised | None:  # fmt: skip
+    """The day of a month-day, the year from the text or, without one, the occurrence nearest ``ref``.
+
+    ``tense`` (computed only when needed) moves an occurrence months away to the other side of ``ref``.
+    """
     month = _MONTH_NUMBER[month_text.rstrip(".").lower()]
     day_number = int(day_text)
     if not 1 <= day_number <= 31:
@@ -367,16 +456,23 @@ def _norm_month_day(month_text: str, day_text: str, year_text: str | None, modif
     if ref is None:
         return _unresolved(f"XXXX-{month:02d}-{day_number:02d}", part) if day_number <= 31 else None
     year = _nearest_year(ref, month, day_number, _direction(modifier))
+    nearest = _safe_date(year, month, day_number)
+    # Tense only overrides the nearest occurrence when that is months away ("the year ended March 31"
+    # in November): a week or two either side is more often right than the tense guess.
+    if modifier is None and nearest is not None and abs((nearest - ref).days) > _TENSE_OVERRIDE_DAYS:
+        said = tense()
+        if (said == "past" and nearest > ref) or (said == "future" and nearest < ref):
+            year = _nearest_year(ref, month, day_number, said)
     day = _safe_date(year, month, day_number)
     return _day(day, ref, part) if day else None
 
 
 def _norm_md(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    return _norm_month_day(m["md_m"], m["md_d"], m["md_y"], m["md_mod"], ref)
+    return _norm_month_day(m["md_m"], m["md_d"], m["md_y"], m["md_mod"], ref, lambda: _tense(text, m.start(), m.end()))
 
 
 def _norm_dm(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    return _norm_month_day(m["dm_m"], m["dm_d"], m["dm_y"], None, ref)
+    return _norm_month_day(m["dm_m"], m["dm_d"], m["dm_y"], None, ref, lambda: _tense(text, m.start(), m.end()))
 
 
 def _norm_month_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -401,12 +497,19 @@ def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | 
     part = _part(modifier)
     if ref is None:
         return _unresolved(f"XXXX-{month:02d}", part)
-    direction = _direction(modifier) or _tense(text, m.start(), m.end())
     if modifier and modifier.lower() == "this":
         return _month(ref.year, month, ref, part)
-    if modifier is None and month == ref.month:
-        return _month(ref.year, month, ref, part)  # "in March", said in March: this month
-    year = _nearest_year(ref, month, 15 if direction is None else 1, direction)
+    direction = _direction(modifier)
+    if direction is None:
+        if month == ref.month:
+            return _month(ref.year, month, ref, part)  # "in March", said in March: this month
+        # The nearest such month; the tense moves it across the reference only when that is months away
+        # ("in January", said in late October, is next January even in "said it would ... in January").
+        ahead = (month - ref.month) % 12
+        direction = "future" if ahead <= 6 else "past"
+        if min(ahead, 12 - ahead) > _TENSE_OVERRIDE_MONTHS:
+            direction = _tense(text, m.start(), m.end()) or direction
+    year = ref.year
     if direction == "past" and (year, month) >= (ref.year, ref.month):
         year -= 1
     if direction == "future" and (year, month) <= (ref.year, ref.month):
@@ -429,9 +532,14 @@ def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
         return build(int(year_text), number, None)
     if ref is None:
         return _unresolved(f"XXXX-{'H' if is_half else 'Q'}{number}")
+    relation = re.sub(r"\s+", " ", (m["q_rel"] or "").lower())
+    if relation.endswith("year's"):  # "last year's third quarter"
+        return build(ref.year + {"last": -1, "next": 1}.get(relation.split()[0], 0), number, ref)
     period = build(ref.year, number, ref)
     if period.date_start > ref:  # "fourth quarter" in February means last year's
         period = build(ref.year - 1, number, ref)
+    if relation:  # "the year-ago third quarter": the same quarter one year before
+        period = build(period.date_start.year - 1, number, ref)
     return period
 
 
@@ -454,6 +562,8 @@ def _norm_set(m: re.Match[str], text: str, ref: date | None) -> _Normalised | No
         return None  # "quarterly dividend", "weekly report" classify the noun; they are not times
     if word in _WEEKDAY_NUMBER:
         return _Normalised("SET", f"XXXX-WXX-{_WEEKDAY_NUMBER[word] + 1}")
+    if word in _MONTH_NUMBER:  # "each July"
+        return _Normalised("SET", f"XXXX-{_MONTH_NUMBER[word]:02d}")
     return _Normalised("SET", _SET_VALUE[word])
 
 
@@ -463,6 +573,10 @@ _RATE_BEFORE_RE = re.compile(
 
 
 _AGE_AFTER_RE = re.compile(r"[\s-]+old\b")  # "a 6-year-old", "52 years old": an age, not a time
+
+
+# Half of a unit in the next smaller one, written after the whole units ("P2Y6M", "PT5H30M", "PT1M30S").
+_HALF_UNIT = {"year": ("6", "M"), "day": ("T12", "H"), "hour": ("30", "M"), "minute": ("30", "S")}
 
 
 def _norm_duration(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -478,7 +592,12 @@ def _norm_duration(m: re.Match[str], text: str, ref: date | None) -> _Normalised
         return _ago(number, unit, ref)
     if quantity in ("a", "an") and not m["du_rel"] and _RATE_BEFORE_RE.search(text, max(0, m.start() - 12), m.start()):
         return _Normalised("SET", f"{prefix}1{suffix}")  # "5 pct a year"
+    if unit == "decade" and number is not None:
+        return _Normalised("DURATION", f"P{10 * number}Y")  # TimeBank writes "two decades" as P20Y
     amount = "X" if number is None else str(number)
+    if (m["du_half"] or m["du_and_half"]) and number is not None and unit in _HALF_UNIT:
+        half_amount, half_unit = _HALF_UNIT[unit]  # "2 1/2 years": P2Y6M
+        return _Normalised("DURATION", f"{prefix}{amount}{suffix}{half_amount}{half_unit}")
     return _Normalised("DURATION", f"{prefix}{amount}{suffix}")
 
 
@@ -525,6 +644,8 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
     if modifier in ("the past", "the previous", "past") and unit not in _PART_OF_DAY_CODE:
         # "the past year": a period up to now, TimeML annotates it as a duration.
         if modifier != "the previous":
+            if unit == "decade":
+                return _Normalised("DURATION", "P10Y")
             prefix, suffix = _UNIT_CODE.get(unit, ("P", "W"))  # weekend: a week is close enough
             return _Normalised("DURATION", f"{prefix}1{suffix}")
     words = modifier.split()
@@ -559,7 +680,7 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
         return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
     if unit == "decade":
         first = ref.year // 10 * 10 + 10 * step
-        return _Normalised("DATE", f"{first // 10}X", date(first, 1, 1), date(first + 9, 12, 31), "decade", ref)
+        return _Normalised("DATE", f"{first // 10}", date(first, 1, 1), date(first + 9, 12, 31), "decade", ref)
     first = ref.year // 100 * 100 + 100 * step
     return _Normalised("DATE", f"{first // 100}", date(first, 1, 1), date(first + 99, 12, 31), "century", ref)
 
@@ -592,6 +713,8 @@ def _tense(text: str, start: int, end: int) -> str | None:
     if last["past_form"] is not None and len(cues) > 1 and cues[-2]["future"] is not None:
         if _PASSIVE_BETWEEN_RE.fullmatch(text, cues[-2].end(), last.start()):
             return "future"  # a participle after a modal: "will be named in December"
+    if last["future"] is not None and _PLUPERFECT_BEFORE_RE.search(text, max(0, last.start() - 12), last.start()):
+        return "past"  # "had been scheduled to expire at midnight Friday": a plan that was
     return "future" if last["future"] is not None else "past"
 
 
@@ -649,13 +772,22 @@ def _norm_decade(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
         first = century + int(m["dc2"])
     return _Normalised(
         "DATE",
-        f"{first // 10}X",
+        f"{first // 10}",
         date(first, 1, 1),
         date(first + 9, 12, 31),
         "decade",
         None,
         _part(m["dc_mod"]),
     )
+
+
+def _norm_century(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """ "the 20th century": TIMEX3 writes a century as its first two digits ("19")."""
+    number = int(m["ce_n"])
+    if number == 0:
+        return None
+    first = (number - 1) * 100
+    return _Normalised("DATE", f"{number - 1:02d}", date(max(first, 1), 1, 1), date(first + 99, 12, 31), "century")
 
 
 def _norm_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -678,7 +810,7 @@ def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
     code, first_month = _SEASONS[word]
     part = next((w for w in ("early", "late") if w in modifier.split()), None)
     if m["se_y"]:
-        year, anchor = int(m["se_y"]), None
+        year, anchor = _year_number(m["se_y"]), None
     elif ref is None:
         return _unresolved(f"XXXX-{code}", part)
     else:
@@ -693,6 +825,68 @@ def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
     return _Normalised("DATE", f"{year}-{code}", start, end, "season", anchor, part)
 
 
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    """The n-th (n < 0: from the end) ``weekday`` of a month."""
+    if n > 0:
+        first = date(year, month, 1)
+        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    last = _month_end(year, month)
+    return last - timedelta(days=(last.weekday() - weekday) % 7 + 7 * (-n - 1))
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (the anonymous Gregorian computus)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    weekday_shift = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * weekday_shift) // 451
+    month, day = divmod(h + weekday_shift - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+_HOLIDAYS: dict[str, Callable[[int], date]] = {
+    "christmas": lambda y: date(y, 12, 25),
+    "christmas day": lambda y: date(y, 12, 25),
+    "christmas eve": lambda y: date(y, 12, 24),
+    "new year's day": lambda y: date(y, 1, 1),
+    "new year's eve": lambda y: date(y, 12, 31),
+    "thanksgiving": lambda y: _nth_weekday(y, 11, 3, 4),  # US: fourth Thursday of November
+    "thanksgiving day": lambda y: _nth_weekday(y, 11, 3, 4),
+    "halloween": lambda y: date(y, 10, 31),
+    "valentine's day": lambda y: date(y, 2, 14),
+    "independence day": lambda y: date(y, 7, 4),
+    "labor day": lambda y: _nth_weekday(y, 9, 0, 1),
+    "memorial day": lambda y: _nth_weekday(y, 5, 0, -1),
+    "election day": lambda y: _nth_weekday(y, 11, 0, 1) + timedelta(days=1),  # Tuesday after the first Monday
+    "easter": _easter,
+    "easter sunday": _easter,
+}
+
+
+def _norm_holiday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """A named (US) holiday: the occurrence nearest the reference date, as a month-day is resolved."""
+    holiday = _HOLIDAYS[re.sub(r"\s+", " ", m["ho"].lower())]
+    if ref is None:
+        return _unresolved("XXXX-XX-XX")
+    direction = _direction(m["ho_mod"])
+    if m["ho_mod"] and m["ho_mod"].lower() == "this":
+        return _day(holiday(ref.year), ref)
+    candidates = [holiday(year) for year in (ref.year - 1, ref.year, ref.year + 1)]
+    if direction == "past":
+        candidates = [d for d in candidates if d < ref]
+    elif direction == "future":
+        candidates = [d for d in candidates if d > ref]
+    else:
+        nearest = min(candidates, key=lambda d: (abs((d - ref).days), d > ref))
+        tense = _tense(text, m.start(), m.end()) if abs((nearest - ref).days) > _TENSE_OVERRIDE_DAYS else None
+        if tense in ("past", "future"):
+            candidates = [d for d in candidates if (d <= ref) == (tense == "past")]
+    return _day(min(candidates, key=lambda d: (abs((d - ref).days), d > ref)), ref)
+
+
 def _shift_quarter(year: int, quarter: int, quarters: int) -> tuple[int, int]:
     index = year * 4 + quarter - 1 + quarters
     return index // 4, index % 4 + 1
@@ -700,6 +894,9 @@ def _shift_quarter(year: int, quarter: int, quarters: int) -> tuple[int, int]:
 
 def _quarter_number(day: date) -> int:
     return (day.month - 1) // 3 + 1
+
+
+_ENDED_AFTER_RE = re.compile(r"\s+(?:ended|ending)\b", re.IGNORECASE)
 
 
 def _resolve_anaphoric(
@@ -723,11 +920,17 @@ def _resolve_anaphoric(
             return _weekend(ref, ref)
         past = _tense(text, m.start(), m.end()) == "past"
         return _weekend(ref - timedelta(weeks=1) if past else ref, ref)
+    if unit == "year" and not modifier and _ENDED_AFTER_RE.match(text, m.end()):
+        return _Normalised("DURATION", "P1Y")  # "the year ended March 31": a year-long span, anchored at its end
     if unit == "period" and not modifier:
         return None  # "the period" alone is too often not a date
     year_back = m["an_bare"] is not None or modifier in ("year-ago", "year-earlier")
     step = {"following": 1, "previous": -1, "prior": -1}.get(modifier, 0)
+    if m["an_year"] and unit not in ("quarter", "period"):
+        return _year(int(m["an_year"]), None)
     if m["an_bare"] is not None or unit in ("quarter", "period"):
+        if m["an_year"] and (last_quarter is None and ref is None):
+            return _unresolved(f"{m['an_year']}-QX")
         if modifier == "current" and ref is not None:
             return _quarter(ref.year, _quarter_number(ref), ref)
         if last_quarter is not None:
@@ -739,6 +942,8 @@ def _resolve_anaphoric(
         else:  # financial news: "the quarter" is the last one reported, the one before the reference's
             year, quarter = _shift_quarter(ref.year, _quarter_number(ref), -1)
         year, quarter = _shift_quarter(year, quarter, -4 if year_back else step)
+        if m["an_year"]:  # "the 1988 period": the quarter under discussion, in that year
+            year = int(m["an_year"])
         return _quarter(year, quarter, ref)
     if m["an_det"].lower() == "that" or step:
         if last_year is not None:
@@ -754,20 +959,25 @@ def _resolve_anaphoric(
     return _year(base + step - (1 if year_back else 0), ref)
 
 
+_YEAR_AGO_QUARTER_CHARS = 1000
+
+
 def _year_ago_quarter(m: re.Match[str], previous: Sequence[TemporalExpression]) -> _Normalised | None:
     """ "a year ago" just after a quarter was mentioned is that quarter a year earlier (earnings reports)."""
     if not (m["du_ago"] and _unit(m["du_u"]) == "year" and _number(m["du_n"]) == 1):
         return None
-    for e in reversed(previous):
-        if e.end < m.start() - 300:
-            break
-        if e.granularity == "quarter":
-            year, quarter = _shift_quarter(e.date_start.year, _quarter_number(e.date_start), -4)
-            return _quarter(year, quarter, e.anchor)
-    return None
+    # The latest quarter reported, not the last one mentioned: that may itself be the year-ago quarter.
+    recent = [e for e in previous if e.end >= m.start() - _YEAR_AGO_QUARTER_CHARS]
+    quarters = [e for e in recent if e.granularity == "quarter" and (e.anchor is None or e.date_start <= e.anchor)]
+    if not quarters:
+        return None
+    latest = max(quarters, key=lambda e: e.date_start)
+    year, quarter = _shift_quarter(latest.date_start.year, _quarter_number(latest.date_start), -4)
+    return _quarter(year, quarter, latest.anchor)
 
 
 _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised | None]] = {
+    "spelled_year": _norm_spelled_year,
     "iso": _norm_iso,
     "numeric": _norm_numeric,
     "month_day": _norm_md,
@@ -782,8 +992,10 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "reference": _norm_reference,
     "anaphoric": lambda m, text, ref: None,  # resolved in _find_own, which knows the expressions before
     "season": _norm_season,
+    "holiday": _norm_holiday,
     "weekday": _norm_weekday,
     "clock": _norm_clock,
+    "century": _norm_century,
     "decade": _norm_decade,
     "year": _norm_year,
 }
@@ -802,12 +1014,13 @@ _TEMPORAL_HINT_RE = re.compile(
 # Every expression contains one of these (matched on lower-cased text): the full patterns only run in a
 # window around them, which is most of the speed on long articles where dates are sparse.
 _TRIGGER_RE = re.compile(
-    r"year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
+    # The look-ahead (every trigger's first character) spares the alternation at most positions.
+    r"(?=[0-9'acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
     r"|(?<![a-z])(?:(?:19|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|'\d0s|[012]\d[0-5]\d\s+[a-z]{3}\b"
     r"|\d{1,2}(?:st|nd|rd|th)\b|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b"
     r"|seconds?\b|daily|morning|evening|tomorrow|current|present|recent|lately|past|future|moment|spring|summer"
-    r"|autumn|fall|winter)"
+    r"|autumn|fall|winter|nineteen|two\s+thousand|christmas|thanksgiving|halloween|easter))"
 )
 _WINDOW_BEFORE = 40
 _WINDOW_AFTER = 30
@@ -854,12 +1067,60 @@ def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression
             normalised = _NORMALISERS[family](m, text, reference_date)
             if family == "duration" and normalised is not None and normalised.timex_type == "DATE":
                 normalised = _year_ago_quarter(m, found) or normalised
-        if normalised is not None:
-            found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    return found
+        if normalised is None:
+            continue
+        if (
+            family in ("spelled_year", "relative")
+            and normalised.granularity == "year"
+            and found
+            and found[-1].granularity == "month"
+            and found[-1].text.split()[0].lower() not in ("last", "next", "this")
+            and text[found[-1].end : m.start()].isspace()
+        ):
+            # "January nineteen ninety-seven", "June last year": the month of that year
+            month_name = found.pop()
+            month = _MONTH_NUMBER[re.split(r"[\s-]+", month_name.text)[-1].rstrip(".").lower()]
+            year_month = _month(normalised.date_start.year, month, normalised.anchor, month_name.part_of_day)
+            found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
+            continue
+        found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
+    return _merge_clock_and_day(text, found)
 
 
-_AGE_RE = re.compile(r"\d[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)
+_CLOCK_VALUE_RE = re.compile(r"T\d\d:\d\d$")
+_CLOCK_DAY_GAP_RE = re.compile(r"[\s,]*")
+
+
+def _merge_clock_and_day(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """ "10 p.m. Wednesday", "noon Thursday", "5 p.m. EST, Nov. 9": one time on that day, not two expressions."""
+    merged: list[TemporalExpression] = []
+    for e in found:
+        clock = merged[-1] if merged else None
+        if (
+            clock is not None
+            and e.granularity == "day"
+            and e.value is not None
+            and clock.value is not None
+            and _CLOCK_VALUE_RE.search(clock.value)
+            and clock.value.startswith(clock.anchor.isoformat() if clock.anchor else "XXXX-XX-XX")
+            and _CLOCK_DAY_GAP_RE.fullmatch(text, clock.end, e.start)
+        ):
+            value = e.value.split("T")[0] + clock.value[-6:]
+            merged[-1] = TemporalExpression(
+                text[clock.start : e.end], clock.start, e.end, "TIME", value, e.date_start, e.date_end, "day",
+                e.anchor, e.part_of_day,
+            )  # fmt: skip
+            continue
+        merged.append(e)
+    return merged
+
+
+_AGE_RE = re.compile(r"(?:\d|\b[a-z]+)[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)
+# NER spans nobody can give a value: a rate word used as an adjective ("quarterly dividend") or a bare
+# "the day" / "that night", which TimeML annotates only when it can be resolved from context.
+_UNRESOLVABLE_NER_RE = re.compile(
+    r"(?:quarterly|weekly|monthly|seasonally|(?:the|that|this)\s+(?:day|night)(?:\s+of)?)", re.IGNORECASE
+)
 
 
 def _merge_ner(
@@ -873,7 +1134,7 @@ def _merge_ner(
         overlapping = [i for i, e in enumerate(result) if e.start < ner_end and ner_start < e.end]
         if not overlapping:
             span = text[ner_start:ner_end]
-            if _TEMPORAL_HINT_RE.search(span) and not _AGE_RE.search(span):
+            if _TEMPORAL_HINT_RE.search(span) and not _AGE_RE.search(span) and not _UNRESOLVABLE_NER_RE.fullmatch(span):
                 result.append(TemporalExpression(span, ner_start, ner_end, label, None, None, None, None, None, None))
             continue
         if len(overlapping) != 1:
