@@ -1057,6 +1057,15 @@ def _candidate_matches(text: str) -> list[re.Match[str]]:
     return matches
 
 
+def _month_of(expression: str) -> int | None:
+    """The month number named by the last month word of an expression, if any."""
+    for word in reversed(re.split(r"[\s-]+", expression)):
+        month = _MONTH_NUMBER.get(word.rstrip(".").lower())
+        if month is not None:
+            return month
+    return None
+
+
 def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression]:
     found = []
     for m in _candidate_matches(text):
@@ -1075,11 +1084,13 @@ def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression
             and found
             and found[-1].granularity == "month"
             and found[-1].text.split()[0].lower() not in ("last", "next", "this")
+            and not any(ch.isdigit() for ch in found[-1].text)  # "December 1985 this year" has its year
             and text[found[-1].end : m.start()].isspace()
+            and _month_of(found[-1].text) is not None
         ):
             # "January nineteen ninety-seven", "June last year": the month of that year
             month_name = found.pop()
-            month = _MONTH_NUMBER[re.split(r"[\s-]+", month_name.text)[-1].rstrip(".").lower()]
+            month = _month_of(month_name.text)
             year_month = _month(normalised.date_start.year, month, normalised.anchor, month_name.part_of_day)
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue

@@ -159,6 +159,8 @@ def annotate_task(ctx, index: int, prepared: dict) -> dict:
 
     processes = ctx.settings.ner_processes if prepared["docs"] >= ctx.settings.pool_min_docs else 1
     result = workers.run(annotate_batch, ctx, index, prepared["path"], processes=processes)
+    for error in result["date_errors"]:
+        get_run_logger().error("batch %d: date extraction failed for document %s (kept without dates)", index, error)
     get_run_logger().info(
         "batch %d: %d kept documents, %d entities, %d dates",
         index,

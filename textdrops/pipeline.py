@@ -315,11 +315,17 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
     lap("entities")
     entity_rows: list[tuple] = []
     date_rows: list[tuple] = []
+    date_errors: list[str] = []
     for doc_id, text, ref, doc_spans in zip(kept["doc_id"], kept["text"], kept["reference_date"], spans, strict=True):
         named = [(s, e, label) for s, e, label in doc_spans if label not in entities.TEMPORAL_LABELS]
         canon = entities.canonical_names((text[s:e], label) for s, e, label in named)
         entity_rows.extend((doc_id, text[s:e], label, s, e, c) for (s, e, label), c in zip(named, canon, strict=True))
-        for x in dates_stage.extract_dates(text, ref, doc_spans):
+        try:
+            expressions = dates_stage.extract_dates(text, ref, doc_spans)
+        except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else
+            date_errors.append(f"{doc_id}: {type(exc).__name__}: {exc}")
+            expressions = []
+        for x in expressions:
             date_rows.append(
                 (
                     doc_id,
@@ -354,5 +360,6 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
         "kept": kept.height,
         "entities": n_entities,
         "dates": n_dates,
+        "date_errors": date_errors,
         "seconds": seconds,
     }

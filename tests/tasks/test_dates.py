@@ -502,3 +502,11 @@ def test_abbreviations_do_not_end_the_sentence_for_the_tense():
 def test_a_plan_in_the_pluperfect_is_past():
     text = "The offer had been scheduled to expire at midnight Friday."
     assert only(text, date(1989, 10, 30)).value == "1989-10-27T24:00"
+
+
+def test_a_month_with_its_year_is_not_merged_with_a_following_relative_year():
+    # Reuters 16643: "in December 1985 this year" used to raise KeyError and stop the whole run
+    text = "Production fell sharply in December 1985 this year, the ministry said."
+    found = extract_dates(text, date(1987, 6, 1))
+    assert any(x.text.startswith("December 1985") and x.value == "1985-12" for x in found)
+    assert all(text[x.start : x.end] == x.text for x in found)
