@@ -1,0 +1,777 @@
+"""Benchmark textdrops end to end and stage by stage: `make bench` (= `.venv/bin/python -m benchmarks.run`).
+
+    .venv/bin/python -m benchmarks.run [--limit N] [--skip-bbc] [--ner-one-process-all]
+
+Reads ../shared (or $TEXTDROPS_SHARED); without it the benchmark says so, measures nothing and exits 0.
+
+End to end. `textdrops run DROP --out TMP --force` runs as a subprocess (embedded Prefect server included)
+on: the sample drop (data/raw/2016-03-15), Reuters-21578 (21,578 files with its manifest), a 2,000-file
+Reuters drop (the first 2,000 files and their manifest rows, copied: symlinks would be quarantined) and
+BBC (2,225 files) when present. For each: wall time of the whole command, peak RSS of the whole process
+tree (flow process, its worker pool and the embedded server; psutil, sampled every 0.2 s, the maximum of
+the sum) and of the largest single process (`os.wait4` rusage: the child or any descendant it waited
+for). The run record (`<out>/runs`) gives seconds per stage; documents/s and MB/s per stage are the
+drop's documents (files for load/clean/dedupe/write, kept documents for entities/dates) and raw bytes
+over those seconds. Stage seconds are summed over batches and worker processes, so they are per-process
+throughputs; the `wall_*` entries are the flow's phases.
+
+Side by side, on the same documents, in this run:
+- NER floor: spaCy `nlp.pipe` with the NER-only model (`tasks.entities.load_ner`) over the clean texts of
+  the Reuters run's kept documents, on two spawn processes (each half of the texts) and on one process
+  (by default the half that one of the two processes piped: words/s are compared; `--ner-one-process-all`
+  for every text); models loaded and warmed first, only the piping is timed. Ratios: two processes vs one
+  (target >= 1.7x) and floor vs pipeline, floor two-process seconds / flow seconds (run record
+  finished_at - started_at: excludes the server start; also given over the whole command's wall),
+  target >= 0.8.
+- Near duplicates, on every document of the Reuters run (kept and duplicates): `minhash_signatures ->
+  band_keys -> candidate_pairs -> verified_pairs` with the default
+  `MinHashConfig` against datasketch `MinHash(num_perm=128)` over the same lowercase `\\w+` 5-word shingles
+  in `MinHashLSH(num_perm=128, params=(32, 4))`, every document queried and candidates verified with
+  `jaccard() >= 0.8`; target >= 3x (pair counts of both are reported).
+- Dates: `tasks.dates.extract_dates` with precomputed NER spans (`extract_entities`, 2,000 documents) vs
+  `dateparser.search_dates(languages=['en'], RELATIVE_BASE=reference date)` on the first 300 of them; the
+  ratio compares docs/s on those same 300; target >= 30x.
+
+Memory: peak RSS of the Reuters run <= 2 GB and <= 1.25x that of the 2,000-file run. Fixed costs: the
+sample drop's run, and a scheduled run (`process_new_drops` flow, subprocess, default settle_seconds=2,
+and in process with settle_seconds 0 and 2) over a raw folder holding only that processed drop.
+
+Prefect task runs per flow: 3 x n_batches + 4 (discover, load x B, learn-boilerplate, prepare x B, dedupe,
+annotate x B, commit); checked once by running the sample drop in process under `prefect_test_harness`
+with batch_size=1 (2 batches) and counting the flow run's task runs through the API.
+
+Everything is printed and written to benchmarks/results/bench.json with the machine's description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results" / "bench.json"
+SAMPLE_DROP = ROOT / "data" / "raw" / "2016-03-15"
+SMALL_DROP_FILES = 2_000
+DATES_DOCS = 2_000
+DATEPARSER_DOCS = 300
+MB = 1_000_000
+TARGETS = {
+    "pipeline_vs_ner_floor": 0.8,
+    "ner_two_processes_vs_one": 1.7,
+    "dedupe_vs_datasketch": 3.0,
+    "dates_vs_dateparser": 30.0,
+    "peak_rss_reuters_mb": 2_000.0,
+    "peak_rss_reuters_vs_small": 1.25,
+}
+
+
+def shared_folder() -> Path:
+    override = os.environ.get("TEXTDROPS_SHARED")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+
+
+def machine() -> dict:
+    meminfo = Path("/proc/meminfo")
+    total_mb = None
+    if meminfo.exists():
+        match = re.search(r"MemTotal:\s+(\d+) kB", meminfo.read_text())
+        total_mb = round(int(match[1]) / 1024) if match else None
+    return {
+        "cores": os.cpu_count(),
+        "memory_total_mb": total_mb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- drops
+
+
+def copy_reuters_drop(reuters: Path, target: Path, n_files: int) -> Path:
+    """A drop holding the first n_files Reuters articles and their manifest rows (copied, not linked)."""
+    (target / "articles").mkdir(parents=True)
+    with (reuters / "manifest.csv").open(newline="", encoding="utf-8") as source:
+        reader = csv.DictReader(source)
+        rows = [row for _, row in zip(range(n_files), reader, strict=False)]
+        fields = reader.fieldnames
+    for row in rows:
+        shutil.copy2(reuters / row["file"], target / row["file"])
+    with (target / "manifest.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+def drop_inputs(drop: Path) -> tuple[int, int]:
+    """(files, bytes) of the drop's .txt inputs."""
+    sizes = [p.stat().st_size for p in drop.rglob("*.txt") if p.is_file() and not p.is_symlink()]
+    return len(sizes), sum(sizes)
+
+
+# -------------------------------------------------------------------------------------- subprocesses
+
+
+class TreeSampler(threading.Thread):
+    """Peak RSS of a process and all its descendants, sampled every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_tree = 0
+        self.peak_root = 0
+        self.peak_processes = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            total = 0
+            for proc in procs:
+                try:
+                    rss = proc.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                total += rss
+                if proc.pid == self.pid:
+                    self.peak_root = max(self.peak_root, rss)
+            self.peak_tree = max(self.peak_tree, total)
+            self.peak_processes = max(self.peak_processes, len(procs))
+            self._done.wait(self.interval)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def run_measured(name: str, argv: list[str], logs: Path) -> dict:
+    """Run argv (cwd = the repo), measuring wall time and peak RSS; never raises on failure."""
+    logs.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = logs / f"{name}.out", logs / f"{name}.err"
+    print(f"  [{name}] {' '.join(argv)}", flush=True)
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        sampler.stop()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    result = {
+        "ok": proc.returncode == 0,
+        "returncode": proc.returncode,
+        "wall_seconds": round(wall, 2),
+        "peak_rss_tree_mb": round(sampler.peak_tree / MB, 1),
+        "peak_rss_flow_process_mb": round(sampler.peak_root / MB, 1),
+        "peak_rss_largest_process_mb": round(usage.ru_maxrss * 1024 / MB, 1),  # ru_maxrss is in KiB on Linux
+        "max_processes_in_tree": sampler.peak_processes,
+        "stdout_tail": stdout_path.read_text(errors="replace")[-600:].strip(),
+    }
+    if not result["ok"]:
+        tail = stderr_path.read_text(errors="replace")[-3000:]
+        result["stderr_tail"] = tail
+        print(f"  [{name}] FAILED (exit {proc.returncode}); stderr tail:\n{tail}", flush=True)
+    else:
+        print(
+            f"  [{name}] {wall:.1f} s, peak RSS tree {result['peak_rss_tree_mb']:.0f} MB "
+            f"(largest process {result['peak_rss_largest_process_mb']:.0f} MB)",
+            flush=True,
+        )
+    return result
+
+
+def textdrops_command() -> list[str]:
+    exe = Path(sys.executable).parent / "textdrops"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "textdrops.cli"]
+
+
+def _as_dict(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    return {item["key"]: item["value"] for item in value or []}
+
+
+def run_record(out: Path, drop_id: str) -> dict | None:
+    """The latest succeeded run record of drop_id under out/runs."""
+    import polars as pl
+
+    parts = sorted((out / "runs").rglob("*.parquet"))
+    if not parts:
+        return None
+    runs = pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
+    if "drop_id" not in runs.columns:
+        runs = runs.with_columns(drop_id=pl.lit(drop_id))
+    runs = runs.filter((pl.col("drop_id") == drop_id) & (pl.col("status") == "succeeded")).sort("started_at")
+    if runs.height == 0:
+        return None
+    row = runs.row(-1, named=True)
+    for key in ("stage_seconds", "quarantine_reasons", "versions", "chars_removed", "lines_removed"):
+        if key in row:
+            row[key] = _as_dict(row[key])
+    return row
+
+
+def end_to_end(name: str, drop: Path, out: Path, logs: Path) -> dict:
+    """`textdrops run drop --out out --force` measured, with its run record's stage throughputs."""
+    files, raw_bytes = drop_inputs(drop)
+    result = {"drop": str(drop), "input_files": files, "input_mb": round(raw_bytes / MB, 2)}
+    result |= run_measured(name, [*textdrops_command(), "run", str(drop), "--out", str(out), "--force"], logs)
+    if not result["ok"]:
+        return result
+    record = run_record(out, drop.name)
+    if record is None:
+        result["ok"] = False
+        result["error"] = f"no succeeded run record for {drop.name} under {out}/runs"
+        return result
+    flow_seconds = (record["finished_at"] - record["started_at"]).total_seconds()
+    result |= {
+        "flow_seconds": round(flow_seconds, 2),
+        "files_seen": record["files_seen"],
+        "docs_kept": record["docs_kept"],
+        "docs_exact_duplicate": record["docs_exact_duplicate"],
+        "docs_near_duplicate": record["docs_near_duplicate"],
+        "files_quarantined": record["files_quarantined"],
+        "n_entities": record["n_entities"],
+        "n_dates": record["n_dates"],
+        "n_batches": record["n_batches"],
+        "prefect_task_runs_by_formula": 3 * record["n_batches"] + 4,
+        "docs_per_second_end_to_end": round(record["files_seen"] / result["wall_seconds"], 1),
+        "docs_per_second_flow": round(record["files_seen"] / flow_seconds, 1) if flow_seconds else None,
+        "mb_per_second_end_to_end": round(raw_bytes / MB / result["wall_seconds"], 3),
+    }
+    stages = {}
+    for stage, seconds in sorted(record["stage_seconds"].items()):
+        docs = record["docs_kept"] if stage in ("entities", "dates", "wall_annotate") else record["files_seen"]
+        stages[stage] = {
+            "seconds": round(seconds, 3),
+            "docs_per_second": round(docs / seconds, 1) if seconds > 0 else None,
+            "mb_per_second": round(raw_bytes / MB / seconds, 3) if seconds > 0 else None,
+        }
+    result["stages"] = stages
+    return result
+
+
+def scheduled_nothing_new(raw_root: Path, out: Path, logs: Path) -> dict:
+    """A scheduled run (process_new_drops, default settle_seconds=2) when every drop is already processed."""
+    code = (
+        "import sys, textdrops\n"
+        "from flows.process_new_drops import process_new_drops\n"
+        "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2])\n"
+        "print(r)\n"
+        "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
+    )
+    result = run_measured("scheduled-nothing-new", [sys.executable, "-c", code, str(raw_root), str(out)], logs)
+    result["settle_seconds"] = 2.0
+    return result
+
+
+# --------------------------------------------------------------------------------------- NER floor
+
+
+def _ner_worker_init(model: str) -> None:
+    from tasks.entities import load_ner
+
+    nlp = load_ner(model)
+    for _ in nlp.pipe(["Warm-up text about Reuters in London on Monday."] * 64, batch_size=32):
+        pass
+
+
+def _ner_worker_ready(seconds: float) -> int:
+    time.sleep(seconds)  # keeps this worker busy so the other warm-up goes to the other worker
+    return os.getpid()
+
+
+def _ner_pipe(model: str, texts: list[str], batch_size: int) -> float:
+    """Seconds spent by nlp.pipe over texts in this process (model already loaded)."""
+    from tasks.entities import load_ner
+
+    nlp = load_ner(model)
+    started = time.perf_counter()
+    for _ in nlp.pipe(texts, batch_size=batch_size):
+        pass
+    return time.perf_counter() - started
+
+
+def _ner_spans(model: str, texts: list[str]) -> list:
+    from tasks.entities import extract_entities
+
+    return extract_entities(texts, model)
+
+
+def _pool(processes: int, model: str) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_ner_worker_init,
+        initargs=(model,),
+    )
+    pids = {f.result() for f in [pool.submit(_ner_worker_ready, 1.0) for _ in range(processes)]}
+    if len(pids) != processes:
+        print(f"  warning: only {len(pids)} of {processes} NER workers started", flush=True)
+    return pool
+
+
+def ner_floor(
+    texts: list[str], words: int, model: str, batch_size: int, dates_texts: list[str], one_process_all: bool
+) -> tuple[dict, list]:
+    """nlp.pipe over texts on two processes (alternate halves) and on one; NER spans of dates_texts."""
+    result: dict = {"docs": len(texts), "words": words, "model": model, "batch_size": batch_size}
+    with _pool(2, model) as pool:
+        started = time.perf_counter()
+        halves = [pool.submit(_ner_pipe, model, texts[i::2], batch_size) for i in (0, 1)]
+        inside = [f.result() for f in halves]
+        two = time.perf_counter() - started
+        print(f"  NER floor, 2 processes: {two:.1f} s ({words / two:,.0f} words/s)", flush=True)
+        spans_parts = [pool.submit(_ner_spans, model, dates_texts[i::2]) for i in (0, 1)]
+        parts = [f.result() for f in spans_parts]
+    spans = [None] * len(dates_texts)
+    spans[0::2], spans[1::2] = parts[0], parts[1]
+    # one process on every text, or (default, to keep the bench short) on the half worker 0 piped above
+    one_texts = texts if one_process_all else texts[0::2]
+    one_words = words if one_process_all else sum(len(t.split()) for t in one_texts)
+    with _pool(1, model) as pool:
+        one = pool.submit(_ner_pipe, model, one_texts, batch_size).result()
+    print(f"  NER floor, 1 process: {one:.1f} s ({one_words / one:,.0f} words/s)", flush=True)
+    result |= {
+        "two_processes_seconds": round(two, 2),
+        "two_processes_worker_seconds": [round(s, 2) for s in inside],
+        "two_processes_words_per_second": round(words / two),
+        "two_processes_docs_per_second": round(len(texts) / two, 1),
+        "one_process_docs": len(one_texts),
+        "one_process_words": one_words,
+        "one_process_seconds": round(one, 2),
+        "one_process_words_per_second": round(one_words / one),
+        "one_process_docs_per_second": round(len(one_texts) / one, 1),
+        "speedup_two_vs_one": round((words / two) / (one_words / one), 3),  # throughput ratio
+    }
+    return result, spans
+
+
+# -------------------------------------------------------------------------------------- near dupes
+
+
+def dedupe_ours(texts, cfg) -> tuple[float, int, int]:
+    from tasks import dedupe
+
+    started = time.perf_counter()
+    signatures = dedupe.minhash_signatures(texts, cfg)
+    keys = dedupe.band_keys(signatures, cfg)
+    pairs = dedupe.verified_pairs(signatures, dedupe.candidate_pairs(keys), cfg.threshold)
+    seconds = time.perf_counter() - started
+    return seconds, pairs.height, len(set(pairs["a"].to_list()) | set(pairs["b"].to_list()))
+
+
+def dedupe_datasketch(texts: list[str], cfg) -> tuple[float, int, int, int]:
+    from datasketch import MinHash, MinHashLSH
+
+    token_re = re.compile(r"\w+")
+    k = cfg.shingle_size
+    started = time.perf_counter()
+    lsh = MinHashLSH(num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows))
+    hashes = []
+    for i, text in enumerate(texts):
+        tokens = token_re.findall(text.lower())
+        if len(tokens) >= k:
+            shingles = {" ".join(tokens[j : j + k]).encode() for j in range(len(tokens) - k + 1)}
+        else:
+            shingles = {t.encode() for t in tokens}
+        m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+        m.update_batch(list(shingles))
+        lsh.insert(i, m)
+        hashes.append(m)
+    found = 0
+    candidates = 0
+    in_pairs: set[int] = set()
+    for i, m in enumerate(hashes):
+        for j in lsh.query(m):
+            if j > i:
+                candidates += 1
+                if m.jaccard(hashes[j]) >= cfg.threshold:
+                    found += 1
+                    in_pairs.update((i, j))
+    return time.perf_counter() - started, found, candidates, len(in_pairs)
+
+
+def near_duplicates(dedupe_texts) -> dict:
+    from textdrops.config import MinHashConfig
+
+    cfg = MinHashConfig()
+    n = len(dedupe_texts)
+    mb = sum(len(t.encode()) for t in dedupe_texts) / MB
+    ours_seconds, ours_pairs, ours_docs = min((dedupe_ours(dedupe_texts, cfg) for _ in range(3)), key=lambda r: r[0])
+    print(f"  near-dup, ours: {ours_seconds:.2f} s, {ours_pairs} pairs", flush=True)
+    ds_seconds, ds_pairs, ds_candidates, ds_docs = dedupe_datasketch(dedupe_texts.to_list(), cfg)
+    print(f"  near-dup, datasketch: {ds_seconds:.2f} s, {ds_pairs} pairs", flush=True)
+    return {
+        "docs": n,
+        "mb": round(mb, 2),
+        "config": {"num_perm": cfg.num_perm, "bands": cfg.bands, "rows": cfg.rows, "shingle_size": cfg.shingle_size},
+        "threshold": cfg.threshold,
+        "ours_seconds": round(ours_seconds, 3),
+        "ours_docs_per_second": round(n / ours_seconds, 1),
+        "ours_mb_per_second": round(mb / ours_seconds, 2),
+        "ours_pairs": ours_pairs,
+        "ours_docs_in_pairs": ours_docs,
+        "datasketch_seconds": round(ds_seconds, 3),
+        "datasketch_docs_per_second": round(n / ds_seconds, 1),
+        "datasketch_mb_per_second": round(mb / ds_seconds, 2),
+        "datasketch_pairs": ds_pairs,
+        "datasketch_docs_in_pairs": ds_docs,
+        "pairs_note": "ours pairs each bucket member with the bucket's first and previous member (enough for "
+        "clusters), datasketch every pair: compare docs_in_pairs",
+        "datasketch_candidates": ds_candidates,
+        "speedup": round(ds_seconds / ours_seconds, 2),
+    }
+
+
+# ------------------------------------------------------------------------------------------- dates
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def dates_vs_dateparser(texts: list[str], references: list[date | None], spans: list) -> dict:
+    import dateparser.search
+
+    from tasks.dates import extract_dates
+
+    best = float("inf")
+    n_found = 0
+    for _ in range(3):
+        started = time.perf_counter()
+        found = sum(len(extract_dates(t, r, s)) for t, r, s in zip(texts, references, spans, strict=True))
+        best = min(best, time.perf_counter() - started)
+        n_found = found
+    print(f"  dates, ours: {best:.2f} s for {len(texts)} docs ({len(texts) / best:,.0f} docs/s)", flush=True)
+    sample = list(zip(texts, references, strict=True))[:DATEPARSER_DOCS]
+    same = len(sample)
+    ours_same = min(
+        _timed(lambda: [extract_dates(*d) for d in zip(texts[:same], references[:same], spans[:same], strict=True)])
+        for _ in range(3)
+    )
+    ours = same / ours_same  # the ratio compares the same documents dateparser gets
+
+    def settings(ref: date | None) -> dict:
+        base = datetime.combine(ref, datetime.min.time()) if ref else datetime(1987, 1, 1)
+        return {"RELATIVE_BASE": base}
+
+    dateparser.search.search_dates(sample[0][0], languages=["en"], settings=settings(sample[0][1]))  # warm up
+    started = time.perf_counter()
+    theirs_found = 0
+    for text, ref in sample:
+        theirs_found += len(dateparser.search.search_dates(text, languages=["en"], settings=settings(ref)) or [])
+    theirs_seconds = time.perf_counter() - started
+    theirs = len(sample) / theirs_seconds
+    print(f"  dates, dateparser: {theirs_seconds:.1f} s for {len(sample)} docs ({theirs:,.1f} docs/s)", flush=True)
+    return {
+        "ours_docs": len(texts),
+        "ours_seconds": round(best, 3),
+        "ours_docs_per_second": round(len(texts) / best, 1),
+        "ours_same_docs_seconds": round(ours_same, 3),
+        "ours_same_docs_per_second": round(ours, 1),
+        "ours_expressions": n_found,
+        "dateparser_docs": len(sample),
+        "dateparser_seconds": round(theirs_seconds, 2),
+        "dateparser_docs_per_second": round(theirs, 2),
+        "dateparser_expressions": theirs_found,
+        "speedup": round(ours / theirs, 1),
+        "note": "NER spans precomputed with tasks.entities.extract_entities (not timed); best of 3 for ours; "
+        "speedup on the same documents dateparser gets",
+    }
+
+
+# ----------------------------------------------------------------------------- Prefect, in process
+
+
+def prefect_in_process(sample_raw_root: Path, out: Path, work: Path) -> dict:
+    """Task runs of a process_drop flow run counted through the API (sample drop, batch_size=1), and the
+    scheduled flow with nothing new, in process under prefect_test_harness."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.testing.utilities import prefect_test_harness
+
+    import textdrops  # noqa: F401  (Prefect defaults)
+    from flows.process_drop import process_drop
+    from flows.process_new_drops import process_new_drops
+
+    drop = next(p for p in sample_raw_root.iterdir() if p.is_dir())
+    count_out = work / "out-task-count"
+    result: dict = {}
+    with prefect_test_harness():
+
+        def task_runs(state) -> int:
+            flow_run_id = state.state_details.flow_run_id
+            with get_client(sync_client=True) as client:
+                runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            return len(runs)
+
+        state = process_drop(drop=str(drop), out_dir=str(count_out), trigger="test", force=True, batch_size=1,
+                             return_state=True)  # fmt: skip
+        record = state.result()
+        counted = task_runs(state)
+        result["task_runs"] = {
+            "drop": drop.name,
+            "batch_size": 1,
+            "n_batches": record["n_batches"],
+            "counted": counted,
+            "formula_3b_plus_4": 3 * record["n_batches"] + 4,
+            "formula_holds": counted == 3 * record["n_batches"] + 4,
+        }
+        print(f"  task runs of the sample drop in {record['n_batches']} batches: {counted}", flush=True)
+        for settle in (0.0, 2.0):
+            started = time.perf_counter()
+            state = process_new_drops(raw_root=str(sample_raw_root), out_dir=str(out), settle_seconds=settle,
+                                      return_state=True)  # fmt: skip
+            seconds = time.perf_counter() - started
+            outcome = state.result()
+            result[f"scheduled_nothing_new_settle_{settle:g}"] = {
+                "seconds": round(seconds, 2),
+                "processed": outcome["processed"],
+                "task_runs": task_runs(state),
+            }
+            print(f"  scheduled run, nothing new, settle {settle:g} s, in process: {seconds:.2f} s", flush=True)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def _check(measured, target: float, higher_is_better: bool = True) -> dict:
+    if measured is None:
+        return {"target": target, "measured": None, "pass": None}
+    ok = measured >= target if higher_is_better else measured <= target
+    return {"target": target, "measured": measured, "pass": ok, "direction": ">=" if higher_is_better else "<="}
+
+
+def targets(results: dict) -> dict:
+    e2e = results.get("end_to_end", {})
+    reuters, small = e2e.get("reuters") or {}, e2e.get("reuters_small") or {}
+    floor = results.get("ner_floor") or {}
+    checks = {}
+    two = floor.get("two_processes_seconds")
+    flow = reuters.get("flow_seconds") if reuters.get("ok") else None
+    checks["pipeline_vs_ner_floor"] = _check(
+        round(two / flow, 3) if two and flow else None, TARGETS["pipeline_vs_ner_floor"]
+    )
+    checks["pipeline_vs_ner_floor_whole_command"] = _check(
+        round(two / reuters["wall_seconds"], 3) if two and reuters.get("ok") else None,
+        TARGETS["pipeline_vs_ner_floor"],
+    )
+    checks["ner_two_processes_vs_one"] = _check(floor.get("speedup_two_vs_one"), TARGETS["ner_two_processes_vs_one"])
+    checks["dedupe_vs_datasketch"] = _check(
+        (results.get("near_duplicates") or {}).get("speedup"), TARGETS["dedupe_vs_datasketch"]
+    )
+    checks["dates_vs_dateparser"] = _check((results.get("dates") or {}).get("speedup"), TARGETS["dates_vs_dateparser"])
+    peak = reuters.get("peak_rss_tree_mb") if reuters.get("ok") else None
+    small_peak = small.get("peak_rss_tree_mb") if small.get("ok") else None
+    checks["peak_rss_reuters_mb"] = _check(peak, TARGETS["peak_rss_reuters_mb"], higher_is_better=False)
+    checks["peak_rss_reuters_vs_small"] = _check(
+        round(peak / small_peak, 3) if peak and small_peak else None,
+        TARGETS["peak_rss_reuters_vs_small"],
+        higher_is_better=False,
+    )
+    return checks
+
+
+def print_report(results: dict) -> None:
+    e2e = results.get("end_to_end", {})
+    print("\nEnd to end (textdrops run, subprocess, embedded Prefect server included)")
+    print(f"{'run':<16}{'files':>7}{'MB':>7}{'wall s':>9}{'flow s':>9}{'docs/s':>9}{'MB/s':>8}"
+          f"{'RSS tree MB':>13}{'largest MB':>12}{'batches':>9}{'task runs':>11}")  # fmt: skip
+    for name, run in e2e.items():
+        if not run:
+            continue
+        if not run.get("ok"):
+            print(f"{name:<16}FAILED: {run.get('error') or 'exit ' + str(run.get('returncode'))}")
+            continue
+        print(
+            f"{name:<16}{run['input_files']:>7}{run['input_mb']:>7.1f}{run['wall_seconds']:>9.1f}"
+            f"{run['flow_seconds']:>9.1f}{run['docs_per_second_end_to_end']:>9.0f}{run['mb_per_second_end_to_end']:>8.2f}"
+            f"{run['peak_rss_tree_mb']:>13.0f}{run['peak_rss_largest_process_mb']:>12.0f}{run['n_batches']:>9}"
+            f"{run['prefect_task_runs_by_formula']:>11}"
+        )
+    reuters = e2e.get("reuters") or {}
+    if reuters.get("ok"):
+        print("\nReuters stages (seconds summed over batches and worker processes; wall_* = flow phases)")
+        print(f"{'stage':<16}{'seconds':>9}{'docs/s':>10}{'MB/s':>9}")
+        for stage, row in reuters["stages"].items():
+            print(
+                f"{stage:<16}{row['seconds']:>9.2f}{row['docs_per_second'] or 0:>10.0f}"
+                f"{row['mb_per_second'] or 0:>9.2f}"
+            )
+    fixed = results.get("fixed_costs", {})
+    print("\nFixed costs")
+    for key, value in fixed.items():
+        print(f"  {key}: {value}")
+    print("\nTargets")
+    print(f"{'measure':<38}{'target':>12}{'measured':>12}  result")
+    for name, check in results["targets"].items():
+        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[check["pass"]]
+        direction = check.get("direction", "")
+        print(f"{name:<38}{direction + ' ' + str(check['target']):>12}{str(check['measured']):>12}  {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N Reuters files everywhere")
+    parser.add_argument("--skip-bbc", action="store_true", help="do not run the BBC drop")
+    parser.add_argument(
+        "--ner-one-process-all",
+        action="store_true",
+        help="time one-process NER on every text (default: on the half one of the two processes piped; "
+        "words/s are compared, and this saves minutes)",
+    )
+    args = parser.parse_args(argv)
+    shared = shared_folder()
+    reuters_full = shared / "corpora" / "reuters21578"
+    if not (reuters_full / "manifest.csv").is_file():
+        print(f"../shared not found ({reuters_full} missing; set TEXTDROPS_SHARED): the benchmark needs the "
+              "Reuters corpus; nothing measured")  # fmt: skip
+        return 0
+    bench_started = time.perf_counter()
+    results: dict = {"machine": machine(), "options": {"limit": args.limit, "skip_bbc": args.skip_bbc}}
+    results["end_to_end"] = {}
+    with tempfile.TemporaryDirectory(prefix="textdrops-bench-") as tmp:
+        work = Path(tmp)
+        logs = work / "logs"
+        n_total = drop_inputs(reuters_full / "articles")[0]
+        n_reuters = min(args.limit or n_total, n_total)
+        reuters = (
+            reuters_full
+            if n_reuters == n_total
+            else copy_reuters_drop(reuters_full, work / "drops" / f"reuters21578-first{n_reuters}", n_reuters)
+        )
+        n_small = min(SMALL_DROP_FILES, n_reuters)
+        small = copy_reuters_drop(reuters_full, work / "drops-small" / f"reuters21578-first{n_small}", n_small)
+        sample_root = work / "raw"
+        sample = sample_root / SAMPLE_DROP.name
+        shutil.copytree(SAMPLE_DROP, sample)
+        print("End-to-end runs", flush=True)
+        e2e = results["end_to_end"]
+        e2e["sample"] = end_to_end("sample", sample, work / "out-sample", logs)
+        scheduled = scheduled_nothing_new(sample_root, work / "out-sample", logs)
+        e2e["reuters_small"] = end_to_end("reuters_small", small, work / "out-small", logs)
+        e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs)
+        bbc = shared / "corpora" / "bbc"
+        if args.skip_bbc:
+            e2e["bbc"] = None
+            results["bbc_note"] = "skipped (--skip-bbc)"
+        elif not bbc.is_dir():
+            e2e["bbc"] = None
+            results["bbc_note"] = f"{bbc} not found: BBC not measured"
+            print(f"  [bbc] {results['bbc_note']}")
+        else:
+            e2e["bbc"] = end_to_end("bbc", bbc, work / "out-bbc", logs)
+        results["fixed_costs"] = {
+            "sample_drop_run_seconds": e2e["sample"].get("wall_seconds") if e2e["sample"].get("ok") else None,
+            "sample_drop_flow_seconds": e2e["sample"].get("flow_seconds"),
+            "scheduled_nothing_new_subprocess_seconds": scheduled["wall_seconds"] if scheduled["ok"] else None,
+            "scheduled_nothing_new_settle_seconds": scheduled["settle_seconds"],
+            "scheduled_nothing_new_ok": scheduled["ok"],
+        }
+        if not scheduled["ok"]:
+            results["fixed_costs"]["scheduled_nothing_new_error"] = scheduled.get("stderr_tail", "")[-500:]
+
+        corpus = None
+        if e2e["reuters"].get("ok"):
+            import polars as pl
+
+            from textdrops.pipeline import dedupe_texts
+
+            documents = work / "out-reuters" / "documents" / f"drop_id={reuters.name}"
+            every_document = pl.read_parquet(sorted(documents.glob("*.parquet"))).sort("source_path")
+            corpus = every_document.filter(pl.col("status") == "kept")
+        else:
+            print("  the Reuters run failed: NER floor, near-duplicate and date comparisons not measured")
+
+        if corpus is not None:
+            from textdrops.config import Settings
+
+            settings = Settings()
+            texts = corpus["text"].to_list()
+            words = int(corpus["n_words"].sum())
+            n_dates = min(DATES_DOCS, len(texts))
+            print("NER floor", flush=True)
+            try:
+                results["ner_floor"], spans = ner_floor(
+                    texts, words, settings.ner_model, settings.ner_batch_size, texts[:n_dates], args.ner_one_process_all
+                )
+                entities_seconds = e2e["reuters"]["stages"].get("entities", {}).get("seconds")
+                if entities_seconds:  # the pipeline's NER, summed over its worker processes
+                    results["ner_floor"]["pipeline_entities_stage_words_per_second_per_process"] = round(
+                        words / entities_seconds
+                    )
+            except Exception:
+                traceback.print_exc()
+                results["ner_floor"], spans = {"error": traceback.format_exc()[-1500:]}, None
+            print("Near duplicates", flush=True)
+            try:
+                # every document (kept and duplicates): on kept ones alone there is little left to find
+                results["near_duplicates"] = near_duplicates(dedupe_texts(every_document))
+            except Exception:
+                traceback.print_exc()
+                results["near_duplicates"] = {"error": traceback.format_exc()[-1500:]}
+            print("Dates", flush=True)
+            if spans is not None:
+                try:
+                    results["dates"] = dates_vs_dateparser(
+                        texts[:n_dates], corpus["reference_date"].to_list()[:n_dates], spans
+                    )
+                except Exception:
+                    traceback.print_exc()
+                    results["dates"] = {"error": traceback.format_exc()[-1500:]}
+        print("Prefect in process (prefect_test_harness)", flush=True)
+        if e2e["sample"].get("ok"):
+            try:
+                results["prefect"] = prefect_in_process(sample_root, work / "out-sample", work)
+                results["fixed_costs"] |= {
+                    k: v["seconds"] for k, v in results["prefect"].items() if k.startswith("scheduled")
+                }
+            except Exception:
+                traceback.print_exc()
+                results["prefect"] = {"error": traceback.format_exc()[-1500:]}
+
+    results["targets"] = targets(results)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["bench_seconds"] = round(time.perf_counter() - bench_started, 1)
+    print_report(results)
+    print(f"\nbench time: {results['bench_seconds']:.0f} s")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
