@@ -299,28 +299,18 @@ def _month(year: int, month: int, anchor: date | None, part: str | None = None) 
     )
 
 
+def _months(year: int, first_month: int, n_months: int, value: str, granularity: str, anchor: date | None):
+    """A run of whole months of one year (a quarter, a half) as a DATE interval."""
+    interval = date(year, first_month, 1), _month_end(year, first_month + n_months - 1)
+    return _Normalised("DATE", value, *interval, granularity, anchor)
+
+
 def _quarter(year: int, quarter: int, anchor: date | None) -> _Normalised:
-    first_month = 3 * (quarter - 1) + 1
-    return _Normalised(
-        "DATE",
-        f"{year}-Q{quarter}",
-        date(year, first_month, 1),
-        _month_end(year, first_month + 2),
-        "quarter",
-        anchor,
-    )
+    return _months(year, 3 * (quarter - 1) + 1, 3, f"{year}-Q{quarter}", "quarter", anchor)
 
 
 def _half(year: int, half: int, anchor: date | None) -> _Normalised:
-    first_month = 6 * (half - 1) + 1
-    return _Normalised(
-        "DATE",
-        f"{year}-H{half}",
-        date(year, first_month, 1),
-        _month_end(year, first_month + 5),
-        "half",
-        anchor,
-    )
+    return _months(year, 6 * (half - 1) + 1, 6, f"{year}-H{half}", "half", anchor)
 
 
 def _year(year: int, anchor: date | None, part: str | None = None) -> _Normalised:
