@@ -21,11 +21,19 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
-from tasks.clean import learn_boilerplate_task, prepare_task
-from tasks.dedupe import dedupe_task
-from tasks.entities import annotate_task
-from tasks.load import discover_task, drop_id_of, load_task
-from tasks.write import commit_task, recover, write_run_record
+from tasks.entities import warm_up as warm_up_ner
+from tasks.load import drop_id_of
+from tasks.prefect_tasks import (
+    annotate_task,
+    commit_task,
+    dedupe_task,
+    discover_task,
+    learn_boilerplate_task,
+    load_task,
+    prepare_task,
+)
+from tasks.write import recover, write_run_record
+from textdrops import workers
 from textdrops.config import Settings
 from textdrops.drops import successful_fingerprints
 from textdrops.faults import crash_point
@@ -242,6 +250,8 @@ def process_drop(
                 prepare_task.map(unmapped(ctx), range(len(loaded)), loaded, unmapped(boilerplate)), progress, "files"
             )
             wall["clean"] = lap()
+            if any(p["docs"] >= settings.pool_min_docs for p in prepared):  # batches that use the worker pool
+                workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # during dedupe
             deduped = dedupe_task(ctx, [p["path"] for p in prepared])
             wall["dedupe"] = lap()
             crash_point("after_dedupe")

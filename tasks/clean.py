@@ -59,8 +59,6 @@ import ftfy
 import ftfy.chardata
 import ftfy.fixes
 import polars as pl
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 CLEAN_RULES: tuple[str, ...] = (
     "unicode_fix",
@@ -994,27 +992,3 @@ def clean_batch(docs: pl.DataFrame, boilerplate: frozenset[int] = frozenset()) -
             dtype=_CLEANUP_ENTRIES,
         ),
     ).drop("raw_text")
-
-
-@task(name="learn-boilerplate", task_run_name="learn-boilerplate-{ctx.drop_id}", cache_policy=NO_CACHE)
-def learn_boilerplate_task(ctx, loaded: list[dict]) -> frozenset[int]:
-    """Line keys recurring across the drop's documents (learned boilerplate), from every batch's counts."""
-    from textdrops.pipeline import learn_drop_boilerplate
-
-    learned = learn_drop_boilerplate(ctx, loaded)
-    get_run_logger().info("drop %s: %d recurring template lines learned as boilerplate", ctx.drop_id, len(learned))
-    return learned
-
-
-@task(name="prepare", task_run_name="prepare-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
-def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
-    """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
-    from textdrops import workers
-    from textdrops.pipeline import prepare_batch
-
-    processes = ctx.settings.ner_processes if loaded["docs"] >= ctx.settings.pool_min_docs else 1
-    result = workers.run(prepare_batch, ctx, index, loaded, boilerplate, processes=processes)
-    get_run_logger().info(
-        "batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"]
-    )
-    return result

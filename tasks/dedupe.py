@@ -14,8 +14,6 @@ import hashlib
 
 import numpy as np
 import polars as pl
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from textdrops.config import MinHashConfig
 
@@ -249,18 +247,3 @@ def rank_order(docs: pl.DataFrame) -> pl.DataFrame:
         descending=[True, False, False, False],
         nulls_last=True,
     )
-
-
-@task(name="dedupe", task_run_name="dedupe-{ctx.drop_id}", cache_policy=NO_CACHE)
-def dedupe_task(ctx, batch_paths: list[str]) -> dict:
-    """Statuses for the whole drop at once, so pairs split over batches are found too."""
-    from textdrops.pipeline import dedupe_drop
-
-    result = dedupe_drop(ctx, batch_paths)
-    get_run_logger().info(
-        "dedupe %s: %s (against %d documents of earlier drops)",
-        ctx.drop_id,
-        result["counts"],
-        result["history_docs"],
-    )
-    return result

@@ -10,9 +10,6 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
 # Components of the small English pipelines that NER does not need: its NER has its own tok2vec,
 # so excluding them gives the same entities about twice as fast.
 _NOT_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
@@ -53,6 +50,12 @@ def load_ner(model: str):
     if "ner" not in nlp.pipe_names:
         raise RuntimeError(f"spaCy model {model!r} has no 'ner' component")
     return nlp
+
+
+def warm_up(model: str) -> None:
+    """Load the model in this process and run it once, so the first batch does not pay for it."""
+    for _ in load_ner(model).pipe(["Reuters reported from London on Monday."]):
+        pass
 
 
 def model_version(model: str) -> str:
@@ -149,23 +152,3 @@ def canonical_names(mentions: Iterable[tuple[str, str]]) -> list[str]:
                 name = max(longer, key=len)
         out.append(name)
     return out
-
-
-@task(name="annotate", task_run_name="annotate-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
-def annotate_task(ctx, index: int, prepared: dict) -> dict:
-    """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
-    from textdrops import workers
-    from textdrops.pipeline import annotate_batch
-
-    processes = ctx.settings.ner_processes if prepared["docs"] >= ctx.settings.pool_min_docs else 1
-    result = workers.run(annotate_batch, ctx, index, prepared["path"], processes=processes)
-    for error in result["date_errors"]:
-        get_run_logger().error("batch %d: date extraction failed for document %s (kept without dates)", index, error)
-    get_run_logger().info(
-        "batch %d: %d kept documents, %d entities, %d dates",
-        index,
-        result["kept"],
-        result["entities"],
-        result["dates"],
-    )
-    return result

@@ -18,10 +18,6 @@ from pathlib import Path
 
 import charset_normalizer
 import polars as pl
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
-from textdrops.prefect_defaults import IO_RETRIES
 
 INPUT_SUFFIXES = (".txt", ".txt.gz")
 MANIFEST_NAME = "manifest.csv"
@@ -42,6 +38,7 @@ _BOMS = (
 )
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x7fELF")
 # C0 controls other than tab, newline, vertical tab, form feed and carriage return.
+_ONE_READ_BYTES = 1 << 20
 _CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 11, 12, 13})
 
 
@@ -319,22 +316,33 @@ def listing(drop: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def fingerprint(drop: Path) -> str:
-    """sha256 over every input file's relative path, size and content hash: equal iff the drop is unchanged."""
+def fingerprint(drop: Path, discovered: tuple[list[InputFile], pl.DataFrame] | None = None) -> str:
+    """sha256 over every input file's relative path, size and content hash: equal iff the drop is unchanged.
+
+    `discovered` is what `discover(drop)` returned, when the caller already has it.
+    """
     digest = hashlib.sha256()
-    files, rejected = discover(drop)
+    files, rejected = discovered if discovered is not None else discover(drop)
     for f in files:
-        content = hashlib.sha256()
         try:
-            with open(drop / f.path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    content.update(block)
+            content = _file_sha256(drop / f.path, f.size_bytes)
         except OSError as exc:
-            content.update(f"unreadable:{exc.errno}".encode())
-        digest.update(f"{f.path}\0{f.size_bytes}\0{content.hexdigest()}\n".encode())
+            content = hashlib.sha256(f"unreadable:{exc.errno}".encode()).hexdigest()
+        digest.update(f"{f.path}\0{f.size_bytes}\0{content}\n".encode())
     for path in rejected["source_path"]:
         digest.update(f"{path}\0rejected\n".encode())
     return digest.hexdigest()
+
+
+def _file_sha256(path: Path, size_hint: int) -> str:
+    """sha256 of a file's bytes: small files in one unbuffered read, large ones in 1 MiB blocks."""
+    content = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        block = handle.read(size_hint + 1 if size_hint < _ONE_READ_BYTES else _ONE_READ_BYTES)
+        while block:
+            content.update(block)
+            block = handle.read(_ONE_READ_BYTES)
+    return content.hexdigest()
 
 
 def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> list[list[InputFile]]:
@@ -343,81 +351,3 @@ def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> 
         return []
     size = max(batch_size, -(-len(files) // max_batches))
     return [files[i : i + size] for i in range(0, len(files), size)]
-
-
-@task(
-    name="discover",
-    task_run_name="discover-{ctx.drop_id}",
-    cache_policy=NO_CACHE,
-    **IO_RETRIES,
-)
-def discover_task(ctx) -> dict:
-    """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight."""
-    from tasks.write import write_part
-
-    logger = get_run_logger()
-    drop = Path(ctx.drop)
-    files, rejected = discover(drop)
-    manifest, warnings = read_manifest(drop)
-    if manifest is not None:
-        unknown = manifest.filter(~pl.col("file").is_in([f.path for f in files]))
-        if unknown.height:
-            examples = ", ".join(unknown["file"].head(3).to_list())
-            warnings.append(
-                f"{drop / MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
-            )
-    for warning in warnings:
-        logger.warning(warning)
-    if not files and rejected.height == 0:
-        raise ValueError(f"drop {drop} has no .txt or .txt.gz files: nothing to process")
-    ctx.staging.mkdir(parents=True, exist_ok=True)
-    (ctx.staging / "drop_id").write_text(ctx.drop_id)
-    if manifest is not None:
-        manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
-    write_part(
-        rejected.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
-        "quarantine",
-        ctx.staged("quarantine"),
-        99_999,
-        keep_empty=True,
-    )
-    batches = split_batches(files, ctx.settings.batch_size, ctx.settings.max_batches)
-    logger.info(
-        "drop %s: %d input files in %d batches, %d rejected on sight%s",
-        ctx.drop_id,
-        len(files),
-        len(batches),
-        rejected.height,
-        ", with manifest" if manifest is not None else "",
-    )
-    return {
-        "batches": batches,
-        "fingerprint": fingerprint(drop),
-        "files_seen": len(files) + rejected.height,
-        "quarantined": rejected.height,
-        "quarantine_reasons": rejected["reason"].value_counts().rows(),
-        "warnings": warnings,
-    }
-
-
-@task(
-    name="load",
-    task_run_name="load-{ctx.drop_id}-{index}",
-    cache_policy=NO_CACHE,
-    **IO_RETRIES,
-)
-def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
-    """Read and decode one batch of files (in a worker process when the batch is large)."""
-    from textdrops import workers
-    from textdrops.pipeline import load_batch_to_file
-
-    processes = ctx.settings.ner_processes if len(entries) >= ctx.settings.pool_min_docs else 1
-    result = workers.run(load_batch_to_file, ctx, index, entries, processes=processes)
-    get_run_logger().info(
-        "batch %d: %d files -> %d decoded, %d quarantined",
-        index,
-        result["files"],
-        result["docs"],
-        result["quarantined"],
-    )
-    return result

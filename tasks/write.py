@@ -21,8 +21,6 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from textdrops.faults import crash_point
 from textdrops.schema import RUNS, TABLES, Table
@@ -196,16 +194,3 @@ def entity_counts(entities_dir: Path, drop_id: str, run_id: str) -> pl.DataFrame
         .with_columns(drop_id=pl.lit(drop_id), run_id=pl.lit(run_id))
         .collect()
     )
-
-
-@task(name="commit", task_run_name="commit-{ctx.drop_id}", cache_policy=NO_CACHE)
-def commit_task(ctx, record: dict) -> list[dict]:
-    """Add the drop's entity counts, swap this run's staged partitions into place, append its run record.
-
-    Returns the ten entities mentioned in the most documents, for the run summary.
-    """
-    counts = entity_counts(ctx.staged("entities"), ctx.drop_id, ctx.run_id)
-    write_part(counts, "entity_counts", ctx.staged("entity_counts"), 0, keep_empty=True)
-    tables = commit_partitions(ctx.out_dir, ctx.run_id, ctx.drop_id, record)
-    get_run_logger().info("committed %s for drop %s", ", ".join(tables), ctx.drop_id)
-    return counts.head(10).to_dicts()

@@ -39,6 +39,23 @@ def run(fn: Callable[..., Any], *args: Any, processes: int) -> Any:
     return _get_pool(processes).submit(fn, *args).result()
 
 
+def warm(fn: Callable[..., Any], *args: Any, processes: int) -> None:
+    """Start fn(*args) once in each worker process without waiting, e.g. to load a model while this
+    process does other work. Failures are ignored here: the real call that needs it reports them."""
+    if processes <= 1:
+        return
+    pool = _get_pool(processes)
+    for _ in range(processes):
+        pool.submit(_ignoring_errors, fn, *args)
+
+
+def _ignoring_errors(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: S110  (reported by the call that needs it)
+        pass
+
+
 def shutdown() -> None:
     """Stop the worker processes (they are started again on demand)."""
     global _pool

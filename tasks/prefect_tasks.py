@@ -1,0 +1,158 @@
+"""The Prefect tasks of the `process_drop` flow: thin wrappers around the stage code.
+
+Each task names its run, logs what it did and hands the CPU work of a batch to the worker pool
+(`textdrops.workers`). The stage modules beside this one (`tasks.load`, `tasks.clean`, `tasks.dedupe`,
+`tasks.entities`, `tasks.dates`, `tasks.write`) never import Prefect, so a worker process starts in about
+a second instead of paying Prefect's import on every spawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.load import MANIFEST_NAME, InputFile, discover, fingerprint, read_manifest, split_batches
+from tasks.write import commit_partitions, entity_counts, write_part
+from textdrops import workers
+from textdrops.prefect_defaults import IO_RETRIES
+
+
+def _processes(ctx, n_docs: int) -> int:
+    """Worker processes for a batch of n_docs: the pool for real batches, this process for tiny ones."""
+    return ctx.settings.ner_processes if n_docs >= ctx.settings.pool_min_docs else 1
+
+
+@task(name="discover", task_run_name="discover-{ctx.drop_id}", cache_policy=NO_CACHE, **IO_RETRIES)
+def discover_task(ctx) -> dict:
+    """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight."""
+    logger = get_run_logger()
+    drop = Path(ctx.drop)
+    files, rejected = discover(drop)
+    manifest, warnings = read_manifest(drop)
+    if manifest is not None:
+        unknown = manifest.filter(~pl.col("file").is_in([f.path for f in files]))
+        if unknown.height:
+            examples = ", ".join(unknown["file"].head(3).to_list())
+            warnings.append(
+                f"{drop / MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
+            )
+    for warning in warnings:
+        logger.warning(warning)
+    if not files and rejected.height == 0:
+        raise ValueError(f"drop {drop} has no .txt or .txt.gz files: nothing to process")
+    ctx.staging.mkdir(parents=True, exist_ok=True)
+    (ctx.staging / "drop_id").write_text(ctx.drop_id)
+    if manifest is not None:
+        manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
+    write_part(
+        rejected.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
+        "quarantine",
+        ctx.staged("quarantine"),
+        99_999,
+        keep_empty=True,
+    )
+    batches = split_batches(files, ctx.settings.batch_size, ctx.settings.max_batches)
+    logger.info(
+        "drop %s: %d input files in %d batches, %d rejected on sight%s",
+        ctx.drop_id,
+        len(files),
+        len(batches),
+        rejected.height,
+        ", with manifest" if manifest is not None else "",
+    )
+    return {
+        "batches": batches,
+        "fingerprint": fingerprint(drop, (files, rejected)),
+        "files_seen": len(files) + rejected.height,
+        "quarantined": rejected.height,
+        "quarantine_reasons": rejected["reason"].value_counts().rows(),
+        "warnings": warnings,
+    }
+
+
+@task(name="load", task_run_name="load-{ctx.drop_id}-{index}", cache_policy=NO_CACHE, **IO_RETRIES)
+def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
+    """Read and decode one batch of files (in a worker process when the batch is large)."""
+    from textdrops.pipeline import load_batch_to_file
+
+    result = workers.run(load_batch_to_file, ctx, index, entries, processes=_processes(ctx, len(entries)))
+    get_run_logger().info(
+        "batch %d: %d files -> %d decoded, %d quarantined",
+        index,
+        result["files"],
+        result["docs"],
+        result["quarantined"],
+    )
+    return result
+
+
+@task(name="learn-boilerplate", task_run_name="learn-boilerplate-{ctx.drop_id}", cache_policy=NO_CACHE)
+def learn_boilerplate_task(ctx, loaded: list[dict]) -> frozenset[int]:
+    """Line keys recurring across the drop's documents (learned boilerplate), from every batch's counts."""
+    from textdrops.pipeline import learn_drop_boilerplate
+
+    learned = learn_drop_boilerplate(ctx, loaded)
+    get_run_logger().info("drop %s: %d recurring template lines learned as boilerplate", ctx.drop_id, len(learned))
+    return learned
+
+
+@task(name="prepare", task_run_name="prepare-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
+def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
+    """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
+    from textdrops.pipeline import prepare_batch
+
+    result = workers.run(prepare_batch, ctx, index, loaded, boilerplate, processes=_processes(ctx, loaded["docs"]))
+    get_run_logger().info(
+        "batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"]
+    )
+    return result
+
+
+@task(name="dedupe", task_run_name="dedupe-{ctx.drop_id}", cache_policy=NO_CACHE)
+def dedupe_task(ctx, batch_paths: list[str]) -> dict:
+    """Statuses for the whole drop at once, so pairs split over batches are found too."""
+    from textdrops.pipeline import dedupe_drop
+
+    result = dedupe_drop(ctx, batch_paths)
+    get_run_logger().info(
+        "dedupe %s: %s (against %d documents of earlier drops)",
+        ctx.drop_id,
+        result["counts"],
+        result["history_docs"],
+    )
+    return result
+
+
+@task(name="annotate", task_run_name="annotate-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
+def annotate_task(ctx, index: int, prepared: dict) -> dict:
+    """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
+    from textdrops.pipeline import annotate_batch
+
+    result = workers.run(annotate_batch, ctx, index, prepared["path"], processes=_processes(ctx, prepared["docs"]))
+    logger = get_run_logger()
+    for error in result["date_errors"]:
+        logger.error("batch %d: date extraction failed for document %s (kept without dates)", index, error)
+    logger.info(
+        "batch %d: %d kept documents, %d entities, %d dates",
+        index,
+        result["kept"],
+        result["entities"],
+        result["dates"],
+    )
+    return result
+
+
+@task(name="commit", task_run_name="commit-{ctx.drop_id}", cache_policy=NO_CACHE)
+def commit_task(ctx, record: dict) -> list[dict]:
+    """Add the drop's entity counts, swap this run's staged partitions into place, append its run record.
+
+    Returns the ten entities mentioned in the most documents, for the run summary.
+    """
+    counts = entity_counts(ctx.staged("entities"), ctx.drop_id, ctx.run_id)
+    write_part(counts, "entity_counts", ctx.staged("entity_counts"), 0, keep_empty=True)
+    tables = commit_partitions(ctx.out_dir, ctx.run_id, ctx.drop_id, record)
+    get_run_logger().info("committed %s for drop %s", ", ".join(tables), ctx.drop_id)
+    return counts.head(10).to_dicts()
