@@ -13,6 +13,11 @@ Resolution is relative to ``reference_date`` (the document's publication date):
   the reference only when the nearest occurrence is more than two months away ("the year ended
   March 31", said in November, is the March before); named holidays (Thanksgiving, Christmas ...)
   are resolved the same way;
+  a deadline preposition ("by February", "through January") says future and "since" past;
+- "that year", "the following year", "later that day" count from the last date mentioned; "year-end" is
+  the end of the reference year ("since year-end": the one before);
+- relative words in Title Case inside a sentence are names (ABC's "This Week"), and a sentence-initial
+  "Now," is a discourse marker: neither is a date;
 - "a year ago/earlier" in an earnings report is the latest reported quarter one year before;
 - a clock time followed by its day ("10 p.m. Wednesday") and a month followed by its year
   ("June last year", "January nineteen ninety-seven") are one expression;
@@ -100,6 +105,7 @@ _NUMBER = (
     + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
     + "|"
     + "|".join(q.replace(" ", r"\s+") for q in _VAGUE_QUANTITIES)
+    + r"|couple\s+of"
 )
 _ONES = "one|two|three|four|five|six|seven|eight|nine"
 _TEENS = "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
@@ -109,7 +115,8 @@ _SPELLED_YEAR = (
     rf"nineteen[\s-]+(?:(?:{_TENS})(?:[\s-]+(?:{_ONES}))?|{_TEENS}|oh[\s-]+(?:{_ONES}))"
     rf"|two\s+thousand(?:\s+(?:and\s+)?(?:(?:{_TENS})(?:[\s-]+(?:{_ONES}))?|{_TEENS}|{_ONES}))?"
 )
-_UNIT = r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(?:y|ies)"
+# "quarters" only in the plural: "a quarter" is as often a fraction ("a quarter of the market").
+_UNIT = r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(?:y|ies)|quarters"
 _NOT_AN_AMOUNT = r"(?![.,]\d|\d|\s*(?:pct|percent|%|mln|billion|dlrs|tonnes|barrels|shares|cents))"
 
 # Families are named groups of one alternation; Python's regex takes the first alternative that
@@ -130,7 +137,7 @@ _FAMILIES = {
     "month": rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
     "quarter": (
         r"(?:the\s+)?(?:(?:comparable|corresponding)\s+)?(?:(?P<q_rel>year-ago|year-earlier|(?:last|next|this)\s+year's)\s+)?"
-        r"(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th)"
+        r"(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th|last(?=[\s-]+(?:quarter|half)\s+of\s+(?:19|20)\d\d))"
         r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d))?"
     ),
     "set": (
@@ -141,7 +148,7 @@ _FAMILIES = {
     ),
     "duration": (
         rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
-        rf"(?P<du_n>{_NUMBER})(?P<du_half>\s+1/2|\s+and\s+a\s+half)?[\s-]+(?:(?:trading|business|working)\s+)?(?P<du_u>{_UNIT})"
+        rf"(?P<du_n>{_NUMBER})(?P<du_half>\s+1/2|\s+and\s+a\s+half)?[\s-]+(?:(?:more|additional|further|straight|consecutive)\s+)?(?:(?:trading|business|working)\s+)?(?P<du_u>{_UNIT})"
         r"(?P<du_and_half>\s+and\s+a\s+half)?(?:\s+(?P<du_ago>ago|earlier))?"
     ),
     "bare_unit": r"(?P<bare_u>years|months|weeks|days|decades|centuries)",
@@ -152,11 +159,16 @@ _FAMILIES = {
         r"\s+(?P<rel_unit>morning|afternoon|evening|night|weekend|week|month|year|quarter|decade|century)"
     ),
     "reference": (
-        r"(?P<ref_present>now|currently|at\s+present|presently|nowadays|at\s+the\s+moment|these\s+days)"
+        r"(?P<ref_present>now|currently|at\s+present|presently|nowadays|at\s+the\s+moment|these\s+days"
+        # "current" before a noun ("current market conditions"); the units and "account" make other expressions.
+        r"|current(?=\s+[a-z])(?!\s+(?:fiscal\s+|calendar\s+)?(?:year|quarter|period|month|week|half|account)))"
+        r"|(?P<ref_then>then[\s-]+current)"
         r"|(?P<ref_past>recently|lately|(?:recent|past)\s+(?:years|months|weeks|decades)"
-        r"|in\s+the\s+past(?!\s+(?:\d|[a-z]+\s+(?:years?|months?|weeks?|days?|decades?)\b)))"
+        r"|in\s+the\s+past(?!\s+(?:\d|(?:[a-z]+\s+)?(?:years?|months?|weeks?|days?|decades?|quarters?)\b)))"
         r"|(?P<ref_future>(?:in\s+)?the\s+future|in\s+future)"
     ),
+    "same_day": r"(?:earlier|later)\s+(?:in\s+)?(?:that|the)\s+day|(?:that|the)\s+same\s+day",
+    "year_end": r"(?:the\s+)?(?:(?:fiscal|calendar)\s+)?(?P<ye>year(?:'s)?[\s-]+end)(?![\w-])",
     "anaphoric": (
         r"(?P<an_det>the|that)\s+(?:(?:comparable|corresponding)\s+)?(?:(?P<an_year>(?:19|20)\d\d)\s+)?"
         r"(?:(?P<an_mod>latest|most\s+recent|current|year-ago|year-earlier|comparable|same|"
@@ -213,12 +225,48 @@ _FAMILY_FIRST_CHARACTERS = {
     "decade": "telm0-9'",
     "reference": "ncaprlit",
     "year": "elmf0-9",
+    "same_day": "elt",
+    "year_end": "tfcy",
     "anaphoric": "ty",
     "relative": "typclne",
 }
+# Every expression starts with a digit, an apostrophe or one of these words (or a longer word they begin).
+_FIRST_WORDS = (
+    "a an at in on per each every the that this these then last next coming past previous current currently "
+    "recent recently lately presently nowadays now future early late mid end earlier later first second third "
+    "fourth final comparable corresponding fiscal calendar year years months weeks days decades centuries "
+    "today tonight tomorrow yesterday noon midnight daily weekly monthly quarterly annually yearly hourly "
+    "nightly few several some many couple hundred one two three four five six seven eight nine ten eleven twelve "
+    "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
+    "eighty ninety spring summer autumn fall winter christmas new thanksgiving halloween valentine independence "
+    "labor memorial election easter"
+).split()
+
+
+def _word_trie(words: Sequence[str]) -> str:
+    """A case-insensitive regex matching any of ``words`` as a prefix, factored by first letters.
+
+    Written with character classes ("[tT]") rather than the IGNORECASE flag: the regex engine then
+    rejects a branch on its first character without entering it, so most words fail after a few checks.
+    """
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        heads.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for head, tails in sorted(heads.items()):
+        letter = f"[{head}{head.upper()}]" if head.isalpha() else re.escape(head)
+        if "" in tails:  # a word that is a prefix of the others is enough on its own
+            branches.append(letter)
+        else:
+            branches.append(letter + "(?:" + _word_trie(tails) + ")")
+    return "|".join(branches)
+
+
+_FIRST_WORD_RE = _word_trie(_FIRST_WORDS + [month.lower() for month in _MONTH_NUMBER] + list(_WEEKDAY_NUMBER))
 _EXPRESSION_RE = re.compile(
-    # The look-ahead lets the engine skip positions inside words before trying every family.
-    rf"(?<![\w'])(?=[{_FIRST_CHARACTERS}])(?:"
+    # The look-aheads let the engine skip positions inside words and words no expression starts with
+    # (most of them) before trying every family.
+    rf"(?<![\w'])(?=[\d']|(?-i:{_FIRST_WORD_RE}))(?:"
     + "|".join(f"(?P<{name}>{_family_head(name)}{body})" for name, body in _FAMILIES.items())
     + r")(?!\w)",
     re.IGNORECASE,
@@ -226,7 +274,7 @@ _EXPRESSION_RE = re.compile(
 
 # Words that decide whether a bare weekday lies in the past or the future (left context, same sentence).
 _FUTURE_JUST_BEFORE_RE = re.compile(
-    r"\b(?:from|starting|beginning|begins?|next|effective|payable|as\s+(?:soon|early)\s+as|set\s+to\s+\w+)"
+    r"\b(?:from|starting|beginning|begins?|next|effective|payable|ahead\s+of|as\s+(?:soon|early)\s+as|set\s+to\s+\w+)"
     r"\s+(?:on\s+)?$",
     re.IGNORECASE,
 )
@@ -244,6 +292,11 @@ _TENSE_CUE_RE = re.compile(
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
 )
+_PAST_JUST_BEFORE_RE = re.compile(r"\bsince\s+(?:shortly\s+)?(?:(?:after|before)\s+)?(?:the\s+)?$", re.IGNORECASE)
+# "a still unspecified date", "the planned merger": a participle used as an adjective says nothing of the tense.
+_DETERMINER_BEFORE_RE = re.compile(
+    r"\b(?:a|an|the|its|their|his|her|our|this|that|these|those)\s+(?:[a-z]+ly\s+|still\s+)?$", re.IGNORECASE
+)
 _PLUPERFECT_BEFORE_RE = re.compile(r"\bhad\s+(?:been\s+)?$", re.IGNORECASE)
 _PASSIVE_BETWEEN_RE = re.compile(
     r"(?:\s+(?:be|been|have|has|not|to|still|also|then|now|probably|likely))*\s+", re.IGNORECASE
@@ -253,7 +306,7 @@ _SENTENCE_END_RE = re.compile(
     r"(?<!\b[ap]\.m)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|Lt))(?<!\b(?:Mrs|Gen|Gov|Sen|Rep|Col|U\.S|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec))"
     r"(?<!\bSept)[.!?][\"'”’)]*\s|\n\s*\n"
 )
-_CONTEXT_CHARS = 90
+_CONTEXT_CHARS = 160
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,7 +411,7 @@ def _number(text: str) -> int | None:
         return int(text)
     if text in _NUMBER_WORDS:
         return _NUMBER_WORDS[text]
-    if text == "a couple of":
+    if text in ("a couple of", "couple of"):
         return 2
     parts = re.split(r"[\s-]", text)
     if len(parts) == 2 and parts[0] in _NUMBER_WORDS and parts[1] in _NUMBER_WORDS:
@@ -376,6 +429,7 @@ _UNIT_CODE = {
     "second": ("PT", "S"),
     "decade": ("P", "DE"),
     "century": ("P", "CE"),
+    "quarter": ("P", "Q"),
 }
 
 
@@ -458,11 +512,15 @@ def _norm_month_day(month_text: str, day_text: str, year_text: str | None, modif
 
 
 def _norm_md(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    return _norm_month_day(m["md_m"], m["md_d"], m["md_y"], m["md_mod"], ref, lambda: _tense(text, m.start(), m.end()))
+    return _norm_month_day(
+        m["md_m"], m["md_d"], m["md_y"], m["md_mod"], ref, lambda: _calendar_tense(text, m.start(), m.end())
+    )
 
 
 def _norm_dm(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    return _norm_month_day(m["dm_m"], m["dm_d"], m["dm_y"], None, ref, lambda: _tense(text, m.start(), m.end()))
+    return _norm_month_day(
+        m["dm_m"], m["dm_d"], m["dm_y"], None, ref, lambda: _calendar_tense(text, m.start(), m.end())
+    )
 
 
 def _norm_month_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -498,7 +556,7 @@ def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | 
         ahead = (month - ref.month) % 12
         direction = "future" if ahead <= 6 else "past"
         if min(ahead, 12 - ahead) > _TENSE_OVERRIDE_MONTHS:
-            direction = _tense(text, m.start(), m.end()) or direction
+            direction = _calendar_tense(text, m.start(), m.end()) or direction
     year = ref.year
     if direction == "past" and (year, month) >= (ref.year, ref.month):
         year -= 1
@@ -513,7 +571,7 @@ _ORDINAL = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "
 def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     is_half = m["q_kind"].lower() == "half"
     ordinal = m["q_ord"].lower()
-    number = (2 if is_half else 4) if ordinal == "final" else _ORDINAL[ordinal]
+    number = (2 if is_half else 4) if ordinal in ("final", "last") else _ORDINAL[ordinal]
     if is_half and number > 2:
         return None
     year_text = m["q_y1"] or m["q_y2"]
@@ -562,6 +620,11 @@ _RATE_BEFORE_RE = re.compile(
 )
 
 
+# "three quarters of its food" is a fraction; "several quarters of losses", "two quarters of 1990" are not.
+_FRACTION_OF_RE = re.compile(
+    r"\s+of\s+(?:its|their|his|her|our|all|a|an|this|that|these|those|the(?!\s+(?:fiscal\s+|calendar\s+)?year))\b",
+    re.IGNORECASE,
+)
 _AGE_AFTER_RE = re.compile(r"[\s-]+old\b")  # "a 6-year-old", "52 years old": an age, not a time
 
 
@@ -577,6 +640,8 @@ def _norm_duration(m: re.Match[str], text: str, ref: date | None) -> _Normalised
         return None
     if number == 0 or _AGE_AFTER_RE.match(text, m.end()):
         return None
+    if unit == "quarter" and (text[m.start("du_u") - 1] == "-" or _FRACTION_OF_RE.match(text, m.end())):
+        return None  # "three-quarters of its food": a fraction
     prefix, suffix = _UNIT_CODE[unit]
     if m["du_ago"]:
         return _ago(number, unit, ref)
@@ -675,23 +740,44 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
     return _Normalised("DATE", f"{first // 100}", date(first, 1, 1), date(first + 99, 12, 31), "century", ref)
 
 
+def _is_discourse_now(m: re.Match[str], text: str) -> bool:
+    """ "Now, he says, ...": a sentence-initial "Now," set off by a comma is a discourse marker, not a time."""
+    if m[0].lower() != "now" or not text.startswith(",", m.end()):
+        return False
+    before = text[max(0, m.start() - 8) : m.start()].rstrip().rstrip(_OPENING_QUOTES).rstrip()
+    return not before or before[-1] in ".!?:\n"
+
+
 def _norm_reference(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    if m["ref_present"] and _is_discourse_now(m, text):
+        return None
     if m["ref_present"]:
         return _Normalised("DATE", "PRESENT_REF", ref, ref, None, ref)
-    if m["ref_past"]:
+    if m["ref_past"] or m["ref_then"]:
         return _Normalised("DATE", "PAST_REF", None, None, None, ref)
     return _Normalised("DATE", "FUTURE_REF", None, None, None, ref)
 
 
+def _sentence_start(text: str, start: int) -> int:
+    """Where the sentence holding ``start`` begins (at most ``_CONTEXT_CHARS`` back)."""
+    sentence_start = max(0, start - _CONTEXT_CHARS)
+    for boundary in _SENTENCE_END_RE.finditer(text, sentence_start, start):
+        sentence_start = boundary.end()
+    return sentence_start
+
+
 def _tense(text: str, start: int, end: int) -> str | None:
     """ "future", "past" or None: what the sentence around ``text[start:end]`` says about its time."""
-    window_start = max(0, start - _CONTEXT_CHARS)
-    sentence_start = window_start
-    for boundary in _SENTENCE_END_RE.finditer(text, window_start, start):
-        sentence_start = boundary.end()
+    sentence_start = _sentence_start(text, start)
     if _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start):
         return "future"
-    cues = list(_TENSE_CUE_RE.finditer(text, sentence_start, start))
+    if _PAST_JUST_BEFORE_RE.search(text, sentence_start, start):
+        return "past"
+    cues = [
+        cue
+        for cue in _TENSE_CUE_RE.finditer(text, sentence_start, start)
+        if cue["past_form"] is None or not _DETERMINER_BEFORE_RE.search(text, max(0, cue.start() - 24), cue.start())
+    ]
     if not cues:
         # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
         after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
@@ -706,6 +792,18 @@ def _tense(text: str, start: int, end: int) -> str | None:
     if last["future"] is not None and _PLUPERFECT_BEFORE_RE.search(text, max(0, last.start() - 12), last.start()):
         return "past"  # "had been scheduled to expire at midnight Friday": a plan that was
     return "future" if last["future"] is not None else "past"
+
+
+# "by February", "through January": a month or a date after a deadline preposition is still to come
+# (weekdays are not: "stayed until Thursday" is as common as "until Thursday" ahead).
+_DEADLINE_BEFORE_RE = re.compile(r"\b(?:by|through|until|till)\s+(?:early\s+|late\s+|mid-?)?$", re.IGNORECASE)
+
+
+def _calendar_tense(text: str, start: int, end: int) -> str | None:
+    """The tense of a month or month-day: a deadline preposition before it says future, else ``_tense``."""
+    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
+        return "future"
+    return _tense(text, start, end)
 
 
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -877,6 +975,17 @@ def _norm_holiday(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
     return _day(min(candidates, key=lambda d: (abs((d - ref).days), d > ref)), ref)
 
 
+_SINCE_BEFORE_RE = re.compile(r"\bsince\s+$", re.IGNORECASE)
+
+
+def _norm_year_end(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """ "by year-end", "year's end": the end of the reference year; "since year-end" the one before."""
+    if ref is None:
+        return _unresolved("XXXX", "end")
+    since = _SINCE_BEFORE_RE.search(text, max(0, m.start() - 8), m.start())
+    return _year(ref.year - (1 if since else 0), ref, "end")
+
+
 def _shift_quarter(year: int, quarter: int, quarters: int) -> tuple[int, int]:
     index = year * 4 + quarter - 1 + quarters
     return index // 4, index % 4 + 1
@@ -886,6 +995,7 @@ def _quarter_number(day: date) -> int:
     return (day.month - 1) // 3 + 1
 
 
+_WITHIN_A_YEAR = frozenset(("year", "half", "quarter", "season", "month", "week", "day"))
 _ENDED_AFTER_RE = re.compile(r"\s+(?:ended|ending)\b", re.IGNORECASE)
 
 
@@ -900,7 +1010,8 @@ def _resolve_anaphoric(
     last_quarter = max(quarters, key=lambda e: e.date_start) if quarters else None
     if modifier in ("latest", "most recent"):
         last_quarter = None
-    last_year = next((e for e in reversed(previous) if e.granularity == "year"), None)
+    # "in June 1998 ... later that year": the year of the last expression dated within one year.
+    last_year = next((e for e in reversed(previous) if e.granularity in _WITHIN_A_YEAR and e.date_start), None)
     if unit == "weekend":
         if modifier:
             return None
@@ -912,7 +1023,7 @@ def _resolve_anaphoric(
         return _weekend(ref - timedelta(weeks=1) if past else ref, ref)
     if unit == "year" and not modifier and _ENDED_AFTER_RE.match(text, m.end()):
         return _Normalised("DURATION", "P1Y")  # "the year ended March 31": a year-long span, anchored at its end
-    if unit == "period" and not modifier:
+    if unit == "period" and not modifier and not m["an_year"]:
         return None  # "the period" alone is too often not a date
     year_back = m["an_bare"] is not None or modifier in ("year-ago", "year-earlier")
     step = {"following": 1, "previous": -1, "prior": -1}.get(modifier, 0)
@@ -949,6 +1060,12 @@ def _resolve_anaphoric(
     return _year(base + step - (1 if year_back else 0), ref)
 
 
+def _resolve_same_day(ref: date | None, previous: Sequence[TemporalExpression]) -> _Normalised:
+    """ "later that day", "earlier in the day", "that same day": the last day mentioned, else the reference."""
+    day = next((e.date_start for e in reversed(previous) if e.granularity == "day" and e.date_start), ref)
+    return _day(day, ref) if day else _unresolved("XXXX-XX-XX")
+
+
 _YEAR_AGO_QUARTER_CHARS = 1000
 
 
@@ -980,6 +1097,8 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "bare_unit": _norm_bare_unit,
     "relative": _norm_relative,
     "reference": _norm_reference,
+    "same_day": lambda m, text, ref: None,  # resolved in _find_own, which knows the expressions before
+    "year_end": _norm_year_end,
     "anaphoric": lambda m, text, ref: None,  # resolved in _find_own, which knows the expressions before
     "season": _norm_season,
     "holiday": _norm_holiday,
@@ -1056,17 +1175,37 @@ def _month_of(expression: str) -> int | None:
     return None
 
 
-def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression]:
+# Relative words in Title Case inside a sentence are names: ABC's "This Week", "VOA Today", "High Noon".
+_NAMEABLE_FAMILIES = frozenset(("relative", "reference", "clock"))
+_OPENING_QUOTES = "\"'“‘`"
+
+
+def _is_title_mid_sentence(text: str, m: re.Match[str]) -> bool:
+    words = m[0].split()
+    if not all(word[0].isupper() and word[1:].islower() for word in words if word[0].isalpha()) or m[0][0].isdigit():
+        return False
+    before = text[max(0, m.start() - 20) : m.start()].rstrip().rstrip(_OPENING_QUOTES).rstrip()
+    return bool(before) and (before[-1].isalnum() or before[-1] == ",")
+
+
+def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpression], list[tuple[int, int]]]:
+    """The expressions the patterns find, and the spans of names that look like them ("This Week")."""
     found = []
+    names = []
     for m in _candidate_matches(text):
         family = m.lastgroup
         if family == "anaphoric":
             normalised = _resolve_anaphoric(m, text, reference_date, found)
+        elif family == "same_day":
+            normalised = _resolve_same_day(reference_date, found)
         else:
             normalised = _NORMALISERS[family](m, text, reference_date)
             if family == "duration" and normalised is not None and normalised.timex_type == "DATE":
                 normalised = _year_ago_quarter(m, found) or normalised
         if normalised is None:
+            continue
+        if family in _NAMEABLE_FAMILIES and _is_title_mid_sentence(text, m):
+            names.append((m.start(), m.end()))
             continue
         if (
             family in ("spelled_year", "relative")
@@ -1085,7 +1224,7 @@ def _find_own(text: str, reference_date: date | None) -> list[TemporalExpression
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    return _merge_clock_and_day(text, found)
+    return _merge_clock_and_day(text, found), names
 
 
 _CLOCK_VALUE_RE = re.compile(r"T\d\d:\d\d$")
@@ -1125,12 +1264,20 @@ _UNRESOLVABLE_NER_RE = re.compile(
 
 
 def _merge_ner(
-    text: str, own: list[TemporalExpression], ner_spans: Sequence[tuple[int, int, str]]
+    text: str,
+    own: list[TemporalExpression],
+    ner_spans: Sequence[tuple[int, int, str]],
+    names: Sequence[tuple[int, int]] = (),
 ) -> list[TemporalExpression]:
-    """Add NER DATE/TIME spans: a span wrapping one own expression widens it, a span nobody found is kept."""
+    """Add NER DATE/TIME spans: a span wrapping one own expression widens it, a span nobody found is kept.
+
+    Spans over ``names`` (titles such as ABC's "This Week") are dropped.
+    """
     result = list(own)
     for ner_start, ner_end, label in ner_spans:
         if label not in ("DATE", "TIME") or not 0 <= ner_start < ner_end <= len(text):
+            continue
+        if any(start < ner_end and ner_start < end for start, end in names):
             continue
         overlapping = [i for i, e in enumerate(result) if e.start < ner_end and ner_start < e.end]
         if not overlapping:
@@ -1158,8 +1305,8 @@ def extract_dates(
     (an NER span that wraps exactly one expression found here widens it; one found nowhere else is
     kept with ``value=None``).
     """
-    own = _find_own(text, reference_date)
-    merged = _merge_ner(text, own, ner_spans) if ner_spans else own
+    own, names = _find_own(text, reference_date)
+    merged = _merge_ner(text, own, ner_spans, names) if ner_spans else own
     return sorted(merged, key=lambda e: (e.start, e.end))
 
 

@@ -510,3 +510,102 @@ def test_a_month_with_its_year_is_not_merged_with_a_following_relative_year():
     found = extract_dates(text, date(1987, 6, 1))
     assert any(x.text.startswith("December 1985") and x.value == "1985-12" for x in found)
     assert all(text[x.start : x.end] == x.text for x in found)
+
+
+# --- TimeML conventions: durations, anaphora, deadlines, names ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The plant will run for at least 20 more years.", "P20Y"),
+        ("Growth should slow over the next couple of years.", "P2Y"),
+        ("Losses narrowed in the past two quarters.", "P2Q"),
+        ("It returned to profit after several quarters of losses.", "PXQ"),
+    ],
+)
+def test_durations_with_more_couple_and_quarters(text, value):
+    assert only(text).value == value
+
+
+def test_three_quarters_of_something_is_a_fraction():
+    assert extract_dates("Iraq imports about three-quarters of its food.", PUBLISHED) == []
+
+
+def test_the_last_half_of_a_year_is_its_second_half():
+    assert only("Sales slowed in the last half of 1989.").value == "1989-H2"
+
+
+def test_the_year_period_is_the_quarter_under_discussion_in_that_year():
+    found = extract_dates("Profit rose in the third quarter. In the 1988 period, it lost money.", date(1989, 10, 26))
+    assert [(e.text, e.value) for e in found] == [("the third quarter", "1989-Q3"), ("the 1988 period", "1988-Q3")]
+
+
+def test_that_year_and_that_day_refer_to_the_last_date_mentioned():
+    found = extract_dates("She fled in June 1998 and returned to Cuba later that year.", date(2000, 1, 28))
+    assert [e.value for e in found] == ["1998-06", "1998"]
+    found = extract_dates("He was shot on Oct. 23, 1998. Earlier that day, police got a fax.", date(1999, 10, 24))
+    assert [(e.text, e.value) for e in found] == [("Oct. 23, 1998", "1998-10-23"), ("Earlier that day", "1998-10-23")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The sale should close by year-end.", "2016"),
+        ("The index has risen 4% since year-end.", "2015"),
+    ],
+)
+def test_year_end_is_the_end_of_the_reference_year(text, value):
+    expression = only(text)
+    assert (expression.value, expression.part_of_day) == (value, "end")
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "value"),
+    [
+        # A deadline preposition points ahead even after a past verb.
+        ("Lenders extended the credit line through January.", date(1989, 10, 30), "1990-01"),
+        ("The sale is part of a program to pay down the loan by February.", date(1989, 10, 30), "1990-02"),
+        # "since" points back.
+        ("Police have searched for him since shortly after the Oct. 23 slaying.", date(1999, 5, 6), "1998-10-23"),
+        # A participle after a determiner is an adjective, not the verb of the sentence.
+        ("The split would be paid on a still unspecified date in January.", date(1989, 10, 26), "1990-01"),
+        # The verb may lie more than 90 characters before the month.
+        (
+            "Nashua's stock has fluctuated sharply on takeover speculation, rising to a high for the year of "
+            "$42.875 a share in June from $29.75 in March.",
+            date(1989, 10, 30),
+            "1989-03",
+        ),
+    ],
+)
+def test_month_tense_cues(text, reference, value):
+    assert extract_dates(text, reference)[-1].value == value
+
+
+def test_ahead_of_the_weekend_is_the_coming_one():
+    assert only("Traders squared positions ahead of the weekend.", date(1989, 10, 30)).value == "1989-W44-WE"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The company blamed current market conditions.", "PRESENT_REF"),
+        ("Holders may buy shares at half the then current market price.", "PAST_REF"),
+        ("Sales rose in the current quarter.", "2016-Q1"),
+    ],
+)
+def test_current_before_a_noun_is_the_present(text, value):
+    assert only(text).value == value
+
+
+def test_title_case_relative_words_inside_a_sentence_are_names():
+    text = 'Baker said on ABC\'s "This Week" that the talks failed. This is VOA Today.'
+    show = text.index("This Week")
+    assert extract_dates(text, PUBLISHED, [(show, show + len("This Week"), "DATE")]) == []
+    assert only("This week the talks failed.").value == "2016-W11"
+
+
+def test_sentence_initial_now_with_a_comma_is_a_discourse_marker():
+    assert extract_dates('Now, he says, "the plan is dead."', PUBLISHED) == []
+    assert only("Now officials are investigating.").value == "PRESENT_REF"
