@@ -33,7 +33,13 @@ The steps, in order (each removal is counted under one name of `CLEAN_RULES`):
    "LONDON, March 14, 2016 (Reuters)") is its own paragraph, and a run of short unfinished lines with
    digits (score lines, results tables with single spaces, "Shr 1.31 dlrs vs 86 cts" with its "Nine mths"
    labels) is kept line by line as a table block; wrapped prose lines are longer than such rows, so they
-   still join. Paragraphs are separated by "\\n\\n".
+   still join. When the document as a whole does not look hard-wrapped (its lines do not crowd under one
+   width of 50-100 columns), a line ending mid-sentence joins the next only when the break looks like a
+   wrap there: it ends in "the", "of", "on" ... or a hyphen, or both lines fit a wrap width and the next
+   word would not have fitted within the longest such line of their run; so text written one sentence,
+   headline or result per line stays line by line. A line-final hyphen joins without a space unless the
+   next word is "and"/"or"/"to" or the document spells the pair with a space more often than without.
+   Paragraphs are separated by "\\n\\n".
 5. Repeats (`repeated_paragraph`): a prose paragraph of >= 5 words that repeats an earlier one (after
    case and whitespace folding) is dropped; this also removes a whole body pasted twice. Table blocks,
    paragraphs under 5 words and data lines under 10 words with a digit ("Net 16.1 mln vs 9,390,000",
@@ -757,23 +763,105 @@ def _data_run_lines(lines: list[_Line], wrap_width: int | None) -> set[int]:
     return rows
 
 
+def _run_widths(lines: list[_Line]) -> list[int]:
+    """Return, for each line, the wrap width its run of consecutive prose and list lines could have.
+
+    That is the longest line of the run no longer than `_MAX_WRAP_WIDTH` (longer lines were not wrapped):
+    a wrapper fills every line of a paragraph up to its width, so a line that left room within it for the
+    next line's first word was broken by the writer, not the wrapper.
+    """
+    widths = [0] * len(lines)
+    start = 0
+    while start < len(lines):
+        if lines[start].kind not in (_PLAIN, _LIST):
+            start += 1
+            continue
+        end = start
+        longest = 0
+        while end < len(lines) and lines[end].kind in (_PLAIN, _LIST):
+            length = len(lines[end].text)
+            if length <= _MAX_WRAP_WIDTH:
+                longest = max(longest, length)
+            end += 1
+        widths[start:end] = [longest] * (end - start)
+        start = end
+    return widths
+
+
+# A line ending in one of these words cannot end a sentence, headline or label ("On" / "Monday, President
+# Putin indicated ..." as a scraper broke it): the next line goes on with it, however long either is.
+_CONTINUING_WORDS = frozenset("a an the of to and or nor but with from by at in on for into onto than".split())
+
+
+def _continues_line(
+    previous: str, text: str, wrap_width: int | None, run_width: int, sentence_end_breaks: bool = False
+) -> bool:
+    """True when the line `text` goes on with the sentence of the line before it, so the two join.
+
+    A lower-case start always continues. In a hard-wrapped document (`wrap_width`) a line that breaks
+    mid-sentence was wrapped, and so was one that ends a sentence when the next word would not have fitted
+    on it (unless `sentence_end_breaks`, as after a list item). Elsewhere a line break is the writer's
+    (one sentence, headline or result per line, as CoNLL and many scraped pages have it) unless the line
+    ends mid-sentence and either ends in a word that cannot end it ("the", "of") or in a hyphen, or looks
+    wrapped: both lines are no longer than a wrap width can be and the next word would not have fitted
+    within (or close to) the run's width (`_run_widths`).
+    """
+    if text[0].islower():
+        return True
+    ends_sentence = _ends_sentence(previous)
+    next_fits = len(previous) + 1 + _first_word_length(text)
+    if wrap_width:
+        return not ends_sentence or (not sentence_end_breaks and next_fits > wrap_width)
+    if ends_sentence:
+        return False
+    if previous[previous.rfind(" ") + 1 :].casefold() in _CONTINUING_WORDS or _ends_in_hyphen(previous):
+        return True
+    could_be_wrapped = len(previous) <= _MAX_WRAP_WIDTH and len(text) <= _MAX_WRAP_WIDTH
+    return could_be_wrapped and next_fits > run_width - _FULL_LINE_SLACK
+
+
+def _ends_in_hyphen(text: str) -> bool:
+    """True for a line broken after a hyphen inside a word ("anti-"), not after a dash (" -")."""
+    return text[-1] == "-" and len(text) > 1 and text[-2].isalpha()
+
+
 def _first_word_length(text: str) -> int:
     space = text.find(" ")
     return len(text) if space < 0 else space
 
 
-def _join_wrapped(parts: list[str]) -> str:
+# After these words a line-final hyphen is a suspended one ("small- and medium-sized firms"), not a
+# compound broken by the wrapper: the space stays.
+_SUSPENDED_HYPHEN_NEXT = frozenset({"and", "or", "nor", "to"})
+_WORD_EDGE_PUNCTUATION = ".,;:!?\"'”’)]"
+
+
+def _join_wrapped(parts: list[str], lines: list[_Line]) -> str:
     """Join wrapped lines with a space, or with nothing after a word broken at its hyphen ("anti-" /
-    "racketeering"): wrappers break compounds there, and the hyphen is part of the word."""
+    "racketeering"): wrappers break compounds there, and the hyphen is part of the word.
+
+    A line-final hyphen keeps its space when the document says so: the next word is "and", "or", "to"
+    (a suspended hyphen), or `lines` spell the pair with a space ("MacLeod- Henderson") more often than
+    without one on a single line.
+    """
     if len(parts) == 1:
         return parts[0]
+    document: str | None = None  # all lines, built only when a hyphen wrap needs the evidence
     joined = [parts[0]]
     for part in parts[1:]:
         previous = joined[-1]
-        if previous[-1] == "-" and len(previous) > 1 and previous[-2].isalpha() and part[0].isalpha():
-            joined[-1] = previous + part
-        else:
-            joined.append(part)
+        if _ends_in_hyphen(previous) and part[0].isalpha():
+            head = previous[previous.rfind(" ") + 1 :]
+            tail = part[: _first_word_length(part)].rstrip(_WORD_EDGE_PUNCTUATION)
+            if tail.casefold() in _SUSPENDED_HYPHEN_NEXT:
+                joined.append(part)
+                continue
+            if document is None:
+                document = "\n".join(line.text for line in lines)
+            if document.count(f"{head} {tail}") <= document.count(f"{head}{tail}"):
+                joined[-1] = previous + part
+                continue
+        joined.append(part)
     return " ".join(joined)
 
 
@@ -787,6 +875,8 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
     wrap_width = _wrap_width(lines)
+    # Only text that is not hard-wrapped as a whole needs the local evidence of each run.
+    run_widths = [0] * len(lines) if wrap_width or indent_mode else _run_widths(lines)
     blocks: list[_Block] = []
     parts: list[str] = []
     parts_kind = _BLANK
@@ -795,7 +885,7 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         nonlocal parts, parts_kind
         if parts:
             is_table = parts_kind == _TABLE
-            text = "\n".join(parts) if is_table else _join_wrapped(parts)
+            text = "\n".join(parts) if is_table else _join_wrapped(parts, lines)
             blocks.append(_Block(text, is_table, len(parts)))
         parts = []
         parts_kind = _BLANK
@@ -826,17 +916,12 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
             parts_kind = _TABLE
             continue
         if kind == _PLAIN and parts_kind == _PLAIN and line.indent <= base_indent:
-            if (
-                indent_mode
-                or not _ends_sentence(parts[-1])
-                or line.text[0].islower()
-                or (wrap_width and len(parts[-1]) + 1 + _first_word_length(line.text) > wrap_width)
-            ):
+            if indent_mode or _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1]):
                 parts.append(line.text)
                 continue
         # A list item absorbs its wrapped continuation, however that is indented.
         if kind == _PLAIN and parts_kind == _LIST:
-            if not _ends_sentence(parts[-1]) or line.text[0].islower():
+            if _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1], sentence_end_breaks=True):
                 parts.append(line.text)
                 continue
         flush()

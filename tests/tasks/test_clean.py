@@ -523,6 +523,55 @@ def test_hard_wrap_at_a_hyphen_rejoins_capitalised_compounds():
     assert _paragraphs(clean_document(raw)) == [joined]
 
 
+def test_hard_wrapped_paragraph_too_short_to_measure_still_joins():
+    """Reuters-21578 article 00795: three lines, so no document wrap width, broken before "26"."""
+    raw = (
+        "DALLAS, MARCH 2 - Diamond Shamrock Corp said it set March\n"
+        "26 as the record date for stockholders entitled to vote at its\n"
+        "April 30 annual meeting.\n"
+    )
+
+    assert _paragraphs(clean_document(raw)) == [" ".join(raw.split())]
+
+
+def test_one_sentence_per_line_text_is_not_joined():
+    """CoNLL-2003 style lines: result lines and a byline end without a stop but are not wrapped."""
+    lines = [
+        "Hove : Sussex 363 ( W. Athey 111 , V. Drakes 52 ; I. Austin 4-37 ) , Lancashire 197-8 ( W. Hegg 54 ) "
+        "and Kent 250",
+        "Portsmouth : Middlesex 199 and 426 ( J. Pooley 111 , M. Ramprakash 108 , M. Gatting 83 ) , Hampshire 232",
+        "Vera Haller",
+        'Dublin-born director Neil Jordan says he never lost more sleep over a film than over " Michael Collins " '
+        ", his controversial epic about the IRA .",
+    ]
+
+    assert _paragraphs(clean_document("\n".join(lines))) == lines
+
+
+def test_line_broken_after_a_word_that_cannot_end_it_joins():
+    raw = (
+        "Russian President Vladimir Putin has confirmed that Moscow will begin withdrawal of Russian forces "
+        "from Syria.\nOn\nMonday, President Putin indicated that the Kremlin will start withdrawing its forces.\n"
+    )
+
+    assert _paragraphs(clean_document(raw))[1].startswith("On Monday, President Putin")
+
+
+def test_hard_wrap_at_a_hyphen_follows_the_spelling_of_the_document():
+    wrapped = "Hickey, Sanderson and Collier came in, and the last change was MacLeod-\nHenderson at lock."
+    spaced = "The replacements were named as Fortey, Murphy and MacLeod- Henderson on Friday."
+    unspaced = "The replacements were named as Fortey, Murphy and MacLeod-Henderson on Friday."
+
+    assert "MacLeod- Henderson at lock." in clean_document(f"{spaced}\n\n{wrapped}").text
+    assert "MacLeod-Henderson at lock." in clean_document(f"{unspaced}\n\n{wrapped}").text
+    # No evidence either way: compounds broken by the wrapper are far more common, so the hyphen joins.
+    assert "MacLeod-Henderson at lock." in clean_document(wrapped).text
+    # A suspended hyphen keeps its space.
+    assert clean_document("Loans to small-\nand medium-sized firms rose.").text == (
+        "Loans to small- and medium-sized firms rose."
+    )
+
+
 # --- Datelines and data rows (CoNLL-2003 one sentence per line, Reuters earnings) ------------------------
 
 
