@@ -149,7 +149,8 @@ _FAMILIES = {
     "duration": (
         rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
         rf"(?P<du_n>{_NUMBER})(?P<du_half>\s+1/2|\s+and\s+a\s+half)?[\s-]+(?:(?:more|additional|further|straight|consecutive)\s+)?(?:(?:trading|business|working)\s+)?(?P<du_u>{_UNIT})"
-        r"(?P<du_and_half>\s+and\s+a\s+half)?(?:\s+(?P<du_ago>ago|earlier))?"
+        # "a year-earlier loss": the unit belongs to "year-earlier" (anaphoric), not to a duration
+        r"(?P<du_and_half>\s+and\s+a\s+half)?(?:\s+(?P<du_ago>ago|earlier))?(?!-(?:earlier|ago)\b)"
     ),
     "bare_unit": r"(?P<bare_u>years|months|weeks|days|decades|centuries)",
     "relative": (
@@ -163,6 +164,8 @@ _FAMILIES = {
         # "current" before a noun ("current market conditions"); the units and "account" make other expressions.
         r"|current(?=\s+[a-z])(?!\s+(?:fiscal\s+|calendar\s+)?(?:year|quarter|period|month|week|half|account)))"
         r"|(?P<ref_then>then[\s-]+current)"
+        # "in recent weeks" is a stretch of some weeks up to now (a duration); "recent years" an era.
+        r"|(?P<ref_span>recent\s+(?P<ref_span_u>months|weeks))"
         r"|(?P<ref_past>recently|lately|(?:recent|past)\s+(?:years|months|weeks|decades)"
         r"|in\s+the\s+past(?!\s+(?:\d|(?:[a-z]+\s+)?(?:years?|months?|weeks?|days?|decades?|quarters?)\b)))"
         r"|(?P<ref_future>(?:in\s+)?the\s+future|in\s+future)"
@@ -172,7 +175,7 @@ _FAMILIES = {
     "anaphoric": (
         r"(?P<an_det>the|that)\s+(?:(?:comparable|corresponding)\s+)?(?:(?P<an_year>(?:19|20)\d\d)\s+)?"
         r"(?:(?P<an_mod>latest|most\s+recent|current|year-ago|year-earlier|comparable|same|"
-        r"full|following|previous|prior)\s+)?(?:fiscal\s+)?(?P<an_unit>quarter|period|year|weekend)(?![\w-])"
+        r"full|following|previous|prior)\s+)?(?:fiscal\s+)?(?P<an_unit>quarter|period|year|month|weekend)(?![\w-])"
         r"|(?P<an_bare>year-earlier|year-ago)"
     ),
     "season": (
@@ -193,7 +196,7 @@ _FAMILIES = {
         rf"(?:\s*(?-i:{_TIME_ZONES})\b)?"
         rf"|(?<![\d:.,])(?P<ck_h2>[012]?\d):(?P<ck_m2>[0-5]\d)(?!\d)(?:\s*(?P<ck_tz>{_TIME_ZONES})\b)?"
         rf"|(?<![\d:.,])(?P<ck_hhmm>[012]\d[0-5]\d)\s+(?P<ck_tz2>(?-i:{_TIME_ZONES}|hrs))\b"
-        r"|(?P<ck_word>noon|midnight)"
+        r"|(?P<ck_word>noon|midday|midnight)"
     ),
     "century": r"(?P<ce_n>[12]?\d)(?:st|nd|rd|th)[\s-]+century",
     "decade": (
@@ -201,7 +204,9 @@ _FAMILIES = {
         r"|(?:the\s+)?'(?P<dc2>\d0)s"
     ),
     "year": (
-        rf"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?(?P<yr>(?:19|20)\d\d)"
+        # Years before 1900 only after "in"/"since" ("in 1898"): otherwise they are as often amounts.
+        rf"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?"
+        rf"(?P<yr>(?:19|20)\d\d|(?:(?<=\bin\s)|(?<=\bsince\s))1[5-8]\d\d)"
         rf"(?![/-]\d|\.\d){_NOT_AN_AMOUNT}"
     ),
 }
@@ -287,7 +292,7 @@ _IRREGULAR_PAST = (
 )
 _TENSE_CUE_RE = re.compile(
     r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?\s+to|"
-    r"planning|planned\s+for|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    r"planning|planned\s+(?:for|to|an?)\b|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
     + _IRREGULAR_PAST
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
@@ -753,6 +758,8 @@ def _norm_reference(m: re.Match[str], text: str, ref: date | None) -> _Normalise
         return None
     if m["ref_present"]:
         return _Normalised("DATE", "PRESENT_REF", ref, ref, None, ref)
+    if m["ref_span"]:
+        return _Normalised("DURATION", f"PX{_UNIT_CODE[_unit(m['ref_span_u'])][1]}")
     if m["ref_past"] or m["ref_then"]:
         return _Normalised("DATE", "PAST_REF", None, None, None, ref)
     return _Normalised("DATE", "FUTURE_REF", None, None, None, ref)
@@ -766,10 +773,14 @@ def _sentence_start(text: str, start: int) -> int:
     return sentence_start
 
 
-def _tense(text: str, start: int, end: int) -> str | None:
-    """ "future", "past" or None: what the sentence around ``text[start:end]`` says about its time."""
+def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> str | None:
+    """ "future", "past" or None: what the sentence around ``text[start:end]`` says about its time.
+
+    ``from_says_future=False`` reads "from" just before as the start of a range ("from Aug. 26 to Oct. 20").
+    """
     sentence_start = _sentence_start(text, start)
-    if _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start):
+    just_before = _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start)
+    if just_before and (from_says_future or not just_before[0].lower().startswith("from")):
         return "future"
     if _PAST_JUST_BEFORE_RE.search(text, sentence_start, start):
         return "past"
@@ -782,6 +793,8 @@ def _tense(text: str, start: int, end: int) -> str | None:
         # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
         after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
         cue = _TENSE_CUE_RE.search(text, end, after.start() if after else min(len(text), end + _CONTEXT_CHARS))
+        if cue is not None and cue[0].lower().startswith("planned"):
+            return "past"  # "On Friday, the government planned to pay": the planning was on Friday
         cues = [cue] if cue else []
     if not cues:
         return None
@@ -803,7 +816,8 @@ def _calendar_tense(text: str, start: int, end: int) -> str | None:
     """The tense of a month or month-day: a deadline preposition before it says future, else ``_tense``."""
     if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
         return "future"
-    return _tense(text, start, end)
+    # "bought from Aug. 26 to Oct. 20": a range of dates, past or future as the rest of the sentence says.
+    return _tense(text, start, end, from_says_future=False)
 
 
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -833,7 +847,7 @@ def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
 
 def _norm_clock(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     if m["ck_word"]:
-        hour, minute = (12 if m["ck_word"].lower() == "noon" else 24), 0
+        hour, minute = (24 if m["ck_word"].lower() == "midnight" else 12), 0
     elif m["ck_ampm"]:
         hour, minute = int(m["ck_h"]), int(m["ck_m"] or 0)
         if not 1 <= hour <= 12:
@@ -1021,6 +1035,8 @@ def _resolve_anaphoric(
             return _weekend(ref, ref)
         past = _tense(text, m.start(), m.end()) == "past"
         return _weekend(ref - timedelta(weeks=1) if past else ref, ref)
+    if unit == "month":
+        return _anaphoric_month(m, modifier, ref, previous)
     if unit == "year" and not modifier and _ENDED_AFTER_RE.match(text, m.end()):
         return _Normalised("DURATION", "P1Y")  # "the year ended March 31": a year-long span, anchored at its end
     if unit == "period" and not modifier and not m["an_year"]:
@@ -1058,6 +1074,23 @@ def _resolve_anaphoric(
     else:
         base = ref.year
     return _year(base + step - (1 if year_back else 0), ref)
+
+
+def _anaphoric_month(
+    m: re.Match[str], modifier: str, ref: date | None, previous: Sequence[TemporalExpression]
+) -> _Normalised | None:
+    """ "In March ... the following month": the month after (before, the same as) the last month or day mentioned.
+
+    "the month" alone is left alone: it is as often "the month of Ramadan" as a month in time.
+    """
+    step = {"following": 1, "next": 1, "previous": -1, "prior": -1, "same": 0}.get(modifier)
+    if m["an_year"] or (step is None and not (m["an_det"].lower() == "that" and not modifier)):
+        return None
+    last = next((e for e in reversed(previous) if e.granularity in ("month", "day") and e.date_start), None)
+    base = last.date_start if last is not None else ref
+    if base is None:
+        return _unresolved("XXXX-XX")
+    return _month(*_add_months(base.year, base.month, step or 0), ref)
 
 
 def _resolve_same_day(ref: date | None, previous: Sequence[TemporalExpression]) -> _Normalised:
@@ -1125,7 +1158,7 @@ _TEMPORAL_HINT_RE = re.compile(
 _TRIGGER_RE = re.compile(
     # The look-ahead (every trigger's first character) spares the alternation at most positions.
     r"(?=[0-9'acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
-    r"|(?<![a-z])(?:(?:19|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|'\d0s|[012]\d[0-5]\d\s+[a-z]{3}\b"
+    r"|(?<![a-z])(?:(?:1[5-9]|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|'\d0s|[012]\d[0-5]\d\s+[a-z]{3}\b"
     r"|\d{1,2}(?:st|nd|rd|th)\b|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b"
     r"|seconds?\b|daily|morning|evening|tomorrow|current|present|recent|lately|past|future|moment|spring|summer"
@@ -1184,7 +1217,8 @@ def _is_title_mid_sentence(text: str, m: re.Match[str]) -> bool:
     words = m[0].split()
     if not all(word[0].isupper() and word[1:].islower() for word in words if word[0].isalpha()) or m[0][0].isdigit():
         return False
-    before = text[max(0, m.start() - 20) : m.start()].rstrip().rstrip(_OPENING_QUOTES).rstrip()
+    # ABC News' "This Week": the possessive's apostrophe and the opening quote both go
+    before = text[max(0, m.start() - 20) : m.start()].rstrip(_OPENING_QUOTES + " \t\n")
     return bool(before) and (before[-1].isalnum() or before[-1] == ",")
 
 
@@ -1261,6 +1295,26 @@ _AGE_RE = re.compile(r"(?:\d|\b[a-z]+)[\s-]+(?:years?|months?)[\s-]+old\b|\bages
 _UNRESOLVABLE_NER_RE = re.compile(
     r"(?:quarterly|weekly|monthly|seasonally|(?:the|that|this)\s+(?:day|night)(?:\s+of)?)", re.IGNORECASE
 )
+# A unit with no number, name or definite article ("a quarter", "his year", "All week", "Good evening",
+# "just minutes apart", CBS's "60 Minutes") points at no particular time: nobody can give it a value.
+_GENERIC_NER_RE = re.compile(
+    r"(?:(?:a|an|his|her|its|their|our|my|your|all|only|just|more\s+than\s+a)\s+)?(?:fiscal\s+)?"
+    r"(?:year|quarter|month|week|weekend|day|morning|afternoon|evening|nights?)|(?:\d+\s+|only\s+|just\s+)?"
+    r"(?:minutes|hours|seconds)",
+    re.IGNORECASE,
+)
+_DEFINITE_BEFORE_RE = re.compile(r"\b(?:the|that|this)\s+$", re.IGNORECASE)
+
+
+def _is_generic_ner(text: str, start: int, end: int) -> bool:
+    """Whether an NER span nothing here could normalise is a bare unit ("his year") rather than a time.
+
+    "the [week]'s most active session": a unit after a definite article refers to a time and is kept.
+    """
+    if _DEFINITE_BEFORE_RE.search(text, max(0, start - 6), start):
+        return False
+    span = text[start:end]
+    return _GENERIC_NER_RE.fullmatch(span) is not None and not re.fullmatch(r"\d+\s+(?-i:[a-z]+)", span)
 
 
 def _merge_ner(
@@ -1282,7 +1336,12 @@ def _merge_ner(
         overlapping = [i for i, e in enumerate(result) if e.start < ner_end and ner_start < e.end]
         if not overlapping:
             span = text[ner_start:ner_end]
-            if _TEMPORAL_HINT_RE.search(span) and not _AGE_RE.search(span) and not _UNRESOLVABLE_NER_RE.fullmatch(span):
+            if (
+                _TEMPORAL_HINT_RE.search(span)
+                and not _AGE_RE.search(span)
+                and not _UNRESOLVABLE_NER_RE.fullmatch(span)
+                and not _is_generic_ner(text, ner_start, ner_end)
+            ):
                 result.append(TemporalExpression(span, ner_start, ner_end, label, None, None, None, None, None, None))
             continue
         if len(overlapping) != 1:

@@ -1,3 +1,4 @@
+import re
 from datetime import date
 from pathlib import Path
 
@@ -609,3 +610,83 @@ def test_title_case_relative_words_inside_a_sentence_are_names():
 def test_sentence_initial_now_with_a_comma_is_a_discourse_marker():
     assert extract_dates('Now, he says, "the plan is dead."', PUBLISHED) == []
     assert only("Now officials are investigating.").value == "PRESENT_REF"
+
+
+def test_possessive_before_a_quoted_title_still_marks_a_name():
+    assert extract_dates('Baker, speaking on ABC News\' "This Week," said the request was legal.', PUBLISHED) == []
+
+
+def test_a_year_earlier_loss_is_the_year_earlier_quarter_not_a_duration():
+    text = "It lost $5.1 million in the third quarter, compared with a year-earlier net loss of $6.2 million."
+    found = extract_dates(text, date(1989, 10, 26))
+    assert [(e.text, e.value) for e in found] == [("the third quarter", "1989-Q3"), ("year-earlier", "1988-Q3")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # The planned event lies ahead of the planning ...
+        ("The team planned to leave Nairobi on Thursday for Dar es Salaam.", "1998-10-01"),
+        ("Protesters planned a large demonstration on Saturday.", "1998-10-03"),
+        # ... but a weekday before "planned" dates the planning itself.
+        ("On Friday, the Kenyan government planned to pay the families.", "1998-09-25"),
+    ],
+)
+def test_planned_points_ahead_only_after_the_verb(text, value):
+    assert only(text, date(1998, 9, 30)).value == value
+
+
+def test_from_before_a_month_day_opens_a_range_not_the_future():
+    found = extract_dates("It bought 100,000 shares from Aug. 26 to Oct. 20.", date(1989, 10, 30))
+    assert [e.value for e in found] == ["1989-08-26", "1989-10-20"]
+
+
+@pytest.mark.parametrize(
+    ("text", "timex_type", "value"),
+    [
+        ("Lenders have expressed concerns in recent months.", "DURATION", "PXM"),
+        ("But in recent weeks, sources reported delays.", "DURATION", "PXW"),
+        ("The market has moved toward cheaper gear in recent years.", "DATE", "PAST_REF"),
+    ],
+)
+def test_recent_weeks_and_months_are_durations(text, timex_type, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == (timex_type, value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This hasn't been Kellogg Co.'s year.",
+        "Tax payments would be minimal in a quarter that produced such a big loss.",
+        "Good evening from the central park.",
+        "The two bombings happened only minutes apart.",
+        "Gonzalez said on CBS's ''60 Minutes.''",  # AP's quotes
+    ],
+)
+def test_ner_spans_of_a_bare_unit_without_a_value_are_dropped(text):
+    span = re.search(r"year|a quarter|evening|only minutes|60 Minutes", text)
+    assert extract_dates(text, PUBLISHED, [(span.start(), span.end(), "DATE")]) == []
+
+
+def test_ner_span_of_a_unit_after_the_is_kept():
+    text = "Volume was up from Thursday and the week's most active session."
+    week = text.index("week")
+    found = extract_dates(text, PUBLISHED, [(week, week + 4, "DATE")])
+    assert [e.text for e in found] == ["Thursday", "week"]
+
+
+def test_the_following_month_counts_from_the_month_mentioned_before():
+    text = "Holders asked for a sale in March. The following month, the company put itself up for sale."
+    found = extract_dates(text, date(1989, 10, 27))
+    assert [(e.text, e.value) for e in found] == [("March", "1989-03"), ("The following month", "1989-04")]
+    assert only("That month, sales fell.", date(1989, 10, 27)).value == "1989-10"
+
+
+def test_midday_is_noon():
+    assert only("He is to appear before a judge at midday.").value == "2016-03-15T12:00"
+
+
+def test_years_before_1900_only_after_in_or_since():
+    assert only("Marti fought for independence from Spain in 1898.").value == "1898"
+    assert extract_dates("The index settled at 1678.5, after 1500 shares changed hands.", PUBLISHED) == []
