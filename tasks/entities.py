@@ -107,9 +107,10 @@ def extract_entities(
             offsets.append(offset)
             pieces.append(piece)
     spans: list[list[Span]] = [[] for _ in texts]
-    for owner, offset, doc in zip(owners, offsets, nlp.pipe(pieces, batch_size=batch_size), strict=True):
-        for ent in doc.ents:
-            start, end = _trimmed(doc.text, ent.start_char, ent.end_char)
+    docs = nlp.pipe(pieces, batch_size=batch_size)
+    for owner, offset, piece, doc in zip(owners, offsets, pieces, docs, strict=True):
+        for ent in doc.ents:  # the piece is doc.text, which spaCy would rebuild from its tokens on every access
+            start, end = _trimmed(piece, ent.start_char, ent.end_char)
             if start < end:
                 spans[owner].append((offset + start, offset + end, ent.label_))
     return spans
