@@ -106,6 +106,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.dask_address and args.runner != "dask":
         print("textdrops run: --dask-address needs --runner dask", file=sys.stderr)
         return 2
+    from textdrops.config import Settings
+    from textdrops.prestart import TemporaryServer, prestart_workers
+
+    server = TemporaryServer.start_if_needed()  # first: its boot overlaps the imports below
+    if args.runner == "local":
+        prestart_workers(drop, Settings.from_env(ner_model=args.ner_model))
     from flows.process_drop import process_drop
 
     flow, worker_processes, api = process_drop, None, contextlib.nullcontext()
@@ -115,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         flow = process_drop.with_options(task_runner=dask_task_runner(args.dask_address))
         worker_processes = 1  # each Dask worker is a process: no pool inside it
         api = shared_prefect_api()
-    with api:
+    with server.in_use() if server else contextlib.nullcontext(), api:
         record = flow(
             drop=str(drop),
             out_dir=args.out,
