@@ -38,8 +38,8 @@ _BOMS = (
 )
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x7fELF")
 # C0 controls other than tab, newline, vertical tab, form feed and carriage return.
-_ONE_READ_BYTES = 1 << 20
 _CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 11, 12, 13})
+_ONE_READ_BYTES = 1 << 20  # files up to this size are hashed from one read
 
 
 class ManifestError(ValueError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 
@@ -26,7 +25,9 @@ def shared_prefect_api() -> Iterator[str]:
     API URL in use, starting the embedded server here first when there is none.
     """
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import get_current_settings
+
+    from textdrops.prefect_defaults import api_url_in_use
 
     url = get_current_settings().api.url
     if not url:
@@ -34,13 +35,5 @@ def shared_prefect_api() -> Iterator[str]:
         server = SubprocessASGIServer()
         server.start()
         url = server.api_url
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
-        with temporary_settings({PREFECT_API_URL: url}):
-            yield url
-    finally:
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
+    with api_url_in_use(url):
+        yield url

@@ -1,6 +1,8 @@
 """Quiet, offline-safe Prefect defaults, applied before Prefect is imported anywhere in the project."""
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 # Set only when the user has not: an explicit environment variable or Prefect profile always wins.
 PREFECT_DEFAULTS = {
@@ -36,3 +38,20 @@ def retry_on_io_error(task, task_run, state) -> bool:
 
 # Task options for tasks that read the drop: retry transient I/O failures twice, 2 s apart.
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_on_io_error}
+
+
+@contextlib.contextmanager
+def api_url_in_use(url: str) -> Iterator[str]:
+    """Point this process's Prefect settings and the processes it starts (PREFECT_API_URL) at url."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous

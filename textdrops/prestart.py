@@ -120,7 +120,9 @@ class TemporaryServer:
     def in_use(self) -> Iterator[None]:
         """Run the block against this server when Prefect has no other; else stop it and change nothing."""
         from prefect.logging import get_logger
-        from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+        from prefect.settings import get_current_settings
+
+        from textdrops.prefect_defaults import api_url_in_use
 
         settings = get_current_settings()
         if settings.api.url or not settings.server.ephemeral.enabled:
@@ -132,16 +134,8 @@ class TemporaryServer:
             yield
             return
         get_logger("textdrops").info("Started Prefect's temporary server on %s", self.url.removesuffix("/api"))
-        previous = os.environ.get("PREFECT_API_URL")
-        os.environ["PREFECT_API_URL"] = self.url  # for processes this command starts (Dask workers)
-        try:
-            with temporary_settings({PREFECT_API_URL: self.url}):
-                yield
-        finally:
-            if previous is None:
-                os.environ.pop("PREFECT_API_URL", None)
-            else:
-                os.environ["PREFECT_API_URL"] = previous
+        with api_url_in_use(self.url):  # Dask workers this command starts see it too
+            yield
 
 
 def count_inputs(drop: Path, at_most: int) -> int:
