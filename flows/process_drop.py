@@ -17,6 +17,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, tags, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
@@ -40,6 +42,7 @@ from textdrops.faults import crash_point
 from textdrops.locking import drop_lock
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
+from textdrops.served import check_scope, check_worker_processes
 
 TRIGGERS = ("manual", "schedule", "deployment", "test")
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
@@ -165,8 +168,26 @@ def failed_record(ctx: RunContext, started: datetime, error: BaseException, disc
     }
 
 
+def tag_flow_run(*new_tags: str) -> None:
+    """Add tags to this flow run itself (task runs get them from `tags()`; a flow run made by a deployment
+    or the scheduler exists before the drop id is known)."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None:
+        return
+    merged = list(dict.fromkeys([*run.tags, *new_tags]))
+    if merged != list(run.tags):
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run.id, tags=merged)
+
+
 def summary_markdown(record: dict, top_entities: list[dict]) -> str:
-    reasons = "".join(f"| {r} | {n} |\n" for r, n in sorted(record["quarantine_reasons"].items())) or "| none | 0 |\n"
+    reasons = (
+        "| reason | files |\n|---|---|\n"
+        + "".join(f"| {r} | {n} |\n" for r, n in sorted(record["quarantine_reasons"].items()))
+        if record["quarantine_reasons"]
+        else "No file was quarantined.\n"
+    )
     entities = "".join(
         f"| {e['canonical']} | {e['label']} | {e['documents']} | {e['mentions']} |\n" for e in top_entities
     )
@@ -178,7 +199,7 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
         f"| {record['files_seen']} | {record['docs_kept']} | {record['docs_exact_duplicate']} | "
         f"{record['docs_near_duplicate']} | {record['files_quarantined']} | {record['n_entities']} | "
         f"{record['n_dates']} |\n\n"
-        f"## Quarantine reasons\n\n| reason | files |\n|---|---|\n{reasons}\n"
+        f"## Quarantine reasons\n\n{reasons}\n"
         f"## Seconds per stage\n\n| stage | seconds |\n|---|---|\n{timings}\n"
         f"## Top entities\n\n| entity | label | documents | mentions |\n|---|---|---|---|\n{entities}"
     )
@@ -204,11 +225,14 @@ def process_drop(
     settings = Settings.from_env(
         out_dir=out_dir, ner_model=ner_model, batch_size=batch_size, ner_processes=worker_processes
     )
+    check_worker_processes(worker_processes)
     drop_path = Path(drop).expanduser().resolve()
+    check_scope(drop_path, settings.out_dir)
     if not drop_path.is_dir():
         raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
     started = datetime.now(UTC)
     ctx = RunContext(new_run_id(started), str(drop_path), drop_id_of(drop_path), settings)
+    tag_flow_run("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}")
     progress = Progress()
     wall: dict[str, float] = {}
     with (

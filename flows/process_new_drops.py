@@ -7,11 +7,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
 from flows.process_drop import process_drop
 from textdrops.config import Settings
 from textdrops.drops import survey
+from textdrops.served import check_scope
 
 
 @task(name="survey", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -21,7 +24,21 @@ def survey_task(raw_root: str, out_dir: str, settle_seconds: float, require_mark
     return [{"drop": str(s.path), "drop_id": s.path.name, "status": s.status, "detail": s.detail} for s in states]
 
 
-@flow(name="process-new-drops", flow_run_name="new-drops-{raw_root}")
+def _flow_run_name() -> str:
+    return f"new-drops-{Path(flow_run.parameters['raw_root']).name or 'raw'}"
+
+
+def own_trigger() -> str:
+    """How this flow run came to be: `schedule` when Prefect's scheduler made it, `deployment` when someone
+    ran the deployment by hand, `manual` when the flow was called directly."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is not None and run.auto_scheduled:
+        return "schedule"
+    return "deployment" if run is not None and run.deployment_id else "manual"
+
+
+@flow(name="process-new-drops", flow_run_name=_flow_run_name)
 def process_new_drops(
     raw_root: str = "data/raw",
     out_dir: str | None = None,
@@ -30,7 +47,10 @@ def process_new_drops(
 ) -> dict:
     """Process each pending drop under raw_root (oldest first) with the process-drop flow."""
     logger = get_run_logger()
-    out = str(Settings.from_env(out_dir=out_dir).out_dir)
+    trigger = own_trigger()
+    settings = Settings.from_env(out_dir=out_dir)
+    check_scope(Path(raw_root), settings.out_dir)
+    out = str(settings.out_dir)
     states = survey_task(raw_root, out, settle_seconds, require_marker)
     for state in states:
         if state["status"] in ("writing", "not_ready", "empty"):
@@ -41,7 +61,7 @@ def process_new_drops(
     outcome: dict[str, list[str]] = {"processed": [], "failed": []}
     for state in pending:
         logger.info("processing drop %s: %s", state["drop_id"], state["detail"])
-        result = process_drop(drop=state["drop"], out_dir=out_dir, trigger="schedule", return_state=True)
+        result = process_drop(drop=state["drop"], out_dir=out_dir, trigger=trigger, return_state=True)
         if result.is_completed():
             outcome["processed"].append(state["drop_id"])
         else:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
-from prefect import serve
+from prefect.runner import Runner
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
 from flows.process_drop import process_drop
 from flows.process_new_drops import process_new_drops
+from textdrops.config import Settings
+from textdrops.served import confine
 
 DEFAULT_CRON = "0 * * * *"  # hourly, on the hour
 
@@ -32,8 +36,18 @@ def deployments(raw_root: str, out_dir: str | None, cron: str | None = None, int
     return [scheduled, manual]
 
 
+class _Runner(Runner):
+    def handle_sigterm(self, *args) -> None:
+        # Prefect's own handler calls the async `stop` without awaiting it ("coroutine 'Runner.astop' was
+        # never awaited") and exits at once; stop the way Ctrl-C does instead: asyncio.run cancels the
+        # runner's loops, which stop polling and let the runner close its client and runs.
+        self._logger.info("SIGTERM received, stopping")
+        raise KeyboardInterrupt
+
+
 def serve_deployments(raw_root: str, out_dir: str | None, cron: str | None = None, interval: float | None = None):
-    """Register both deployments with the server in PREFECT_API_URL and run their flow runs until stopped."""
+    """Register both deployments with the server in PREFECT_API_URL and run their flow runs until stopped
+    (Ctrl-C or SIGTERM). Flow runs may read drops only under raw_root and write only to out_dir."""
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:
@@ -41,4 +55,18 @@ def serve_deployments(raw_root: str, out_dir: str | None, cron: str | None = Non
             "textdrops serve needs a Prefect server: start one with `prefect server start` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
-    serve(*deployments(raw_root, out_dir, cron, interval))
+    confine(Path(raw_root), Settings.from_env(out_dir=out_dir).out_dir)
+    runner = _Runner()
+    for deployment in deployments(raw_root, out_dir, cron, interval):
+        runner.add_deployment(deployment)
+    when = f"every {interval:g} s" if interval else f"on cron '{cron or DEFAULT_CRON}'"
+    print(
+        f"Serving 'process-new-drops/scheduled' ({when}: new or changed drops under {raw_root}) and "
+        f"'process-drop/manual' (prefect deployment run 'process-drop/manual' -p drop={raw_root}/DROP). "
+        "Stop with Ctrl-C or SIGTERM.",
+        flush=True,
+    )
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        print("textdrops serve: stopped", flush=True)

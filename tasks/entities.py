@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 _NOT_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
 # Labels handed to the date stage instead of the entities table.
 TEMPORAL_LABELS = frozenset({"DATE", "TIME"})
+# spaCy's numeric labels: kept in `entities`, but "one" and "first" are not what a run summary should lead with
+NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT"})
 
 Span = tuple[int, int, str]  # (start, end, label)
 

@@ -14,6 +14,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.entities import NUMERIC_LABELS
 from tasks.load import MANIFEST_NAME, InputFile, discover, fingerprint, read_manifest, split_batches
 from tasks.write import commit_partitions, entity_counts, write_part
 from textdrops import workers
@@ -149,10 +150,10 @@ def annotate_task(ctx, index: int, prepared: dict) -> dict:
 def commit_task(ctx, record: dict) -> list[dict]:
     """Add the drop's entity counts, swap this run's staged partitions into place, append its run record.
 
-    Returns the ten entities mentioned in the most documents, for the run summary.
+    Returns the ten named entities (numbers aside) found in the most documents, for the run summary.
     """
     counts = entity_counts(ctx.staged("entities"), ctx.drop_id, ctx.run_id)
     write_part(counts, "entity_counts", ctx.staged("entity_counts"), 0, keep_empty=True)
     tables = commit_partitions(ctx.out_dir, ctx.run_id, ctx.drop_id, record)
     get_run_logger().info("committed %s for drop %s", ", ".join(tables), ctx.drop_id)
-    return counts.head(10).to_dicts()
+    return counts.filter(~pl.col("label").is_in(NUMERIC_LABELS)).head(10).to_dicts()

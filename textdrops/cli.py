@@ -184,9 +184,14 @@ def _status(args: argparse.Namespace) -> int:
     if raw.is_dir():
         states = survey(raw, out, settle_seconds=0)
         pending = [s for s in states if s.status != "processed"]
-        print(f"\nDrops under {raw}: {len(states)}, of which {len(pending)} not processed in their current state:")
-        for state in pending:
-            print(f"  {state.path.name}: {state.status} ({state.detail})")
+        if not states:
+            print(f"\nNo drops under {raw}.")
+        elif not pending:
+            print(f"\nDrops under {raw}: {len(states)}, all processed in their current state.")
+        else:
+            print(f"\nDrops under {raw}: {len(states)}, of which {len(pending)} not processed in their current state:")
+            for state in pending:
+                print(f"  {state.path.name}: {state.status} ({state.detail})")
     return 0
 
 

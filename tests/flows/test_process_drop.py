@@ -233,3 +233,23 @@ def test_signatures_of_another_kind_in_the_index_stop_the_run_clearly(processed,
     monkeypatch.setenv("TEXTDROPS_SHINGLE_SIZE", "3")
     with pytest.raises(RuntimeError, match="signatures of another kind"):
         _run(other, out)
+
+
+def test_flow_run_is_tagged_and_its_summary_leads_with_named_entities(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    drop = make_drop(tmp_path / "raw", "2016-03-15", {"a.txt": SEED_0, "b.txt": SEED_1})
+    record = _run(drop, tmp_path / "out")
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(record["flow_run_id"])
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["run-summary-2016-03-15"])),
+        )
+    assert {"textdrops", "drop:2016-03-15", "trigger:test"} <= set(run.tags)
+    assert run.name == "2016-03-15-test"
+    summary = next(a for a in artifacts if str(a.flow_run_id) == record["flow_run_id"]).data
+    assert "No file was quarantined." in summary and "| none | 0 |" not in summary
+    top = summary.split("## Top entities")[1]
+    assert "Vladimir Putin" in top
+    assert not any(label in top for label in ("| CARDINAL |", "| ORDINAL |"))

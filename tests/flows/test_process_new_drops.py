@@ -35,7 +35,7 @@ def test_new_drops_are_processed_oldest_first_then_left_alone(tmp_path):
     later = docs.filter(pl.col("drop_id") == "2016-03-16").row(0, named=True)
     assert later["status"] == "exact_duplicate" and later["duplicate_of_drop"] == "2016-03-15"
     runs = _read(out, "runs")
-    assert set(runs["trigger"]) == {"schedule"}
+    assert set(runs["trigger"]) == {"manual"}  # called directly; a run of the scheduler says "schedule" (e2e test)
 
     second = process_new_drops(raw_root=str(raw), out_dir=str(out), settle_seconds=0, require_marker=True)
     assert second["processed"] == []
@@ -76,3 +76,7 @@ def test_status_lists_runs_and_pending_drops(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "2016-03-15" in shown and "succeeded" in shown
     assert "2016-03-16: pending (never processed successfully)" in shown
+
+    process_drop(drop=str(raw / "2016-03-16"), out_dir=str(out), trigger="test")
+    assert main(["status", "--raw", str(raw), "--out", str(out)]) == 0
+    assert "Drops under" in (shown := capsys.readouterr().out) and "2, all processed in their current state." in shown
