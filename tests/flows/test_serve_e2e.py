@@ -155,14 +155,17 @@ def test_scheduled_deployment_picks_up_new_drops_and_the_manual_one_runs_on_requ
     assert [s["schedule"].get("interval") for s in scheduled["schedules"]] == [INTERVAL_SECONDS]
 
     # 1. a drop arrives; nobody triggers anything
+    placed = time.monotonic()
     _place_drop(service.raw, "2016-03-15", sorted(SEEDS.glob("*.txt")))
     service.wait_for(
         "the scheduled run of 2016-03-15", lambda: service.succeeded("2016-03-15", "schedule"), PICKUP_SECONDS
     )
+    print(f"first drop processed {time.monotonic() - placed:.0f} s after it was placed")  # shown with -s
     entities = pl.read_parquet(service.out / "entities" / "drop_id=2016-03-15" / "*.parquet")
     assert "Vladimir Putin" in set(entities["canonical"])
 
     # 2. a second drop arrives later: the next tick picks it up, and the first is not processed again
+    placed = time.monotonic()
     _place_drop(
         service.raw,
         "2016-03-16",
@@ -171,6 +174,7 @@ def test_scheduled_deployment_picks_up_new_drops_and_the_manual_one_runs_on_requ
     service.wait_for(
         "the scheduled run of 2016-03-16", lambda: service.succeeded("2016-03-16", "schedule"), PICKUP_SECONDS
     )
+    print(f"second drop processed {time.monotonic() - placed:.0f} s after it was placed")
     runs = service.runs_table()
     assert runs.filter(pl.col("drop_id") == "2016-03-15").height == 1
 
