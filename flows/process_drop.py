@@ -37,7 +37,7 @@ from tasks.prefect_tasks import (
 from tasks.write import recover, write_run_record
 from textdrops import workers
 from textdrops.config import Settings
-from textdrops.drops import successful_fingerprints
+from textdrops.drops import stored_source, successful_fingerprints
 from textdrops.faults import crash_point
 from textdrops.locking import drop_lock
 from textdrops.pipeline import RunContext
@@ -211,13 +211,15 @@ def process_drop(
     out_dir: str | None = None,
     trigger: str = "manual",
     force: bool = False,
+    replace: bool = False,
     ner_model: str | None = None,
     batch_size: int | None = None,
     worker_processes: int | None = None,
 ) -> dict:
     """Process one drop folder into partitioned Parquet under out_dir (default data/processed).
 
-    An unchanged drop whose last run succeeded is skipped unless `force`.
+    An unchanged drop whose last run succeeded is skipped unless `force`. A drop id already stored from
+    another folder (`raw1/2016-03-15` after `raw2/2016-03-15`) is refused unless `replace`.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
@@ -252,6 +254,13 @@ def process_drop(
 
         discovered = None
         try:
+            source = stored_source(settings.out_dir, ctx.drop_id)
+            if source and source != ctx.drop and not replace:
+                raise FileExistsError(
+                    f"drop id {ctx.drop_id} is already stored in {settings.out_dir} from another folder ({source}); "
+                    f"this run's folder is {ctx.drop}. Rename the folder, use another output folder, or pass "
+                    "--replace (replace=True) to replace the stored drop with this folder's files"
+                )
             discovered = discover_task(ctx)
             wall["discover"] = lap()
             previous = successful_fingerprints(settings.out_dir).get(ctx.drop_id)

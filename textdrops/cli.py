@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT
 
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
+USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
 DEFAULT_RAW = "data/raw"
 
 
@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", default=None, help=out_help)
     run.add_argument("--force", action="store_true", help="process the drop even if it is unchanged since a success")
+    run.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a drop of the same name already stored from another folder (refused without it)",
+    )
     run.add_argument(
         "--ner-model",
         default=None,
@@ -127,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             out_dir=args.out,
             trigger="manual",
             force=args.force,
+            replace=args.replace,
             ner_model=args.ner_model,
             batch_size=args.batch_size,
             worker_processes=worker_processes,

@@ -74,3 +74,17 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
             else:
                 states.append(DropState(drop, "pending", "never processed successfully"))
     return states
+
+
+def stored_source(out_dir: Path, drop_id: str) -> str | None:
+    """The folder whose files the stored partitions of `drop_id` came from: the `drop_path` of its latest
+    successful run (None when it has none). The partition folder is listed, never globbed: drop ids may
+    hold glob characters."""
+    folder = out_dir / "runs" / f"drop_id={drop_id}"
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".parquet") if folder.is_dir() else []
+    if not files:
+        return None
+    runs = pl.concat(
+        [pl.read_parquet(f, columns=["drop_path", "status", "finished_at"]) for f in files], how="vertical_relaxed"
+    ).filter(pl.col("status") == "succeeded")
+    return runs.sort("finished_at")["drop_path"][-1] if runs.height else None

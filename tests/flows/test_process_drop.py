@@ -253,3 +253,22 @@ def test_flow_run_is_tagged_and_its_summary_leads_with_named_entities(tmp_path):
     top = summary.split("## Top entities")[1]
     assert "Vladimir Putin" in top
     assert not any(label in top for label in ("| CARDINAL |", "| ORDINAL |"))
+
+
+def test_a_same_named_drop_from_another_folder_is_refused_unless_replaced(tmp_path):
+    out = tmp_path / "out"
+    first = make_drop(tmp_path / "raw1", "2016-03-15", {"a.txt": SEED_0})
+    second = make_drop(tmp_path / "raw2", "2016-03-15", {"b.txt": SEED_1})
+    _run(first, out)
+    with pytest.raises(FileExistsError, match="already stored .* from another folder"):
+        _run(second, out)
+    docs = _table(out, "documents").pl()
+    assert docs["source_path"].to_list() == ["a.txt"]  # the first folder's rows are untouched
+    runs = _table(out, "runs").pl().sort("started_at")
+    assert runs["status"].to_list() == ["succeeded", "failed"] and "--replace" in runs["error"][1]
+
+    from flows.process_drop import process_drop
+
+    process_drop(drop=str(second), out_dir=str(out), trigger="test", replace=True)
+    assert _table(out, "documents").pl()["source_path"].to_list() == ["b.txt"]
+    _run(second, out, force=True)  # the stored source is now the second folder: no --replace needed
