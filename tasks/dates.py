@@ -133,7 +133,7 @@ _FAMILIES = {
         rf"(?<![\d.,])(?P<dm_d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_m>{_MONTH})"
         rf"(?:,?\s+(?P<dm_y>\d{{4}})(?!\d))?"
     ),
-    "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}})(?!\d)",
+    "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}}|['’]\d\d)(?!\d)",
     "month": rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
     "quarter": (
         r"(?:the\s+)?(?:(?:comparable|corresponding)\s+)?(?:(?P<q_rel>year-ago|year-earlier|(?:last|next|this)\s+year's)\s+)?"
@@ -141,10 +141,14 @@ _FAMILIES = {
         r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d))?"
     ),
     "set": (
-        rf"(?:every|each)\s+(?:other\s+)?(?P<set_every>{_WEEKDAY}|{_FULL_MONTH}|day|week|month|year|quarter|morning|evening|night)"
+        rf"(?:every|each)\s+(?P<set_n>\d{{1,3}}|{_ONES}|ten|eleven|twelve|fifteen|twenty|thirty|other)\s+"
+        r"(?P<set_nu>years?|months?|weeks?|days?|hours?|minutes?)"
+        rf"|(?:every|each)\s+(?P<set_every>{_WEEKDAY}|{_FULL_MONTH}|day|week|month|year|quarter|morning|afternoon|evening|night)"
+        r"(?:\s+(?P<set_every_pod>morning|afternoon|evening|night)(?![\w-]))?"
         r"|(?P<set_adv>daily|weekly|monthly|quarterly|annually|yearly|hourly|nightly)"
         r"|per\s+(?P<set_per>annum|year|month|week|day|hour)"
-        rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?-i:s)"
+        rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?:(?-i:s)(?:\s+(?P<set_wd_pod>morning|afternoon|evening|night)s?)?"
+        r"|\s+(?P<set_wd_pods>morning|afternoon|evening|night)s)"
     ),
     "duration": (
         rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
@@ -155,7 +159,7 @@ _FAMILIES = {
     "bare_unit": r"(?P<bare_u>years|months|weeks|days|decades|centuries)",
     "relative": (
         r"(?P<rel_day>today|tonight|tomorrow|yesterday)(?:\s+(?P<rel_day_pod>morning|afternoon|evening|night))?"
-        r"|(?P<rel_mod>(?:the\s+)?(?:past|previous|current)|this\s+past|this|last|next|coming|"
+        r"|(?P<rel_mod>(?:the\s+)?(?:past|previous|current|last|next|coming)|this\s+past|this|"
         r"(?:earlier|later|early|late)\s+(?:this|last|next))"
         r"\s+(?P<rel_unit>morning|afternoon|evening|night|weekend|week|month|year|quarter|decade|century)"
     ),
@@ -180,7 +184,7 @@ _FAMILIES = {
     ),
     "season": (
         r"(?:(?P<se_mod>this|last|next|early|late|(?:the\s+)?(?:early|late|coming|past)|the)\s+)?"
-        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d(?!\d)|{_SPELLED_YEAR}))?"
+        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d(?!\d)|['’]\d\d(?!\d)|{_SPELLED_YEAR}))?"
     ),
     "holiday": (
         r"(?:(?P<ho_mod>last|next|this)\s+)?(?-i:(?P<ho>Christmas(?:\s+(?:Day|Eve))?|New\s+Year's\s+(?:Day|Eve)"
@@ -203,6 +207,8 @@ _FAMILIES = {
         r"(?:the\s+)?(?:(?P<dc_mod>early|late|mid)[\s-]+)?(?P<dc>(?:1[5-9]|20)\d0)'?s"
         r"|(?:the\s+)?'(?P<dc2>\d0)s"
     ),
+    # "'58", "’09": an abbreviated year (not "'60s", a decade, nor a quoted number: "'58 percent'").
+    "short_year": r"['’](?P<yy>\d\d)(?![\d'’%]|\w|\s*(?:percent|pct)\b)",
     "year": (
         # Years before 1900 only after "in"/"since" ("in 1898"): otherwise they are as often amounts.
         rf"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?"
@@ -230,6 +236,7 @@ _FAMILY_FIRST_CHARACTERS = {
     "decade": "telm0-9'",
     "reference": "ncaprlit",
     "year": "elmf0-9",
+    "short_year": "'’",
     "same_day": "elt",
     "year_end": "tfcy",
     "anaphoric": "ty",
@@ -271,7 +278,7 @@ _FIRST_WORD_RE = _word_trie(_FIRST_WORDS + [month.lower() for month in _MONTH_NU
 _EXPRESSION_RE = re.compile(
     # The look-aheads let the engine skip positions inside words and words no expression starts with
     # (most of them) before trying every family.
-    rf"(?<![\w'])(?=[\d']|(?-i:{_FIRST_WORD_RE}))(?:"
+    rf"(?<![\w'’])(?=[\d'’]|(?-i:{_FIRST_WORD_RE}))(?:"
     + "|".join(f"(?P<{name}>{_family_head(name)}{body})" for name, body in _FAMILIES.items())
     + r")(?!\w)",
     re.IGNORECASE,
@@ -304,12 +311,14 @@ _DETERMINER_BEFORE_RE = re.compile(
 )
 _PLUPERFECT_BEFORE_RE = re.compile(r"\bhad\s+(?:been\s+)?$", re.IGNORECASE)
 _PASSIVE_BETWEEN_RE = re.compile(
-    r"(?:\s+(?:be|been|have|has|not|to|still|also|then|now|probably|likely))*\s+", re.IGNORECASE
+    r"(?:\s+(?:be|been|being|have|has|not|to|still|also|then|now|probably|likely|get|getting|start|starting|begin"
+    r"|keep|continue|up))*\s+",
+    re.IGNORECASE,
 )
 # A full stop after "a.m.", a title or a month abbreviation ("Nov. 9") does not end the sentence.
 _SENTENCE_END_RE = re.compile(
     r"(?<!\b[ap]\.m)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|Lt))(?<!\b(?:Mrs|Gen|Gov|Sen|Rep|Col|U\.S|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec))"
-    r"(?<!\bSept)[.!?][\"'”’)]*\s|\n\s*\n"
+    r"(?<!\bSept)(?<!\bvs)(?<!\bv)[.!?][\"'”’)]*\s|\n\s*\n"
 )
 _CONTEXT_CHARS = 160
 
@@ -448,10 +457,19 @@ def _unit(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _year_number(text: str) -> int:
-    """The year of "1994", "nineteen ninety-four" or "two thousand and one"."""
+def _two_digit_year(digits: str, ref: date | None) -> int:
+    """The year of "'58" or "’09": in this century unless that lies more than ten years after the reference."""
+    short = int(digits)
+    this_century = (ref.year // 100 * 100 if ref else 2000) + short
+    return this_century if this_century <= (ref.year if ref else 2000) + 10 else this_century - 100
+
+
+def _year_number(text: str, ref: date | None = None) -> int:
+    """The year of "1994", "'94", "nineteen ninety-four" or "two thousand and one"."""
     if text.isdigit():
         return int(text)
+    if text[0] in "'’":
+        return _two_digit_year(text[1:], ref)
     words = [w for w in re.split(r"[\s-]+", text.lower()) if w not in ("and", "oh")]
     if words[:2] == ["two", "thousand"]:
         return 2000 + sum(_NUMBER_WORDS[w] for w in words[2:])
@@ -529,7 +547,11 @@ def _norm_dm(m: re.Match[str], text: str, ref: date | None) -> _Normalised | Non
 
 
 def _norm_month_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    return _month(int(m["my_y"]), _MONTH_NUMBER[m["my_m"].rstrip(".").lower()], None, _part(m["my_mod"]))
+    year_text = m["my_y"]
+    anchor = ref if year_text[0] in "'’" else None  # "June '58" depends on the century of the reference
+    return _month(
+        _year_number(year_text, ref), _MONTH_NUMBER[m["my_m"].rstrip(".").lower()], anchor, _part(m["my_mod"])
+    )
 
 
 _MAY_MARCH_CUE_RE = re.compile(
@@ -599,8 +621,8 @@ def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
 _SET_VALUE = {
     "day": "P1D", "daily": "P1D", "week": "P1W", "weekly": "P1W", "month": "P1M", "monthly": "P1M",
     "year": "P1Y", "annually": "P1Y", "yearly": "P1Y", "annum": "P1Y", "quarter": "P3M",
-    "quarterly": "P3M", "hourly": "PT1H", "hour": "PT1H", "nightly": "TNI", "night": "TNI",
-    "morning": "TMO", "evening": "TEV",
+    "quarterly": "P3M", "hourly": "PT1H", "hour": "PT1H", "nightly": "XXXX-XX-XXTNI",
+    "night": "XXXX-XX-XXTNI", "morning": "XXXX-XX-XXTMO", "afternoon": "XXXX-XX-XXTAF", "evening": "XXXX-XX-XXTEV",
 }  # fmt: skip
 
 
@@ -610,7 +632,17 @@ _ADJECTIVE_USE_RE = re.compile(
 
 
 def _norm_set(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """TimeML SET values: "every morning" XXXX-XX-XXTMO, "every two years" P2Y, "Tuesday nights" XXXX-WXX-2TNI."""
+    if m["set_nu"]:
+        count = 2 if m["set_n"].lower() == "other" else _number(m["set_n"])
+        if not count:
+            return None
+        prefix, suffix = _UNIT_CODE[_unit(m["set_nu"])]
+        return _Normalised("SET", f"{prefix}{count}{suffix}")
     word = (m["set_every"] or m["set_adv"] or m["set_per"] or m["set_wd"]).lower()
+    pod = m["set_every_pod"] or m["set_wd_pod"] or m["set_wd_pods"]
+    if word in _WEEKDAY_NUMBER and pod:  # "Tuesday nights", "every Monday morning"
+        return _Normalised("SET", f"XXXX-WXX-{_WEEKDAY_NUMBER[word] + 1}T{_PART_OF_DAY_CODE[pod.lower()]}")
     if m["set_adv"] and word not in ("daily", "annually", "nightly") and _ADJECTIVE_USE_RE.match(text, m.end()):
         return None  # "quarterly dividend", "weekly report" classify the noun; they are not times
     if word in _WEEKDAY_NUMBER:
@@ -708,6 +740,9 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
                 return _Normalised("DURATION", "P10Y")
             prefix, suffix = _UNIT_CODE.get(unit, ("P", "W"))  # weekend: a week is close enough
             return _Normalised("DURATION", f"{prefix}1{suffix}")
+    if modifier in ("the next", "the coming") and unit in ("decade", "century"):
+        # "the next decade", "over the last century": a stretch of time from (or up to) now, as "the past decade"
+        return _Normalised("DURATION", "P10Y" if unit == "decade" else "P100Y")
     words = modifier.split()
     part = words[0] if words[0] in ("early", "late", "earlier", "later") else None
     if part in ("earlier", "later"):
@@ -820,6 +855,27 @@ def _calendar_tense(text: str, start: int, end: int) -> str | None:
     return _tense(text, start, end, from_says_future=False)
 
 
+# A clock time just before a weekday ("at 15:00 GMT Saturday", "until 9 a.m. EST Tuesday") belongs to it:
+# the tense cues are read before the clock, and a deadline preposition before the clock says future.
+_CLOCK_BEFORE_WEEKDAY_RE = re.compile(
+    rf"(?:\d{{1,2}}[:.][0-5]\d(?:\s*[ap]\.?m\b\.?)?|\d{{1,2}}\s*[ap]\.?m\b\.?|noon|midnight)"
+    rf"(?:\s*(?-i:{_TIME_ZONES})\b)?(?:\s*\(\d{{4}}\s*(?-i:GMT|UTC)\))?,?\s+(?:on\s+)?$",
+    re.IGNORECASE,
+)
+_CLOCK_LEAD_IN_RE = re.compile(r"(?:\b(?:at|by|until|till|before|from)\s+)?(?:(?:about|around|approximately)\s+)?$")
+
+
+def _weekday_tense(text: str, start: int, end: int) -> str | None:
+    """The tense of a weekday, read from before the clock time that leads into it, if any."""
+    clock = _CLOCK_BEFORE_WEEKDAY_RE.search(text, max(0, start - 40), start)
+    if clock is not None:
+        lead_in = _CLOCK_LEAD_IN_RE.search(text, max(0, clock.start() - 24), clock.start())
+        start = lead_in.start()
+        if lead_in[0][:2].lower() in ("by", "un", "ti", "be"):
+            return "future"  # "gave them until 9 a.m. Tuesday": a deadline with an hour lies ahead
+    return _tense(text, start, end)
+
+
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     weekday = _WEEKDAY_NUMBER[m["wd"].lower()]
     modifier = m["wd_mod"].lower() if m["wd_mod"] else None
@@ -837,7 +893,7 @@ def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
         day = ref + timedelta(days=(weekday - ref.weekday()) % 7 or 7)
     elif modifier == "this":
         day = ref + timedelta(days=weekday - ref.weekday())
-    elif _tense(text, m.start(), m.end()) == "future":
+    elif _weekday_tense(text, m.start(), m.end()) == "future":
         day = ref + timedelta(days=(weekday - ref.weekday()) % 7)
     else:
         day = ref - timedelta(days=back)
@@ -870,8 +926,7 @@ def _norm_decade(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
     if m["dc"]:
         first = int(m["dc"])
     else:
-        century = ref.year // 100 * 100 if ref else 1900
-        first = century + int(m["dc2"])
+        first = _two_digit_year(m["dc2"], ref)  # "the '60s" said in 2013 are the 1960s
     return _Normalised(
         "DATE",
         f"{first // 10}",
@@ -892,6 +947,10 @@ def _norm_century(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
     return _Normalised("DATE", f"{number - 1:02d}", date(max(first, 1), 1, 1), date(first + 99, 12, 31), "century")
 
 
+def _norm_short_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    return _year(_two_digit_year(m["yy"], ref), ref)
+
+
 def _norm_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     modifier = m["yr_mod"]
     return _year(int(m["yr"]), None, _part(modifier))
@@ -904,15 +963,22 @@ def _season_bounds(year: int, first_month: int) -> tuple[date, date]:
     return date(year, first_month, 1), _month_end(*_add_months(year, first_month, 2))
 
 
+_SEASON_PREPOSITION_RE = re.compile(r"\b(?:in|during|by|until|till|through|since|over|for)\s+$", re.IGNORECASE)
+_FALL_OF_RE = re.compile(r"\s+(?:in|of)\b", re.IGNORECASE)
+
+
 def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     word = m["se"].lower()
     modifier = re.sub(r"\s+", " ", (m["se_mod"] or "").lower())
     if word == "fall" and not m["se_y"] and modifier not in ("this", "last", "next", "early", "late"):
-        return None  # "the fall in prices"
+        # "the fall in prices" is a drop; "in the fall", "by the fall" (not followed by "in"/"of") a season
+        in_time = modifier == "the" and _SEASON_PREPOSITION_RE.search(text, max(0, m.start() - 10), m.start())
+        if not in_time or _FALL_OF_RE.match(text, m.end()):
+            return None
     code, first_month = _SEASONS[word]
     part = next((w for w in ("early", "late") if w in modifier.split()), None)
     if m["se_y"]:
-        year, anchor = _year_number(m["se_y"]), None
+        year, anchor = _year_number(m["se_y"], ref), None
     elif ref is None:
         return _unresolved(f"XXXX-{code}", part)
     else:
@@ -923,6 +989,15 @@ def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
         elif "next" in modifier or "coming" in modifier:
             while _season_bounds(year, first_month)[0] <= ref:
                 year += 1
+        elif "this" not in modifier:
+            # "in the summer" is this year's unless the sentence says it is over (past) or still to come (future)
+            start, end = _season_bounds(year, first_month)
+            if start > ref or end < ref:
+                tense = _calendar_tense(text, m.start(), m.end())
+                if tense == "past" and start > ref:
+                    year -= 1
+                elif tense == "future" and end < ref:
+                    year += 1
     start, end = _season_bounds(year, first_month)
     return _Normalised("DATE", f"{year}-{code}", start, end, "season", anchor, part)
 
@@ -1139,6 +1214,7 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "clock": _norm_clock,
     "century": _norm_century,
     "decade": _norm_decade,
+    "short_year": _norm_short_year,
     "year": _norm_year,
 }
 
@@ -1157,8 +1233,8 @@ _TEMPORAL_HINT_RE = re.compile(
 # window around them, which is most of the speed on long articles where dates are sparse.
 _TRIGGER_RE = re.compile(
     # The look-ahead (every trigger's first character) spares the alternation at most positions.
-    r"(?=[0-9'acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
-    r"|(?<![a-z])(?:(?:1[5-9]|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|'\d0s|[012]\d[0-5]\d\s+[a-z]{3}\b"
+    r"(?=[0-9'’acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
+    r"|(?<![a-z])(?:(?:1[5-9]|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|['’]\d\d(?!\d)|[012]\d[0-5]\d\s+[a-z]{3}\b"
     r"|\d{1,2}(?:st|nd|rd|th)\b|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b"
     r"|seconds?\b|daily|morning|evening|tomorrow|current|present|recent|lately|past|future|moment|spring|summer"
@@ -1258,7 +1334,48 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    return _merge_clock_and_day(text, found), names
+    found = _range_starts(text, found)
+    return _date_clocks_by_their_day(text, _merge_clock_and_day(text, found)), names
+
+
+# "12 to 18 months", "two or three days", "5-10 years", "between 5 and 10 years": the first number of a range
+# of durations, written just before the duration that carries the unit.
+_RANGE_START_RE = re.compile(
+    r"(?:(?<=\bbetween\s)(?P<between>)|(?<![\w.,$£€-]))(?P<n>\d{1,3}|"
+    + "|".join(w for w in sorted(_NUMBER_WORDS, key=len, reverse=True) if w not in ("a", "an", "hundred"))
+    + r")\s*(?:(?P<and>and)|to|or|-|–)\s*$",
+    re.IGNORECASE,
+)
+_DURATION_VALUE_RE = re.compile(r"(PT?)(\d+)([A-Z]+)")
+
+
+def _range_starts(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """Add the first end of each range of durations, with the unit of the second ("12" of "12 to 18 months": P12M)."""
+    result: list[TemporalExpression] = []
+    for e in found:
+        value = _DURATION_VALUE_RE.fullmatch(e.value or "") if e.timex_type == "DURATION" else None
+        start = _RANGE_START_RE.search(text, max(0, e.start - 24), e.start) if value else None
+        if start is not None and (start["and"] is None or start["between"] is not None):
+            number = _number(start["n"])
+            previous_end = result[-1].end if result else 0
+            if number and start.start("n") >= previous_end:
+                prefix, _, suffix = value.groups()
+                result.append(
+                    TemporalExpression(
+                        start["n"],
+                        start.start("n"),
+                        start.end("n"),
+                        "DURATION",
+                        f"{prefix}{number}{suffix}",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )  # fmt: skip
+                )
+        result.append(e)
+    return result
 
 
 _CLOCK_VALUE_RE = re.compile(r"T\d\d:\d\d$")
@@ -1287,6 +1404,55 @@ def _merge_clock_and_day(text: str, found: list[TemporalExpression]) -> list[Tem
             continue
         merged.append(e)
     return merged
+
+
+# Between a clock time and the day it is on: "3 p.m. on Saturday", "10:35 a.m. (0735 GMT) Friday" ...
+_CLOCK_THEN_DAY_GAP_RE = re.compile(r"[\s,()]*(?:on\s+)?", re.IGNORECASE)
+# ... and between a day and its clock time: "Saturday at 3 p.m.", "Tuesday, around 10 a.m."
+_DAY_THEN_CLOCK_GAP_RE = re.compile(
+    r"[\s,]*(?:(?:at|from|by|until|till|before|after|shortly\s+(?:after|before))\s+)?(?:(?:about|around|approximately)\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _on_the_reference_day(e: TemporalExpression) -> bool:
+    """A clock time that was put on the reference date for want of a day ("at 3 p.m.")."""
+    return (
+        e.timex_type == "TIME"
+        and e.value is not None
+        and _CLOCK_VALUE_RE.search(e.value) is not None
+        and e.value.startswith(e.anchor.isoformat() if e.anchor else "XXXX-XX-XX")
+    )
+
+
+def _is_day(e: TemporalExpression) -> bool:
+    return e.granularity == "day" and e.value is not None and re.fullmatch(r"\d{4}-\d\d-\d\d", e.value) is not None
+
+
+def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """A clock time next to a day ("Saturday at 3 p.m.", "3 p.m. on Saturday") is on that day, not the reference's."""
+    result = list(found)
+    for i, e in enumerate(result):
+        if not _on_the_reference_day(e):
+            continue
+        day = None
+        j, previous_end = i + 1, e.end
+        # "10:35 a.m. (0735 GMT) Friday": through other clock times to the day
+        while j < len(result) and _CLOCK_THEN_DAY_GAP_RE.fullmatch(text, previous_end, result[j].start):
+            if _is_day(result[j]):
+                day = result[j]
+                break
+            if not _on_the_reference_day(result[j]):
+                break
+            previous_end, j = result[j].end, j + 1
+        if day is None and i > 0 and _is_day(result[i - 1]):
+            if _DAY_THEN_CLOCK_GAP_RE.fullmatch(text, result[i - 1].end, e.start):
+                day = result[i - 1]
+        if day is not None:
+            result[i] = e._replace(
+                value=day.value + e.value[-6:], date_start=day.date_start, date_end=day.date_end, anchor=day.anchor
+            )
+    return result
 
 
 _AGE_RE = re.compile(r"(?:\d|\b[a-z]+)[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)

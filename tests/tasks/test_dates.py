@@ -690,3 +690,125 @@ def test_midday_is_noon():
 def test_years_before_1900_only_after_in_or_since():
     assert only("Marti fought for independence from Spain in 1898.").value == "1898"
     assert extract_dates("The index settled at 1678.5, after 1500 shares changed hands.", PUBLISHED) == []
+
+
+# --- issue 18: mechanisms that generalise (tense, abbreviated years, ranges, sets, clock + day) ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "value"),
+    [
+        # The tense cue stands before the clock time, not just before the weekday.
+        ("Manchester United will play at 15:00 GMT Saturday against Chelsea.", date(2013, 3, 21), "2013-03-23T15:00"),
+        # A deadline with an hour ("until 9 a.m. Tuesday") lies ahead even after a past verb.
+        ("INS extended its deadline until 9 a.m. EST Tuesday.", date(2000, 4, 3), "2000-04-04T09:00"),
+        ("He was kidnapped at 10 p.m. Wednesday, police said.", date(2000, 4, 3), "2000-03-29T22:00"),
+    ],
+)
+def test_a_weekday_after_a_clock_time_takes_the_tense_of_the_sentence(text, reference, value):
+    assert only(text, reference).value == value
+
+
+def test_a_clock_time_next_to_a_day_is_on_that_day():
+    found = extract_dates("The team will play Saturday at 3 p.m. in Rome.", date(2013, 3, 21))
+    assert [e.value for e in found] == ["2013-03-23", "2013-03-23T15:00"]
+    found = extract_dates("They'll kick off at 3 p.m. on Saturday.", date(2013, 3, 21))
+    assert [e.value for e in found] == ["2013-03-23T15:00", "2013-03-23"]
+    text = "The blast occurred at about 10:35 a.m. (0735 GMT) Friday, toppling a building."
+    assert [e.value for e in extract_dates(text, date(1998, 8, 8))] == [
+        "1998-08-07T10:35",
+        "1998-08-07T07:35",
+        "1998-08-07",
+    ]
+    # Not next to a day: the reference date, as before.
+    assert extract_dates("He left at 3 p.m. and returned Friday.", date(2013, 3, 21))[0].value == "2013-03-21T15:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "value"),
+    [
+        ("The class of '58 met again.", date(2013, 3, 21), "1958"),
+        ("He has lived there since ’09, neighbours said.", date(2013, 3, 21), "2009"),
+        ("It opened in June '58 with two pumps.", date(2013, 3, 21), "1958-06"),
+        ("He was born in the summer of '58 in Ohio.", date(2013, 3, 21), "1958-SU"),
+        ("The '60s were wild.", date(2013, 3, 21), "196"),
+        ("The company was founded in 2009 and has grown since.", date(2013, 3, 21), "2009"),
+        ("He has been in office since 1957.", date(2013, 3, 21), "1957"),
+    ],
+)
+def test_bare_and_abbreviated_years(text, reference, value):
+    assert only(text, reference).value == value
+
+
+def test_a_quoted_number_is_not_an_abbreviated_year():
+    assert extract_dates("He said '58 percent' was the figure.", PUBLISHED) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("The project will take 12 to 18 months to complete.", [("12", "P12M"), ("18 months", "P18M")]),
+        ("It's between two to six days for every patient.", [("two", "P2D"), ("six days", "P6D")]),
+        ("He faces between 5 and 10 years in prison.", [("5", "P5Y"), ("10 years", "P10Y")]),
+        ("Sentences of 5-10 years are common.", [("5", "P5Y"), ("10 years", "P10Y")]),
+        ("It costs $12 to 18 months' pay.", [("18 months", "P18M")]),  # a sum of money starts nothing
+    ],
+)
+def test_each_end_of_a_range_of_durations_carries_its_own_duration(text, values):
+    found = extract_dates(text, PUBLISHED)
+    assert [(e.text, e.value) for e in found] == values
+    assert all(e.timex_type == "DURATION" for e in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "timex_type", "value"),
+    [
+        ("It took a month to build.", "DURATION", "P1M"),
+        ("He left a month ago.", "DATE", "2016-02"),
+        ("Growth will be slow over the next decade.", "DURATION", "P10Y"),
+        ("It will happen next decade.", "DATE", "202"),
+    ],
+)
+def test_durations_versus_points(text, timex_type, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == (timex_type, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("He jogs every morning before work.", "XXXX-XX-XXTMO"),
+        ("Polls are held every four years.", "P4Y"),
+        ("They meet every other week.", "P2W"),
+        ("The show airs Tuesday nights.", "XXXX-WXX-2TNI"),
+        ("Mass is said every Sunday morning.", "XXXX-WXX-7TMO"),
+        ("The agency reports hourly.", "PT1H"),
+    ],
+)
+def test_frequencies_are_timeml_sets(text, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == ("SET", value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The firm was founded in the fall.", "2012-FA"),
+        ("The ship sank in the summer.", "2012-SU"),
+        ("The talks will resume in the summer.", "2013-SU"),
+        ("They met in the winter.", "2012-WI"),  # the winter of 2012-13, over by late March
+        ("He plans to visit in the spring.", "2013-SP"),
+        ("The sector is going to start getting beat up in the spring.", "2013-SP"),
+    ],
+)
+def test_a_season_without_a_year_follows_the_tense_of_its_sentence(text, value):
+    assert only(text, date(2013, 3, 21)).value == value
+
+
+def test_the_fall_of_something_is_not_a_season():
+    assert extract_dates("The fall of Rome was slow, and the fall in prices hurt.", PUBLISHED) == []
+
+
+def test_a_court_case_abbreviation_does_not_end_the_sentence():
+    text = "In January, a week after the anniversary of Roe vs. Wade, a clinic was bombed."
+    assert extract_dates(text, date(1998, 10, 25))[0].value == "1998-01"
