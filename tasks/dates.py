@@ -135,6 +135,11 @@ _FAMILIES = {
     ),
     "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}}|['’]\d\d)(?!\d)",
     "month": rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
+    # "the end of the month", "by the beginning of next year": that period, with its part
+    "period_edge": (
+        r"(?:the\s+)?(?P<pe_part>end|beginning|start|middle)\s+of\s+(?P<pe_det>the|this|next|last)\s+"
+        r"(?P<pe_unit>week|month|year|quarter|decade|century)(?![\w-])"
+    ),
     "quarter": (
         r"(?:the\s+)?(?:(?:comparable|corresponding)\s+)?(?:(?P<q_rel>year-ago|year-earlier|(?:last|next|this)\s+year's)\s+)?"
         r"(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th|last(?=[\s-]+(?:quarter|half)\s+of\s+(?:19|20)\d\d))"
@@ -228,6 +233,7 @@ def _family_head(name: str) -> str:
 # The characters each family can start with (case-insensitive): a look-ahead on them lets the engine
 # give up on a family after one check. Keep them in step with the families (tests cover every family).
 _FAMILY_FIRST_CHARACTERS = {
+    "period_edge": "tebsm",
     "quarter": "tcylnfs0-9",
     "season": "tlnecpsafw",
     "holiday": "lntchvime",
@@ -251,7 +257,7 @@ _FIRST_WORDS = (
     "nightly few several some many couple hundred one two three four five six seven eight nine ten eleven twelve "
     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
     "eighty ninety spring summer autumn fall winter christmas new thanksgiving halloween valentine independence "
-    "labor memorial election easter"
+    "labor memorial election easter beginning start middle"
 ).split()
 
 
@@ -299,7 +305,12 @@ _IRREGULAR_PAST = (
 )
 _TENSE_CUE_RE = re.compile(
     r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?\s+to|"
-    r"planning|planned\s+(?:for|to|an?)\b|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    r"planning|planned\s+(?:for|to|an?)\b|is\s+to|are\s+to|"
+    # A present-tense verb of schedule says the time is still ahead: "the tournament starts on Saturday",
+    # "voters go to the polls Sunday", "Cyprus has until Monday".
+    r"(?:starts|begins|opens|resumes|ends|expires|kicks\s+off|takes\s+place|meets|faces|plays|visits|arrives|"
+    r"leaves|travels|heads|returns|launches|go(?:es)?\s+to\s+the\s+polls|"
+    r"(?:has|have)\s+until|(?:meet|vote|resume|begin)(?=\s+(?:on\s+)?(?:(?-i:[A-Z])|$))))|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
     + _IRREGULAR_PAST
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
@@ -780,6 +791,31 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
     return _Normalised("DATE", f"{first // 100}", date(first, 1, 1), date(first + 99, 12, 31), "century", ref)
 
 
+_EDGE_PART = {"end": "end", "beginning": "start", "start": "start", "middle": "mid"}
+
+
+def _norm_period_edge(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """ "the end of the month": the reference's month (next/last: the one after/before), with its part."""
+    unit, part = m["pe_unit"].lower(), _EDGE_PART[m["pe_part"].lower()]
+    step = {"next": 1, "last": -1}.get(m["pe_det"].lower(), 0)
+    if ref is None:
+        placeholder = {"week": "XXXX-WXX", "month": "XXXX-XX", "year": "XXXX", "quarter": "XXXX-QX"}
+        return _unresolved(placeholder.get(unit, "XXXX"), part)
+    if unit == "week":
+        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
+    if unit == "month":
+        return _month(*_add_months(ref.year, ref.month, step), ref, part)
+    if unit == "year":
+        return _year(ref.year + step, ref, part)
+    if unit == "quarter":
+        year, month = _add_months(ref.year, ref.month, 3 * step)
+        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+    size = 10 if unit == "decade" else 100
+    first = ref.year // size * size + size * step
+    value = str(first // size)
+    return _Normalised("DATE", value, date(first, 1, 1), date(first + size - 1, 12, 31), unit, ref, part)
+
+
 def _is_discourse_now(m: re.Match[str], text: str) -> bool:
     """ "Now, he says, ...": a sentence-initial "Now," set off by a comma is a discourse marker, not a time."""
     if m[0].lower() != "now" or not text.startswith(",", m.end()):
@@ -873,7 +909,10 @@ def _weekday_tense(text: str, start: int, end: int) -> str | None:
         start = lead_in.start()
         if lead_in[0][:2].lower() in ("by", "un", "ti", "be"):
             return "future"  # "gave them until 9 a.m. Tuesday": a deadline with an hour lies ahead
-    return _tense(text, start, end)
+    tense = _tense(text, start, end)
+    if tense is None and _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
+        return "future"  # "until Monday" with nothing saying past
+    return tense
 
 
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -1199,6 +1238,7 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "day_month": _norm_dm,
     "month_year": _norm_month_year,
     "month": _norm_month,
+    "period_edge": _norm_period_edge,
     "quarter": _norm_quarter,
     "set": _norm_set,
     "duration": _norm_duration,

@@ -812,3 +812,43 @@ def test_the_fall_of_something_is_not_a_season():
 def test_a_court_case_abbreviation_does_not_end_the_sentence():
     text = "In January, a week after the anniversary of Roe vs. Wade, a clinic was bombed."
     assert extract_dates(text, date(1998, 10, 25))[0].value == "1998-01"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The tournament starts on Saturday.", "2013-03-23"),
+        ("Voters go to the polls on Sunday.", "2013-03-24"),
+        ("Leaders meet Monday in Brussels.", "2013-03-25"),
+        ("Cyprus has until Monday to raise the money.", "2013-03-25"),
+        ("The film opens on Christmas Day.", "2013-12-25"),
+        # ... but a past verb, or nothing at all, keeps the day before.
+        ("They stayed until Monday.", "2013-03-18"),
+        ("The bank said on Tuesday it would close branches.", "2013-03-19"),
+        ("He died on Sunday at the age of 81.", "2013-03-17"),
+    ],
+)
+def test_a_present_tense_verb_of_schedule_points_ahead(text, value):
+    assert only(text, date(2013, 3, 21)).value == value
+
+
+def test_a_present_tense_verb_used_of_a_holding_says_nothing_of_the_time():
+    text = "The move follows Tuesday's declaration by Ford, which holds a 12.45% stake in Jaguar."
+    assert only(text, date(1989, 10, 27)).value == "1989-10-24"
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "part"),
+    [
+        ("He will step down at the end of the month.", "2013-03", "end"),
+        ("The deal should close by the end of the year.", "2013", "end"),
+        ("Rates rise at the beginning of next year.", "2014", "start"),
+    ],
+)
+def test_the_end_or_beginning_of_a_period(text, value, part):
+    expression = only(text, date(2013, 3, 21))
+    assert (expression.value, expression.part_of_day) == (value, part)
+
+
+def test_the_turn_of_the_century_is_left_without_a_value_rather_than_guessed():
+    assert extract_dates("At the turn of the century, few had phones.", date(2013, 3, 21)) == []
