@@ -730,9 +730,29 @@ def _ago(number: int | None, unit: str, ref: date | None) -> _Normalised:
     return _Normalised("TIME", "PAST_REF", ref, ref, "day", ref)
 
 
+# "today" meaning these times rather than this day (TimeML: PRESENT_REF): "than today", "the world of today",
+# "many of today's personal computers" (a plural, generic noun after "today's", not "today's session").
+_GENERIC_TODAY_BEFORE_RE = re.compile(r"\b(?:than|of)\s+$", re.IGNORECASE)
+_GENERIC_TODAY_AFTER_RE = re.compile(
+    r"['’]s\s+(?:[a-z]+\s+){0,2}?(?!(?:session|trading|meeting|talks|games|matches|results|figures|papers|editions"
+    r"|prices|rates|gains|losses|events|news)\b)(?:[a-z]{3,}[^s\W]s\b(?!['’])|(?:children|people|youth|world|society"
+    r"|generation|standards)\b)",
+)
+
+
+def _is_generic_today(text: str, m: re.Match[str]) -> bool:
+    if _GENERIC_TODAY_AFTER_RE.match(text, m.end()):
+        return True
+    after = text[m.end() : m.end() + 2]
+    ends_phrase = not after or after[0] in '.,;:!?)"”' or after == "''" or after[0] == "\n"
+    return ends_phrase and _GENERIC_TODAY_BEFORE_RE.search(text, max(0, m.start() - 6), m.start()) is not None
+
+
 def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     if m["rel_day"]:
         word = m["rel_day"].lower()
+        if word == "today" and not m["rel_day_pod"] and _is_generic_today(text, m):
+            return _Normalised("DATE", "PRESENT_REF", ref, ref, None, ref)
         pod = m["rel_day_pod"].lower() if m["rel_day_pod"] else ("night" if word == "tonight" else None)
         offset = {"today": 0, "tonight": 0, "tomorrow": 1, "yesterday": -1}[word]
         if pod:

@@ -852,3 +852,18 @@ def test_the_end_or_beginning_of_a_period(text, value, part):
 
 def test_the_turn_of_the_century_is_left_without_a_value_rather_than_guessed():
     assert extract_dates("At the turn of the century, few had phones.", date(2013, 3, 21)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Intel chips are in many of today's personal computers.", "PRESENT_REF"),
+        ("Phones were dearer then than today.", "PRESENT_REF"),
+        ("By today's standards it was slow.", "PRESENT_REF"),
+        ("Today's session was quiet.", "2016-03-15"),
+        ("The index of today's prices rose.", "2016-03-15"),
+        ("He left today, officials said.", "2016-03-15"),
+    ],
+)
+def test_today_used_generically_is_the_present_not_the_day(text, value):
+    assert only(text).value == value
