@@ -541,6 +541,8 @@ def _norm_month_day(month_text: str, day_text: str, year_text: str | None, modif
         said = tense()
         if (said == "past" and nearest > ref) or (said == "future" and nearest < ref):
             year = _nearest_year(ref, month, day_number, said)
+    # (A past verb just before is not enough to move a month-day near the reference to the year before, as it
+    # is for a bare month: "extended to Nov. 20", "payable Dec. 7" are dates still ahead. Tried: lower on both.)
     day = _safe_date(year, month, day_number)
     return _day(day, ref, part) if day else None
 
@@ -595,6 +597,8 @@ def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | 
         direction = "future" if ahead <= 6 else "past"
         if min(ahead, 12 - ahead) > _TENSE_OVERRIDE_MONTHS:
             direction = _calendar_tense(text, m.start(), m.end()) or direction
+        elif direction == "future" and _told_in_the_past(text, m.start()):
+            direction = "past"
     year = ref.year
     if direction == "past" and (year, month) >= (ref.year, ref.month):
         year -= 1
@@ -896,6 +900,32 @@ def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> st
     if last["future"] is not None and _PLUPERFECT_BEFORE_RE.search(text, max(0, last.start() - 12), last.start()):
         return "past"  # "had been scheduled to expire at midnight Friday": a plan that was
     return "future" if last["future"] is not None else "past"
+
+
+_NEAR_VERB_CHARS = 60
+_PARTICIPLE_AFTER_RE = re.compile(r"\b(?:is|are|be|been|being|get|gets|has|have)\s+$", re.IGNORECASE)
+_INFINITIVE_RE = re.compile(r"\bto\s+(?!(?:a|an|the|his|her|its|their|our|this|that|\d)\b)[a-z]+", re.IGNORECASE)
+
+
+def _told_in_the_past(text: str, start: int) -> bool:
+    """Whether a past-tense verb just before ``start`` tells of it ("changed to a calendar year in December").
+
+    An event told in the simple past cannot lie ahead, however near the next such month is. Not when a modal
+    or "to" + verb stands between ("agreed to buy it in February": the buying may be ahead) or a reporting
+    verb ("said") is all there is.
+    """
+    window_start = max(_sentence_start(text, start), start - _NEAR_VERB_CHARS)
+    cues = list(_TENSE_CUE_RE.finditer(text, window_start, start))
+    if not cues or cues[-1]["past_form"] is None or any(c["future"] for c in cues):
+        return False
+    last = cues[-1]
+    if _DETERMINER_BEFORE_RE.search(text, max(0, last.start() - 24), last.start()):
+        return False
+    if _PARTICIPLE_AFTER_RE.search(text, max(0, last.start() - 12), last.start()):
+        return False  # "to be published in early November", "when the case is heard in May": a participle
+    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
+        return False  # "gave them until mid-November"
+    return _INFINITIVE_RE.search(text, last.end(), start) is None
 
 
 # "by February", "through January": a month or a date after a deadline preposition is still to come

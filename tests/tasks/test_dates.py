@@ -867,3 +867,20 @@ def test_the_turn_of_the_century_is_left_without_a_value_rather_than_guessed():
 )
 def test_today_used_generically_is_the_present_not_the_day(text, value):
     assert only(text).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Told in the simple past: the December before, though next December is nearer.
+        ("The operator changed from a fiscal year to a calendar year in December.", "1988-12"),
+        ("Sales rose in November, the company said.", "1988-11"),
+        # A modal, an infinitive, a passive participle or a deadline keep the nearest (coming) one.
+        ("He said the deal would close in December.", "1989-12"),
+        ("The company agreed to buy the line in December.", "1989-12"),
+        ("Final guidelines to be published in early November will decide it.", "1989-11"),
+        ("Regulators gave Merieux until mid-November to submit information.", "1989-11"),
+    ],
+)
+def test_a_month_told_in_the_simple_past_is_the_one_before(text, value):
+    assert only(text, date(1989, 10, 27)).value == value
