@@ -903,7 +903,7 @@ def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> st
 
 
 _NEAR_VERB_CHARS = 60
-_PARTICIPLE_AFTER_RE = re.compile(r"\b(?:is|are|be|been|being|get|gets|has|have)\s+$", re.IGNORECASE)
+_PARTICIPLE_AFTER_RE = re.compile(r"\b(?:is|are|was|were|be|been|being|get|gets|got|has|have)\s+$", re.IGNORECASE)
 _INFINITIVE_RE = re.compile(r"\bto\s+(?!(?:a|an|the|his|her|its|their|our|this|that|\d)\b)[a-z]+", re.IGNORECASE)
 
 
