@@ -218,8 +218,11 @@ _FAMILIES = {
         # Years before 1900 only after "in"/"since" ("in 1898"): otherwise they are as often amounts.
         rf"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?"
         rf"(?P<yr>(?:19|20)\d\d|(?:(?<=\bin\s)|(?<=\bsince\s))1[5-8]\d\d)"
-        rf"(?![/-]\d|\.\d){_NOT_AN_AMOUNT}"
+        # "2008-09", "1998/1999": a span of two years (or a season): each year is its own expression
+        rf"(?:(?=[-–/](?:(?:19|20)\d\d|\d\d)(?![\d/-]|[.,]\d))|(?![/-]\d|\.\d)){_NOT_AN_AMOUNT}"
     ),
+    # The second year of such a span: "09" of "2008-09" is 2009.
+    "year_span_end": r"(?<=(?:19|20)\d\d[-–/])(?P<yse>(?:19|20)\d\d|\d\d)(?![\d/-]|[.,]\d)",
 }
 # No family starts with b, g, k, u, x or z (nor _): words starting so are skipped before any family is tried.
 _FIRST_CHARACTERS = r"\dac-fh-tvwy'"
@@ -243,6 +246,7 @@ _FAMILY_FIRST_CHARACTERS = {
     "reference": "ncaprlit",
     "year": "elmf0-9",
     "short_year": "'’",
+    "year_span_end": "0-9",
     "same_day": "elt",
     "year_end": "tfcy",
     "anaphoric": "ty",
@@ -1040,6 +1044,18 @@ def _norm_short_year(m: re.Match[str], text: str, ref: date | None) -> _Normalis
     return _year(_two_digit_year(m["yy"], ref), ref)
 
 
+def _norm_year_span_end(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    first = int(text[m.start() - 5 : m.start() - 1])
+    digits = m["yse"]
+    if len(digits) == 4:
+        year = int(digits)
+    else:
+        year = first // 100 * 100 + int(digits)
+        if year < first:  # "1999-00"
+            year += 100
+    return _year(year, None) if 0 < year - first <= 10 else None
+
+
 def _norm_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     modifier = m["yr_mod"]
     return _year(int(m["yr"]), None, _part(modifier))
@@ -1306,6 +1322,7 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "decade": _norm_decade,
     "short_year": _norm_short_year,
     "year": _norm_year,
+    "year_span_end": _norm_year_span_end,
 }
 
 # An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").

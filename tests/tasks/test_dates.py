@@ -884,3 +884,17 @@ def test_today_used_generically_is_the_present_not_the_day(text, value):
 )
 def test_a_month_told_in_the_simple_past_is_the_one_before(text, value):
     assert only(text, date(1989, 10, 27)).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Output fell in 2008-2009.", [("2008", "2008"), ("2009", "2009")]),
+        ("The 2012-13 season ended badly.", [("2012", "2012"), ("13", "2013")]),
+        ("In 1999-00 the club won.", [("1999", "1999"), ("00", "2000")]),
+        ("Sugar output in the 1986/87 crop year fell.", [("1986", "1986"), ("87", "1987")]),
+        ("Between 2000-3000 people came.", []),
+    ],
+)
+def test_each_year_of_a_span_of_years_has_its_own_value(text, values):
+    assert [(e.text, e.value) for e in extract_dates(text, PUBLISHED)] == values
