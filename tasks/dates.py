@@ -24,6 +24,19 @@ Resolution is relative to ``reference_date`` (the document's publication date):
 - a quarter or half without a year is the most recent one that has started by the reference date;
 - without a reference date, relative expressions keep their type and get an X-filled value
   ("XXXX-02-27", "XXXX-WXX-1") with no dates.
+- the tense of a sentence is read from cheap cues: modals and plans (will, 'll, would, is to, plans to,
+  expected, scheduled), present-tense verbs of schedule ("starts", "go to the polls", "has until"), past
+  forms; for a weekday led by a clock time ("will play at 15:00 GMT Saturday") they are read before the
+  clock, and a clock time next to a day ("Saturday at 3 p.m.") is on that day; seasons follow the tense as
+  months do, and a bare month told in the simple past just before it is the one before;
+- durations are told from points ("a month" P1M, "a month ago" 2016-02; "the next decade" P10Y), both
+  ends of a range carry a duration ("12 to 18 months": P12M and P18M), each year of a span of years its
+  own value ("2008-09"), abbreviated years ("'58") their century from the reference date;
+- frequencies are TimeML SETs ("annually" P1Y, "every morning" XXXX-XX-XXTMO, "every two years" P2Y,
+  "Tuesday nights" XXXX-WXX-2TNI), and "today" used generically ("than today", "today's computers") is
+  PRESENT_REF;
+- what cannot be resolved with some confidence keeps its text and type with a null value ("the turn of
+  the century", an NER span no pattern explains): a wrong value costs a consumer more than a missing one.
 
 One compiled regex finds all candidates in a single pass; spaCy DATE/TIME spans are merged in afterwards.
 """
