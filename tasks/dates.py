@@ -250,6 +250,10 @@ def _family_head(name: str) -> str:
 # give up on a family after one check. Keep them in step with the families (tests cover every family).
 _FAMILY_FIRST_CHARACTERS = {
     "period_edge": "tebsm",
+    "iso": "0-9",
+    "numeric": "0-9",
+    "set": "edwmqayhnpotfs",
+    "bare_unit": "ymwdc",
     "quarter": "tcylnfs0-9",
     "season": "tlnecpsafw",
     "holiday": "lntchvime",
