@@ -1,6 +1,7 @@
 """Evaluate the date stage: TIMEX3 spans and values on TempEval-3 (TimeBank + AQUAINT), speed on Reuters.
 
-    .venv/bin/python -m benchmarks.eval_dates [--reuters-files 2000] [--dateparser-docs 256] [--errors 15]
+    .venv/bin/python -m benchmarks.eval_dates [--develop-on TimeBank|AQUAINT] [--compare OLD.json]
+        [--reuters-files 2000] [--dateparser-docs 256] [--errors 15]
 
 Accuracy. Every TimeML file under gold/tempeval3 (TimeBank/, AQUAINT/) is read: the text of its <TEXT>
 element with tags stripped and entities decoded is the document, each TIMEX3 inside it a gold span with
@@ -12,7 +13,22 @@ runs it: `tasks.entities.extract_entities` (one batched call over all documents)
 - strict span P/R/F1: exact character offsets;
 - relaxed span P/R/F1: any overlap, one prediction per gold span (one-to-one, largest overlap first);
 - type accuracy over relaxed matches;
-- value F1 as TempEval-3 defines it: 2 x correct values / (predicted + gold), correct over relaxed matches.
+- value F1 as TempEval-3 defines it: 2 x correct values / (predicted + gold), correct over relaxed matches;
+- predicted spans with no value (kept with their text and type because nothing here could resolve them);
+- as a diagnostic only, value F1 with the writing conventions that differ between the corpora forgiven
+  (AQUAINT's "1949-XX", "198X", "2000-W7", a weekday night as the bare day): how much of a corpus' residual
+  is convention rather than a wrong date.
+
+Leave-one-corpus-out. TimeBank (WSJ, 1989-90 business news) and AQUAINT (AP/NYT/Xinhua, 1998-2000) are
+scored apart. `--develop-on CORPUS` prints the error lists of that corpus only and labels the other one
+held-out: a rule written while reading those errors is judged by the held-out figure, which it never saw.
+`--compare OLD.json` (a dates.json of an earlier run) prints before/after per corpus, so a change tuned on
+one corpus that lowers the other is seen before it lands.
+
+Families. Every gold TIMEX3 is put in one expression family by its own text and type (weekday, month-day,
+bare year, duration, set, ...; `gold_family`, independent of how the system finds it), and the table gives,
+per family and corpus, how many got the right value, a wrong value, no value (span found, value null) and
+no span at all.
 
 `dateparser.search_dates` (settings RELATIVE_BASE = the DCT) runs on the same documents: its returned
 substrings are located in the text in order for spans; a value is correct when the returned datetime,
@@ -225,6 +241,27 @@ def exact_value(g: Timex, p: Timex) -> bool:
     return g.value is not None and g.value == p.value
 
 
+def _format_only(value: str) -> str:
+    """A value with the writing conventions that differ between the corpora taken out.
+
+    AQUAINT writes "1949-XX" for 1949, "198X" for the 1980s, "2000-W7" for week 07, and a weekday evening as
+    either the day or the day with its part ("2000-01-05" / "2000-01-05TEV"); TimeBank and the TimeML
+    guidelines write "1949", "198", "2000-W07", "2000-01-05TEV".
+    """
+    value = re.sub(r"-W(\d)(?!\d)", r"-W0\1", value)
+    value = re.sub(r"T(?:MO|AF|EV|NI|DT)$", "", value)
+    previous = None
+    while previous != value:
+        previous = value
+        value = re.sub(r"(?:-XX|(?<=\d)X)$", "", value)
+    return value
+
+
+def format_lenient_value(g: Timex, p: Timex) -> bool:
+    """Diagnostic only: equal once the corpora's differing conventions are taken out (``_format_only``)."""
+    return g.value is not None and p.value is not None and _format_only(g.value) == _format_only(p.value)
+
+
 def _at_granularity(day: date, gold_value: str) -> str | None:
     if re.fullmatch(r"\d{4}-\d\d-\d\d(T.*)?", gold_value):
         return day.isoformat()
@@ -246,6 +283,89 @@ def dateparser_value(g: Timex, p: Timex) -> bool:
         return False
     written = _at_granularity(date.fromisoformat(p.value), g.value)
     return written is not None and written == g.value.split("T")[0]
+
+
+# --- expression families (of the gold span, by its own text and type) -----------------------------------
+
+_MONTH_WORD = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+# (family, pattern on the lower-cased gold text); the first that matches wins. Types decide SET and DURATION.
+_GOLD_FAMILIES = (
+    ("clock time", r"\d[:.]\d\d|\b\d+\s*[ap]\.?m\b|\bnoon\b|\bmidnight\b"),
+    ("ago / earlier / later", r"\b(?:ago|earlier|later|before|after|hence)\b"),
+    ("month-day", rf"\b{_MONTH_WORD}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:of\s+)?{_MONTH_WORD}|\d/\d|\d{{4}}-\d\d-\d\d"),
+    ("weekday", r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"),
+    ("holiday", r"christmas|thanksgiving|easter|new year's|halloween|independence day|labor day|memorial day"),
+    ("month", rf"\b{_MONTH_WORD}(?:\s|,|$)"),
+    ("quarter / half", r"\bquarter|\bhalf\b|\bq[1-4]\b"),
+    ("season", r"spring|summer|autumn|\bfall\b|winter"),
+    ("decade / century", r"\d0'?s\b|'\d0s|centur|decade|nineties|eighties|seventies|sixties"),
+    ("year", r"(?<![\d.,$])(?:1[5-9]|20)\d\d(?!\d)|'\d\d\b|nineteen|two thousand"),
+    ("today / yesterday / tomorrow", r"\b(?:today|tonight|tomorrow|yesterday)"),
+    (
+        "this / last / next unit",
+        r"\b(?:this|last|next|coming|past|previous|current|the|that|same|following)\b.*"
+        r"\b(?:week|weekend|month|year|morning|afternoon|evening|night|day|period)",
+    ),
+    (
+        "present / past / future",
+        r"\b(?:now|current|currently|present|recent|recently|future|past|soon|once|then"
+        r"|formerly|previously|already|lately|nowadays|moment|time)\b",
+    ),
+)
+_GOLD_FAMILY_RES = tuple((name, re.compile(pattern)) for name, pattern in _GOLD_FAMILIES)
+FAMILY_ORDER = (
+    "set", "duration (number + unit)", "duration (vague)", *(name for name, _ in _GOLD_FAMILIES), "other",
+)  # fmt: skip
+_NUMBER_RE = re.compile(
+    r"\d|\b(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty"
+    r"|fifty|hundred|couple|half|dozen)\b"
+)
+
+
+def gold_family(text: str, timex_type: str) -> str:
+    """The expression family of a gold TIMEX3 from its own text and type (not from how it is found)."""
+    lowered = text.lower()
+    if timex_type == "SET":
+        return "set"
+    if timex_type == "DURATION":
+        return "duration (number + unit)" if _NUMBER_RE.search(lowered) else "duration (vague)"
+    return next((name for name, pattern in _GOLD_FAMILY_RES if pattern.search(lowered)), "other")
+
+
+OUTCOMES = ("right", "wrong", "no value", "missed")
+
+
+def family_outcomes(docs, predictions) -> dict[str, dict[str, Counter]]:
+    """corpus -> family -> Counter of outcomes (right value, wrong value, no value, missed) over gold spans."""
+    table: dict[str, dict[str, Counter]] = {name: {} for name in (*CORPORA, "overall")}
+    for doc, predicted in zip(docs, predictions, strict=True):
+        gold = with_text(doc)
+        matched = dict(relaxed_pairs(gold, predicted))
+        for i, g in enumerate(gold):
+            j = matched.get(i)
+            if j is None:
+                outcome = "missed"
+            elif predicted[j].value is None:
+                outcome = "no value"
+            else:
+                outcome = "right" if exact_value(g, predicted[j]) else "wrong"
+            family = gold_family(g.text, g.timex_type)
+            for corpus in (doc.corpus, "overall"):
+                table[corpus].setdefault(family, Counter())[outcome] += 1
+    return table
+
+
+def no_value_counts(docs, predictions) -> dict[str, int]:
+    """Predicted spans with a null value, per corpus and overall."""
+    counts = dict.fromkeys((*CORPORA, "overall"), 0)
+    for doc, predicted in zip(docs, predictions, strict=True):
+        n = sum(p.value is None for p in predicted)
+        counts[doc.corpus] += n
+        counts["overall"] += n
+    return counts
 
 
 # --- systems ---------------------------------------------------------------------------------------------
@@ -304,10 +424,14 @@ def run_dateparser(docs: Sequence[GoldDocument]) -> tuple[list[list[NamedTimex]]
     return out, time.perf_counter() - started
 
 
-def evaluate(docs, predictions, value_equal, errors: Counter | None = None) -> dict[str, dict]:
+def evaluate(
+    docs, predictions, value_equal, errors: Counter | None = None, errors_of: str | None = None
+) -> dict[str, dict]:
+    """Scores per corpus and overall; errors are collected (of corpus ``errors_of`` only, when given)."""
     per_corpus = {name: Counts() for name in (*CORPORA, "overall")}
     for doc, predicted in zip(docs, predictions, strict=True):
-        counts = score_document(with_text(doc), predicted, value_equal, errors)
+        collect = errors if errors_of is None or doc.corpus == errors_of else None
+        counts = score_document(with_text(doc), predicted, value_equal, collect)
         per_corpus[doc.corpus].add(counts)
         per_corpus["overall"].add(counts)
     return {name: counts.scores() for name, counts in per_corpus.items()}
@@ -372,20 +496,51 @@ def normalisation_speed(articles: Sequence[tuple[str, date]], spans, repeats: in
 # --- report ----------------------------------------------------------------------------------------------
 
 
-def print_table(title: str, scores: dict[str, dict]) -> None:
+def print_table(title: str, scores: dict[str, dict], held_out: str | None = None) -> None:
     print(f"\n{title}")
     header = (
-        f"{'corpus':<10}{'gold':>6}{'pred':>6}  {'strict P/R/F1':<20}{'relaxed P/R/F1':<20}{'type':>6}{'value F1':>10}"
+        f"{'corpus':<20}{'gold':>6}{'pred':>6}  {'strict P/R/F1':<20}{'relaxed P/R/F1':<20}{'type':>6}"
+        f"{'value F1':>10}{'no value':>10}"
     )
     print(header)
     print("-" * len(header))
     for name, s in scores.items():
+        label = name
+        if held_out is not None and name in CORPORA:
+            label = f"{name} ({'held-out' if name == held_out else 'dev'})"
         strict = f"{s['strict_p']:.3f}/{s['strict_r']:.3f}/{s['strict_f1']:.3f}"
         relaxed = f"{s['relaxed_p']:.3f}/{s['relaxed_r']:.3f}/{s['relaxed_f1']:.3f}"
         print(
-            f"{name:<10}{s['gold']:>6}{s['predicted']:>6}  {strict:<20}{relaxed:<20}"
-            f"{s['type_accuracy']:>6.3f}{s['value_f1']:>10.3f}"
+            f"{label:<20}{s['gold']:>6}{s['predicted']:>6}  {strict:<20}{relaxed:<20}"
+            f"{s['type_accuracy']:>6.3f}{s['value_f1']:>10.3f}{s.get('no_value', ''):>10}"
         )
+
+
+def print_families(table: dict[str, dict[str, Counter]]) -> None:
+    """Per family: right / wrong / no value / missed on each corpus (gold spans)."""
+    print("\nvalues by expression family of the gold span (right / wrong / no value / missed)")
+    header = f"{'family':<30}" + "".join(f"{name:>22}" for name in (*CORPORA, "overall"))
+    print(header)
+    print("-" * len(header))
+    for family in FAMILY_ORDER:
+        cells = []
+        for corpus in (*CORPORA, "overall"):
+            c = table[corpus].get(family, Counter())
+            cells.append(" / ".join(f"{c[o]}" for o in OUTCOMES) if c else "-")
+        if any(cell != "-" for cell in cells):
+            print(f"{family:<30}" + "".join(f"{cell:>22}" for cell in cells))
+
+
+def print_comparison(before_path: Path, after: dict[str, dict]) -> None:
+    """Before/after value, relaxed and strict F1 per corpus against an earlier dates.json."""
+    before = json.loads(before_path.read_text(encoding="utf-8"))["tempeval3"]["textdrops"]
+    print(f"\nbefore ({before_path}) -> after")
+    for name in (*CORPORA, "overall"):
+        parts = []
+        for key in ("value_f1", "relaxed_f1", "strict_f1"):
+            old, new = before[name][key], after[name][key]
+            parts.append(f"{key} {old:.3f} -> {new:.3f} ({new - old:+.3f})")
+        print(f"  {name:<10}" + "   ".join(parts))
 
 
 def print_errors(errors: Counter, top: int) -> None:
@@ -398,7 +553,9 @@ def print_errors(errors: Counter, top: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reuters-files", type=int, default=2000, help="articles for the speed measure")
+    parser.add_argument("--develop-on", choices=CORPORA, help="print errors of this corpus only (other: held out)")
+    parser.add_argument("--compare", type=Path, help="an earlier dates.json: print before/after per corpus")
+    parser.add_argument("--reuters-files", type=int, default=2000, help="articles for the speed measure (0: skip)")
     parser.add_argument("--dateparser-docs", type=int, default=256, help="TempEval documents for dateparser (0: skip)")
     parser.add_argument("--errors", type=int, default=15, help="error examples to print per class")
     args = parser.parse_args(argv)
@@ -412,11 +569,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     spans = ner_spans([d.text for d in docs])
     errors: Counter = Counter()
-    ours = evaluate(docs, run_ours(docs, spans), exact_value, errors)
-    print_table("textdrops (spaCy NER DATE/TIME + rules), TIMEX3 on TempEval-3", ours)
+    predictions = run_ours(docs, spans)
+    ours = evaluate(docs, predictions, exact_value, errors, args.develop_on)
+    lenient = evaluate(docs, predictions, format_lenient_value)
+    for name, n in no_value_counts(docs, predictions).items():
+        ours[name]["no_value"] = n
+        ours[name]["value_f1_format_lenient"] = lenient[name]["value_f1"]
+    held_out = None if args.develop_on is None else next(c for c in CORPORA if c != args.develop_on)
+    print_table("textdrops (spaCy NER DATE/TIME + rules), TIMEX3 on TempEval-3", ours, held_out)
+    print(
+        "value F1 with writing conventions forgiven (diagnostic, not the score: 1949-XX = 1949, 198X = 198, "
+        "W7 = W07, day = day + part of day): "
+        + ", ".join(f"{name} {ours[name]['value_f1_format_lenient']:.3f}" for name in (*CORPORA, "overall"))
+    )
+    families = family_outcomes(docs, predictions)
+    print_families(families)
+    if args.compare is not None:
+        print_comparison(args.compare, ours)
+    if args.develop_on:
+        print(f"\nerrors on {args.develop_on} only ({held_out} is held out: read its figures, not its errors)")
     print_errors(errors, args.errors)
 
-    report: dict = {"tempeval3": {"textdrops": ours}}
+    report: dict = {
+        "tempeval3": {
+            "textdrops": ours,
+            "families": {
+                corpus: {family: {o: c[o] for o in OUTCOMES} for family, c in table.items()}
+                for corpus, table in families.items()
+            },
+        }
+    }
     if args.dateparser_docs:
         subset = docs[: args.dateparser_docs]
         predicted, seconds = run_dateparser(subset)
@@ -426,7 +608,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["tempeval3"]["dateparser"] = theirs
         report["tempeval3"]["dateparser_docs_per_s"] = len(subset) / seconds
 
-    if (REUTERS / "manifest.csv").is_file():
+    if not args.reuters_files:
+        pass
+    elif (REUTERS / "manifest.csv").is_file():
         all_articles = read_reuters(None)
         datelines = dateline_share(all_articles)
         articles = all_articles[: args.reuters_files]

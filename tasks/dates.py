@@ -24,6 +24,19 @@ Resolution is relative to ``reference_date`` (the document's publication date):
 - a quarter or half without a year is the most recent one that has started by the reference date;
 - without a reference date, relative expressions keep their type and get an X-filled value
   ("XXXX-02-27", "XXXX-WXX-1") with no dates.
+- the tense of a sentence is read from cheap cues: modals and plans (will, 'll, would, is to, plans to,
+  expected, scheduled), present-tense verbs of schedule ("starts", "go to the polls", "has until"), past
+  forms; for a weekday led by a clock time ("will play at 15:00 GMT Saturday") they are read before the
+  clock, and a clock time next to a day ("Saturday at 3 p.m.") is on that day; seasons follow the tense as
+  months do, and a bare month told in the simple past just before it is the one before;
+- durations are told from points ("a month" P1M, "a month ago" 2016-02; "the next decade" P10Y), both
+  ends of a range carry a duration ("12 to 18 months": P12M and P18M), each year of a span of years its
+  own value ("2008-09"), abbreviated years ("'58") their century from the reference date;
+- frequencies are TimeML SETs ("annually" P1Y, "every morning" XXXX-XX-XXTMO, "every two years" P2Y,
+  "Tuesday nights" XXXX-WXX-2TNI), and "today" used generically ("than today", "today's computers") is
+  PRESENT_REF;
+- what cannot be resolved with some confidence keeps its text and type with a null value ("the turn of
+  the century", an NER span no pattern explains): a wrong value costs a consumer more than a missing one.
 
 One compiled regex finds all candidates in a single pass; spaCy DATE/TIME spans are merged in afterwards.
 """
@@ -133,18 +146,27 @@ _FAMILIES = {
         rf"(?<![\d.,])(?P<dm_d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_m>{_MONTH})"
         rf"(?:,?\s+(?P<dm_y>\d{{4}})(?!\d))?"
     ),
-    "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}})(?!\d)",
+    "month_year": rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}}|['’]\d\d)(?!\d)",
     "month": rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
+    # "the end of the month", "by the beginning of next year": that period, with its part
+    "period_edge": (
+        r"(?:the\s+)?(?P<pe_part>end|beginning|start|middle)\s+of\s+(?P<pe_det>the|this|next|last)\s+"
+        r"(?P<pe_unit>week|month|year|quarter|decade|century)(?![\w-])"
+    ),
     "quarter": (
         r"(?:the\s+)?(?:(?:comparable|corresponding)\s+)?(?:(?P<q_rel>year-ago|year-earlier|(?:last|next|this)\s+year's)\s+)?"
         r"(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th|last(?=[\s-]+(?:quarter|half)\s+of\s+(?:19|20)\d\d))"
         r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d))?"
     ),
     "set": (
-        rf"(?:every|each)\s+(?:other\s+)?(?P<set_every>{_WEEKDAY}|{_FULL_MONTH}|day|week|month|year|quarter|morning|evening|night)"
+        rf"(?:every|each)\s+(?P<set_n>\d{{1,3}}|{_ONES}|ten|eleven|twelve|fifteen|twenty|thirty|other)\s+"
+        r"(?P<set_nu>years?|months?|weeks?|days?|hours?|minutes?)"
+        rf"|(?:every|each)\s+(?P<set_every>{_WEEKDAY}|{_FULL_MONTH}|day|week|month|year|quarter|morning|afternoon|evening|night)"
+        r"(?:\s+(?P<set_every_pod>morning|afternoon|evening|night)(?![\w-]))?"
         r"|(?P<set_adv>daily|weekly|monthly|quarterly|annually|yearly|hourly|nightly)"
         r"|per\s+(?P<set_per>annum|year|month|week|day|hour)"
-        rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?-i:s)"
+        rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?:(?-i:s)(?:\s+(?P<set_wd_pod>morning|afternoon|evening|night)s?)?"
+        r"|\s+(?P<set_wd_pods>morning|afternoon|evening|night)s)"
     ),
     "duration": (
         rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
@@ -155,7 +177,7 @@ _FAMILIES = {
     "bare_unit": r"(?P<bare_u>years|months|weeks|days|decades|centuries)",
     "relative": (
         r"(?P<rel_day>today|tonight|tomorrow|yesterday)(?:\s+(?P<rel_day_pod>morning|afternoon|evening|night))?"
-        r"|(?P<rel_mod>(?:the\s+)?(?:past|previous|current)|this\s+past|this|last|next|coming|"
+        r"|(?P<rel_mod>(?:the\s+)?(?:past|previous|current|last|next|coming)|this\s+past|this|"
         r"(?:earlier|later|early|late)\s+(?:this|last|next))"
         r"\s+(?P<rel_unit>morning|afternoon|evening|night|weekend|week|month|year|quarter|decade|century)"
     ),
@@ -180,7 +202,7 @@ _FAMILIES = {
     ),
     "season": (
         r"(?:(?P<se_mod>this|last|next|early|late|(?:the\s+)?(?:early|late|coming|past)|the)\s+)?"
-        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d(?!\d)|{_SPELLED_YEAR}))?"
+        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d(?!\d)|['’]\d\d(?!\d)|{_SPELLED_YEAR}))?"
     ),
     "holiday": (
         r"(?:(?P<ho_mod>last|next|this)\s+)?(?-i:(?P<ho>Christmas(?:\s+(?:Day|Eve))?|New\s+Year's\s+(?:Day|Eve)"
@@ -203,12 +225,17 @@ _FAMILIES = {
         r"(?:the\s+)?(?:(?P<dc_mod>early|late|mid)[\s-]+)?(?P<dc>(?:1[5-9]|20)\d0)'?s"
         r"|(?:the\s+)?'(?P<dc2>\d0)s"
     ),
+    # "'58", "’09": an abbreviated year (not "'60s", a decade, nor a quoted number: "'58 percent'").
+    "short_year": r"['’](?P<yy>\d\d)(?![\d'’%]|\w|\s*(?:percent|pct)\b)",
     "year": (
         # Years before 1900 only after "in"/"since" ("in 1898"): otherwise they are as often amounts.
         rf"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?"
         rf"(?P<yr>(?:19|20)\d\d|(?:(?<=\bin\s)|(?<=\bsince\s))1[5-8]\d\d)"
-        rf"(?![/-]\d|\.\d){_NOT_AN_AMOUNT}"
+        # "2008-09", "1998/1999": a span of two years (or a season): each year is its own expression
+        rf"(?:(?=[-–/](?:(?:19|20)\d\d|\d\d)(?![\d/-]|[.,]\d))|(?![/-]\d|\.\d)){_NOT_AN_AMOUNT}"
     ),
+    # The second year of such a span: "09" of "2008-09" is 2009.
+    "year_span_end": r"(?<=(?:19|20)\d\d[-–/])(?P<yse>(?:19|20)\d\d|\d\d)(?![\d/-]|[.,]\d)",
 }
 # No family starts with b, g, k, u, x or z (nor _): words starting so are skipped before any family is tried.
 _FIRST_CHARACTERS = r"\dac-fh-tvwy'"
@@ -222,6 +249,11 @@ def _family_head(name: str) -> str:
 # The characters each family can start with (case-insensitive): a look-ahead on them lets the engine
 # give up on a family after one check. Keep them in step with the families (tests cover every family).
 _FAMILY_FIRST_CHARACTERS = {
+    "period_edge": "tebsm",
+    "iso": "0-9",
+    "numeric": "0-9",
+    "set": "edwmqayhnpotfs",
+    "bare_unit": "ymwdc",
     "quarter": "tcylnfs0-9",
     "season": "tlnecpsafw",
     "holiday": "lntchvime",
@@ -230,6 +262,8 @@ _FAMILY_FIRST_CHARACTERS = {
     "decade": "telm0-9'",
     "reference": "ncaprlit",
     "year": "elmf0-9",
+    "short_year": "'’",
+    "year_span_end": "0-9",
     "same_day": "elt",
     "year_end": "tfcy",
     "anaphoric": "ty",
@@ -244,7 +278,7 @@ _FIRST_WORDS = (
     "nightly few several some many couple hundred one two three four five six seven eight nine ten eleven twelve "
     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
     "eighty ninety spring summer autumn fall winter christmas new thanksgiving halloween valentine independence "
-    "labor memorial election easter"
+    "labor memorial election easter beginning start middle"
 ).split()
 
 
@@ -271,7 +305,7 @@ _FIRST_WORD_RE = _word_trie(_FIRST_WORDS + [month.lower() for month in _MONTH_NU
 _EXPRESSION_RE = re.compile(
     # The look-aheads let the engine skip positions inside words and words no expression starts with
     # (most of them) before trying every family.
-    rf"(?<![\w'])(?=[\d']|(?-i:{_FIRST_WORD_RE}))(?:"
+    rf"(?<![\w'’])(?=[\d'’]|(?-i:{_FIRST_WORD_RE}))(?:"
     + "|".join(f"(?P<{name}>{_family_head(name)}{body})" for name, body in _FAMILIES.items())
     + r")(?!\w)",
     re.IGNORECASE,
@@ -292,7 +326,12 @@ _IRREGULAR_PAST = (
 )
 _TENSE_CUE_RE = re.compile(
     r"\b(?:(?P<future>will|would|shall|'ll|going\s+to|to\s+be\s+held|scheduled|due|expected|plans?\s+to|"
-    r"planning|planned\s+(?:for|to|an?)\b|is\s+to|are\s+to)|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    r"planning|planned\s+(?:for|to|an?)\b|is\s+to|are\s+to|"
+    # A present-tense verb of schedule says the time is still ahead: "the tournament starts on Saturday",
+    # "voters go to the polls Sunday", "Cyprus has until Monday".
+    r"(?:starts|begins|opens|resumes|ends|expires|kicks\s+off|takes\s+place|meets|faces|plays|visits|arrives|"
+    r"leaves|travels|heads|returns|launches|go(?:es)?\s+to\s+the\s+polls|"
+    r"(?:has|have)\s+until|(?:meet|vote|resume|begin)(?=\s+(?:on\s+)?(?:(?-i:[A-Z])|$))))|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
     + _IRREGULAR_PAST
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
@@ -304,12 +343,14 @@ _DETERMINER_BEFORE_RE = re.compile(
 )
 _PLUPERFECT_BEFORE_RE = re.compile(r"\bhad\s+(?:been\s+)?$", re.IGNORECASE)
 _PASSIVE_BETWEEN_RE = re.compile(
-    r"(?:\s+(?:be|been|have|has|not|to|still|also|then|now|probably|likely))*\s+", re.IGNORECASE
+    r"(?:\s+(?:be|been|being|have|has|not|to|still|also|then|now|probably|likely|get|getting|start|starting|begin"
+    r"|keep|continue|up))*\s+",
+    re.IGNORECASE,
 )
 # A full stop after "a.m.", a title or a month abbreviation ("Nov. 9") does not end the sentence.
 _SENTENCE_END_RE = re.compile(
     r"(?<!\b[ap]\.m)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|Lt))(?<!\b(?:Mrs|Gen|Gov|Sen|Rep|Col|U\.S|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec))"
-    r"(?<!\bSept)[.!?][\"'”’)]*\s|\n\s*\n"
+    r"(?<!\bSept)(?<!\bvs)(?<!\bv)[.!?][\"'”’)]*\s|\n\s*\n"
 )
 _CONTEXT_CHARS = 160
 
@@ -448,10 +489,19 @@ def _unit(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _year_number(text: str) -> int:
-    """The year of "1994", "nineteen ninety-four" or "two thousand and one"."""
+def _two_digit_year(digits: str, ref: date | None) -> int:
+    """The year of "'58" or "’09": in this century unless that lies more than ten years after the reference."""
+    short = int(digits)
+    this_century = (ref.year // 100 * 100 if ref else 2000) + short
+    return this_century if this_century <= (ref.year if ref else 2000) + 10 else this_century - 100
+
+
+def _year_number(text: str, ref: date | None = None) -> int:
+    """The year of "1994", "'94", "nineteen ninety-four" or "two thousand and one"."""
     if text.isdigit():
         return int(text)
+    if text[0] in "'’":
+        return _two_digit_year(text[1:], ref)
     words = [w for w in re.split(r"[\s-]+", text.lower()) if w not in ("and", "oh")]
     if words[:2] == ["two", "thousand"]:
         return 2000 + sum(_NUMBER_WORDS[w] for w in words[2:])
@@ -512,6 +562,8 @@ def _norm_month_day(month_text: str, day_text: str, year_text: str | None, modif
         said = tense()
         if (said == "past" and nearest > ref) or (said == "future" and nearest < ref):
             year = _nearest_year(ref, month, day_number, said)
+    # (A past verb just before is not enough to move a month-day near the reference to the year before, as it
+    # is for a bare month: "extended to Nov. 20", "payable Dec. 7" are dates still ahead. Tried: lower on both.)
     day = _safe_date(year, month, day_number)
     return _day(day, ref, part) if day else None
 
@@ -529,7 +581,11 @@ def _norm_dm(m: re.Match[str], text: str, ref: date | None) -> _Normalised | Non
 
 
 def _norm_month_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    return _month(int(m["my_y"]), _MONTH_NUMBER[m["my_m"].rstrip(".").lower()], None, _part(m["my_mod"]))
+    year_text = m["my_y"]
+    anchor = ref if year_text[0] in "'’" else None  # "June '58" depends on the century of the reference
+    return _month(
+        _year_number(year_text, ref), _MONTH_NUMBER[m["my_m"].rstrip(".").lower()], anchor, _part(m["my_mod"])
+    )
 
 
 _MAY_MARCH_CUE_RE = re.compile(
@@ -562,6 +618,8 @@ def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | 
         direction = "future" if ahead <= 6 else "past"
         if min(ahead, 12 - ahead) > _TENSE_OVERRIDE_MONTHS:
             direction = _calendar_tense(text, m.start(), m.end()) or direction
+        elif direction == "future" and _told_in_the_past(text, m.start()):
+            direction = "past"
     year = ref.year
     if direction == "past" and (year, month) >= (ref.year, ref.month):
         year -= 1
@@ -599,8 +657,8 @@ def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
 _SET_VALUE = {
     "day": "P1D", "daily": "P1D", "week": "P1W", "weekly": "P1W", "month": "P1M", "monthly": "P1M",
     "year": "P1Y", "annually": "P1Y", "yearly": "P1Y", "annum": "P1Y", "quarter": "P3M",
-    "quarterly": "P3M", "hourly": "PT1H", "hour": "PT1H", "nightly": "TNI", "night": "TNI",
-    "morning": "TMO", "evening": "TEV",
+    "quarterly": "P3M", "hourly": "PT1H", "hour": "PT1H", "nightly": "XXXX-XX-XXTNI",
+    "night": "XXXX-XX-XXTNI", "morning": "XXXX-XX-XXTMO", "afternoon": "XXXX-XX-XXTAF", "evening": "XXXX-XX-XXTEV",
 }  # fmt: skip
 
 
@@ -610,7 +668,17 @@ _ADJECTIVE_USE_RE = re.compile(
 
 
 def _norm_set(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """TimeML SET values: "every morning" XXXX-XX-XXTMO, "every two years" P2Y, "Tuesday nights" XXXX-WXX-2TNI."""
+    if m["set_nu"]:
+        count = 2 if m["set_n"].lower() == "other" else _number(m["set_n"])
+        if not count:
+            return None
+        prefix, suffix = _UNIT_CODE[_unit(m["set_nu"])]
+        return _Normalised("SET", f"{prefix}{count}{suffix}")
     word = (m["set_every"] or m["set_adv"] or m["set_per"] or m["set_wd"]).lower()
+    pod = m["set_every_pod"] or m["set_wd_pod"] or m["set_wd_pods"]
+    if word in _WEEKDAY_NUMBER and pod:  # "Tuesday nights", "every Monday morning"
+        return _Normalised("SET", f"XXXX-WXX-{_WEEKDAY_NUMBER[word] + 1}T{_PART_OF_DAY_CODE[pod.lower()]}")
     if m["set_adv"] and word not in ("daily", "annually", "nightly") and _ADJECTIVE_USE_RE.match(text, m.end()):
         return None  # "quarterly dividend", "weekly report" classify the noun; they are not times
     if word in _WEEKDAY_NUMBER:
@@ -687,9 +755,29 @@ def _ago(number: int | None, unit: str, ref: date | None) -> _Normalised:
     return _Normalised("TIME", "PAST_REF", ref, ref, "day", ref)
 
 
+# "today" meaning these times rather than this day (TimeML: PRESENT_REF): "than today", "the world of today",
+# "many of today's personal computers" (a plural, generic noun after "today's", not "today's session").
+_GENERIC_TODAY_BEFORE_RE = re.compile(r"\b(?:than|of)\s+$", re.IGNORECASE)
+_GENERIC_TODAY_AFTER_RE = re.compile(
+    r"['’]s\s+(?:[a-z]+\s+){0,2}?(?!(?:session|trading|meeting|talks|games|matches|results|figures|papers|editions"
+    r"|prices|rates|gains|losses|events|news)\b)(?:[a-z]{3,}[^s\W]s\b(?!['’])|(?:children|people|youth|world|society"
+    r"|generation|standards)\b)",
+)
+
+
+def _is_generic_today(text: str, m: re.Match[str]) -> bool:
+    if _GENERIC_TODAY_AFTER_RE.match(text, m.end()):
+        return True
+    after = text[m.end() : m.end() + 2]
+    ends_phrase = not after or after[0] in '.,;:!?)"”' or after == "''" or after[0] == "\n"
+    return ends_phrase and _GENERIC_TODAY_BEFORE_RE.search(text, max(0, m.start() - 6), m.start()) is not None
+
+
 def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     if m["rel_day"]:
         word = m["rel_day"].lower()
+        if word == "today" and not m["rel_day_pod"] and _is_generic_today(text, m):
+            return _Normalised("DATE", "PRESENT_REF", ref, ref, None, ref)
         pod = m["rel_day_pod"].lower() if m["rel_day_pod"] else ("night" if word == "tonight" else None)
         offset = {"today": 0, "tonight": 0, "tomorrow": 1, "yesterday": -1}[word]
         if pod:
@@ -708,6 +796,9 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
                 return _Normalised("DURATION", "P10Y")
             prefix, suffix = _UNIT_CODE.get(unit, ("P", "W"))  # weekend: a week is close enough
             return _Normalised("DURATION", f"{prefix}1{suffix}")
+    if modifier in ("the next", "the coming") and unit in ("decade", "century"):
+        # "the next decade", "over the last century": a stretch of time from (or up to) now, as "the past decade"
+        return _Normalised("DURATION", "P10Y" if unit == "decade" else "P100Y")
     words = modifier.split()
     part = words[0] if words[0] in ("early", "late", "earlier", "later") else None
     if part in ("earlier", "later"):
@@ -743,6 +834,31 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
         return _Normalised("DATE", f"{first // 10}", date(first, 1, 1), date(first + 9, 12, 31), "decade", ref)
     first = ref.year // 100 * 100 + 100 * step
     return _Normalised("DATE", f"{first // 100}", date(first, 1, 1), date(first + 99, 12, 31), "century", ref)
+
+
+_EDGE_PART = {"end": "end", "beginning": "start", "start": "start", "middle": "mid"}
+
+
+def _norm_period_edge(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    """ "the end of the month": the reference's month (next/last: the one after/before), with its part."""
+    unit, part = m["pe_unit"].lower(), _EDGE_PART[m["pe_part"].lower()]
+    step = {"next": 1, "last": -1}.get(m["pe_det"].lower(), 0)
+    if ref is None:
+        placeholder = {"week": "XXXX-WXX", "month": "XXXX-XX", "year": "XXXX", "quarter": "XXXX-QX"}
+        return _unresolved(placeholder.get(unit, "XXXX"), part)
+    if unit == "week":
+        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
+    if unit == "month":
+        return _month(*_add_months(ref.year, ref.month, step), ref, part)
+    if unit == "year":
+        return _year(ref.year + step, ref, part)
+    if unit == "quarter":
+        year, month = _add_months(ref.year, ref.month, 3 * step)
+        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+    size = 10 if unit == "decade" else 100
+    first = ref.year // size * size + size * step
+    value = str(first // size)
+    return _Normalised("DATE", value, date(first, 1, 1), date(first + size - 1, 12, 31), unit, ref, part)
 
 
 def _is_discourse_now(m: re.Match[str], text: str) -> bool:
@@ -807,6 +923,32 @@ def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> st
     return "future" if last["future"] is not None else "past"
 
 
+_NEAR_VERB_CHARS = 60
+_PARTICIPLE_AFTER_RE = re.compile(r"\b(?:is|are|was|were|be|been|being|get|gets|got|has|have)\s+$", re.IGNORECASE)
+_INFINITIVE_RE = re.compile(r"\bto\s+(?!(?:a|an|the|his|her|its|their|our|this|that|\d)\b)[a-z]+", re.IGNORECASE)
+
+
+def _told_in_the_past(text: str, start: int) -> bool:
+    """Whether a past-tense verb just before ``start`` tells of it ("changed to a calendar year in December").
+
+    An event told in the simple past cannot lie ahead, however near the next such month is. Not when a modal
+    or "to" + verb stands between ("agreed to buy it in February": the buying may be ahead) or a reporting
+    verb ("said") is all there is.
+    """
+    window_start = max(_sentence_start(text, start), start - _NEAR_VERB_CHARS)
+    cues = list(_TENSE_CUE_RE.finditer(text, window_start, start))
+    if not cues or cues[-1]["past_form"] is None or any(c["future"] for c in cues):
+        return False
+    last = cues[-1]
+    if _DETERMINER_BEFORE_RE.search(text, max(0, last.start() - 24), last.start()):
+        return False
+    if _PARTICIPLE_AFTER_RE.search(text, max(0, last.start() - 12), last.start()):
+        return False  # "to be published in early November", "when the case is heard in May": a participle
+    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
+        return False  # "gave them until mid-November"
+    return _INFINITIVE_RE.search(text, last.end(), start) is None
+
+
 # "by February", "through January": a month or a date after a deadline preposition is still to come
 # (weekdays are not: "stayed until Thursday" is as common as "until Thursday" ahead).
 _DEADLINE_BEFORE_RE = re.compile(r"\b(?:by|through|until|till)\s+(?:early\s+|late\s+|mid-?)?$", re.IGNORECASE)
@@ -818,6 +960,30 @@ def _calendar_tense(text: str, start: int, end: int) -> str | None:
         return "future"
     # "bought from Aug. 26 to Oct. 20": a range of dates, past or future as the rest of the sentence says.
     return _tense(text, start, end, from_says_future=False)
+
+
+# A clock time just before a weekday ("at 15:00 GMT Saturday", "until 9 a.m. EST Tuesday") belongs to it:
+# the tense cues are read before the clock, and a deadline preposition before the clock says future.
+_CLOCK_BEFORE_WEEKDAY_RE = re.compile(
+    rf"(?:\d{{1,2}}[:.][0-5]\d(?:\s*[ap]\.?m\b\.?)?|\d{{1,2}}\s*[ap]\.?m\b\.?|noon|midnight)"
+    rf"(?:\s*(?-i:{_TIME_ZONES})\b)?(?:\s*\(\d{{4}}\s*(?-i:GMT|UTC)\))?,?\s+(?:on\s+)?$",
+    re.IGNORECASE,
+)
+_CLOCK_LEAD_IN_RE = re.compile(r"(?:\b(?:at|by|until|till|before|from)\s+)?(?:(?:about|around|approximately)\s+)?$")
+
+
+def _weekday_tense(text: str, start: int, end: int) -> str | None:
+    """The tense of a weekday, read from before the clock time that leads into it, if any."""
+    clock = _CLOCK_BEFORE_WEEKDAY_RE.search(text, max(0, start - 40), start)
+    if clock is not None:
+        lead_in = _CLOCK_LEAD_IN_RE.search(text, max(0, clock.start() - 24), clock.start())
+        start = lead_in.start()
+        if lead_in[0][:2].lower() in ("by", "un", "ti", "be"):
+            return "future"  # "gave them until 9 a.m. Tuesday": a deadline with an hour lies ahead
+    tense = _tense(text, start, end)
+    if tense is None and _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
+        return "future"  # "until Monday" with nothing saying past
+    return tense
 
 
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
@@ -837,7 +1003,7 @@ def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
         day = ref + timedelta(days=(weekday - ref.weekday()) % 7 or 7)
     elif modifier == "this":
         day = ref + timedelta(days=weekday - ref.weekday())
-    elif _tense(text, m.start(), m.end()) == "future":
+    elif _weekday_tense(text, m.start(), m.end()) == "future":
         day = ref + timedelta(days=(weekday - ref.weekday()) % 7)
     else:
         day = ref - timedelta(days=back)
@@ -870,8 +1036,7 @@ def _norm_decade(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
     if m["dc"]:
         first = int(m["dc"])
     else:
-        century = ref.year // 100 * 100 if ref else 1900
-        first = century + int(m["dc2"])
+        first = _two_digit_year(m["dc2"], ref)  # "the '60s" said in 2013 are the 1960s
     return _Normalised(
         "DATE",
         f"{first // 10}",
@@ -892,6 +1057,22 @@ def _norm_century(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
     return _Normalised("DATE", f"{number - 1:02d}", date(max(first, 1), 1, 1), date(first + 99, 12, 31), "century")
 
 
+def _norm_short_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    return _year(_two_digit_year(m["yy"], ref), ref)
+
+
+def _norm_year_span_end(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    first = int(text[m.start() - 5 : m.start() - 1])
+    digits = m["yse"]
+    if len(digits) == 4:
+        year = int(digits)
+    else:
+        year = first // 100 * 100 + int(digits)
+        if year < first:  # "1999-00"
+            year += 100
+    return _year(year, None) if 0 < year - first <= 10 else None
+
+
 def _norm_year(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     modifier = m["yr_mod"]
     return _year(int(m["yr"]), None, _part(modifier))
@@ -904,15 +1085,22 @@ def _season_bounds(year: int, first_month: int) -> tuple[date, date]:
     return date(year, first_month, 1), _month_end(*_add_months(year, first_month, 2))
 
 
+_SEASON_PREPOSITION_RE = re.compile(r"\b(?:in|during|by|until|till|through|since|over|for)\s+$", re.IGNORECASE)
+_FALL_OF_RE = re.compile(r"\s+(?:in|of)\b", re.IGNORECASE)
+
+
 def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     word = m["se"].lower()
     modifier = re.sub(r"\s+", " ", (m["se_mod"] or "").lower())
     if word == "fall" and not m["se_y"] and modifier not in ("this", "last", "next", "early", "late"):
-        return None  # "the fall in prices"
+        # "the fall in prices" is a drop; "in the fall", "by the fall" (not followed by "in"/"of") a season
+        in_time = modifier == "the" and _SEASON_PREPOSITION_RE.search(text, max(0, m.start() - 10), m.start())
+        if not in_time or _FALL_OF_RE.match(text, m.end()):
+            return None
     code, first_month = _SEASONS[word]
     part = next((w for w in ("early", "late") if w in modifier.split()), None)
     if m["se_y"]:
-        year, anchor = _year_number(m["se_y"]), None
+        year, anchor = _year_number(m["se_y"], ref), None
     elif ref is None:
         return _unresolved(f"XXXX-{code}", part)
     else:
@@ -923,6 +1111,15 @@ def _norm_season(m: re.Match[str], text: str, ref: date | None) -> _Normalised |
         elif "next" in modifier or "coming" in modifier:
             while _season_bounds(year, first_month)[0] <= ref:
                 year += 1
+        elif "this" not in modifier:
+            # "in the summer" is this year's unless the sentence says it is over (past) or still to come (future)
+            start, end = _season_bounds(year, first_month)
+            if start > ref or end < ref:
+                tense = _calendar_tense(text, m.start(), m.end())
+                if tense == "past" and start > ref:
+                    year -= 1
+                elif tense == "future" and end < ref:
+                    year += 1
     start, end = _season_bounds(year, first_month)
     return _Normalised("DATE", f"{year}-{code}", start, end, "season", anchor, part)
 
@@ -1124,6 +1321,7 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "day_month": _norm_dm,
     "month_year": _norm_month_year,
     "month": _norm_month,
+    "period_edge": _norm_period_edge,
     "quarter": _norm_quarter,
     "set": _norm_set,
     "duration": _norm_duration,
@@ -1139,7 +1337,9 @@ _NORMALISERS: dict[str, Callable[[re.Match[str], str, date | None], _Normalised 
     "clock": _norm_clock,
     "century": _norm_century,
     "decade": _norm_decade,
+    "short_year": _norm_short_year,
     "year": _norm_year,
+    "year_span_end": _norm_year_span_end,
 }
 
 # An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").
@@ -1157,8 +1357,8 @@ _TEMPORAL_HINT_RE = re.compile(
 # window around them, which is most of the speed on long articles where dates are sparse.
 _TRIGGER_RE = re.compile(
     # The look-ahead (every trigger's first character) spares the alternation at most positions.
-    r"(?=[0-9'acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
-    r"|(?<![a-z])(?:(?:1[5-9]|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|'\d0s|[012]\d[0-5]\d\s+[a-z]{3}\b"
+    r"(?=[0-9'’acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
+    r"|(?<![a-z])(?:(?:1[5-9]|20)\d\d|\d{1,2}[:.][0-5]\d|\d{1,2}\s*[ap]\.?m\b|['’]\d\d(?!\d)|[012]\d[0-5]\d\s+[a-z]{3}\b"
     r"|\d{1,2}(?:st|nd|rd|th)\b|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)days?)\b"
     r"|seconds?\b|daily|morning|evening|tomorrow|current|present|recent|lately|past|future|moment|spring|summer"
@@ -1258,7 +1458,48 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    return _merge_clock_and_day(text, found), names
+    found = _range_starts(text, found)
+    return _date_clocks_by_their_day(text, _merge_clock_and_day(text, found)), names
+
+
+# "12 to 18 months", "two or three days", "5-10 years", "between 5 and 10 years": the first number of a range
+# of durations, written just before the duration that carries the unit.
+_RANGE_START_RE = re.compile(
+    r"(?:(?<=\bbetween\s)(?P<between>)|(?<![\w.,$£€-]))(?P<n>\d{1,3}|"
+    + "|".join(w for w in sorted(_NUMBER_WORDS, key=len, reverse=True) if w not in ("a", "an", "hundred"))
+    + r")\s*(?:(?P<and>and)|to|or|-|–)\s*$",
+    re.IGNORECASE,
+)
+_DURATION_VALUE_RE = re.compile(r"(PT?)(\d+)([A-Z]+)")
+
+
+def _range_starts(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """Add the first end of each range of durations, with the unit of the second ("12" of "12 to 18 months": P12M)."""
+    result: list[TemporalExpression] = []
+    for e in found:
+        value = _DURATION_VALUE_RE.fullmatch(e.value or "") if e.timex_type == "DURATION" else None
+        start = _RANGE_START_RE.search(text, max(0, e.start - 24), e.start) if value else None
+        if start is not None and (start["and"] is None or start["between"] is not None):
+            number = _number(start["n"])
+            previous_end = result[-1].end if result else 0
+            if number and start.start("n") >= previous_end:
+                prefix, _, suffix = value.groups()
+                result.append(
+                    TemporalExpression(
+                        start["n"],
+                        start.start("n"),
+                        start.end("n"),
+                        "DURATION",
+                        f"{prefix}{number}{suffix}",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )  # fmt: skip
+                )
+        result.append(e)
+    return result
 
 
 _CLOCK_VALUE_RE = re.compile(r"T\d\d:\d\d$")
@@ -1287,6 +1528,55 @@ def _merge_clock_and_day(text: str, found: list[TemporalExpression]) -> list[Tem
             continue
         merged.append(e)
     return merged
+
+
+# Between a clock time and the day it is on: "3 p.m. on Saturday", "10:35 a.m. (0735 GMT) Friday" ...
+_CLOCK_THEN_DAY_GAP_RE = re.compile(r"[\s,()]*(?:on\s+)?", re.IGNORECASE)
+# ... and between a day and its clock time: "Saturday at 3 p.m.", "Tuesday, around 10 a.m."
+_DAY_THEN_CLOCK_GAP_RE = re.compile(
+    r"[\s,]*(?:(?:at|from|by|until|till|before|after|shortly\s+(?:after|before))\s+)?(?:(?:about|around|approximately)\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _on_the_reference_day(e: TemporalExpression) -> bool:
+    """A clock time that was put on the reference date for want of a day ("at 3 p.m.")."""
+    return (
+        e.timex_type == "TIME"
+        and e.value is not None
+        and _CLOCK_VALUE_RE.search(e.value) is not None
+        and e.value.startswith(e.anchor.isoformat() if e.anchor else "XXXX-XX-XX")
+    )
+
+
+def _is_day(e: TemporalExpression) -> bool:
+    return e.granularity == "day" and e.value is not None and re.fullmatch(r"\d{4}-\d\d-\d\d", e.value) is not None
+
+
+def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """A clock time next to a day ("Saturday at 3 p.m.", "3 p.m. on Saturday") is on that day, not the reference's."""
+    result = list(found)
+    for i, e in enumerate(result):
+        if not _on_the_reference_day(e):
+            continue
+        day = None
+        j, previous_end = i + 1, e.end
+        # "10:35 a.m. (0735 GMT) Friday": through other clock times to the day
+        while j < len(result) and _CLOCK_THEN_DAY_GAP_RE.fullmatch(text, previous_end, result[j].start):
+            if _is_day(result[j]):
+                day = result[j]
+                break
+            if not _on_the_reference_day(result[j]):
+                break
+            previous_end, j = result[j].end, j + 1
+        if day is None and i > 0 and _is_day(result[i - 1]):
+            if _DAY_THEN_CLOCK_GAP_RE.fullmatch(text, result[i - 1].end, e.start):
+                day = result[i - 1]
+        if day is not None:
+            result[i] = e._replace(
+                value=day.value + e.value[-6:], date_start=day.date_start, date_end=day.date_end, anchor=day.anchor
+            )
+    return result
 
 
 _AGE_RE = re.compile(r"(?:\d|\b[a-z]+)[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)

@@ -690,3 +690,211 @@ def test_midday_is_noon():
 def test_years_before_1900_only_after_in_or_since():
     assert only("Marti fought for independence from Spain in 1898.").value == "1898"
     assert extract_dates("The index settled at 1678.5, after 1500 shares changed hands.", PUBLISHED) == []
+
+
+# --- issue 18: mechanisms that generalise (tense, abbreviated years, ranges, sets, clock + day) ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "value"),
+    [
+        # The tense cue stands before the clock time, not just before the weekday.
+        ("Manchester United will play at 15:00 GMT Saturday against Chelsea.", date(2013, 3, 21), "2013-03-23T15:00"),
+        # A deadline with an hour ("until 9 a.m. Tuesday") lies ahead even after a past verb.
+        ("INS extended its deadline until 9 a.m. EST Tuesday.", date(2000, 4, 3), "2000-04-04T09:00"),
+        ("He was kidnapped at 10 p.m. Wednesday, police said.", date(2000, 4, 3), "2000-03-29T22:00"),
+    ],
+)
+def test_a_weekday_after_a_clock_time_takes_the_tense_of_the_sentence(text, reference, value):
+    assert only(text, reference).value == value
+
+
+def test_a_clock_time_next_to_a_day_is_on_that_day():
+    found = extract_dates("The team will play Saturday at 3 p.m. in Rome.", date(2013, 3, 21))
+    assert [e.value for e in found] == ["2013-03-23", "2013-03-23T15:00"]
+    found = extract_dates("They'll kick off at 3 p.m. on Saturday.", date(2013, 3, 21))
+    assert [e.value for e in found] == ["2013-03-23T15:00", "2013-03-23"]
+    text = "The blast occurred at about 10:35 a.m. (0735 GMT) Friday, toppling a building."
+    assert [e.value for e in extract_dates(text, date(1998, 8, 8))] == [
+        "1998-08-07T10:35",
+        "1998-08-07T07:35",
+        "1998-08-07",
+    ]
+    # Not next to a day: the reference date, as before.
+    assert extract_dates("He left at 3 p.m. and returned Friday.", date(2013, 3, 21))[0].value == "2013-03-21T15:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "value"),
+    [
+        ("The class of '58 met again.", date(2013, 3, 21), "1958"),
+        ("He has lived there since ’09, neighbours said.", date(2013, 3, 21), "2009"),
+        ("It opened in June '58 with two pumps.", date(2013, 3, 21), "1958-06"),
+        ("He was born in the summer of '58 in Ohio.", date(2013, 3, 21), "1958-SU"),
+        ("The '60s were wild.", date(2013, 3, 21), "196"),
+        ("The company was founded in 2009 and has grown since.", date(2013, 3, 21), "2009"),
+        ("He has been in office since 1957.", date(2013, 3, 21), "1957"),
+    ],
+)
+def test_bare_and_abbreviated_years(text, reference, value):
+    assert only(text, reference).value == value
+
+
+def test_a_quoted_number_is_not_an_abbreviated_year():
+    assert extract_dates("He said '58 percent' was the figure.", PUBLISHED) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("The project will take 12 to 18 months to complete.", [("12", "P12M"), ("18 months", "P18M")]),
+        ("It's between two to six days for every patient.", [("two", "P2D"), ("six days", "P6D")]),
+        ("He faces between 5 and 10 years in prison.", [("5", "P5Y"), ("10 years", "P10Y")]),
+        ("Sentences of 5-10 years are common.", [("5", "P5Y"), ("10 years", "P10Y")]),
+        ("It costs $12 to 18 months' pay.", [("18 months", "P18M")]),  # a sum of money starts nothing
+    ],
+)
+def test_each_end_of_a_range_of_durations_carries_its_own_duration(text, values):
+    found = extract_dates(text, PUBLISHED)
+    assert [(e.text, e.value) for e in found] == values
+    assert all(e.timex_type == "DURATION" for e in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "timex_type", "value"),
+    [
+        ("It took a month to build.", "DURATION", "P1M"),
+        ("He left a month ago.", "DATE", "2016-02"),
+        ("Growth will be slow over the next decade.", "DURATION", "P10Y"),
+        ("It will happen next decade.", "DATE", "202"),
+    ],
+)
+def test_durations_versus_points(text, timex_type, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == (timex_type, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("He jogs every morning before work.", "XXXX-XX-XXTMO"),
+        ("Polls are held every four years.", "P4Y"),
+        ("They meet every other week.", "P2W"),
+        ("The show airs Tuesday nights.", "XXXX-WXX-2TNI"),
+        ("Mass is said every Sunday morning.", "XXXX-WXX-7TMO"),
+        ("The agency reports hourly.", "PT1H"),
+    ],
+)
+def test_frequencies_are_timeml_sets(text, value):
+    expression = only(text)
+    assert (expression.timex_type, expression.value) == ("SET", value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The firm was founded in the fall.", "2012-FA"),
+        ("The ship sank in the summer.", "2012-SU"),
+        ("The talks will resume in the summer.", "2013-SU"),
+        ("They met in the winter.", "2012-WI"),  # the winter of 2012-13, over by late March
+        ("He plans to visit in the spring.", "2013-SP"),
+        ("The sector is going to start getting beat up in the spring.", "2013-SP"),
+    ],
+)
+def test_a_season_without_a_year_follows_the_tense_of_its_sentence(text, value):
+    assert only(text, date(2013, 3, 21)).value == value
+
+
+def test_the_fall_of_something_is_not_a_season():
+    assert extract_dates("The fall of Rome was slow, and the fall in prices hurt.", PUBLISHED) == []
+
+
+def test_a_court_case_abbreviation_does_not_end_the_sentence():
+    text = "In January, a week after the anniversary of Roe vs. Wade, a clinic was bombed."
+    assert extract_dates(text, date(1998, 10, 25))[0].value == "1998-01"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The tournament starts on Saturday.", "2013-03-23"),
+        ("Voters go to the polls on Sunday.", "2013-03-24"),
+        ("Leaders meet Monday in Brussels.", "2013-03-25"),
+        ("Cyprus has until Monday to raise the money.", "2013-03-25"),
+        ("The film opens on Christmas Day.", "2013-12-25"),
+        # ... but a past verb, or nothing at all, keeps the day before.
+        ("They stayed until Monday.", "2013-03-18"),
+        ("The bank said on Tuesday it would close branches.", "2013-03-19"),
+        ("He died on Sunday at the age of 81.", "2013-03-17"),
+    ],
+)
+def test_a_present_tense_verb_of_schedule_points_ahead(text, value):
+    assert only(text, date(2013, 3, 21)).value == value
+
+
+def test_a_present_tense_verb_used_of_a_holding_says_nothing_of_the_time():
+    text = "The move follows Tuesday's declaration by Ford, which holds a 12.45% stake in Jaguar."
+    assert only(text, date(1989, 10, 27)).value == "1989-10-24"
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "part"),
+    [
+        ("He will step down at the end of the month.", "2013-03", "end"),
+        ("The deal should close by the end of the year.", "2013", "end"),
+        ("Rates rise at the beginning of next year.", "2014", "start"),
+    ],
+)
+def test_the_end_or_beginning_of_a_period(text, value, part):
+    expression = only(text, date(2013, 3, 21))
+    assert (expression.value, expression.part_of_day) == (value, part)
+
+
+def test_the_turn_of_the_century_is_left_without_a_value_rather_than_guessed():
+    assert extract_dates("At the turn of the century, few had phones.", date(2013, 3, 21)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Intel chips are in many of today's personal computers.", "PRESENT_REF"),
+        ("Phones were dearer then than today.", "PRESENT_REF"),
+        ("By today's standards it was slow.", "PRESENT_REF"),
+        ("Today's session was quiet.", "2016-03-15"),
+        ("The index of today's prices rose.", "2016-03-15"),
+        ("He left today, officials said.", "2016-03-15"),
+    ],
+)
+def test_today_used_generically_is_the_present_not_the_day(text, value):
+    assert only(text).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Told in the simple past: the December before, though next December is nearer.
+        ("The operator changed from a fiscal year to a calendar year in December.", "1988-12"),
+        ("Sales rose in November, the company said.", "1988-11"),
+        # A modal, an infinitive, a passive participle or a deadline keep the nearest (coming) one.
+        ("He said the deal would close in December.", "1989-12"),
+        ("The company agreed to buy the line in December.", "1989-12"),
+        ("Final guidelines to be published in early November will decide it.", "1989-11"),
+        ("Regulators gave Merieux until mid-November to submit information.", "1989-11"),
+    ],
+)
+def test_a_month_told_in_the_simple_past_is_the_one_before(text, value):
+    assert only(text, date(1989, 10, 27)).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Output fell in 2008-2009.", [("2008", "2008"), ("2009", "2009")]),
+        ("The 2012-13 season ended badly.", [("2012", "2012"), ("13", "2013")]),
+        ("In 1999-00 the club won.", [("1999", "1999"), ("00", "2000")]),
+        ("Sugar output in the 1986/87 crop year fell.", [("1986", "1986"), ("87", "1987")]),
+        ("Between 2000-3000 people came.", []),
+    ],
+)
+def test_each_year_of_a_span_of_years_has_its_own_value(text, values):
+    assert [(e.text, e.value) for e in extract_dates(text, PUBLISHED)] == values
