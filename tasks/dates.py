@@ -1433,7 +1433,10 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
         elif family == "same_day":
             normalised = _resolve_same_day(reference_date, found)
         else:
-            normalised = _NORMALISERS[family](m, text, reference_date)
+            try:
+                normalised = _NORMALISERS[family](m, text, reference_date)
+            except (ValueError, OverflowError):  # a reference near year 1 or 9999: no date to give
+                continue
             if family == "duration" and normalised is not None and normalised.timex_type == "DATE":
                 normalised = _year_ago_quarter(m, found) or normalised
         if normalised is None:
