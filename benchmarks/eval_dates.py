@@ -1,7 +1,7 @@
 """Evaluate the date stage: TIMEX3 spans and values on TempEval-3 (TimeBank + AQUAINT), speed on Reuters.
 
-    .venv/bin/python -m benchmarks.eval_dates [--develop-on TimeBank|AQUAINT] [--compare OLD.json]
-        [--reuters-files 2000] [--dateparser-docs 256] [--errors 15]
+    .venv/bin/python -m benchmarks.eval_dates [--develop-on TimeBank|AQUAINT] [--compare OLD.json] [--pipeline]
+        [--reuters-files 2000] [--speed-baseline main] [--dateparser-docs 256] [--errors 15]
 
 Accuracy. Every TimeML file under gold/tempeval3 (TimeBank/, AQUAINT/) is read: the text of its <TEXT>
 element with tags stripped and entities decoded is the document, each TIMEX3 inside it a gold span with
@@ -34,8 +34,23 @@ no span at all.
 substrings are located in the text in order for spans; a value is correct when the returned datetime,
 written at the gold value's granularity (day, month, ISO week, quarter, year), equals the gold value.
 
+Pipeline path (`--pipeline`). The held-out check runs news articles through the whole pipeline, so the
+date stage sees cleaned text, not the gold text. Each corpus is written as a drop (one `<name>.txt` per
+document holding its <TEXT>, and a manifest.csv whose `published_at` is the DCT as written) and goes
+through the pipeline's own functions in this process, without Prefect: `discover` and `read_manifest`, the
+manifest staged as the discover task stages it, `textdrops.pipeline.load_batch_to_file`,
+`learn_drop_boilerplate`, `prepare_batch` (cleanup, headline, manifest join, `reference_dates`) and
+`dedupe_drop`; then, as `annotate_batch` does for kept documents, `extract_entities` on the cleaned texts
+and `extract_dates(text, reference_date, spans)`. Predicted spans are mapped back onto the gold text by
+aligning the cleaned text with it (difflib matching blocks over characters; a span with no aligned
+character counts as predicted and matches nothing) and scored as in the direct mode, side by side with
+it. What the path did is counted: reference-date sources, documents not annotated (duplicates), gold
+TIMEX3 inside the line cleanup took as the headline, gold TIMEX3 whose text cleanup changed.
+
 Speed. `extract_dates` alone (NER spans precomputed) on the first `--reuters-files` Reuters-21578
-articles, each with its manifest `date_iso` as reference date: documents/s on one core (best of 3).
+articles, each with its manifest `date_iso` as reference date: documents/s on one core (best of
+`--speed-repeats`). `--speed-baseline main` times main's tasks/dates.py alongside, alternating the two in
+the same run, so that a loaded machine slows both alike.
 Datelines: for every Reuters article whose first lines carry a dateline ("CLEVELAND, Feb 26 -"), the
 share for which `reference_date_from_dateline(text, year_hint=manifest year)` equals the manifest date.
 
@@ -60,6 +75,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+
+import polars as pl
 
 SHARED = Path(os.environ.get("TEXTDROPS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 TEMPEVAL = SHARED / "gold" / "tempeval3"
@@ -86,6 +103,7 @@ class GoldDocument:
     text: str
     dct: date
     timexes: list[Timex] = field(default_factory=list)
+    dct_value: str = ""  # the DCT as written ("1998-01-08T18:30"): what a manifest's published_at holds
 
 
 _TAG_RE = re.compile(r"<(/?)(\w+)([^>]*)>")
@@ -130,7 +148,7 @@ def read_timeml(path: Path, corpus: str) -> GoldDocument:
         while end > start and text[end - 1].isspace():
             end -= 1
         trimmed.append(Timex(start, end, t.timex_type, t.value))
-    return GoldDocument(corpus, path.stem, text, date.fromisoformat(dct_value[:10]), trimmed)
+    return GoldDocument(corpus, path.stem, text, date.fromisoformat(dct_value[:10]), trimmed, dct_value)
 
 
 def read_tempeval() -> list[GoldDocument]:
@@ -385,6 +403,7 @@ def ner_spans(texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
         found = extract_entities([texts[i] for i in missing], MODEL)
         for i, spans in zip(missing, found, strict=True):
             cache[keys[i]] = [list(s) for s in spans if s[2] in TEMPORAL_LABELS]
+        NER_CACHE.parent.mkdir(parents=True, exist_ok=True)
         NER_CACHE.write_text(json.dumps(cache), encoding="utf-8")
     return [[tuple(s) for s in cache[k]] for k in keys]
 
@@ -437,6 +456,149 @@ def evaluate(
     return {name: counts.scores() for name, counts in per_corpus.items()}
 
 
+# --- the pipeline path ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineDocument:
+    """One TempEval document after the pipeline's load and cleanup: what the date stage is given."""
+
+    name: str
+    text: str  # the cleaned body (documents.text)
+    title: str | None
+    reference_date: date | None
+    reference_date_source: str
+    status: str  # the dedupe status (only kept documents are annotated by the pipeline)
+
+
+def write_drop(docs: Sequence[GoldDocument], drop: Path) -> None:
+    """The documents as a drop: one <name>.txt per document (its <TEXT>) and a manifest.csv with the DCT."""
+    drop.mkdir(parents=True, exist_ok=True)
+    with (drop / "manifest.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "published_at"])
+        for doc in docs:
+            (drop / f"{doc.name}.txt").write_text(doc.text, encoding="utf-8")
+            writer.writerow([f"{doc.name}.txt", doc.dct_value])
+
+
+def through_pipeline(docs: Sequence[GoldDocument], work: Path) -> list[PipelineDocument]:
+    """Load, clean, reference dates and dedupe statuses of ``docs`` as one drop, by the pipeline's own
+    functions in this process (``textdrops.pipeline`` load/prepare/dedupe steps, without Prefect)."""
+    from tasks.load import discover, read_manifest
+    from textdrops import pipeline
+    from textdrops.config import Settings
+
+    drop = work / "raw" / f"tempeval3-{docs[0].corpus.lower()}"
+    write_drop(docs, drop)
+    ctx = pipeline.RunContext(
+        run_id=f"eval-dates-{drop.name}", drop=str(drop), drop_id=drop.name, settings=Settings(out_dir=work / "out")
+    )
+    files, _ = discover(drop)
+    manifest, warnings = read_manifest(drop)
+    for warning in warnings:
+        print(f"  manifest warning: {warning}")
+    ctx.staging.mkdir(parents=True, exist_ok=True)
+    # as the discover task stages it
+    manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
+    loaded = pipeline.load_batch_to_file(ctx, 0, files)
+    boilerplate = pipeline.learn_drop_boilerplate(ctx, [loaded])
+    prepared = pipeline.prepare_batch(ctx, 0, loaded, boilerplate)
+    deduped = pipeline.dedupe_drop(ctx, [prepared["path"]])
+    batch = pl.read_ipc(prepared["path"]).join(pl.read_ipc(deduped["statuses_path"]), on="doc_id", how="left")
+    by_path = {row["source_path"]: row for row in batch.iter_rows(named=True)}
+    out = []
+    for doc in docs:
+        row = by_path.get(f"{doc.name}.txt")
+        if row is None:  # quarantined (e.g. empty after cleanup): the pipeline gives it no dates
+            out.append(PipelineDocument(doc.name, "", None, None, "none", "quarantined"))
+            continue
+        out.append(
+            PipelineDocument(
+                doc.name,
+                row["text"],
+                row["title"],
+                row["reference_date"],
+                row["reference_date_source"],
+                row["status"],
+            )
+        )
+    return out
+
+
+def offset_map(source: str, target: str) -> list[int]:
+    """For each character of ``source``, its offset in ``target`` when the two align there, else -1.
+
+    Cleanup rewrites whitespace, joins wrapped lines and drops lines, so the texts are aligned by content
+    (difflib's matching blocks over characters), not by offset.
+    """
+    from difflib import SequenceMatcher
+
+    mapping = [-1] * len(source)
+    matcher = SequenceMatcher(None, source, target, autojunk=False)
+    for a, b, size in matcher.get_matching_blocks():
+        for k in range(size):
+            mapping[a + k] = b + k
+    return mapping
+
+
+def map_span(mapping: Sequence[int], start: int, end: int) -> tuple[int, int] | None:
+    """The span in the target text of source span [start, end): its first and last aligned characters."""
+    inside = [m for m in mapping[start:end] if m >= 0]
+    if not inside:
+        return None
+    return inside[0], inside[-1] + 1
+
+
+def run_pipeline(docs: Sequence[GoldDocument]):
+    """Predictions of the whole pipeline path mapped back onto the gold text, and what it lost on the way.
+
+    Returns (predictions per document, per-document pipeline records, counts of losses).
+    """
+    import tempfile
+
+    from tasks.dates import extract_dates
+
+    records: list[PipelineDocument] = []
+    with tempfile.TemporaryDirectory(prefix="eval-dates-") as tmp:
+        for corpus in CORPORA:
+            subset = [d for d in docs if d.corpus == corpus]
+            if subset:
+                records.extend(through_pipeline(subset, Path(tmp) / corpus))
+    spans = ner_spans([r.text for r in records])
+    predictions: list[list[NamedTimex]] = []
+    losses: Counter = Counter()
+    for doc, record, doc_spans in zip(docs, records, spans, strict=True):
+        losses["documents"] += 1
+        losses[f"reference date from {record.reference_date_source}"] += 1
+        if record.reference_date != doc.dct:
+            losses["reference date differs from the DCT"] += 1
+        if record.status != "kept":
+            losses[f"documents not annotated ({record.status})"] += 1
+            losses["gold TIMEX3 in documents not annotated"] += len(doc.timexes)
+            predictions.append([])
+            continue
+        found = extract_dates(record.text, record.reference_date, doc_spans)
+        mapping = offset_map(record.text, doc.text)
+        mapped = []
+        for e in found:
+            span = map_span(mapping, e.start, e.end)
+            if span is None:
+                losses["predicted spans not in the gold text"] += 1
+                span = (-1, -1)  # counted as predicted, matches no gold span
+            mapped.append(NamedTimex(span[0], span[1], e.timex_type, e.value, e.text))
+        predictions.append(mapped)
+        kept = {m for m in mapping if m >= 0}
+        for g in doc.timexes:
+            if all(k in kept for k in range(g.start, g.end)):
+                continue
+            if record.title and doc.text[g.start : g.end] in record.title:
+                losses["gold TIMEX3 in the line cleanup took as the headline (not given to the date stage)"] += 1
+            else:
+                losses["gold TIMEX3 whose text cleanup changed or removed"] += 1
+    return predictions, records, losses
+
+
 # --- Reuters ---------------------------------------------------------------------------------------------
 
 _DATELINE_SHAPE_RE = re.compile(r"^[A-Z][^\n,]{1,60},\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}\s+-")
@@ -474,23 +636,54 @@ def dateline_share(articles: Sequence[tuple[str, date]]) -> dict[str, float | in
     }
 
 
-def normalisation_speed(articles: Sequence[tuple[str, date]], spans, repeats: int = 3) -> dict[str, float]:
-    from tasks.dates import extract_dates
+def dates_module_at(ref: str):
+    """tasks/dates.py as it is at git revision ``ref`` (e.g. main), loaded as a module of its own."""
+    import subprocess
+    import types
 
-    best = float("inf")
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{ref}:tasks/dates.py"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    name = "dates_at_" + re.sub(r"\W", "_", ref)
+    module = types.ModuleType(name)
+    module.__file__ = f"{ref}:tasks/dates.py"
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def normalisation_speed(
+    articles: Sequence[tuple[str, date]], spans, repeats: int = 3, baseline=None
+) -> dict[str, float]:
+    """Documents/s of extract_dates (best of ``repeats``); with a ``baseline`` module, the two alternate in
+    the same run, so that a loaded machine slows both alike."""
+    from tasks import dates
+
+    systems = {"this": dates.extract_dates}
+    if baseline is not None:
+        systems["baseline"] = baseline.extract_dates
+    best = dict.fromkeys(systems, float("inf"))
     n_found = 0
     for _ in range(repeats):
-        started = time.perf_counter()
-        n_found = sum(len(extract_dates(text, ref, s)) for (text, ref), s in zip(articles, spans, strict=True))
-        best = min(best, time.perf_counter() - started)
+        for name, extract in systems.items():
+            started = time.perf_counter()
+            n_found = sum(len(extract(text, ref, s)) for (text, ref), s in zip(articles, spans, strict=True))
+            best[name] = min(best[name], time.perf_counter() - started)
+            if name == "this":
+                found_here = n_found
     words = sum(len(text.split()) for text, _ in articles)
-    return {
+    result = {
         "documents": len(articles),
         "mean_words": words / len(articles),
-        "seconds": best,
-        "docs_per_s": len(articles) / best,
-        "expressions": n_found,
+        "seconds": best["this"],
+        "docs_per_s": len(articles) / best["this"],
+        "expressions": found_here,
     }
+    if baseline is not None:
+        result["baseline"] = baseline.__file__
+        result["baseline_docs_per_s"] = len(articles) / best["baseline"]
+    return result
 
 
 # --- report ----------------------------------------------------------------------------------------------
@@ -543,6 +736,24 @@ def print_comparison(before_path: Path, after: dict[str, dict]) -> None:
         print(f"  {name:<10}" + "   ".join(parts))
 
 
+def print_side_by_side(direct: dict[str, dict], piped: dict[str, dict]) -> None:
+    """Direct (date stage on the gold text) and pipeline-path scores per corpus, side by side."""
+    keys = ("value_f1", "relaxed_f1", "strict_f1", "type_accuracy", "predicted", "no_value")
+    header = f"{'corpus':<10}" + "".join(f"{k + ' direct / pipeline':>34}" for k in keys[:4])
+    print(header)
+    print("-" * len(header))
+    for name in (*CORPORA, "overall"):
+        cells = [f"{direct[name][k]:.3f} / {piped[name][k]:.3f}" for k in keys[:4]]
+        print(f"{name:<10}" + "".join(f"{c:>34}" for c in cells))
+    print(
+        "predicted spans (no value) direct / pipeline: "
+        + ", ".join(
+            f"{n} {direct[n]['predicted']} ({direct[n]['no_value']}) / {piped[n]['predicted']} ({piped[n]['no_value']})"
+            for n in (*CORPORA, "overall")
+        )
+    )
+
+
 def print_errors(errors: Counter, top: int) -> None:
     for kind in ("missed", "spurious", "value"):
         items = [(key, n) for key, n in errors.most_common() if key[0] == kind]
@@ -558,6 +769,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reuters-files", type=int, default=2000, help="articles for the speed measure (0: skip)")
     parser.add_argument("--dateparser-docs", type=int, default=256, help="TempEval documents for dateparser (0: skip)")
     parser.add_argument("--errors", type=int, default=15, help="error examples to print per class")
+    parser.add_argument(
+        "--pipeline", action="store_true", help="also run the documents through the whole pipeline as drops"
+    )
+    parser.add_argument("--speed-baseline", help="a git revision (e.g. main) whose tasks/dates.py is timed alongside")
+    parser.add_argument("--speed-repeats", type=int, default=3, help="timed passes of each system (best kept)")
     args = parser.parse_args(argv)
 
     if not TEMPEVAL.is_dir():
@@ -599,6 +815,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         }
     }
+    if args.pipeline:
+        print(
+            "\ndirect (date stage on the gold text) / pipeline path (each corpus a drop with manifest.csv "
+            "published_at = DCT; load, cleanup, reference dates, dedupe, NER and dates on the cleaned text, "
+            "spans aligned back to the gold text)"
+        )
+        piped, records, losses = run_pipeline(docs)
+        through = evaluate(docs, piped, exact_value)
+        for name, n in no_value_counts(docs, piped).items():
+            through[name]["no_value"] = n
+        print_side_by_side(ours, through)
+        print("what the pipeline path did to the documents:")
+        for key, n in losses.items():
+            print(f"  {n:>5}  {key}")
+        report["tempeval3"]["pipeline"] = through
+        report["tempeval3"]["pipeline_losses"] = dict(losses)
     if args.dateparser_docs:
         subset = docs[: args.dateparser_docs]
         predicted, seconds = run_dateparser(subset)
@@ -614,12 +846,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         all_articles = read_reuters(None)
         datelines = dateline_share(all_articles)
         articles = all_articles[: args.reuters_files]
-        speed = normalisation_speed(articles, ner_spans([t for t, _ in articles]))
+        baseline = dates_module_at(args.speed_baseline) if args.speed_baseline else None
+        speed = normalisation_speed(articles, ner_spans([t for t, _ in articles]), args.speed_repeats, baseline)
         print(
             f"\nnormalisation (extract_dates, NER spans precomputed): {speed['documents']} Reuters articles "
             f"({speed['mean_words']:.0f} words on average) in {speed['seconds']:.2f} s = "
             f"{speed['docs_per_s']:.0f} docs/s on one core"
         )
+        if baseline is not None:
+            print(
+                f"  {speed['baseline']}, alternated with it in the same run: "
+                f"{speed['baseline_docs_per_s']:.0f} docs/s (best of {args.speed_repeats} each)"
+            )
         print(
             f"Reuters datelines: {datelines['equal_to_manifest']}/{datelines['with_dateline']} "
             f"({datelines['share']:.1%}) resolve to the manifest date"
