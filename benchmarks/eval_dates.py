@@ -104,6 +104,7 @@ class GoldDocument:
     dct: date
     timexes: list[Timex] = field(default_factory=list)
     dct_value: str = ""  # the DCT as written ("1998-01-08T18:30"): what a manifest's published_at holds
+    title: str | None = None  # the <TITLE> element (AQUAINT has one, TimeBank none)
 
 
 _TAG_RE = re.compile(r"<(/?)(\w+)([^>]*)>")
@@ -148,7 +149,11 @@ def read_timeml(path: Path, corpus: str) -> GoldDocument:
         while end > start and text[end - 1].isspace():
             end -= 1
         trimmed.append(Timex(start, end, t.timex_type, t.value))
-    return GoldDocument(corpus, path.stem, text, date.fromisoformat(dct_value[:10]), trimmed, dct_value)
+    title = re.search(r"<TITLE>(.*?)</TITLE>", raw, re.DOTALL)
+    title_text = " ".join(html.unescape(_TAG_RE.sub("", title[1])).split()) if title else None
+    return GoldDocument(
+        corpus, path.stem, text, date.fromisoformat(dct_value[:10]), trimmed, dct_value, title_text or None
+    )
 
 
 def read_tempeval() -> list[GoldDocument]:
@@ -471,18 +476,20 @@ class PipelineDocument:
     status: str  # the dedupe status (only kept documents are annotated by the pipeline)
 
 
-def write_drop(docs: Sequence[GoldDocument], drop: Path) -> None:
-    """The documents as a drop: one <name>.txt per document (its <TEXT>) and a manifest.csv with the DCT."""
+def write_drop(docs: Sequence[GoldDocument], drop: Path, with_title: bool = False) -> None:
+    """The documents as a drop: one <name>.txt per document (its <TEXT>, after its <TITLE> line and a blank
+    line when ``with_title``) and a manifest.csv with the DCT."""
     drop.mkdir(parents=True, exist_ok=True)
     with (drop / "manifest.csv").open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "published_at"])
         for doc in docs:
-            (drop / f"{doc.name}.txt").write_text(doc.text, encoding="utf-8")
+            head = f"{doc.title}\n\n" if with_title and doc.title else ""
+            (drop / f"{doc.name}.txt").write_text(head + doc.text, encoding="utf-8")
             writer.writerow([f"{doc.name}.txt", doc.dct_value])
 
 
-def through_pipeline(docs: Sequence[GoldDocument], work: Path) -> list[PipelineDocument]:
+def through_pipeline(docs: Sequence[GoldDocument], work: Path, with_title: bool = False) -> list[PipelineDocument]:
     """Load, clean, reference dates and dedupe statuses of ``docs`` as one drop, by the pipeline's own
     functions in this process (``textdrops.pipeline`` load/prepare/dedupe steps, without Prefect)."""
     from tasks.load import discover, read_manifest
@@ -490,7 +497,7 @@ def through_pipeline(docs: Sequence[GoldDocument], work: Path) -> list[PipelineD
     from textdrops.config import Settings
 
     drop = work / "raw" / f"tempeval3-{docs[0].corpus.lower()}"
-    write_drop(docs, drop)
+    write_drop(docs, drop, with_title)
     ctx = pipeline.RunContext(
         run_id=f"eval-dates-{drop.name}", drop=str(drop), drop_id=drop.name, settings=Settings(out_dir=work / "out")
     )
@@ -550,7 +557,7 @@ def map_span(mapping: Sequence[int], start: int, end: int) -> tuple[int, int] | 
     return inside[0], inside[-1] + 1
 
 
-def run_pipeline(docs: Sequence[GoldDocument]):
+def run_pipeline(docs: Sequence[GoldDocument], with_title: bool = False):
     """Predictions of the whole pipeline path mapped back onto the gold text, and what it lost on the way.
 
     Returns (predictions per document, per-document pipeline records, counts of losses).
@@ -564,7 +571,7 @@ def run_pipeline(docs: Sequence[GoldDocument]):
         for corpus in CORPORA:
             subset = [d for d in docs if d.corpus == corpus]
             if subset:
-                records.extend(through_pipeline(subset, Path(tmp) / corpus))
+                records.extend(through_pipeline(subset, Path(tmp) / corpus, with_title))
     spans = ner_spans([r.text for r in records])
     predictions: list[list[NamedTimex]] = []
     losses: Counter = Counter()
@@ -772,6 +779,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pipeline", action="store_true", help="also run the documents through the whole pipeline as drops"
     )
+    parser.add_argument(
+        "--with-title", action="store_true", help="with --pipeline: files start with the <TITLE> line (AQUAINT)"
+    )
     parser.add_argument("--speed-baseline", help="a git revision (e.g. main) whose tasks/dates.py is timed alongside")
     parser.add_argument("--speed-repeats", type=int, default=3, help="timed passes of each system (best kept)")
     args = parser.parse_args(argv)
@@ -821,7 +831,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "published_at = DCT; load, cleanup, reference dates, dedupe, NER and dates on the cleaned text, "
             "spans aligned back to the gold text)"
         )
-        piped, records, losses = run_pipeline(docs)
+        piped, records, losses = run_pipeline(docs, args.with_title)
         through = evaluate(docs, piped, exact_value)
         for name, n in no_value_counts(docs, piped).items():
             through[name]["no_value"] = n
