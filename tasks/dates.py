@@ -729,7 +729,18 @@ def _norm_duration(m: re.Match[str], text: str, ref: date | None) -> _Normalised
     return _Normalised("DURATION", f"{prefix}{amount}{suffix}")
 
 
+# "in the weeks before the shooting", "days after a sniper killed him": a time anchored on an event, not a
+# length; its date is the event's, which the text does not give here (TempEval's AQUAINT annotates these as
+# DATE with the event's month). "a matter of days before" is a length all the same.
+_EVENT_ANCHOR_AFTER_RE = re.compile(r"\s+(?:before|after|following|leading\s+up\s+to)\s+(?!\d)", re.IGNORECASE)
+_LENGTH_OF_BEFORE_RE = re.compile(r"\bof\s+(?:the\s+)?$", re.IGNORECASE)
+
+
 def _norm_bare_unit(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
+    if _EVENT_ANCHOR_AFTER_RE.match(text, m.end()) and not _LENGTH_OF_BEFORE_RE.search(
+        text, max(0, m.start() - 12), m.start()
+    ):
+        return _Normalised("DATE", None)
     prefix, suffix = _UNIT_CODE[_unit(m["bare_u"])]
     return _Normalised("DURATION", f"{prefix}X{suffix}")
 

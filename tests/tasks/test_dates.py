@@ -898,3 +898,24 @@ def test_a_month_told_in_the_simple_past_is_the_one_before(text, value):
 )
 def test_each_year_of_a_span_of_years_has_its_own_value(text, values):
     assert [(e.text, e.value) for e in extract_dates(text, PUBLISHED)] == values
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "His car was spotted in the neighborhood in the weeks before the shooting.",
+        "She was seen crossing the border days after a sniper killed the doctor.",
+    ],
+)
+def test_a_vague_stretch_anchored_on_an_event_is_a_date_without_a_value(text):
+    found = only(text)
+    assert (found.timex_type, found.value) == ("DATE", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("The talks dragged on for weeks.", "PXW"), ("It is a matter of days before he leaves.", "PXD")],
+)
+def test_a_vague_stretch_on_its_own_stays_a_duration(text, value):
+    found = only(text)
+    assert (found.timex_type, found.value) == ("DURATION", value)
