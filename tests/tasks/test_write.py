@@ -14,6 +14,7 @@ from tasks.write import (
     to_arrow,
     write_part,
 )
+from textdrops.locking import drop_lock
 from textdrops.schema import QUARANTINE, RUNS, TABLES
 
 
@@ -79,9 +80,11 @@ def test_recover_finishes_a_commit_interrupted_between_renames(tmp_path):
     assert len(list((tmp_path / "runs").rglob("*.parquet"))) == 1
 
 
-def test_recover_removes_abandoned_staging_of_this_drop_only(tmp_path):
-    for run_id, drop in (("a", "d"), ("b", "other")):
+def test_recover_clears_abandoned_staging_of_every_drop_not_being_run(tmp_path):
+    for run_id, drop in (("a", "d"), ("b", "other"), ("c", "busy")):
         staging_dir(tmp_path, run_id).mkdir(parents=True)
         (staging_dir(tmp_path, run_id) / "drop_id").write_text(drop)
-    assert recover(tmp_path, "d") == ["a"]
-    assert staging_dir(tmp_path, "b").exists()
+    with drop_lock(tmp_path, "busy", timeout=1):  # a live run of drop "busy" owns its staging area
+        assert recover(tmp_path, "d") == ["a", "b"]
+    assert not staging_dir(tmp_path, "b").exists()
+    assert staging_dir(tmp_path, "c").exists()
