@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from textdrops.config import MinHashConfig
+from textdrops.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,7 @@ def commit_segment(out_dir: Path, drop_id: str, staged: Path, name: str) -> None
             shutil.rmtree(target)
         os.rename(staged, target)
         _fsync_path(segments_dir)
+        crash_point("mid_index_commit")
     live = read_manifest(out_dir) or []
     if any(s.name == name for s in live):
         _remove_unreferenced(out_dir, live)
