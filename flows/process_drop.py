@@ -38,7 +38,7 @@ from textdrops import workers
 from textdrops.config import Settings
 from textdrops.drops import successful_fingerprints
 from textdrops.faults import crash_point
-from textdrops.locking import drop_lock, index_lock
+from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
 
@@ -254,7 +254,9 @@ def process_drop(
             wall["clean"] = lap()
             if any(p["docs"] >= settings.pool_min_docs for p in prepared):  # batches that use the worker pool
                 workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # during dedupe
-            # the shared dedupe index is held from dedupe through commit: concurrent drops run as if in turn
+            # the shared dedupe index is held from dedupe through commit, taken after any earlier drop being
+            # processed has committed: concurrent drops get the statuses of running them in drop order
+            wait_for_earlier_drops(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning)
             index_section.enter_context(index_lock(settings.out_dir, settings.lock_timeout, logger.warning))
             deduped = dedupe_task(ctx, [p["path"] for p in prepared])
             wall["dedupe"] = lap()

@@ -138,3 +138,41 @@ def index_lock(
         finally:
             with _index_guard:
                 _index_depth.pop(key, None)
+
+
+def running_drops(out_dir: Path, before: str) -> list[str]:
+    """Drops whose id sorts before `before` (they rank first as history) that a run is processing now."""
+    lock_dir = Path(out_dir) / LOCKS
+    if not lock_dir.exists():
+        return []
+    running = []
+    for path in sorted(lock_dir.glob("*.lock")):
+        drop_id = path.name.removesuffix(".lock")
+        if path.name == INDEX_LOCK or drop_id >= before:
+            continue
+        with try_drop_lock(out_dir, drop_id) as free:
+            if not free:
+                running.append(drop_id)
+    return running
+
+
+def wait_for_earlier_drops(
+    out_dir: Path, drop_id: str, timeout: float, on_wait: Callable[[str], None] = lambda _: None
+) -> list[str]:
+    """Wait (up to `timeout` seconds) until no drop whose id sorts before `drop_id` is being processed, so
+    that drops run at the same time are deduplicated in drop order, as if run one after the other.
+    Returns the drops still running when the wait gave up (then this run goes on, with a warning)."""
+    deadline = time.monotonic() + timeout
+    told = False
+    while running := running_drops(out_dir, drop_id):
+        if time.monotonic() >= deadline:
+            on_wait(
+                f"earlier drops {', '.join(running)} are still being processed after {timeout:.0f}s: drop {drop_id} "
+                "is deduplicated without them (their copies of its articles will be marked duplicates of its own)"
+            )
+            return running
+        if not told:
+            on_wait(f"drop {drop_id} waits for earlier drops being processed ({', '.join(running)}) before dedupe")
+            told = True
+        time.sleep(0.5)
+    return []
