@@ -41,6 +41,14 @@ Prefect task runs per flow: 3 x n_batches + 4 (discover, load x B, learn-boilerp
 annotate x B, commit); checked once by running the sample drop in process under `prefect_test_harness`
 with batch_size=1 (2 batches) and counting the flow run's task runs through the API.
 
+History (`--history`, or `--history-only` for this section alone, written to results/history.json):
+`benchmarks.history.bench_history` builds dedupe histories of 0, 1M and 10M synthetic documents
+(`--history-sizes`) in the index's own format, runs the sample drop and the 2,000-file Reuters drop
+against each (wall, dedupe phase seconds, peak RSS of the process tree, index bytes per document), then
+BBC, 5M synthetic documents and the BBC re-crawl (are the 2,094 mapped copies flagged duplicates of
+their BBC originals?). Targets: 2,000-file drop at 10M <= 1.25x its wall at 0, tree <= 2 GB; sample
+dedupe <= 2 s; index <= 1 KB per document.
+
 Everything is printed and written to benchmarks/results/bench.json with the machine's description.
 """
 
@@ -651,6 +659,24 @@ def print_report(results: dict) -> None:
         print(f"{name:<38}{direction + ' ' + str(check['target']):>12}{str(check['measured']):>12}  {verdict}")
 
 
+def run_history_section(shared: Path, sizes: list[int], bbc_history: int) -> dict:
+    """The dedupe-history section (benchmarks/history.py), written to results/history.json."""
+    from benchmarks.history import bench_history
+
+    print("Dedupe history", flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="textdrops-bench-history-") as tmp:
+        work = Path(tmp)
+        history = bench_history(shared, work, work / "logs", sizes, bbc_history)
+    history |= {"machine": machine(), "seconds": round(time.perf_counter() - started, 1)}
+    history["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    path = RESULTS.with_name("history.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(history, indent=2, default=str) + "\n")
+    print(f"history targets: {history['targets']}; written to {path.relative_to(ROOT)}", flush=True)
+    return history
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="use only the first N Reuters files everywhere")
@@ -661,6 +687,16 @@ def main(argv: list[str] | None = None) -> int:
         help="time one-process NER on every text (default: on the half one of the two processes piped; "
         "words/s are compared, and this saves minutes)",
     )
+    parser.add_argument("--history", action="store_true", help="also run the dedupe-history section (~15 min)")
+    parser.add_argument("--history-only", action="store_true", help="run only the dedupe-history section")
+    parser.add_argument(
+        "--history-sizes",
+        default="0,1000000,10000000",
+        help="synthetic history sizes for the history section (default 0,1000000,10000000)",
+    )
+    parser.add_argument(
+        "--bbc-history", type=int, default=5_000_000, help="synthetic documents between BBC and its re-crawl"
+    )
     args = parser.parse_args(argv)
     shared = shared_folder()
     reuters_full = shared / "corpora" / "reuters21578"
@@ -669,7 +705,13 @@ def main(argv: list[str] | None = None) -> int:
               "Reuters corpus; nothing measured")  # fmt: skip
         return 0
     bench_started = time.perf_counter()
+    if args.history or args.history_only:
+        history = run_history_section(shared, [int(x) for x in args.history_sizes.split(",")], args.bbc_history)
+        if args.history_only:
+            return 0
     results: dict = {"machine": machine(), "options": {"limit": args.limit, "skip_bbc": args.skip_bbc}}
+    if args.history:
+        results["history"] = history
     results["end_to_end"] = {}
     with tempfile.TemporaryDirectory(prefix="textdrops-bench-") as tmp:
         work = Path(tmp)

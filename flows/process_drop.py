@@ -6,6 +6,7 @@ drop against history) -> annotate (entities + dates, per batch) -> commit (atomi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import platform
@@ -39,7 +40,7 @@ from textdrops import workers
 from textdrops.config import Settings
 from textdrops.drops import stored_source, successful_fingerprints
 from textdrops.faults import crash_point
-from textdrops.locking import drop_lock
+from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
 from textdrops.served import check_scope, check_worker_processes
@@ -240,10 +241,11 @@ def process_drop(
     with (
         drop_lock(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning),
         tags("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}"),
+        contextlib.ExitStack() as index_section,
     ):
-        recovered = recover(settings.out_dir, ctx.drop_id)
+        recovered = recover(settings.out_dir, ctx.drop_id)  # interrupted commits of every drop first
         if recovered:
-            logger.warning("finished or cleared interrupted runs of %s: %s", ctx.drop_id, ", ".join(recovered))
+            logger.warning("finished or cleared interrupted runs before %s: %s", ctx.drop_id, ", ".join(recovered))
         last = time.perf_counter()
 
         def lap() -> float:
@@ -285,6 +287,10 @@ def process_drop(
             wall["clean"] = lap()
             if any(p["docs"] >= settings.pool_min_docs for p in prepared):  # batches that use the worker pool
                 workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # during dedupe
+            # the shared dedupe index is held from dedupe through commit, taken after any earlier drop being
+            # processed has committed: concurrent drops get the statuses of running them in drop order
+            wait_for_earlier_drops(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning)
+            index_section.enter_context(index_lock(settings.out_dir, settings.lock_timeout, logger.warning))
             deduped = dedupe_task(ctx, [p["path"] for p in prepared])
             wall["dedupe"] = lap()
             crash_point("after_dedupe")

@@ -3,17 +3,21 @@
 Layout under the output folder (`data/processed/` by default):
     <table>/drop_id=<drop id>/part-NNNNN.parquet     documents, entities, dates, quarantine
     runs/drop_id=<drop id>/<run_id>.parquet          one file per run, appended
-    _dedupe_index/drop_id=<drop id>/part-00000.parquet   what later drops are deduplicated against
+    _dedupe_index/                                   what later drops are deduplicated against
+                                                     (textdrops.dedupe_index: manifest + one segment per drop)
     _staging/<run_id>/                               a run's work in progress (never read by consumers)
 
-A run writes every part under `_staging/<run_id>/tables/` and only then swaps each staged partition in
-with directory renames, so a re-run replaces a drop's partitions instead of adding rows, and readers see
-either the old partition or the new one.
+A run writes every part under `_staging/<run_id>/tables/` (and its index segment under
+`_staging/<run_id>/index/`), fsyncs them, and only then writes the commit marker and swaps each staged
+partition in with directory renames, so a re-run replaces a drop's partitions instead of adding rows, and
+readers see either the old partition or the new one. Recovery (`recover`) finishes the interrupted
+commits of every drop whose lock it can take, and a damaged marker costs only its own staging folder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -22,12 +26,30 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from textdrops import dedupe_index
 from textdrops.faults import crash_point
+from textdrops.locking import index_lock, try_drop_lock
 from textdrops.schema import RUNS, TABLES, Table
 
-DEDUPE_INDEX = "_dedupe_index"
+log = logging.getLogger(__name__)
+
+DEDUPE_INDEX = dedupe_index.INDEX_DIR  # also the table name of the Parquet index of older versions
 STAGING = "_staging"
 COMMIT_MARKER = "COMMITTING"
+STAGED_INDEX = "index"
+# tables a commit marker may name: anything else makes the marker invalid (it is never used as a path)
+COMMITTABLE = frozenset(TABLES) | {DEDUPE_INDEX}
+
+
+def valid_drop_id(value: object) -> bool:
+    """Whether `value` can be a drop id used as one path component (never a path of its own)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 255
+        and value not in (".", "..")
+        and not any(c in value for c in "/\\\0")
+        and not value.startswith(".")
+    )
 
 
 def staging_dir(out_dir: Path, run_id: str) -> Path:
@@ -40,6 +62,28 @@ def staged_partition(out_dir: Path, run_id: str, table: str, drop_id: str) -> Pa
 
 def live_partition(out_dir: Path, table: str, drop_id: str) -> Path:
     return out_dir / table / f"drop_id={drop_id}"
+
+
+def staged_index(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes its drop's dedupe-index segment until the commit moves it in."""
+    return staging_dir(out_dir, run_id) / STAGED_INDEX
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a directory's entries to disk (a rename is durable once its folder is synced)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file and folder under root, then root itself."""
+    for folder, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
 
 
 def _map_array(column: pa.ChunkedArray, type_: pa.MapType) -> pa.Array:
@@ -69,15 +113,16 @@ def write_parquet(arrow: pa.Table, path: Path) -> None:
     # random values (MinHash signatures) only grow with a dictionary
     dictionary = [name for name in arrow.column_names if name != "signature"]
     pq.write_table(arrow, tmp, compression="zstd", use_dictionary=dictionary)
+    fsync_path(tmp)
     os.replace(tmp, path)
 
 
 def write_text_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
+    fsync_path(tmp)
     os.replace(tmp, path)
+    fsync_path(path.parent)
 
 
 def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int, keep_empty: bool = False) -> int:
@@ -93,22 +138,27 @@ def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int, keep_em
 
 
 def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) -> list[str]:
-    """Swap every staged partition of this run into place, then append the run record.
+    """Swap every staged partition of this run into place, commit its index segment, append the run record.
 
-    The marker written first (with the record) makes the commit resumable: `recover` finishes a commit
-    that a crash interrupted, so a drop's partitions and its run record land together.
+    Everything staged is fsynced before the marker is written, so the marker never names a part a power
+    cut could lose. The marker (with the record) makes the commit resumable: `recover` finishes a commit
+    that a crash interrupted, so a drop's partitions, its index entries and its run record land together.
     """
     stage = staging_dir(out_dir, run_id)
     tables_dir = stage / "tables"
     tables = sorted(p.name for p in tables_dir.iterdir()) if tables_dir.exists() else []
+    has_index = staged_index(out_dir, run_id).exists()
+    for folder in (tables_dir, staged_index(out_dir, run_id)):
+        if folder.exists():
+            fsync_tree(folder)
     crash_point("before_commit")
-    marker = {"drop_id": drop_id, "tables": tables, "record": record}
+    marker = {"drop_id": drop_id, "tables": tables, "index": has_index, "record": record}
     write_text_atomically(stage / COMMIT_MARKER, json.dumps(marker, default=str))
-    _swap_all(out_dir, run_id, drop_id, tables, record)
+    _swap_all(out_dir, run_id, drop_id, tables, record, has_index)
     return tables
 
 
-def _swap_all(out_dir: Path, run_id: str, drop_id: str, tables: list[str], record: dict) -> None:
+def _swap_all(out_dir: Path, run_id: str, drop_id: str, tables: list[str], record: dict, has_index: bool) -> None:
     stage = staging_dir(out_dir, run_id)
     for table in tables:
         staged = staged_partition(out_dir, run_id, table, drop_id)
@@ -120,37 +170,96 @@ def _swap_all(out_dir: Path, run_id: str, drop_id: str, tables: list[str], recor
                 replaced.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(live, replaced)
             os.rename(staged, live)
+            fsync_path(live.parent)
             crash_point("mid_commit")
+    if has_index:
+        with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
+            dedupe_index.commit_segment(
+                out_dir, drop_id, staged_index(out_dir, run_id), dedupe_index.segment_name(drop_id, run_id)
+            )
     crash_point("before_run_record")
     write_run_record(out_dir, record)
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def recover(out_dir: Path, drop_id: str) -> list[str]:
-    """Finish interrupted commits of `drop_id` and drop its abandoned staging areas; returns run ids."""
+def _read_marker(stage: Path) -> dict | None:
+    """The commit marker of a staging folder if it is whole and consistent, else None."""
+    try:
+        info = json.loads((stage / COMMIT_MARKER).read_text(encoding="utf-8"))
+        drop_id, tables, record = info["drop_id"], info["tables"], info["record"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (valid_drop_id(drop_id) and isinstance(tables, list) and isinstance(record, dict)):
+        return None
+    if not all(isinstance(t, str) and t in COMMITTABLE for t in tables):
+        return None
+    if record.get("drop_id") != drop_id or record.get("run_id") != stage.name:
+        return None
+    info.setdefault("index", False)
+    return info
+
+
+def _stage_drop(stage: Path) -> str | None:
+    try:
+        drop_id = (stage / "drop_id").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    return drop_id if valid_drop_id(drop_id) else None
+
+
+def _finish(out_dir: Path, stage: Path, info: dict) -> None:
+    drop_id = info["drop_id"]
+    # roll forward: put back any partition moved aside whose staged copy is gone missing
+    for table in info["tables"]:
+        live = live_partition(out_dir, table, drop_id)
+        replaced = stage / "replaced" / table
+        staged = staged_partition(out_dir, stage.name, table, drop_id)
+        if not live.exists() and not staged.exists() and replaced.exists():
+            os.rename(replaced, live)
+    _swap_all(out_dir, stage.name, drop_id, info["tables"], info["record"], bool(info["index"]))
+
+
+def recover(out_dir: Path, drop_id: str | None = None) -> list[str]:
+    """Finish interrupted commits and clear abandoned staging areas, of every drop; returns their run ids.
+
+    The caller holds the lock of `drop_id` (if given); another drop's staging area is touched only while
+    its lock can be taken at once (a live run of that drop finishes its own commit). A staging folder
+    whose marker is damaged or names an invalid drop is left in place with a warning, so it costs only
+    itself, never the runs of other drops.
+    """
     root = out_dir / STAGING
-    handled = []
+    handled: list[str] = []
     if not root.exists():
         return handled
-    for stage in sorted(root.iterdir()):
-        marker = stage / COMMIT_MARKER
-        if marker.exists():
-            info = json.loads(marker.read_text())
-            if info["drop_id"] != drop_id:
-                continue
-            # roll forward: put back any partition moved aside whose staged copy is gone missing
-            for table in info["tables"]:
-                live = live_partition(out_dir, table, drop_id)
-                replaced = stage / "replaced" / table
-                staged = staged_partition(out_dir, stage.name, table, drop_id)
-                if not live.exists() and not staged.exists() and replaced.exists():
-                    os.rename(replaced, live)
-            _swap_all(out_dir, stage.name, drop_id, info["tables"], info["record"])
+    for stage in sorted(p for p in root.iterdir() if p.is_dir()):
+        has_marker = (stage / COMMIT_MARKER).exists()
+        info = _read_marker(stage) if has_marker else None
+        owner = info["drop_id"] if info else _stage_drop(stage)
+        if has_marker and info is None:
+            log.warning(
+                "%s: damaged or invalid commit marker; this interrupted commit cannot be finished and was left "
+                "as it is (re-run its drop with --force, then delete the folder)",
+                stage,
+            )
+            continue
+        if owner is None:
+            continue  # not a run's staging area (or one whose drop_id file is not written yet)
+        if owner == drop_id:
+            _recover_stage(out_dir, stage, info)
             handled.append(stage.name)
-        elif (stage / "drop_id").exists() and (stage / "drop_id").read_text() == drop_id:
-            shutil.rmtree(stage, ignore_errors=True)
-            handled.append(stage.name)
+            continue
+        with try_drop_lock(out_dir, owner) as acquired:
+            if acquired and stage.exists():
+                _recover_stage(out_dir, stage, info)
+                handled.append(stage.name)
     return handled
+
+
+def _recover_stage(out_dir: Path, stage: Path, info: dict | None) -> None:
+    if info is not None:
+        _finish(out_dir, stage, info)
+    else:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_run_record(out_dir: Path, record: dict) -> Path:
@@ -163,6 +272,7 @@ def write_run_record(out_dir: Path, record: dict) -> Path:
     )
     path = live_partition(out_dir, "runs", record["drop_id"]) / f"{record['run_id']}.parquet"
     write_parquet(to_arrow(frame, RUNS), path)
+    fsync_path(path.parent)
     return path
 
 

@@ -53,3 +53,32 @@ def test_a_killed_holder_does_not_leave_the_lock_stuck(tmp_path):
             assert time.monotonic() - started < 2
     finally:
         proc.kill()
+
+
+def test_a_later_drop_waits_for_an_earlier_drop_being_processed_but_not_the_reverse(tmp_path):
+    from textdrops.locking import wait_for_earlier_drops
+
+    held, release = threading.Event(), threading.Event()
+
+    def earlier_run():
+        with drop_lock(tmp_path, "2016-03-15", timeout=5):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=earlier_run)
+    thread.start()
+    held.wait(5)
+    try:
+        started = time.monotonic()
+        assert wait_for_earlier_drops(tmp_path, "2016-03-14", timeout=5) == []  # nothing earlier is running
+        assert time.monotonic() - started < 0.5
+        messages: list[str] = []
+        assert wait_for_earlier_drops(tmp_path, "2016-03-16", 0.6, messages.append) == ["2016-03-15"]  # gave up
+        assert "2016-03-15" in messages[-1]
+        threading.Timer(1.0, release.set).start()
+        started = time.monotonic()
+        assert wait_for_earlier_drops(tmp_path, "2016-03-16", timeout=10) == []
+        assert time.monotonic() - started >= 0.9  # it waited for the earlier drop's run to end
+    finally:
+        release.set()
+        thread.join()

@@ -161,14 +161,18 @@ def _serve(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from textdrops.drops import survey
+    from tasks.write import recover
+    from textdrops.dedupe_index import history_size
+    from textdrops.drops import read_runs, survey
 
     out = _out(args)
-    files = sorted((out / "runs").glob("drop_id=*/*.parquet"))
-    if files:
-        runs = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").sort(
-            "started_at", descending=True
-        )
+    if out.exists():
+        finished = recover(out)  # interrupted commits of every drop not being run, before anything is shown
+        if finished:
+            print(f"Finished or cleared interrupted runs: {', '.join(finished)}")
+    runs = read_runs(out)
+    if runs is not None:
+        runs = runs.sort("started_at", descending=True)
         view = runs.head(args.limit).select(
             "drop_id",
             "trigger",
@@ -186,6 +190,12 @@ def _status(args: argparse.Namespace) -> int:
             print(view)
     else:
         print(f"No runs yet under {out}/runs.")
+    docs, drops, size = history_size(out)
+    per_doc = f", {size / docs:,.0f} bytes per document" if docs else ""
+    print(
+        f"\nDedupe history ({out}/_dedupe_index): {docs:,} documents of {drops:,} drops, "
+        f"{size / 1e6:,.1f} MB on disk{per_doc}"
+    )
     raw = Path(args.raw)
     if raw.is_dir():
         states = survey(raw, out, settle_seconds=0)

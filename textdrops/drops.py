@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import polars as pl
 from tasks.load import drop_date_of, fingerprint, listing
 
 READY_MARKERS = ("_SUCCESS", "_READY")
+log = logging.getLogger(__name__)
 
 
 def find_drops(raw_root: Path) -> list[Path]:
@@ -20,15 +22,25 @@ def find_drops(raw_root: Path) -> list[Path]:
     return sorted(p for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
+def read_runs(out_dir: Path, columns: list[str] | None = None) -> pl.DataFrame | None:
+    """Every readable row of the `runs` table (None when there is none). A damaged file (a zero-byte part
+    after a power cut, say) costs that file, with a warning naming it, not every later run."""
+    frames = []
+    for path in sorted((out_dir / "runs").glob("drop_id=*/*.parquet")):
+        try:
+            frames.append(pl.read_parquet(path, columns=columns))
+        except Exception as exc:  # noqa: BLE001  (polars raises several error types for a damaged file)
+            log.warning(
+                "skipping unreadable run record %s (%s: %s); delete it to silence this", path, type(exc).__name__, exc
+            )
+    return pl.concat(frames, how="vertical_relaxed") if frames else None
+
+
 def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
     """drop_id -> (fingerprint, run_id) of its latest successful run, from the `runs` table."""
-    files = sorted((out_dir / "runs").glob("drop_id=*/*.parquet"))
-    if not files:
+    runs = read_runs(out_dir, ["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"])
+    if runs is None:
         return {}
-    runs = pl.concat(
-        [pl.read_parquet(f, columns=["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"]) for f in files],
-        how="vertical_relaxed",
-    )
     latest = runs.filter(pl.col("status") == "succeeded").sort("finished_at").group_by("drop_id").last()
     return {row[0]: (row[1], row[2]) for row in latest.select("drop_id", "drop_fingerprint", "run_id").iter_rows()}
 
@@ -50,9 +62,14 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
 
     A drop is `writing` when its files change between two looks `settle_seconds` apart, `not_ready` when a
     ready marker (_SUCCESS or _READY) is required and missing, `processed` when its latest successful run
-    saw the same content, else `pending`.
+    saw the same content, else `pending`. Interrupted commits of every drop not being run are finished (or
+    rolled back) first, so a drop whose commit was cut short is not called processed.
     """
+    from tasks.write import recover
+
     drops = sorted(find_drops(raw_root), key=_order)
+    if out_dir.exists():
+        recover(out_dir)
     first = {d: listing(d) for d in drops}
     if settle_seconds > 0 and drops:
         time.sleep(settle_seconds)

@@ -16,6 +16,7 @@ CRASH_POINTS = (
     "after_dedupe",  # statuses staged
     "before_commit",  # every part staged, commit marker not yet written
     "mid_commit",  # marker written, the first partition swapped in, the others not
+    "mid_index_commit",  # every partition swapped in, the index segment moved in, the manifest not yet swapped
     "before_run_record",  # every partition swapped in, run record not yet written
 )
 

@@ -8,6 +8,7 @@ Arrow IPC / Parquet files in the run's staging area rather than through the sche
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ import polars as pl
 from tasks import clean, dedupe, entities, write
 from tasks import dates as dates_stage
 from tasks.load import InputFile, drop_date_of, load_batch
-from textdrops.config import Settings
+from textdrops import dedupe_index
+from textdrops.config import MinHashConfig, Settings
+from textdrops.locking import index_lock
 from textdrops.schema import DATES, ENTITIES
 
 
@@ -238,25 +241,36 @@ def _empty_index(num_perm: int) -> pl.DataFrame:
     )
 
 
-def load_history(out_dir: Path, exclude_drop: str) -> pl.DataFrame | None:
-    """Kept documents of every other drop already processed (the dedupe index), or None."""
-    root = out_dir / write.DEDUPE_INDEX
-    parts = (
-        [p for p in sorted(root.glob("drop_id=*/*.parquet")) if p.parent.name != f"drop_id={exclude_drop}"]
-        if root.exists()
-        else []
+def load_history(out_dir: Path, current: pl.DataFrame, cfg: MinHashConfig) -> tuple[pl.DataFrame, int]:
+    """The history documents that can matter to `current` (this drop's documents): those of other drops
+    sharing an LSH band key or the exact hash with one of them, looked up in the dedupe index, in keep
+    order; and how many documents the history holds. An index written by an older version (Parquet
+    partitions) is upgraded first. The caller holds the index lock."""
+    note = dedupe_index.migrate_legacy(out_dir, cfg)
+    if note:
+        dedupe_index.log.warning(note)
+    drop_ids = current["drop_id"].unique().to_list()
+    signatures = (
+        current["signature"].to_numpy().astype(np.uint32, copy=False)
+        if current.height
+        else np.empty((0, cfg.num_perm), np.uint32)
     )
-    if not parts:
-        return None
-    return pl.concat(
-        [pl.read_parquet(p, columns=[*_INDEX_COLUMNS, "signature_kind"]) for p in parts], how="vertical_relaxed"
+    return dedupe_index.query(
+        out_dir,
+        dedupe.band_keys(signatures, cfg),
+        dedupe_index.hex_to_bytes(current["content_hash"], 20),
+        drop_ids[0] if drop_ids else "",
+        cfg,
     )
 
 
 def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     """Exact and near-duplicate status of every document of the drop, against the history index too.
 
-    Writes the statuses file the annotate step joins, and this drop's part of the dedupe index.
+    Writes the statuses file the annotate step joins, and this drop's segment of the dedupe index (moved
+    in by the commit). The history is queried, not loaded: only documents sharing a band key or the exact
+    hash with this drop are read, and they rank before the drop's own documents exactly as a full load
+    would rank them (drop, then published_at and path within the drop, as stored in the segment's rank).
     """
     started = time.perf_counter()
     cfg = ctx.settings.minhash
@@ -264,20 +278,19 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
         [_empty_index(cfg.num_perm)] + [pl.read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
         how="vertical_relaxed",
     )
-    history = load_history(ctx.out_dir, ctx.drop_id)
-    if history is not None:
-        other = history.filter(pl.col("signature_kind") != cfg.signature_kind())
-        if other.height:
-            raise RuntimeError(
-                f"the dedupe index under {ctx.out_dir} holds signatures of another kind "
-                f"({other['signature_kind'][0]}, drops {', '.join(sorted(set(other['drop_id'])))}) than this run "
-                f"({cfg.signature_kind()}): use the same MinHash settings, or re-run those drops with --force"
-            )
-        history = history.drop("signature_kind")
-    frames = [current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, dtype=pl.String))]
-    if history is not None:
-        frames.insert(0, history.with_columns(is_history=pl.lit(True), history_drop=pl.col("drop_id")))
-    ranked = dedupe.rank_order(pl.concat(frames, how="vertical_relaxed"))
+    with index_lock(ctx.out_dir, ctx.settings.lock_timeout):  # held through the commit by the flow
+        history, history_docs = load_history(ctx.out_dir, current, cfg)
+    ranked_history = history.select(
+        "doc_id",
+        "drop_id",
+        "content_hash",
+        "signature",
+        is_history=pl.lit(True),
+    )
+    this_drop = current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, pl.String))
+    ranked = pl.concat(
+        [ranked_history, dedupe.rank_order(this_drop).select(ranked_history.columns)], how="vertical_relaxed"
+    )
     if current.height:
         signatures = ranked["signature"].to_numpy().astype(np.uint32, copy=False)
         statuses = dedupe.assign_clusters(ranked, signatures, cfg)
@@ -287,15 +300,17 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     ctx.statuses_path.parent.mkdir(parents=True, exist_ok=True)
     statuses.write_ipc(ctx.statuses_path)
     kept_ids = statuses.filter(pl.col("status") == "kept")["doc_id"]
-    index_part = current.filter(pl.col("doc_id").is_in(kept_ids.implode())).with_columns(
-        signature_kind=pl.lit(cfg.signature_kind())
-    )
-    write.write_part(index_part, write.DEDUPE_INDEX, ctx.staged(write.DEDUPE_INDEX), 0, keep_empty=True)
+    kept = current.filter(pl.col("doc_id").is_in(kept_ids.implode()))
+    staged = write.staged_index(ctx.out_dir, ctx.run_id)
+    if staged.exists():
+        shutil.rmtree(staged)
+    dedupe_index.write_drop_segment(staged, ctx.drop_id, kept, cfg)
     counts = dict(statuses["status"].value_counts().rows()) if statuses.height else {}
     return {
         "statuses_path": str(ctx.statuses_path),
         "counts": counts,
-        "history_docs": 0 if history is None else history.height,
+        "history_docs": history_docs,
+        "history_candidates": history.height,
         "seconds": {"dedupe": time.perf_counter() - started},
     }
 

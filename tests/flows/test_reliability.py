@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import SEEDS, make_drop
+from textdrops import dedupe_index
 from textdrops.faults import CRASH_ENV, CRASH_POINTS
 
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
@@ -29,7 +30,8 @@ def _read(out: Path, table: str) -> pl.DataFrame:
 
 
 def _snapshot(out: Path) -> dict[str, pl.DataFrame]:
-    return {t: _read(out, t).drop("run_id").sort(key) for t, key in TABLES.items()}
+    tables = {t: _read(out, t).drop("run_id").sort(key) for t, key in TABLES.items()}
+    return {**tables, "_dedupe_index": dedupe_index.export(out).sort("doc_id")}
 
 
 def _assert_same_output(expected: dict[str, pl.DataFrame], out: Path) -> None:
@@ -37,6 +39,8 @@ def _assert_same_output(expected: dict[str, pl.DataFrame], out: Path) -> None:
         assert frame.equals(expected[table]), table
     leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp") or "_staging" in p.parent.parts]
     assert leftovers == []
+    live = {s.name for s in dedupe_index.read_manifest(out) or []}
+    assert {p.name for p in (out / "_dedupe_index" / "segments").iterdir()} == live  # no orphaned segment
 
 
 def _env() -> dict[str, str]:
@@ -62,7 +66,7 @@ def test_a_run_killed_anywhere_then_rerun_gives_the_uninterrupted_output(crash_d
 
     drop, expected = crash_drop
     out = tmp_path / "out"
-    if point in ("mid_commit", "before_run_record"):  # something to replace: an earlier run's partitions
+    if point in ("mid_commit", "mid_index_commit", "before_run_record"):  # something to replace: an earlier run
         process_drop(drop=str(drop), out_dir=str(out), trigger="test", batch_size=2)
     crashed = subprocess.run(
         [TEXTDROPS, "run", str(drop), "--out", str(out), "--batch-size", "2", "--force"],
@@ -91,6 +95,31 @@ def test_two_processes_on_one_drop_give_the_output_of_one_run(crash_drop, tmp_pa
     assert "skipped" in outputs  # whoever came second found the drop done and unchanged
     _assert_same_output(expected, out)
     assert _read(out, "runs").height == 1
+
+
+def test_two_drops_sharing_an_article_run_at_once_keep_one_copy(tmp_path):
+    first = make_drop(tmp_path / "raw", "2016-03-15", {"a.txt": SEED_0, "b.txt": SEED_1})
+    second = make_drop(tmp_path / "raw", "2016-03-16", {"same-article.txt": SEED_0})
+    out = tmp_path / "out"
+    runs = [
+        subprocess.Popen(
+            [TEXTDROPS, "run", str(drop), "--out", str(out)],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for drop in (first, second)
+    ]
+    results = [p.communicate(timeout=240) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], results
+    docs = _read(out, "documents")
+    copies = docs.filter(pl.col("source_path").is_in(["a.txt", "same-article.txt"]))
+    assert sorted(copies["status"]) == ["exact_duplicate", "kept"]  # as if run one after the other
+    kept = copies.filter(pl.col("status") == "kept")
+    assert copies.filter(pl.col("status") != "kept")["duplicate_of"].to_list() == kept["doc_id"].to_list()
+    index = dedupe_index.export(out)
+    assert index.height == 2 and index["doc_id"].is_unique().all()  # SEED_0 and SEED_1, once each
 
 
 def test_hostile_drop_every_file_ends_in_exactly_one_place(tmp_path, monkeypatch):

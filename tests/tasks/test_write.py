@@ -14,6 +14,7 @@ from tasks.write import (
     to_arrow,
     write_part,
 )
+from textdrops.locking import drop_lock
 from textdrops.schema import QUARANTINE, RUNS, TABLES
 
 
@@ -79,9 +80,112 @@ def test_recover_finishes_a_commit_interrupted_between_renames(tmp_path):
     assert len(list((tmp_path / "runs").rglob("*.parquet"))) == 1
 
 
-def test_recover_removes_abandoned_staging_of_this_drop_only(tmp_path):
-    for run_id, drop in (("a", "d"), ("b", "other")):
+def test_recover_clears_abandoned_staging_of_every_drop_not_being_run(tmp_path):
+    for run_id, drop in (("a", "d"), ("b", "other"), ("c", "busy")):
         staging_dir(tmp_path, run_id).mkdir(parents=True)
         (staging_dir(tmp_path, run_id) / "drop_id").write_text(drop)
-    assert recover(tmp_path, "d") == ["a"]
-    assert staging_dir(tmp_path, "b").exists()
+    with drop_lock(tmp_path, "busy", timeout=1):  # a live run of drop "busy" owns its staging area
+        assert recover(tmp_path, "d") == ["a", "b"]
+    assert not staging_dir(tmp_path, "b").exists()
+    assert staging_dir(tmp_path, "c").exists()
+
+
+def _interrupted_commit(out, drop_id: str = "d", run_id: str = "new") -> None:
+    """Drop `drop_id`'s run `run_id` killed in the middle of its commit: marker written, live partition
+    moved aside, staged one not yet moved in."""
+    write_part(_quarantine(3, "old"), "quarantine", live_partition(out, "quarantine", drop_id), 0)
+    write_part(_quarantine(1, run_id), "quarantine", staged_partition(out, run_id, "quarantine", drop_id), 0)
+    stage = staging_dir(out, run_id)
+    (stage / "drop_id").write_text(drop_id)
+    marker = {"drop_id": drop_id, "tables": ["quarantine"], "record": {**_record(run_id), "drop_id": drop_id}}
+    (stage / COMMIT_MARKER).write_text(json.dumps(marker))
+    (stage / "replaced").mkdir()
+    live_partition(out, "quarantine", drop_id).rename(stage / "replaced" / "quarantine")
+
+
+def test_a_run_of_any_drop_finishes_interrupted_commits_of_every_drop_first(tmp_path):
+    _interrupted_commit(tmp_path, "d")
+    assert recover(tmp_path, "other") == ["new"]  # the run of drop "other" finished drop d's commit
+    assert pq.read_table(live_partition(tmp_path, "quarantine", "d")).column("run_id").to_pylist() == ["new"]
+    assert [p.name for p in (tmp_path / "runs" / "drop_id=d").iterdir()] == ["new.parquet"]
+    assert not staging_dir(tmp_path, "new").exists()
+
+
+def test_an_interrupted_commit_of_a_drop_being_run_is_left_to_that_run(tmp_path):
+    _interrupted_commit(tmp_path, "d")
+    with drop_lock(tmp_path, "d", timeout=1):
+        assert recover(tmp_path, "other") == []
+    assert staging_dir(tmp_path, "new").exists()
+
+
+def test_status_and_the_scheduled_survey_finish_interrupted_commits_first(tmp_path, capsys):
+    from textdrops.cli import main
+    from textdrops.drops import survey
+
+    _interrupted_commit(tmp_path / "out", "d", "r1")
+    assert main(["status", "--out", str(tmp_path / "out"), "--raw", str(tmp_path / "raw")]) == 0
+    assert "r1" in capsys.readouterr().out
+    assert (tmp_path / "out" / "runs" / "drop_id=d" / "r1.parquet").exists()
+    raw = tmp_path / "raw"
+    (raw / "d").mkdir(parents=True)
+    _interrupted_commit(tmp_path / "out2", "d", "r2")
+    survey(raw, tmp_path / "out2", settle_seconds=0)
+    assert (tmp_path / "out2" / "runs" / "drop_id=d" / "r2.parquet").exists()
+
+
+def test_a_damaged_commit_marker_costs_only_its_own_folder_and_is_never_a_path(tmp_path, caplog):
+    _interrupted_commit(tmp_path, "d", "garbled")
+    (staging_dir(tmp_path, "garbled") / COMMIT_MARKER).write_text('{"drop_id": "d", "tab')  # cut short
+    evil = staging_dir(tmp_path, "evil")
+    evil.mkdir(parents=True)
+    record = {**_record("evil"), "drop_id": "../../escaped"}
+    (evil / COMMIT_MARKER).write_text(json.dumps({"drop_id": "../../escaped", "tables": ["../x"], "record": record}))
+    _interrupted_commit(tmp_path, "e", "fine")
+    with caplog.at_level("WARNING"):
+        assert recover(tmp_path, "other") == ["fine"]  # the good one is finished, the bad ones skipped
+    assert sum("damaged or invalid commit marker" in r.getMessage() for r in caplog.records) == 2
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "runs" / "drop_id=../../escaped").exists()
+    assert (tmp_path / "runs" / "drop_id=e" / "fine.parquet").exists()
+
+
+def test_a_zero_byte_run_record_costs_that_file_not_every_later_run(tmp_path, caplog):
+    from textdrops.drops import successful_fingerprints
+
+    for run_id in ("run-1", "run-2"):
+        write_part(_quarantine(1, run_id), "quarantine", staged_partition(tmp_path, run_id, "quarantine", "d"), 0)
+        commit_partitions(tmp_path, run_id, "d", _record(run_id))
+    (tmp_path / "runs" / "drop_id=d" / "run-2.parquet").write_bytes(b"")  # a power cut before the data hit disk
+    with caplog.at_level("WARNING"):
+        assert successful_fingerprints(tmp_path) == {"d": ("f", "run-1")}
+    assert any("run-2.parquet" in r.getMessage() for r in caplog.records)
+
+
+def test_every_staged_file_and_folder_is_fsynced_before_the_commit_marker(tmp_path, monkeypatch):
+    import os
+
+    from tasks import write
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    write_part(_quarantine(2, "r"), "quarantine", staged_partition(tmp_path, "r", "quarantine", "d"), 0)
+    synced.clear()  # what counts is what the commit makes durable before its marker
+    monkeypatch.setattr(write.os, "fsync", recording_fsync)
+    marker_synced_at = []
+    real_write_marker = write.write_text_atomically
+
+    def note_marker(path, text):
+        marker_synced_at.append(len(synced))
+        real_write_marker(path, text)
+
+    monkeypatch.setattr(write, "write_text_atomically", note_marker)
+    commit_partitions(tmp_path, "r", "d", _record("r"))
+    before_marker = set(synced[: marker_synced_at[0]])
+    part = staged_partition(tmp_path, "r", "quarantine", "d")
+    assert {str(part / "part-00000.parquet"), str(part), str(part.parent)} <= before_marker
+    assert str(tmp_path / "quarantine") in synced  # the swap's rename is made durable
+    assert str(tmp_path / "runs" / "drop_id=d") in synced

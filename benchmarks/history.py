@@ -1,0 +1,217 @@
+"""Add N synthetic documents to an output folder's dedupe history, in the index's own format, fast.
+
+    .venv/bin/python -m benchmarks.history OUT --docs N [--seed S]
+
+Each synthetic document has a random MinHash signature and a unique random content hash, so it matches
+nothing real but costs a run exactly what a stored document costs (its keys are searched, its 32-bit
+lookup keys collide by chance as real ones do). Documents come in drops of at most 250,000 whose ids
+(`0000-synthetic-<generation>-<n>`) sort before every drop already in OUT, so they rank as older history
+and never change which copy of a real document is kept. Each drop is written as a segment and committed
+under the index lock, like a run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from textdrops import dedupe_index
+from textdrops.config import MinHashConfig
+from textdrops.locking import index_lock
+
+DROP_DOCS = 250_000
+PREFIX = "0000-synthetic-"
+
+
+def existing_drops(out: Path) -> list[str]:
+    """Drop ids in OUT's index and tables (the new synthetic drops must sort before all of them)."""
+    names = {s.drop_id for s in dedupe_index.read_manifest(out) or []}
+    for table in ("documents", "runs"):
+        folder = out / table
+        if folder.exists():
+            names |= {p.name.removeprefix("drop_id=") for p in folder.glob("drop_id=*")}
+    return sorted(names)
+
+
+def next_generation(existing: list[str]) -> int:
+    """A generation number whose drop ids sort before every existing drop id (counts down from 999)."""
+    generations = [int(d[len(PREFIX) : len(PREFIX) + 3]) for d in existing if d.startswith(PREFIX)]
+    generation = min(generations, default=1000) - 1
+    if generation < 0 or (existing and f"{PREFIX}{generation:03d}" >= existing[0]):
+        raise SystemExit(
+            f"cannot name synthetic drops that sort before the drop {existing[0]!r}: use a fresh output folder"
+        )
+    return generation
+
+
+def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None = None, quiet: bool = False) -> dict:
+    """Add n_docs synthetic documents to OUT's dedupe index; returns counts and the rate."""
+    cfg = cfg or MinHashConfig()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with index_lock(out):
+        note = dedupe_index.migrate_legacy(out, cfg)
+        if note and not quiet:
+            print(note, file=sys.stderr)
+        generation = next_generation(existing_drops(out))
+        rng = np.random.default_rng([seed, generation])  # a second call adds different documents
+        done = 0
+        n_drops = -(-n_docs // DROP_DOCS)
+        for i in range(n_drops):
+            n = min(DROP_DOCS, n_docs - done)
+            drop_id = f"{PREFIX}{generation:03d}-{i:05d}"
+            run_id = f"synthetic-{uuid.uuid4().hex[:8]}"
+            staged = out / "_staging" / run_id / "index"
+            dedupe_index.write_segment(
+                staged,
+                drop_id,
+                np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16),
+                np.frombuffer(rng.bytes(20 * n), dtype=np.uint8).reshape(n, 20),
+                np.arange(n, dtype=np.uint32),
+                rng.integers(0, 2**32, size=(n, cfg.num_perm), dtype=np.uint32),
+                cfg,
+            )
+            dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
+            staged.parent.rmdir()
+            done += n
+            if not quiet:
+                rate = done / (time.perf_counter() - started)
+                end = "\n" if done == n_docs else "\r"
+                print(
+                    f"history: {done:,} / {n_docs:,} synthetic documents in {i + 1} drops ({rate:,.0f} docs/s)",
+                    end=end,
+                    file=sys.stderr,
+                    flush=True,
+                )
+    seconds = time.perf_counter() - started
+    return {"docs": n_docs, "drops": n_drops, "seconds": seconds, "docs_per_second": n_docs / seconds if seconds else 0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.history", description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="output folder whose dedupe history grows (created if missing)")
+    parser.add_argument("--docs", type=int, required=True, help="synthetic documents to add")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    args = parser.parse_args(argv)
+    if args.docs < 1:
+        parser.error(f"--docs must be a positive number of documents, not {args.docs}")
+    add_history(args.out, args.docs, args.seed)
+    docs, drops, size = dedupe_index.history_size(args.out)
+    print(
+        f"{args.out}: history of {docs:,} documents in {drops:,} drops, {size / 1e6:,.1f} MB ({size / docs:,.0f} B/doc)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# --- the history section of `make bench` (benchmarks.run --history) ----------------------------------------
+
+
+def recrawl_points_at_bbc(out: Path, map_csv: Path) -> dict:
+    """How many re-crawled BBC files that map_to_bbc.csv matches to a BBC file are flagged a duplicate of
+    that file's kept copy (its cluster id) in the BBC drop."""
+    import csv
+
+    import polars as pl
+
+    docs = pl.read_parquet(out / "documents" / "**" / "*.parquet", hive_partitioning=False)
+    bbc = {r["source_path"]: r for r in docs.filter(pl.col("drop_id") == "bbc").iter_rows(named=True)}
+    recrawl = {
+        r["source_path"].removeprefix("articles/"): r
+        for r in docs.filter(pl.col("drop_id") == "bbc-recrawl").iter_rows(named=True)
+    }
+    with open(map_csv, newline="") as handle:
+        mapped = [m for m in csv.DictReader(handle) if m["exact_matches_in_other"]]
+    pointing = 0
+    for m in mapped:
+        rec = recrawl.get(m["file"])
+        roots = {bbc[f]["cluster_id"] for f in m["exact_matches_in_other"].split("|") if f in bbc}
+        if rec and rec["status"] != "kept" and rec["duplicate_of_drop"] == "bbc" and rec["duplicate_of"] in roots:
+            pointing += 1
+    return {"mapped_files": len(mapped), "pointing_at_bbc_original": pointing}
+
+
+def bench_history(shared: Path, work: Path, logs: Path, sizes: list[int], bbc_history: int) -> dict:
+    """The sample drop and a 2,000-document Reuters drop against histories of `sizes` synthetic documents;
+    then BBC, `bbc_history` synthetic documents, and the BBC re-crawl."""
+    from benchmarks.run import SAMPLE_DROP, SMALL_DROP_FILES, copy_reuters_drop, end_to_end
+
+    results: dict = {"sizes": {}}
+    reuters = shared / "corpora" / "reuters21578"
+    small = copy_reuters_drop(
+        reuters, work / "drops-history" / f"reuters21578-first{SMALL_DROP_FILES}", SMALL_DROP_FILES
+    )
+    sample = work / "raw-history" / SAMPLE_DROP.name
+    if not sample.exists():
+        import shutil
+
+        shutil.copytree(SAMPLE_DROP, sample)
+    for size in sizes:
+        out = work / f"out-history-{size}"
+        built = add_history(out, size, quiet=True) if size else {"docs": 0, "docs_per_second": None}
+        print(f"  history of {size:,} synthetic documents built ({built['docs_per_second'] or 0:,.0f} docs/s)")
+        row: dict = {"build_docs_per_second": built["docs_per_second"]}
+        for name, drop in (("sample", sample), ("reuters_2000", small)):
+            run = end_to_end(f"history-{size}-{name}", drop, out, logs)
+            stages = run.get("stages", {})
+            row[name] = {
+                "ok": run.get("ok"),
+                "wall_seconds": run.get("wall_seconds"),
+                "flow_seconds": run.get("flow_seconds"),
+                "dedupe_wall_seconds": stages.get("wall_dedupe", {}).get("seconds"),
+                "peak_rss_tree_mb": run.get("peak_rss_tree_mb"),
+                "docs_kept": run.get("docs_kept"),
+            }
+        docs, drops, size_bytes = dedupe_index.history_size(out)
+        row["index_docs"], row["index_bytes"] = docs, size_bytes
+        row["index_bytes_per_doc"] = round(size_bytes / docs, 1) if docs else None
+        results["sizes"][str(size)] = row
+        print(f"  [{size:,}] {json.dumps(row)}", flush=True)
+        if size:
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)  # 10M documents take 8 GB
+    bbc, recrawl = shared / "corpora" / "bbc", shared / "corpora" / "bbc-recrawl"
+    if bbc.is_dir() and recrawl.is_dir():
+        out = work / "out-history-bbc"
+        steps = {"bbc": end_to_end("history-bbc", bbc, out, logs)}
+        add_history(out, bbc_history, quiet=True)
+        steps["recrawl"] = end_to_end("history-bbc-recrawl", recrawl, out, logs)
+        check = recrawl_points_at_bbc(out, recrawl / "map_to_bbc.csv")
+        check |= {
+            "synthetic_history_between": bbc_history,
+            "recrawl_wall_seconds": steps["recrawl"].get("wall_seconds"),
+            "recrawl_dedupe_wall_seconds": steps["recrawl"].get("stages", {}).get("wall_dedupe", {}).get("seconds"),
+            "recrawl_peak_rss_tree_mb": steps["recrawl"].get("peak_rss_tree_mb"),
+        }
+        results["bbc_recrawl"] = check
+        print(f"  BBC re-crawl after {bbc_history:,} synthetic documents: {json.dumps(check)}", flush=True)
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        results["bbc_recrawl"] = None
+        print(f"  {bbc} or {recrawl} not found: the BBC re-crawl check was not run")
+    rows = results["sizes"]
+    base = rows.get("0", {}).get("reuters_2000", {}).get("wall_seconds")
+    top = rows.get(str(max(sizes)), {}).get("reuters_2000", {})
+    results["targets"] = {
+        "reuters_2000_wall_vs_empty_history": round(top["wall_seconds"] / base, 3)
+        if base and top.get("wall_seconds")
+        else None,
+        "reuters_2000_peak_rss_tree_mb": top.get("peak_rss_tree_mb"),
+        "sample_dedupe_seconds_max": max(
+            (r["sample"]["dedupe_wall_seconds"] or 0 for r in rows.values() if r["sample"].get("ok")), default=None
+        ),
+        "index_bytes_per_doc_max": max((r["index_bytes_per_doc"] or 0 for r in rows.values()), default=None),
+    }
+    return results
