@@ -836,33 +836,69 @@ _SUSPENDED_HYPHEN_NEXT = frozenset({"and", "or", "nor", "to"})
 _WORD_EDGE_PUNCTUATION = ".,;:!?\"'”’)]"
 
 
-def _join_wrapped(parts: list[str], lines: list[_Line]) -> str:
+class _HyphenEvidence:
+    """How often the document spells a word pair across a hyphen with a space ("MacLeod- Henderson") and
+    without one ("MacLeod-Henderson"), counted once per document in one pass over its words.
+
+    Built lazily, the first time a hyphen wrap needs it, so the counting costs a document one pass however
+    many wraps it has (a per-wrap scan of the whole document would be quadratic in its length).
+    """
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self.spaced: Counter[tuple[str, str]] = Counter()
+        self.glued: Counter[str] = Counter()
+        for line in lines:
+            if line.kind == _BLANK or "-" not in line.text:
+                continue
+            words = [_bare_word(word) for word in line.text.split()]
+            for word, following in zip(words, words[1:], strict=False):
+                if word.endswith("-"):
+                    self.spaced[word, following] += 1
+            for word in words:
+                if "-" in word:
+                    self.glued[word] += 1
+
+    def keeps_space(self, head: str, tail: str) -> bool:
+        """True when the document spells `head tail` with a space more often than without."""
+        head = _bare_word(head)
+        return self.spaced[head, tail] > self.glued[head + tail]
+
+
+_OPENING_PUNCTUATION = "\"'“‘([«"
+
+
+def _bare_word(word: str) -> str:
+    return word.lstrip(_OPENING_PUNCTUATION).rstrip(_WORD_EDGE_PUNCTUATION)
+
+
+def _join_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEvidence | None]) -> str:
     """Join wrapped lines with a space, or with nothing after a word broken at its hyphen ("anti-" /
     "racketeering"): wrappers break compounds there, and the hyphen is part of the word.
 
     A line-final hyphen keeps its space when the document says so: the next word is "and", "or", "to"
     (a suspended hyphen), or `lines` spell the pair with a space ("MacLeod- Henderson") more often than
-    without one on a single line.
+    without one on a single line. `evidence` is a one-item cache of the document's `_HyphenEvidence`.
+    Linear in the length of the parts: pieces are collected and joined once.
     """
     if len(parts) == 1:
         return parts[0]
-    document: str | None = None  # all lines, built only when a hyphen wrap needs the evidence
-    joined = [parts[0]]
+    pieces = [parts[0]]
+    previous = parts[0]
     for part in parts[1:]:
-        previous = joined[-1]
         if _ends_in_hyphen(previous) and part[0].isalpha():
             head = previous[previous.rfind(" ") + 1 :]
             tail = part[: _first_word_length(part)].rstrip(_WORD_EDGE_PUNCTUATION)
-            if tail.casefold() in _SUSPENDED_HYPHEN_NEXT:
-                joined.append(part)
-                continue
-            if document is None:
-                document = "\n".join(line.text for line in lines)
-            if document.count(f"{head} {tail}") <= document.count(f"{head}{tail}"):
-                joined[-1] = previous + part
-                continue
-        joined.append(part)
-    return " ".join(joined)
+            if tail.casefold() not in _SUSPENDED_HYPHEN_NEXT:
+                if evidence[0] is None:
+                    evidence[0] = _HyphenEvidence(lines)
+                if not evidence[0].keeps_space(head, tail):
+                    pieces.append(part)
+                    previous = part
+                    continue
+        pieces.append(" ")
+        pieces.append(part)
+        previous = part
+    return "".join(pieces)
 
 
 def _build_blocks(lines: list[_Line]) -> list[_Block]:
@@ -880,12 +916,13 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
     blocks: list[_Block] = []
     parts: list[str] = []
     parts_kind = _BLANK
+    hyphen_evidence: list[_HyphenEvidence | None] = [None]
 
     def flush() -> None:
         nonlocal parts, parts_kind
         if parts:
             is_table = parts_kind == _TABLE
-            text = "\n".join(parts) if is_table else _join_wrapped(parts, lines)
+            text = "\n".join(parts) if is_table else _join_wrapped(parts, lines, hyphen_evidence)
             blocks.append(_Block(text, is_table, len(parts)))
         parts = []
         parts_kind = _BLANK

@@ -631,3 +631,40 @@ def test_wrapped_reuters_prose_with_numbers_still_joins():
     assert _paragraphs(clean_document("The bank said net income rose to 16.1 mln dlrs in\n1986 from 9.4 mln")) == [
         "The bank said net income rose to 16.1 mln dlrs in 1986 from 9.4 mln"
     ]
+
+
+# --- adversarial sizes: every step is linear in the document's length (speed is measured by
+# benchmarks/adversarial.py; these check that such documents clean, and clean right) ----------------------
+
+_TWO_MB = 2_000_000
+
+
+def test_two_megabytes_of_lines_ending_in_a_hyphen_join_into_one_word():
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [f"w{letters[i % 26]}{letters[i // 26 % 26]}-" for i in range(_TWO_MB // 5)]
+    doc = clean_document("\n".join(words) + "\n")
+
+    assert doc.title is None
+    assert doc.text == "".join(words)
+
+
+def test_two_megabytes_of_short_lines_join_into_one_paragraph():
+    lines = ["a b"] * (_TWO_MB // 4)
+    doc = clean_document("\n".join(lines))
+
+    assert doc.text == " ".join(lines)
+
+
+def test_one_two_megabyte_line_is_kept_whole():
+    line = "The minister said the talks would go on. " * (_TWO_MB // 42)
+    doc = clean_document(line)
+
+    assert doc.text == line.strip()
+
+
+def test_a_paragraph_repeated_through_two_megabytes_is_kept_once():
+    paragraph = "Peace talks restarted in Geneva on Monday after a ceasefire held."
+    doc = clean_document("\n\n".join([paragraph] * (_TWO_MB // len(paragraph))))
+
+    assert doc.text == paragraph
+    assert doc.removed_chars["repeated_paragraph"] > _TWO_MB * 0.9
