@@ -248,6 +248,7 @@ class Page:
     byline: str | None = None
     dateline: str | None = None
     structure_blocks: set[str] = field(default_factory=set)
+    wrap_width: int | None = None  # width of the last wrapped paragraph
 
 
 def shared_folder() -> Path:
@@ -371,10 +372,13 @@ def make_page(
             blocks.append(("structure", block[0]))
         else:
             blocks.append(("junk", "\n".join(block)))
-    for block in bottom:
-        wrappable = family.held_out_positions and block == site.get("footer")
-        blocks.append(("para" if wrappable else "junk", "\n".join(block)))
     parts.append(_wrap_mixed(blocks, rng, page, family))
+    for block in bottom:
+        # the test half's full-sentence footers are wrapped like the body (at its last width)
+        if family.held_out_positions and block == site.get("footer") and page.wrap_width:
+            parts.append(textwrap.fill(" ".join(block), page.wrap_width))
+        else:
+            parts.append("\n".join(block))
     raw = "\n\n".join(parts) + "\n"
     if rng.random() < 0.2:
         page.junk_types.add("mojibake")
@@ -407,6 +411,7 @@ def _wrap_mixed(blocks: list[tuple[str, str]], rng: random.Random, page: Page, f
         widths = [width] * len(blocks)
     else:  # per_paragraph, indent_per_paragraph: quotes and pasted blocks wrapped at their own widths
         widths = [rng.randint(50, 95) for _ in blocks]
+    page.wrap_width = widths[-1] if widths else None
     if style.startswith("indent"):
         page.junk_types.add("indent_paragraphs")
         return "\n".join(
