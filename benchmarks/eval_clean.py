@@ -61,6 +61,8 @@ SITES = (
         "copyright": ["The Harbour Courier Ltd, registered in England No. 0441273"],
         "comments": ["Reader reactions", "Log in to add your view. Posts are checked before they appear."],
         "related": "You might also like",
+        "between": ["Audio version of this story"],
+        "footer": ["The Harbour Courier is a member of the regional press council and follows its code."],
     },
     {
         "name": "Midland Gazette",
@@ -71,6 +73,10 @@ SITES = (
         "copyright": ["Midland Gazette 2005. Content may not be reproduced without permission."],
         "comments": ["What do you think?", "Sort by: Newest | Oldest | Most liked"],
         "related": "Further reading",
+        "between": ["Gallery: 6 pictures"],
+        "footer": [
+            "Midland Gazette journalists are paid by the Gazette Trust, which never sees stories before they run."
+        ],
     },
     {
         "name": "Northern Post",
@@ -81,6 +87,8 @@ SITES = (
         "copyright": ["Published by Northern Post Media Group. Terms | Privacy | Contact"],
         "comments": ["Discussion (0)", "Be the first to have your say on this story"],
         "related": "More in this section",
+        "between": ["Partner feature"],
+        "footer": ["If you have a story for the Northern Post newsdesk, we would like to hear from you."],
     },
     {
         "name": "City Wire",
@@ -91,6 +99,8 @@ SITES = (
         "copyright": ["City Wire is a trading name of CW Publishing plc"],
         "comments": ["Conversation", "Readers' posts are moderated and may take an hour to appear"],
         "related": "Also on City Wire",
+        "between": ["Premium"],
+        "footer": ["City Wire reporters do not hold shares in the companies they write about."],
     },
     {
         "name": "Weekend Observer Online",
@@ -101,6 +111,8 @@ SITES = (
         "copyright": ["Material on this site is the property of WOO Publishing, 2005"],
         "comments": ["Reader replies", "Please keep your posts civil and on topic"],
         "related": "In other news",
+        "between": ["Video: 2:14"],
+        "footer": ["Weekend Observer Online is funded by readers like you and relies on their support every week."],
     },
 )
 FIRST_NAMES = "Anna Ben Chloe David Emma Farid Grace Hiro Ines Jack Kemi Liam Maya Nikos Olga Pablo Rosa Sam".split()
@@ -209,7 +221,7 @@ class Family:
     bylines: tuple[str, ...]
     datelines_own_line: tuple[str, ...]
     dateline_leads: tuple[str, ...]
-    held_out_positions: bool  # header junk between headline and body, wrapped full-sentence footers
+    junk_between: bool  # header junk between headline and body (an ad label, an image credit)
     wrap_styles: tuple[str, ...]
 
 
@@ -220,8 +232,8 @@ TUNING = Family(
     TUNING_BYLINES,
     TUNING_DATELINES_OWN_LINE,
     TUNING_DATELINE_LEADS,
-    False,
-    ("none", "one_width", "indent"),
+    True,
+    ("none", "one_width", "indent", "per_paragraph_narrow"),
 )
 TEST = Family(
     "test",
@@ -324,7 +336,7 @@ def make_page(
 
     if rng.random() < 0.6:
         top = junk("site_header", list(site["header"]))
-    if family.held_out_positions and rng.random() < 0.3:
+    if family.junk_between and rng.random() < 0.3:
         # header junk between the headline and the body: an ad label or an image credit
         if rng.random() < 0.5:
             between = junk("between_headline_and_body", list(site["between"]))
@@ -374,8 +386,8 @@ def make_page(
             blocks.append(("junk", "\n".join(block)))
     parts.append(_wrap_mixed(blocks, rng, page, family))
     for block in bottom:
-        # the test half's full-sentence footers are wrapped like the body (at its last width)
-        if family.held_out_positions and block == site.get("footer") and page.wrap_width:
+        # full-sentence footers are wrapped like the body (at its last width)
+        if block == site.get("footer") and page.wrap_width:
             parts.append(textwrap.fill(" ".join(block), page.wrap_width))
         else:
             parts.append("\n".join(block))
@@ -409,6 +421,8 @@ def _wrap_mixed(blocks: list[tuple[str, str]], rng: random.Random, page: Page, f
     elif style == "one_width_wide":
         width = rng.choice((rng.randint(50, 64), rng.randint(76, 95)))
         widths = [width] * len(blocks)
+    elif style == "per_paragraph_narrow":  # the tuning half's widths
+        widths = [rng.randint(60, 80) for _ in blocks]
     else:  # per_paragraph, indent_per_paragraph: quotes and pasted blocks wrapped at their own widths
         widths = [rng.randint(50, 95) for _ in blocks]
     page.wrap_width = widths[-1] if widths else None
