@@ -346,21 +346,57 @@ def _is_key_candidate(collapsed: str) -> bool:
     )
 
 
+# A template sentence wrapped with the body ("This story was produced with support from ... which has no
+# say over" / "what we cover.") splits into lines that differ with each page's width, so short paragraphs
+# of two or more lines are counted whole too, as one key of their joined lines.
+_MAX_BLOCK_KEY_WORDS = 60
+_MAX_BLOCK_KEY_CHARS = 600
+_WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])- (?=[^\W\d_])")
+
+
+def block_key(text: str) -> int:
+    """Return the `line_key` of a paragraph joined from wrapped lines, whatever space a hyphen wrap left."""
+    return line_key(_WRAPPED_HYPHEN.sub("-", text))
+
+
+def _is_block_key_candidate(text: str, n_words: int) -> bool:
+    return n_words <= _MAX_BLOCK_KEY_WORDS and len(text) <= _MAX_BLOCK_KEY_CHARS and _LETTER.search(text) is not None
+
+
 def document_line_keys(raw: str) -> set[int]:
-    """Return the distinct `line_key`s of the candidate lines of one raw document.
+    """Return the distinct `line_key`s of the candidate lines of one raw document, and the `block_key`s
+    of its short multi-line paragraphs (blank-line separated, <= 60 words).
 
     The text is unicode-normalised as `clean_document` does first, so the keys match the lines it sees.
     Table rows and long lines are not candidates.
     """
     text = _normalize_unicode(raw, Counter())
     keys: set[int] = set()
+    paragraph: list[str] = []
+    paragraph_words = 0
+
+    def add_paragraph() -> None:
+        if len(paragraph) >= 2:
+            joined = " ".join(paragraph)
+            if _is_block_key_candidate(joined, paragraph_words):
+                keys.add(block_key(joined))
+
     for line in text.split("\n"):
         stripped = line.strip(" ")
-        if not stripped or _is_table_row(stripped):
+        if not stripped:
+            add_paragraph()
+            paragraph, paragraph_words = [], 0
+            continue
+        if _is_table_row(stripped):
+            paragraph_words = _MAX_BLOCK_KEY_WORDS + 1
             continue
         collapsed = " ".join(stripped.split()) if "  " in stripped else stripped
         if _is_key_candidate(collapsed):
             keys.add(line_key(collapsed))
+        if paragraph_words <= _MAX_BLOCK_KEY_WORDS:
+            paragraph.append(collapsed)
+            paragraph_words += _word_count(collapsed)
+    add_paragraph()
     return keys
 
 
@@ -603,6 +639,12 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
         if line.kind != _LEARNED:
             out.append(line)
             continue
+        # the rest of a sentence kept because it goes on here ("... the companies they write" / "about.")
+        goes_on = out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
+        # a dateline or byline recurs across a day's stories: it stays
+        if _is_structure_line(line.text) or (goes_on and line.text[0].islower()):
+            out.append(_Line(line.text, _PLAIN, line.indent))
+            continue
         following = lines[index + 1] if index + 1 < len(lines) else None
         continued = (
             following is not None
@@ -631,26 +673,51 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
     return out
 
 
-def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
-    """Return the headline (or None) and the lines after it."""
-    first = 0
-    while first < len(lines) and lines[first].kind == _BLANK:
-        first += 1
-    if first + 2 >= len(lines) or lines[first + 1].kind != _BLANK:
-        return None, lines
-    candidate = lines[first]
-    text = candidate.text
+_MAX_HEADER_LINE_WORDS = 8
+_MIN_HEADED_TITLE_WORDS = 3
+
+
+def _is_title_shaped(line: _Line) -> bool:
+    text = line.text
     if (
-        candidate.kind != _PLAIN
+        line.kind != _PLAIN
         or len(text) > _MAX_TITLE_CHARS
         or _word_count(text) > _MAX_TITLE_WORDS
         or not _LETTER.search(text)
+        or _is_structure_line(text)
     ):
-        return None, lines
+        return False
     last = text[-1]
-    if last in _TITLE_BAD_END and not (last == "." and text.upper() == text):
+    return not (last in _TITLE_BAD_END and not (last == "." and text.upper() == text))
+
+
+def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
+    """Return the headline (or None) and the lines after it.
+
+    The headline is the first line when a blank line follows it, or when the lines between it and the
+    first blank line are short header lines (a byline, a dateline, an ad label or a credit the junk rules
+    did not know): those stay in the body, but are never glued to the headline.
+    """
+    first = 0
+    while first < len(lines) and lines[first].kind == _BLANK:
+        first += 1
+    if first + 2 >= len(lines) or not _is_title_shaped(lines[first]):
         return None, lines
-    return text, lines[first + 2 :]
+    if lines[first + 1].kind == _BLANK:
+        return lines[first].text, lines[first + 2 :]
+    end = first + 1
+    while end < len(lines) and lines[end].kind != _BLANK:
+        end += 1
+    header = lines[first + 1 : end]
+    if end >= len(lines) or len(header) > 2 or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS:
+        return None, lines
+    for line in header:
+        text = line.text
+        short = _word_count(text) <= _MAX_HEADER_LINE_WORDS and not _ends_sentence(text) and not _DIGIT.search(text)
+        if not (_is_structure_line(text) or (short and line.kind == _PLAIN and text[0].isupper())):
+            return None, lines
+    body = [item for line in header for item in (line, _Line("", _BLANK, 0))]
+    return lines[first].text, body + lines[end + 1 :]
 
 
 # A hard-wrapped document: its longest prose line is at most this long and several lines come close to it.
@@ -684,6 +751,80 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     return width
 
 
+# Per block: a paragraph may be wrapped at its own width (a quote, a pasted block), so each run of lines
+# gets its own width. A run of a hard-wrapped paragraph has every line but the last close to one width.
+_MIN_RUN_WRAP_WIDTH = 45
+_MIN_RUN_FULL_SHARE = 0.8
+_MIN_RUN_MID_SENTENCE_SHARE = 0.5
+
+
+def _line_runs(lines: list[_Line]) -> list[tuple[int, int]]:
+    """(start, end) of each stretch of consecutive prose and list lines (end exclusive)."""
+    runs = []
+    start = 0
+    n = len(lines)
+    while start < n:
+        if lines[start].kind not in (_PLAIN, _LIST):
+            start += 1
+            continue
+        end = start
+        while end < n and lines[end].kind in (_PLAIN, _LIST):
+            end += 1
+        runs.append((start, end))
+        start = end
+    return runs
+
+
+def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
+    """The width the run's lines were wrapped at, judged from all lines but the last (0 when unknown):
+    the second-longest of them when there are four or more, so that one junk line left unwrapped in the
+    run does not widen it, else the longest."""
+    lengths = sorted(
+        (len(lines[i].text) for i in range(start, end - 1) if len(lines[i].text) <= _MAX_WRAP_WIDTH), reverse=True
+    )
+    if not lengths:
+        return 0
+    return lengths[1] if len(lengths) >= 4 else lengths[0]
+
+
+def _wrap_widths(lines: list[_Line]) -> list[int] | None:
+    """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped.
+
+    The document is wrapped when it is as a whole (`_wrap_width`) or when its runs of two or more lines,
+    each measured against its own width, have most lines but the last close to that width and breaking
+    mid-sentence (one paragraph at 55 columns, the next at 90). A run of three or more lines is judged by
+    its own width; a two-line run, which says little about its width, by the document's.
+    """
+    document_width = _wrap_width(lines)
+    runs = [(start, end) for start, end in _line_runs(lines) if end - start >= 2]
+    measured: list[tuple[int, int, int]] = []
+    non_last = full = mid_sentence = 0
+    for start, end in runs:
+        width = _run_wrap_width(lines, start, end)
+        if width < _MIN_RUN_WRAP_WIDTH:
+            continue
+        measured.append((start, end, width))
+        for i in range(start, end - 1):
+            text = lines[i].text
+            non_last += 1
+            full += len(text) >= width - _FULL_LINE_SLACK
+            mid_sentence += not _ends_sentence(text)
+    runs_wrapped = (
+        non_last >= _MIN_FULL_LINES
+        and full >= _MIN_RUN_FULL_SHARE * non_last
+        and mid_sentence >= _MIN_RUN_MID_SENTENCE_SHARE * non_last
+    )
+    if document_width is None and not runs_wrapped:
+        return None
+    if document_width is None:
+        document_width = sorted(width for _, _, width in measured)[len(measured) // 2]
+    widths = [document_width] * len(lines)
+    for start, end, width in measured:
+        if end - start >= 3:
+            widths[start:end] = [width] * (end - start)
+    return widths
+
+
 # A dateline on its own line ("BEIJING 1996-08-30", "LONDON, March 14, 2016 (Reuters)", "SAN FRANCISCO,
 # Calif. Aug 30"): an ALL-CAPS place, maybe a country or state after a comma, a date and nothing else. It
 # heads the story and is never joined into the sentence after it.
@@ -698,6 +839,27 @@ _DATELINE = re.compile(
     r"(?: \([^\W\d_][\w ]{0,24}\))?"
 )
 _MAX_DATELINE_CHARS = 80
+# A dateline as agencies print it, on its own line or leading the first paragraph, with or without a date:
+# "LONDON, March 14 (Reuters) -", "WASHINGTON (AP) —", "PARIS, Feb. 21 (AFP) -", "NEW YORK --". The place
+# is in capitals (checked apart), an agency in brackets or a dash follows.
+_DATELINE_DASH = r"(?:-{1,2}|–|—)"
+_DATELINE_PREFIX = (
+    r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
+    r"(?:, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?"
+    rf"(?P<date>,? (?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?))?"
+    r"(?: \((?P<agency>[^\W\d_][\w .&-]{0,24})\))?"
+)
+_DATELINE_LEAD = re.compile(_DATELINE_PREFIX + rf" (?P<dash>{_DATELINE_DASH})(?= |$)")
+_DATELINE_ALONE = re.compile(_DATELINE_PREFIX + rf"(?: (?P<dash>{_DATELINE_DASH}))?")
+# A byline: "By Jane Doe", "By JANE DOE", "By Jane Doe and John Roe", "By Jane Doe, BBC News", "By Jane Doe
+# in London". Capitalised words only after "By", so "By then, ..." and "By continuing ..." are not bylines.
+_NAME_WORD = r"[A-Z][\w.'’-]*"
+_NAMES = rf"{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}"
+_BYLINE = re.compile(
+    rf"(?:By|BY) (?P<names>{_NAMES}(?:(?:,| and| &) {_NAMES}){{0,3}})"
+    rf"(?:(?:,| in| for) {_NAME_WORD}(?: {_NAME_WORD}){{0,4}})?"
+)
+_MAX_BYLINE_CHARS = 100
 # A data row: a short line with a digit that does not end a sentence, in a run of such lines (results
 # tables with single spaces, score lines, "Shr 1.31 dlrs vs 86 cts"). A wrapped prose line is longer than
 # this (wraps are 50 columns or more), so hard-wrapped prose with numbers still joins. A short label
@@ -715,7 +877,66 @@ def _is_dateline(text: str) -> bool:
     return match is not None and match["place"].isupper()
 
 
-def _data_run_lines(lines: list[_Line], wrap_width: int | None) -> set[int]:
+def _dateline_lead(text: str) -> re.Match | None:
+    """The dateline a paragraph starts with ("LONDON, March 14 (Reuters) - ..."), or None.
+
+    A capitalised place, maybe a date and an agency, then a dash; without a date or an agency the text
+    after the dash must not be in capitals too ("SOCCER - ENGLISH LEAGUE RESULTS" is a headline).
+    """
+    if not text[:2].isupper():
+        return None
+    match = _DATELINE_LEAD.match(text)
+    if match is None or not match["place"].isupper():
+        return None
+    if match["agency"] is None and match["date"] is None:
+        rest = text[match.end() :].lstrip()
+        if rest and not (rest[:1].isupper() and rest[1:2].islower()):
+            return None
+    return match
+
+
+def _is_byline(text: str) -> bool:
+    return len(text) <= _MAX_BYLINE_CHARS and text[:3] in ("By ", "BY ") and _BYLINE.fullmatch(text) is not None
+
+
+def _is_structure_line(text: str) -> bool:
+    """True for a dateline or byline line: article structure, never template however often it recurs."""
+    if len(text) > _MAX_BYLINE_CHARS:
+        return False
+    if _is_byline(text) or _is_dateline(text):
+        return True
+    if not text[:2].isupper():
+        return False
+    match = _DATELINE_ALONE.fullmatch(text)
+    return (
+        match is not None
+        and match["place"].isupper()
+        and (match["agency"] is not None or match["date"] is not None or match["dash"] is not None)
+    )
+
+
+def article_structure(title: str | None, text: str) -> tuple[str | None, str | None]:
+    """Return (dateline place, byline) of a clean article, from its first paragraphs, or None each.
+
+    The place is what the dateline names ("LONDON" of "LONDON, March 14 (Reuters) -"); the byline is the
+    names after "By" ("Jane Doe and John Roe").
+    """
+    place = byline = None
+    for paragraph in text.split("\n\n", 3)[:3]:
+        first_line = paragraph.split("\n", 1)[0]
+        if byline is None and _is_byline(first_line):
+            byline = _BYLINE.fullmatch(first_line)["names"]
+            continue
+        if place is None:
+            match = _DATELINE.fullmatch(first_line) if _is_dateline(first_line) else _dateline_lead(first_line)
+            if match is not None:
+                place = match["place"].rstrip(".")
+    if byline is None and title is not None and _is_byline(title):
+        byline = _BYLINE.fullmatch(title)["names"]
+    return place, byline
+
+
+def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[int]:
     """Return the indices of the lines that belong to runs of data rows, to be kept line by line.
 
     A run is a stretch of consecutive short prose or list lines, each a data row or a label, where every line
@@ -745,6 +966,7 @@ def _data_run_lines(lines: list[_Line], wrap_width: int | None) -> set[int]:
         text, following = lines[index].text, lines[index + 1].text
         if _ends_sentence(text) or not shape(index + 1):
             return False
+        wrap_width = wrap_widths[index] if wrap_widths else 0
         return not (wrap_width and len(text) + 1 + _first_word_length(following) > wrap_width)
 
     rows: set[int] = set()
@@ -910,9 +1132,9 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
-    wrap_width = _wrap_width(lines)
-    # Only text that is not hard-wrapped as a whole needs the local evidence of each run.
-    run_widths = [0] * len(lines) if wrap_width or indent_mode else _run_widths(lines)
+    wrap_widths = _wrap_widths(lines)
+    # Only text that is not hard-wrapped needs the local evidence of each run.
+    run_widths = [0] * len(lines) if wrap_widths or indent_mode else _run_widths(lines)
     blocks: list[_Block] = []
     parts: list[str] = []
     parts_kind = _BLANK
@@ -928,13 +1150,13 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         parts_kind = _BLANK
 
     # Cheap gates first: most prose lines are long and none of their neighbours holds a digit.
-    data_rows = _data_run_lines(lines, wrap_width) if any(_DIGIT.search(ln.text) for ln in lines) else set()
+    data_rows = _data_run_lines(lines, wrap_widths) if any(_DIGIT.search(ln.text) for ln in lines) else set()
     for index, line in enumerate(lines):
         kind = line.kind
         if kind == _BLANK:
             flush()
             continue
-        if kind == _PLAIN and _is_dateline(line.text):
+        if kind == _PLAIN and (_is_dateline(line.text) or _is_byline(line.text)):
             flush()
             parts.append(line.text)
             flush()
@@ -953,11 +1175,13 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
             parts_kind = _TABLE
             continue
         if kind == _PLAIN and parts_kind == _PLAIN and line.indent <= base_indent:
+            wrap_width = wrap_widths[index - 1] if wrap_widths else None
             if indent_mode or _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1]):
                 parts.append(line.text)
                 continue
         # A list item absorbs its wrapped continuation, however that is indented.
         if kind == _PLAIN and parts_kind == _LIST:
+            wrap_width = wrap_widths[index - 1] if wrap_widths else None
             if _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1], sentence_end_breaks=True):
                 parts.append(line.text)
                 continue
@@ -979,6 +1203,25 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
             if rule is not None:
                 _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
                 continue
+        kept.append(block)
+    return kept
+
+
+def _drop_learned_blocks(
+    blocks: list[_Block], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
+) -> list[_Block]:
+    """Drop short prose paragraphs joined from two or more lines whose `block_key` is learned template."""
+    kept: list[_Block] = []
+    for block in blocks:
+        if (
+            block.n_lines >= 2
+            and not block.is_table
+            and _is_block_key_candidate(block.text, _word_count(block.text))
+            and block_key(block.text) in boilerplate
+            and not _is_structure_line(block.text)
+        ):
+            _remove("learned_boilerplate", block.text, block.n_lines, removed_chars, removed_lines)
+            continue
         kept.append(block)
     return kept
 
@@ -1065,6 +1308,8 @@ def _clean_once(
     if find_title:
         title, lines = _detect_title(lines)
     blocks = _build_blocks(lines)
+    if boilerplate:
+        blocks = _drop_learned_blocks(blocks, boilerplate, removed_chars, removed_lines)
     blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
     blocks = _drop_repeats(blocks, removed_chars, removed_lines)
     blocks = _drop_comment_section(blocks, removed_chars, removed_lines)
