@@ -177,7 +177,7 @@ def _normalize_unicode(raw: str, removed_chars: dict[str, int]) -> str:
 _MAX_JUNK_CHARS = 320
 
 _AGENCIES = (
-    r"(?:getty images|afp|reuters|ap(?: photo)?|epa(?:-efe)?|sputnik|tass|ria novosti|xinhua|anadolu agency"
+    r"(?:getty(?: images)?|afp|reuters|ap(?: photo)?|epa(?:-efe)?|sputnik|tass|ria novosti|xinhua|anadolu agency"
     r"|shutterstock|istock(?:photo)?|alamy(?: stock photo)?|pa(?: wire| media)?|bloomberg|rex features"
     r"|rex/shutterstock|corbis|wikimedia commons|flickr)"
 )
@@ -207,8 +207,8 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"image (?:copyright|caption|source)\b.{0,200}",
         rf"(?:{_NAME}\s*/\s*)?(?:getty images|shutterstock|istock(?:photo)?|alamy(?: stock photo)?)"
         rf"(?:\s*(?:/|via)\s*{_NAME})?",
-        _NAME + r"\s*/\s*" + _AGENCIES + r"(?:\s*/\s*" + _NAME + r")?",
-        _AGENCIES + r"\s*(?:/|via)\s*" + _NAME,
+        _NAME + r"\s*[/|]\s*" + _AGENCIES + r"(?:\s*[/|]\s*" + _NAME + r")?",
+        _AGENCIES + r"\s*(?:[/|]|via)\s*" + _NAME,
         r"(?:gallery\s*\|\s*)?\d+ (?:photos|pictures|images)",
     ),
     # "Share this article", share-button rows ("Facebook Twitter Email"), "Follow us on Twitter",
@@ -472,7 +472,7 @@ def _may_be_junk(collapsed: str) -> bool:
     """False when no junk or comment pattern can match the whole line (a fast pre-check)."""
     if len(collapsed) > _MAX_JUNK_CHARS:
         return False
-    if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed:
+    if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed or "|" in collapsed:
         return True
     first = collapsed.split(" ", 1)[0].casefold().rstrip(":|.!")
     return first in _JUNK_FIRST_WORDS or "rights reserved" in collapsed.casefold()
@@ -621,7 +621,14 @@ def _is_data_line(line: _Line) -> bool:
     """True for a table row or a short line with a number ("Shr 1.31 dlrs vs 86 cts")."""
     if line.kind == _TABLE:
         return True
-    return line.kind != _BLANK and _word_count(line.text) < _MIN_NUMERIC_REPEAT_WORDS and bool(_DIGIT.search(line.text))
+    return (
+        line.kind not in (_BLANK, _LEARNED)
+        and _word_count(line.text) < _MIN_NUMERIC_REPEAT_WORDS
+        and bool(_DIGIT.search(line.text))
+    )
+
+
+_MAX_DATA_LABEL_WORDS = 5
 
 
 def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: dict) -> list[_Line]:
@@ -660,7 +667,9 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
         if _word_count(line.text) <= _MAX_LIST_HEADER_WORDS and not _ends_sentence(line.text):
             list_end = _link_list_end(lines, index + 1)
         # Labels of a data block recur in every earnings report ("Nine mths", "Year"): they are content.
-        near_data = any(0 <= near < len(lines) and _is_data_line(lines[near]) for near in (index - 1, index + 1))
+        near_data = _word_count(line.text) <= _MAX_DATA_LABEL_WORDS and any(
+            0 <= near < len(lines) and _is_data_line(lines[near]) for near in (index - 1, index + 1)
+        )
         if near_data and list_end == index:
             out.append(_Line(line.text, _PLAIN, line.indent))
             continue
@@ -856,7 +865,7 @@ _DATELINE_ALONE = re.compile(_DATELINE_PREFIX + rf"(?: (?P<dash>{_DATELINE_DASH}
 _NAME_WORD = r"[A-Z][\w.'’-]*"
 _NAMES = rf"{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}"
 _BYLINE = re.compile(
-    rf"(?:By|BY) (?P<names>{_NAMES}(?:(?:,| and| &) {_NAMES}){{0,3}})"
+    rf"(?:By|BY) (?P<names>{_NAMES}(?:(?: and| &) {_NAMES}){{0,3}})"
     rf"(?:(?:,| in| for) {_NAME_WORD}(?: {_NAME_WORD}){{0,4}})?"
 )
 _MAX_BYLINE_CHARS = 100
