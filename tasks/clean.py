@@ -1236,24 +1236,51 @@ def _drop_learned_blocks(
 
 
 def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
-    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded).
+    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded), and the rest
+    of a body pasted twice.
 
-    Short paragraphs, short ones with numbers and table blocks are content even when they repeat.
+    Short paragraphs, short ones with numbers and table blocks are content even when they repeat, except
+    inside a second copy of the body: once a long paragraph repeats, the paragraphs after it that repeat
+    the ones after its first copy, in the same order, are that copy too (its list lines, its data rows),
+    and so are the list lines just before it that repeat those before the first copy.
     """
-    seen: set[str] = set()
+    first_seen: dict[str, int] = {}  # long paragraph -> its index in `kept`
     kept: list[_Block] = []
+    follows: int | None = None  # index in `kept` the next block would repeat, inside a second copy
+
+    def drop(block: _Block) -> None:
+        _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+
     for block in blocks:
+        key = block.text.casefold()
+        if follows is not None and follows < len(kept) and kept[follows].text.casefold() == key:
+            drop(block)
+            follows += 1
+            continue
+        follows = None
         words = _word_count(block.text)
         if (
             not block.is_table
             and words >= _MIN_REPEAT_WORDS
             and (words >= _MIN_NUMERIC_REPEAT_WORDS or not _DIGIT.search(block.text))
         ):
-            key = block.text.casefold()
-            if key in seen:
-                _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+            original = first_seen.get(key)
+            if original is not None:
+                drop(block)
+                # the list lines just kept that repeat those before the original are the copy's start
+                back = 1
+                while (
+                    original - back >= 0
+                    and len(kept) - back > original
+                    and _LIST_ITEM.match(kept[-back].text)
+                    and kept[-back].text.casefold() == kept[original - back].text.casefold()
+                ):
+                    back += 1
+                for _ in range(back - 1):
+                    drop(kept.pop())
+                follows = original + 1
                 continue
-            seen.add(key)
+            first_seen[key] = len(kept)
         kept.append(block)
     return kept
 

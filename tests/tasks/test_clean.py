@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tasks.clean import (
     CLEAN_RULES,
     CleanedDocument,
+    article_structure,
     clean_document,
     document_line_keys,
     learn_boilerplate,
@@ -668,3 +669,78 @@ def test_a_paragraph_repeated_through_two_megabytes_is_kept_once():
 
     assert doc.text == paragraph
     assert doc.removed_chars["repeated_paragraph"] > _TWO_MB * 0.9
+
+
+# --- article structure, headers, per-paragraph wraps, template sentences (issue 17) -----------------------
+
+_STORY = (
+    "The central bank raised interest rates by a quarter of a point on Thursday, the first rise in more "
+    "than a year, and said further increases were likely if prices kept climbing through the summer."
+)
+_SECOND = (
+    "Economists had expected the move. Markets barely reacted, and the currency was little changed against "
+    "the dollar by the close of trading in the afternoon."
+)
+
+
+@pytest.mark.parametrize(
+    "structure",
+    ["LONDON 1996-12-06", "LONDON, March 14 (Reuters) -", "WASHINGTON (AP) —", "By Jane Doe", "By JANE DOE"],
+)
+def test_dateline_or_byline_in_every_document_of_the_drop_is_kept(structure):
+    docs = [f"Headline number {i}\n\n{structure}\n\n{_STORY} Item {i}." for i in range(10)]
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in docs], len(docs))
+    doc = clean_document(docs[0], boilerplate)
+
+    assert line_key(structure) in boilerplate  # it recurs in every document ...
+    assert _paragraphs(doc)[0] == structure  # ... and still stays: it is article structure
+    assert doc.removed_lines["learned_boilerplate"] == 0
+
+
+def test_article_structure_gives_the_dateline_place_and_the_byline():
+    assert article_structure("Rates rise", f"By Jane Doe and John Roe\n\nLONDON, March 14 (Reuters) - {_STORY}") == (
+        "LONDON",
+        "Jane Doe and John Roe",
+    )
+    assert article_structure(None, f"WASHINGTON (AP) — {_STORY}") == ("WASHINGTON", None)
+    assert article_structure(None, f"SAN FRANCISCO 1996-08-30\n{_STORY}") == ("SAN FRANCISCO", None)
+    assert article_structure(None, "SOCCER - ENGLISH LEAGUE RESULTS\n\nBy then, the season was over.") == (None, None)
+
+
+def test_headline_survives_a_header_line_between_it_and_the_body():
+    doc = clean_document(f"Central bank raises rates again\nListen to this article\n\n{_STORY}\n\n{_SECOND}\n")
+
+    assert doc.title == "Central bank raises rates again"
+    assert _paragraphs(doc)[1:] == [_STORY, _SECOND]
+
+
+def test_paragraphs_wrapped_at_different_widths_keep_their_breaks():
+    import textwrap
+
+    # the first paragraph's wrap falls right after a full stop; its width, not the other one's, tells
+    first = "Prices rose again in May. " * 6 + "Shops said trade was slow."
+    raw = textwrap.fill(first, 52) + "\n\n" + textwrap.fill(_STORY + " " + _SECOND, 90) + "\n"
+    doc = clean_document(raw)
+
+    assert _paragraphs(doc) == [first, _STORY + " " + _SECOND]
+
+
+def test_template_sentence_wrapped_with_the_body_is_learned_whole():
+    import textwrap
+
+    footer = "This story was produced with support from a foundation, which has no say over what we cover."
+    docs = [
+        textwrap.fill(f"{_STORY} Item {i}.", width) + "\n\n" + textwrap.fill(footer, width) + "\n"
+        for i, width in enumerate((60, 64, 68, 72, 76, 80))
+    ]
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in docs], len(docs))
+
+    for i, raw in enumerate(docs):
+        assert clean_document(raw, boilerplate).text == f"{_STORY} Item {i}."
+
+
+def test_second_copy_of_a_body_loses_its_short_list_lines_too():
+    body = f"{_STORY}\n\n- Rates up\n\n- Pound flat\n\n{_SECOND}"
+    doc = clean_document(f"{body}\n\n{body}\n")
+
+    assert _paragraphs(doc) == [_STORY, "- Rates up", "- Pound flat", _SECOND]
