@@ -53,6 +53,7 @@ The result is idempotent: cleaning a cleaned body changes nothing, except that i
 now be read as a headline (title + "\\n\\n" + text then equals the first body).
 """
 
+import functools
 import hashlib
 import math
 import re
@@ -328,13 +329,24 @@ _MIN_BOILERPLATE_DOCS = 3
 _MIN_BOILERPLATE_SHARE = 0.02
 
 
+_LINE_KEY_MASK = (1 << 63) - 1
+_BLOCK_KEY_BIT = 1 << 63
+
+
 def line_key(line: str) -> int:
     """Return a stable 64-bit hash of `line` after case folding, whitespace collapsing and trimming.
 
     Stable across processes and runs (blake2b, not `hash`), so keys from different workers can be merged.
+    Line keys have the top bit clear; `block_key`s have it set.
     """
-    normalised = " ".join(line.casefold().split()).strip(_KEY_TRIM)
-    return int.from_bytes(hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest(), "little")
+    return _collapsed_key(" ".join(line.split()))
+
+
+def _collapsed_key(collapsed: str) -> int:
+    """`line_key` of a line whose whitespace is already collapsed."""
+    normalised = collapsed.casefold().strip(_KEY_TRIM)
+    digest = hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & _LINE_KEY_MASK
 
 
 def _is_key_candidate(collapsed: str) -> bool:
@@ -355,8 +367,13 @@ _WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])- (?=[^\W\d_])")
 
 
 def block_key(text: str) -> int:
-    """Return the `line_key` of a paragraph joined from wrapped lines, whatever space a hyphen wrap left."""
-    return line_key(_WRAPPED_HYPHEN.sub("-", text))
+    """Return the key of a paragraph joined from wrapped lines, whatever space a hyphen wrap left."""
+    return line_key(_WRAPPED_HYPHEN.sub("-", text)) | _BLOCK_KEY_BIT
+
+
+@functools.lru_cache(maxsize=8)
+def _has_block_keys(boilerplate: frozenset[int]) -> bool:
+    return any(key & _BLOCK_KEY_BIT for key in boilerplate)
 
 
 def _is_block_key_candidate(text: str, n_words: int) -> bool:
@@ -392,7 +409,7 @@ def document_line_keys(raw: str) -> set[int]:
             continue
         collapsed = " ".join(stripped.split()) if "  " in stripped else stripped
         if _is_key_candidate(collapsed):
-            keys.add(line_key(collapsed))
+            keys.add(_collapsed_key(collapsed))
         if paragraph_words <= _MAX_BLOCK_KEY_WORDS:
             paragraph.append(collapsed)
             paragraph_words += _word_count(collapsed)
@@ -560,7 +577,7 @@ def _classify_lines(
             collapsed[0].islower() and out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
         )
         if boilerplate and not continues_sentence and not is_table and _is_key_candidate(collapsed):
-            if line_key(collapsed) in boilerplate:
+            if _collapsed_key(collapsed) in boilerplate:
                 removed_chars["whitespace"] += len(line) - len(collapsed)
                 out.append(_Line(collapsed, _LEARNED, len(line) - len(line.lstrip(" "))))
                 continue
@@ -1344,7 +1361,7 @@ def _clean_once(
     if find_title:
         title, lines = _detect_title(lines)
     blocks = _build_blocks(lines)
-    if boilerplate:
+    if boilerplate and _has_block_keys(boilerplate):
         blocks = _drop_learned_blocks(blocks, boilerplate, removed_chars, removed_lines)
     blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
     blocks = _drop_repeats(blocks, removed_chars, removed_lines)
