@@ -1394,13 +1394,16 @@ _CLEANUP_ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.Int64}))
 
 
 def clean_batch(docs: pl.DataFrame, boilerplate: frozenset[int] = frozenset()) -> pl.DataFrame:
-    """`docs` with `raw_text` replaced by title, text, n_chars_raw, n_chars_removed, cleanup and
-    cleanup_lines (characters and lines removed per rule, as key/value entries); `boilerplate` as in
-    `clean_document`."""
+    """`docs` with `raw_text` replaced by title, text, dateline_place, byline (`article_structure`),
+    n_chars_raw, n_chars_removed, cleanup and cleanup_lines (characters and lines removed per rule, as
+    key/value entries); `boilerplate` as in `clean_document`."""
     results = [clean_document(raw, boilerplate) for raw in docs["raw_text"]]
+    structure = [article_structure(r.title, r.text) for r in results]
     return docs.with_columns(
         title=pl.Series([r.title for r in results], dtype=pl.String),
         text=pl.Series([r.text for r in results], dtype=pl.String),
+        dateline_place=pl.Series([place for place, _ in structure], dtype=pl.String),
+        byline=pl.Series([byline for _, byline in structure], dtype=pl.String),
         n_chars_raw=pl.col("raw_text").str.len_chars().cast(pl.Int64),
         n_chars_removed=pl.Series([sum(r.removed_chars.values()) for r in results], dtype=pl.Int64),
         cleanup=pl.Series(

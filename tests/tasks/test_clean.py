@@ -744,3 +744,16 @@ def test_second_copy_of_a_body_loses_its_short_list_lines_too():
     doc = clean_document(f"{body}\n\n{body}\n")
 
     assert _paragraphs(doc) == [_STORY, "- Rates up", "- Pound flat", _SECOND]
+
+
+def test_clean_batch_adds_dateline_place_and_byline_columns():
+    import polars as pl
+
+    from tasks.clean import clean_batch
+
+    raw = pl.DataFrame({"raw_text": [f"Rates rise\n\nBy Jane Doe\n\nLONDON (Reuters) - {_STORY}\n", _SECOND]})
+    cleaned = clean_batch(raw)
+
+    assert cleaned["dateline_place"].to_list() == ["LONDON", None]
+    assert cleaned["byline"].to_list() == ["Jane Doe", None]
+    assert cleaned["title"].to_list() == ["Rates rise", None]
