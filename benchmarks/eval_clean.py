@@ -558,6 +558,46 @@ def evaluate_half(articles: list[tuple[str, list[str]]], family: Family, seed: i
     }
 
 
+def stories_dev(folder: Path, out_folder: Path) -> dict:
+    """Real multi-outlet text: clean ../shared/gold/stories-dev as one drop and list what each rule removed.
+
+    There is no clean reference for these pages, so the score is read by a person: every document's
+    output is written to `out_folder` (title, text, then each removed line with its rule) for reading.
+    """
+    paths = sorted(folder.glob("*/*.txt"))
+    raws = [path.read_bytes().decode("utf-8", errors="replace") for path in paths]
+    boilerplate = learn_boilerplate(count_line_keys(document_line_keys(raw) for raw in raws), len(raws))
+    per_rule: dict[str, dict] = defaultdict(lambda: {"lines": 0, "chars": 0, "examples": defaultdict(int)})
+    out_folder.mkdir(parents=True, exist_ok=True)
+    titles = 0
+    for path, raw in zip(paths, raws, strict=True):
+        trace: list[tuple[str, str]] = []
+        doc = clean_document(raw, boilerplate, trace)
+        titles += doc.title is not None
+        for rule, text in trace:
+            per_rule[rule]["lines"] += 1
+            per_rule[rule]["chars"] += len(text)
+            per_rule[rule]["examples"][text[:90]] += 1
+        removed = "\n".join(f"[{rule}] {text}" for rule, text in trace)
+        (out_folder / path.name).write_text(
+            f"TITLE: {doc.title}\n\n{doc.text}\n\n=== removed ===\n{removed}\n", encoding="utf-8"
+        )
+    return {
+        "docs": len(raws),
+        "learned_keys": len(boilerplate),
+        "titles": titles,
+        "per_rule": {
+            rule: {
+                "lines": v["lines"],
+                "chars": v["chars"],
+                "top_examples": sorted(v["examples"].items(), key=lambda kv: -kv[1])[:12],
+            }
+            for rule, v in sorted(per_rule.items(), key=lambda kv: -kv[1]["lines"])
+        },
+        "outputs": str(out_folder),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--half", choices=("tuning", "test", "both"), default="both")
@@ -575,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, (half_articles, family, seed) in halves.items():
         if args.half in (name, "both"):
             results[name] = evaluate_half(half_articles, family, seed)
+    stories = shared / "gold" / "stories-dev"
+    if stories.is_dir() and args.half == "both":
+        results["stories_dev"] = stories_dev(stories, RESULTS.parent / "clean_stories_dev")
     reuters = shared / "corpora" / "reuters21578"
     results["speed_reuters"] = speed(shared) if reuters.is_dir() and not args.no_speed else None
     _print(results)
@@ -610,6 +653,16 @@ def _print(results: dict) -> None:
                 f"{kind:26}{row['docs']:>6}{row['exact_share']:>9.1%}{removed_text:>14}"
                 f"{curated['per_junk_type'][kind]['exact_share']:>22.1%}"
             )
+    stories = results.get("stories_dev")
+    if stories:
+        print(
+            f"\nstories-dev (real pages, {stories['docs']} documents as one drop, {stories['learned_keys']} learned "
+            f"keys, {stories['titles']} headlines found); removed per rule (outputs in {stories['outputs']}):"
+        )
+        for rule, row in stories["per_rule"].items():
+            print(f"  {rule:20}{row['lines']:>5} lines {row['chars']:>7,} chars")
+            for text, n in row["top_examples"][:4]:
+                print(f"      {n:>3} x {text!r}")
     speed_result = results["speed_reuters"]
     if speed_result:
         print(

@@ -263,6 +263,25 @@ _JUNK_LINE = re.compile(
     "|".join(f"(?P<{rule}>{'|'.join(f'(?:{p})' for p in patterns)})" for rule, patterns in _JUNK_FAMILIES.items()),
     re.IGNORECASE,
 )
+# An image caption ends in its credit ("... found “inappropriate content” Dado Ruvic/Reuters", "... while
+# tweens consume six hours. Photograph: Graeme Robertson for the Guardian"): such a line is the caption of
+# a picture, not article text, whatever it says before the credit.
+_CAPTION_CREDIT_END = re.compile(
+    rf"(?:^|\s)(?:{_NAME}\s*/\s*{_AGENCIES}(?:\s*/\s*{_NAME})?"
+    r"|(?:photo(?:graph)?|picture|image)s?\s*:\s*[^.!?:]{1,80}"
+    r"|[(\[](?:photo(?:graph)?|picture|image)s?(?:\s*:|\s+by)\s*[^()\[\]]{1,80}[)\]])$",
+    re.IGNORECASE,
+)
+_MAX_CAPTION_WORDS = 60
+_CAPTION_CREDIT_CHARS = 120  # a credit is at most this long: only the line's end is searched
+
+
+def _may_end_in_credit(collapsed: str) -> bool:
+    """False when the line cannot end in a caption credit (a fast pre-check of `_CAPTION_CREDIT_END`)."""
+    tail = collapsed[-_CAPTION_CREDIT_CHARS:]
+    return "/" in tail or ":" in tail or collapsed[-1] in ")]"
+
+
 # A bare "©" (or "Photo:") line credits the next line: "©" / "Sputnik/ Alexei Druzhinin".
 _CREDIT_MARKER = re.compile(r"(?:©|\(c\)|photo|photo credit|image|picture|credit)\s*:?", re.IGNORECASE)
 _MAX_CREDIT_WORDS = 8
@@ -532,9 +551,19 @@ def _is_link_title(collapsed: str) -> bool:
     return _word_count(collapsed) <= _MAX_LINK_WORDS and not _ends_sentence(collapsed)
 
 
+class _TracedCounts(dict):
+    """Removal counts that also keep what was removed, (rule, text), for audits (`clean_document(trace=)`)."""
+
+    def __init__(self, counts: dict[str, int], trace: list[tuple[str, str]]) -> None:
+        super().__init__(counts)
+        self.trace = trace
+
+
 def _remove(rule: str, text: str, n_lines: int, removed_chars: dict, removed_lines: dict) -> None:
     removed_chars[rule] += len(text)
     removed_lines[rule] += n_lines
+    if isinstance(removed_chars, _TracedCounts):
+        removed_chars.trace.append((rule, text))
 
 
 def _classify_lines(
@@ -595,6 +624,14 @@ def _classify_lines(
             if _COMMENT_HEADER.fullmatch(collapsed) and _LETTER.search(collapsed):
                 out.append(_Line(collapsed, _STANDALONE, 0))
                 continue
+        if (
+            not continues_sentence
+            and _may_end_in_credit(collapsed)
+            and _word_count(collapsed) <= _MAX_CAPTION_WORDS
+            and _CAPTION_CREDIT_END.search(collapsed[-_CAPTION_CREDIT_CHARS:])
+        ):
+            _remove("photo_credit", line, 1, removed_chars, removed_lines)
+            continue
         indent = len(line) - len(line.lstrip(" "))
         if is_table:
             out.append(_Line(line.rstrip(" "), _TABLE, indent))
@@ -805,10 +842,9 @@ def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
     """The width the run's lines were wrapped at, judged from all lines but the last (0 when unknown):
     the second-longest of them when there are four or more, so that one junk line left unwrapped in the
     run does not widen it, else the longest."""
-    lengths = sorted(
-        (len(lines[i].text) for i in range(start, end - 1) if len(lines[i].text) <= _MAX_WRAP_WIDTH), reverse=True
-    )
-    if not lengths:
+    all_lengths = [len(lines[i].text) for i in range(start, end - 1)]
+    lengths = sorted((n for n in all_lengths if n <= _MAX_WRAP_WIDTH), reverse=True)
+    if not lengths or len(all_lengths) - len(lengths) > 1:  # lines longer than any wrap: not wrapped
         return 0
     return lengths[1] if len(lengths) >= 4 else lengths[0]
 
@@ -860,7 +896,7 @@ _MONTH = (
 )
 _DATELINE = re.compile(
     r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
-    r"(?:, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?,? "
+    r"(?: ?, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?,? "
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?)"
     r"(?: \([^\W\d_][\w ]{0,24}\))?"
 )
@@ -871,8 +907,8 @@ _MAX_DATELINE_CHARS = 80
 _DATELINE_DASH = r"(?:-{1,2}|–|—)"
 _DATELINE_PREFIX = (
     r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
-    r"(?:, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?"
-    rf"(?P<date>,? (?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?))?"
+    r"(?: ?, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?"
+    rf"(?P<date> ?,? (?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?))?"
     r"(?: \((?P<agency>[^\W\d_][\w .&-]{0,24})\))?"
 )
 _DATELINE_LEAD = re.compile(_DATELINE_PREFIX + rf" (?P<dash>{_DATELINE_DASH})(?= |$)")
@@ -1369,13 +1405,18 @@ def _clean_once(
     return title, "\n\n".join(block.text for block in blocks)
 
 
-def clean_document(raw: str, boilerplate: frozenset[int] = frozenset()) -> CleanedDocument:
+def clean_document(
+    raw: str, boilerplate: frozenset[int] = frozenset(), trace: list[tuple[str, str]] | None = None
+) -> CleanedDocument:
     """Return the headline, clean body and per-rule removal counts of one raw document.
 
     `boilerplate` holds the `line_key`s learned for the document's drop (`learn_boilerplate`): whole
-    short lines with those keys are removed as `learned_boilerplate`.
+    short lines with those keys are removed as `learned_boilerplate`. When `trace` is a list, every
+    removed line or paragraph is appended to it as (rule, text).
     """
     removed_chars = dict.fromkeys(CLEAN_RULES, 0)
+    if trace is not None:
+        removed_chars = _TracedCounts(removed_chars, trace)
     removed_lines = dict.fromkeys(CLEAN_RULES, 0)
     title, body = _clean_once(raw, removed_chars, removed_lines, find_title=True, boilerplate=boilerplate)
     # ftfy judges mojibake line by line, so rejoining hard-wrapped lines can give it new context. When
