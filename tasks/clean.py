@@ -53,7 +53,6 @@ The result is idempotent: cleaning a cleaned body changes nothing, except that i
 now be read as a headline (title + "\\n\\n" + text then equals the first body).
 """
 
-import functools
 import hashlib
 import math
 import re
@@ -348,15 +347,10 @@ _MIN_BOILERPLATE_DOCS = 3
 _MIN_BOILERPLATE_SHARE = 0.02
 
 
-_LINE_KEY_MASK = (1 << 63) - 1
-_BLOCK_KEY_BIT = 1 << 63
-
-
 def line_key(line: str) -> int:
     """Return a stable 64-bit hash of `line` after case folding, whitespace collapsing and trimming.
 
     Stable across processes and runs (blake2b, not `hash`), so keys from different workers can be merged.
-    Line keys have the top bit clear; `block_key`s have it set.
     """
     return _collapsed_key(" ".join(line.split()))
 
@@ -365,7 +359,7 @@ def _collapsed_key(collapsed: str) -> int:
     """`line_key` of a line whose whitespace is already collapsed."""
     normalised = collapsed.casefold().strip(_KEY_TRIM)
     digest = hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & _LINE_KEY_MASK
+    return int.from_bytes(digest, "little")
 
 
 def _is_key_candidate(collapsed: str) -> bool:
@@ -387,12 +381,9 @@ _WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])- (?=[^\W\d_])")
 
 def block_key(text: str) -> int:
     """Return the key of a paragraph joined from wrapped lines, whatever space a hyphen wrap left."""
-    return line_key(_WRAPPED_HYPHEN.sub("-", text)) | _BLOCK_KEY_BIT
-
-
-@functools.lru_cache(maxsize=8)
-def _has_block_keys(boilerplate: frozenset[int]) -> bool:
-    return any(key & _BLOCK_KEY_BIT for key in boilerplate)
+    # The same key space as lines: a template sentence on one line in some pages and wrapped over two in
+    # others counts as one.
+    return line_key(_WRAPPED_HYPHEN.sub("-", text) if "- " in text else text)
 
 
 def _is_block_key_candidate(text: str, n_words: int) -> bool:
@@ -724,7 +715,9 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
         near_data = _word_count(line.text) <= _MAX_DATA_LABEL_WORDS and any(
             0 <= near < len(lines) and _is_data_line(lines[near]) for near in (index - 1, index + 1)
         )
-        if near_data and list_end == index:
+        # A label that introduces the line right under it ("Scorers:" / the names) is the article's own.
+        introduces = line.text.endswith(":") and following is not None and following.kind in (_PLAIN, _LIST, _TABLE)
+        if (near_data or introduces) and list_end == index:
             out.append(_Line(line.text, _PLAIN, line.indent))
             continue
         _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
@@ -1397,7 +1390,7 @@ def _clean_once(
     if find_title:
         title, lines = _detect_title(lines)
     blocks = _build_blocks(lines)
-    if boilerplate and _has_block_keys(boilerplate):
+    if boilerplate:
         blocks = _drop_learned_blocks(blocks, boilerplate, removed_chars, removed_lines)
     blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
     blocks = _drop_repeats(blocks, removed_chars, removed_lines)
