@@ -73,6 +73,7 @@ CLEAN_RULES: tuple[str, ...] = (
     "photo_credit",
     "copyright",
     "social_prompt",
+    "contact_appeal",
     "advertisement",
     "cookie_notice",
     "navigation",
@@ -227,6 +228,16 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"(?:subscribe|sign up)(?: now| today| here)?[.!]?",
         r"get (?:our|the) (?:\w+ ){0,3}newsletter\b.{0,80}",
     ),
+    # Appeals to readers to send stories or tips, with an address or a number to send them to: "We pay for
+    # your stories! Do you have a story for The Sun Online news team? Email us at tips@... or call 0207 ...",
+    # "Got a tip? Contact us at ...", "Email: reporter@paper.com; Follow ... on Twitter".
+    "contact_appeal": (
+        r"(?=.*\b(?:(?:e-?mail|call|contact|text|message|write to|tell|whatsapp) us|get in touch"
+        r"|do you have a (?:story|tip|video|photo)|got a (?:story|tip|news tip)|have a (?:story|news )?tip"
+        r"|send (?:us )?(?:your )?(?:tips?|stories|pictures|photos|videos))\b)"
+        r"(?=.*(?:[\w.+-]+@[\w-]+\.\w|\d[\d ()-]{7,}\d|https?://|www\.)).{0,300}",
+        r"e-?mail\s*:\s*[\w.+-]+@[\w-]+\.[\w.]+\b.{0,200}",
+    ),
     # Ad slots and sponsored-content markers.
     "advertisement": (
         r"advertisements?|advertising|advertorial|sponsored(?: content| links?| stories| by [^.,;]{1,60})?"
@@ -254,6 +265,9 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"|skip navigation",
         r"(?:\+ )?see all \d+|view (?:all|gallery|slideshow)|(?:open|view) (?:the )?(?:full )?gallery",
         r"click here\b.{0,150}",
+        # "Read or Share this story: https://usat.ly/2FDg8kl", a bare link
+        r"(?:read or share|share|read|see|watch) (?:this|the) (?:story|article|video)\s*:\s*\S+",
+        r"(?:https?://|www\.)\S+",
         r"(?:top|most read|most popular|most viewed|trending|recommended|editor'?s picks?)"
         r"(?: stories| articles| news| now)?:?",
     ),
@@ -327,6 +341,7 @@ _JUNK_FIRST_WORDS = frozenset(
     related more media jump back return skip view open click top most trending recommended editor's editors
     reader comment comments no post leave add show load hide write have newer older people are commenting
     afp ap reuters epa epa-efe sputnik tass ria xinhua anadolu bloomberg rex corbis wikimedia flickr pa pic
+    got do send contact call tips tip tell watch
     """.split()
 )
 _JUNK_FIRST_CHARS = frozenset("0123456789©(+[")

@@ -247,6 +247,9 @@ def test_title_needs_a_blank_line_and_headline_shape():
 ARTICLE = "The minister said the talks would resume next week in the capital."
 
 JUNK_EXAMPLES = [
+    ("contact_appeal", "Got a story? Email us at news@example.com or call 0207 782 4368"),
+    ("contact_appeal", "Email: reporter@example.com; Follow the paper on Twitter"),
+    ("navigation", "Read or Share this story: https://usat.ly/2Cc6gQo"),
     ("photo_credit", "Photo: Alexei Druzhinin/Sputnik"),
     ("photo_credit", "Image copyright Getty Images"),
     ("photo_credit", "AFP/Getty Images"),
@@ -744,6 +747,16 @@ def test_second_copy_of_a_body_loses_its_short_list_lines_too():
     doc = clean_document(f"{body}\n\n{body}\n")
 
     assert _paragraphs(doc) == [_STORY, "- Rates up", "- Pound flat", _SECOND]
+
+
+def test_caption_that_ends_in_its_credit_is_removed_and_prose_with_a_slash_is_kept():
+    caption = "The app was removed from the store after the company found “inappropriate content” Dado Ruvic/Reuters"
+    prose = "A Reuters/Ipsos poll found that 40 percent of Americans approve of the plan, up from 35 percent."
+    doc = clean_document(f"{caption}\n{_STORY}\n{prose}\n")
+
+    assert caption not in doc.text
+    assert doc.removed_lines["photo_credit"] == 1
+    assert _STORY in doc.text and prose in doc.text
 
 
 def test_clean_batch_adds_dateline_place_and_byline_columns():
