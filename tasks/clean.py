@@ -228,16 +228,6 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"(?:subscribe|sign up)(?: now| today| here)?[.!]?",
         r"get (?:our|the) (?:\w+ ){0,3}newsletter\b.{0,80}",
     ),
-    # Appeals to readers to send stories or tips, with an address or a number to send them to: "We pay for
-    # your stories! Do you have a story for The Sun Online news team? Email us at tips@... or call 0207 ...",
-    # "Got a tip? Contact us at ...", "Email: reporter@paper.com; Follow ... on Twitter".
-    "contact_appeal": (
-        r"(?=.*\b(?:(?:e-?mail|call|contact|text|message|write to|tell|whatsapp) us|get in touch"
-        r"|do you have a (?:story|tip|video|photo)|got a (?:story|tip|news tip)|have a (?:story|news )?tip"
-        r"|send (?:us )?(?:your )?(?:tips?|stories|pictures|photos|videos))\b)"
-        r"(?=.*(?:[\w.+-]+@[\w-]+\.\w|\d[\d ()-]{7,}\d|https?://|www\.)).{0,300}",
-        r"e-?mail\s*:\s*[\w.+-]+@[\w-]+\.[\w.]+\b.{0,200}",
-    ),
     # Ad slots and sponsored-content markers.
     "advertisement": (
         r"advertisements?|advertising|advertorial|sponsored(?: content| links?| stories| by [^.,;]{1,60})?"
@@ -266,7 +256,7 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"(?:\+ )?see all \d+|view (?:all|gallery|slideshow)|(?:open|view) (?:the )?(?:full )?gallery",
         r"click here\b.{0,150}",
         # "Read or Share this story: https://usat.ly/2FDg8kl", a bare link
-        r"(?:read or share|share|read|see|watch) (?:this|the) (?:story|article|video)\s*:\s*\S+",
+        r"(?:read or share|share|read|see) (?:this|the) (?:story|article|video)\s*:\s*\S+",
         r"(?:https?://|www\.)\S+",
         r"(?:top|most read|most popular|most viewed|trending|recommended|editor'?s picks?)"
         r"(?: stories| articles| news| now)?:?",
@@ -293,6 +283,43 @@ def _may_end_in_credit(collapsed: str) -> bool:
     """False when the line cannot end in a caption credit (a fast pre-check of `_CAPTION_CREDIT_END`)."""
     tail = collapsed[-_CAPTION_CREDIT_CHARS:]
     return "/" in tail or ":" in tail or collapsed[-1] in ")]"
+
+
+# Appeals to readers to send stories or tips, with an address or a number to send them to: "We pay for
+# your stories! Do you have a story for The Sun Online news team? Email us at tips@... or call 0207 ...",
+# "Got a tip? Contact us at ...", "Email: reporter@paper.com; Follow ... on Twitter". Only lines holding an
+# "@", a link or a long number are tried (`_contact_appeal`).
+_CONTACT_APPEAL = re.compile(
+    r"(?=.*\b(?:(?:e-?mail|call|contact|text|message|write to|tell|whatsapp) us|get in touch"
+    r"|do you have a (?:story|tip|video|photo)|got a (?:story|tip|news tip)|have a (?:story|news )?tip"
+    r"|send (?:us )?(?:your )?(?:tips?|stories|pictures|photos|videos))\b)"
+    r"(?=.*(?:[\w.+-]+@[\w-]+\.\w|\d[\d ()-]{7,}\d|https?://|www\.)).{0,300}"
+    r"|e-?mail\s*:\s*[\w.+-]+@[\w-]+\.[\w.]+\b.{0,200}",
+    re.IGNORECASE,
+)
+_LONG_NUMBER = re.compile(r"\d[\d ()-]{7,}\d")
+
+
+def _may_be_contact_appeal(collapsed: str) -> bool:
+    """False when the line holds neither an address nor a word of an appeal (a fast pre-check)."""
+    return (
+        "@" in collapsed
+        or "http" in collapsed
+        or "www." in collapsed
+        or " us " in collapsed
+        or "ontact" in collapsed
+        or "Call" in collapsed
+    )
+
+
+def _is_contact_appeal(collapsed: str) -> bool:
+    """True for a short line that asks readers to send stories or tips to an address or number."""
+    if len(collapsed) > _MAX_JUNK_CHARS or not _may_be_contact_appeal(collapsed):
+        return False
+    if "@" not in collapsed and "http" not in collapsed and "www." not in collapsed:
+        if not _LONG_NUMBER.search(collapsed):
+            return False
+    return _CONTACT_APPEAL.fullmatch(collapsed) is not None
 
 
 # A bare "©" (or "Photo:") line credits the next line: "©" / "Sputnik/ Alexei Druzhinin".
@@ -341,7 +368,6 @@ _JUNK_FIRST_WORDS = frozenset(
     related more media jump back return skip view open click top most trending recommended editor's editors
     reader comment comments no post leave add show load hide write have newer older people are commenting
     afp ap reuters epa epa-efe sputnik tass ria xinhua anadolu bloomberg rex corbis wikimedia flickr pa pic
-    got do send contact call tips tip tell watch
     """.split()
 )
 _JUNK_FIRST_CHARS = frozenset("0123456789©(+[")
@@ -522,10 +548,11 @@ def _may_be_junk(collapsed: str) -> bool:
 
 def _junk_rule(collapsed: str) -> str | None:
     """Return the rule whose pattern matches the whole (short) line, or None."""
-    if not _may_be_junk(collapsed):
-        return None
-    match = _JUNK_LINE.fullmatch(collapsed)
-    return match.lastgroup if match else None
+    if _may_be_junk(collapsed):
+        match = _JUNK_LINE.fullmatch(collapsed)
+        if match:
+            return match.lastgroup
+    return "contact_appeal" if _is_contact_appeal(collapsed) else None
 
 
 def _is_table_row(stripped: str) -> bool:
@@ -630,8 +657,13 @@ def _classify_lines(
             if _COMMENT_HEADER.fullmatch(collapsed) and _LETTER.search(collapsed):
                 out.append(_Line(collapsed, _STANDALONE, 0))
                 continue
+        if not continues_sentence and _may_be_contact_appeal(collapsed):
+            if _is_contact_appeal(collapsed):
+                _remove("contact_appeal", line, 1, removed_chars, removed_lines)
+                continue
         if (
             not continues_sentence
+            and ("/" in collapsed or ":" in collapsed or collapsed[-1] in ")]")
             and _may_end_in_credit(collapsed)
             and _word_count(collapsed) <= _MAX_CAPTION_WORDS
             and _CAPTION_CREDIT_END.search(collapsed[-_CAPTION_CREDIT_CHARS:])
@@ -745,6 +777,7 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
 
 
 _MAX_HEADER_LINE_WORDS = 8
+_MAX_HEADER_LINES = 2
 _MIN_HEADED_TITLE_WORDS = 3
 
 
@@ -777,10 +810,10 @@ def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
     if lines[first + 1].kind == _BLANK:
         return lines[first].text, lines[first + 2 :]
     end = first + 1
-    while end < len(lines) and lines[end].kind != _BLANK:
+    while end < len(lines) and lines[end].kind != _BLANK and end - first <= _MAX_HEADER_LINES:
         end += 1
     header = lines[first + 1 : end]
-    if end >= len(lines) or len(header) > 2 or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS:
+    if end >= len(lines) or len(header) > _MAX_HEADER_LINES or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS:
         return None, lines
     for line in header:
         text = line.text
@@ -849,12 +882,21 @@ def _line_runs(lines: list[_Line]) -> list[tuple[int, int]]:
 def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
     """The width the run's lines were wrapped at, judged from all lines but the last (0 when unknown):
     the second-longest of them when there are four or more, so that one junk line left unwrapped in the
-    run does not widen it, else the longest."""
-    all_lengths = [len(lines[i].text) for i in range(start, end - 1)]
-    lengths = sorted((n for n in all_lengths if n <= _MAX_WRAP_WIDTH), reverse=True)
-    if not lengths or len(all_lengths) - len(lengths) > 1:  # lines longer than any wrap: not wrapped
+    run does not widen it, else the longest. A run with two lines longer than any wrap is not wrapped."""
+    longest = second = 0
+    too_long = 0
+    for i in range(start, end - 1):
+        n = len(lines[i].text)
+        if n > _MAX_WRAP_WIDTH:
+            too_long += 1
+        elif n > longest:
+            longest, second = n, longest
+        elif n > second:
+            second = n
+    counted = end - 1 - start - too_long
+    if not counted or too_long > 1:
         return 0
-    return lengths[1] if len(lengths) >= 4 else lengths[0]
+    return second if counted >= 4 else longest
 
 
 def _wrap_widths(lines: list[_Line]) -> list[int] | None:
@@ -975,7 +1017,8 @@ def _is_structure_line(text: str) -> bool:
         return False
     if _is_byline(text) or _is_dateline(text):
         return True
-    if not text[:2].isupper():
+    # a dateline alone ends in its date, its agency's bracket or a dash
+    if not text[:2].isupper() or not (text[-1].isdigit() or text[-1] in ")-–—"):
         return False
     match = _DATELINE_ALONE.fullmatch(text)
     return (
@@ -1202,7 +1245,11 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
-    wrap_widths = _wrap_widths(lines)
+    if indent_mode:  # the indent alone decides paragraphs: one width serves the data rows and list items
+        document_width = _wrap_width(lines)
+        wrap_widths = [document_width] * len(lines) if document_width else None
+    else:
+        wrap_widths = _wrap_widths(lines)
     # Only text that is not hard-wrapped needs the local evidence of each run.
     run_widths = [0] * len(lines) if wrap_widths or indent_mode else _run_widths(lines)
     blocks: list[_Block] = []
@@ -1226,7 +1273,8 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         if kind == _BLANK:
             flush()
             continue
-        if kind == _PLAIN and (_is_dateline(line.text) or _is_byline(line.text)):
+        text = line.text
+        if kind == _PLAIN and (_is_dateline(text) or (text[:3] in ("By ", "BY ") and _is_byline(text))):
             flush()
             parts.append(line.text)
             flush()
@@ -1269,7 +1317,8 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
     kept: list[_Block] = []
     for block in blocks:
         if not block.is_table:
-            rule = _junk_rule(block.text)
+            # one-line paragraphs were judged line by line already; a contact appeal may be wrapped
+            rule = _junk_rule(block.text) if block.n_lines > 1 else None
             if rule is not None:
                 _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
                 continue
@@ -1277,14 +1326,25 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
     return kept
 
 
+_HEADER_ZONE_BLOCKS = 3
+_FOOTER_ZONE_BLOCKS = 4
+
+
 def _drop_learned_blocks(
     blocks: list[_Block], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
 ) -> list[_Block]:
-    """Drop short prose paragraphs joined from two or more lines whose `block_key` is learned template."""
+    """Drop short prose paragraphs joined from two or more lines whose `block_key` is learned template.
+
+    Only the header and footer zones are looked at (the first and last few paragraphs): a site wraps its
+    template sentences with the body above or below the article, and hashing every paragraph of every
+    document would cost more than the rest of the learned-boilerplate check.
+    """
     kept: list[_Block] = []
-    for block in blocks:
+    n = len(blocks)
+    for index, block in enumerate(blocks):
         if (
-            block.n_lines >= 2
+            (index < _HEADER_ZONE_BLOCKS or index >= n - _FOOTER_ZONE_BLOCKS)
+            and block.n_lines >= 2
             and not block.is_table
             and _is_block_key_candidate(block.text, _word_count(block.text))
             and block_key(block.text) in boilerplate
@@ -1313,18 +1373,19 @@ def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict
         _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
 
     for block in blocks:
-        key = block.text.casefold()
-        if follows is not None and follows < len(kept) and kept[follows].text.casefold() == key:
-            drop(block)
-            follows += 1
-            continue
-        follows = None
+        if follows is not None:
+            if follows < len(kept) and kept[follows].text.casefold() == block.text.casefold():
+                drop(block)
+                follows += 1
+                continue
+            follows = None
         words = _word_count(block.text)
         if (
             not block.is_table
             and words >= _MIN_REPEAT_WORDS
             and (words >= _MIN_NUMERIC_REPEAT_WORDS or not _DIGIT.search(block.text))
         ):
+            key = block.text.casefold()
             original = first_seen.get(key)
             if original is not None:
                 drop(block)
@@ -1404,8 +1465,11 @@ def _clean_once(
     title = None
     if find_title:
         title, lines = _detect_title(lines)
+    # Paragraph keys are learned from blank-line separated paragraphs: a body without blank lines (Reuters'
+    # indented paragraphs) has none to look up.
+    has_paragraphs = boilerplate and any(line.kind == _BLANK for line in lines)
     blocks = _build_blocks(lines)
-    if boilerplate:
+    if has_paragraphs:
         blocks = _drop_learned_blocks(blocks, boilerplate, removed_chars, removed_lines)
     blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
     blocks = _drop_repeats(blocks, removed_chars, removed_lines)
