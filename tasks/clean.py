@@ -47,9 +47,9 @@ The steps, in order (each removal is counted under one name of `CLEAN_RULES`):
    hard-wrapped (neither as a whole nor run by run), a line ending mid-sentence joins the next only when
    the break looks like a wrap there: it ends in "the", "of", "on" ... or a hyphen, or both lines fit a
    wrap width and the next word would not have fitted within the longest such line of their run; so text
-   written one sentence,
-   headline or result per line stays line by line. A line-final hyphen joins without a space unless the
-   next word is "and"/"or"/"to" or the document spells the pair with a space more often than without.
+   written one sentence, headline or result per line stays line by line. A line-final hyphen joins
+   without a space unless the next word is "and"/"or"/"to" or the document spells the pair with a space
+   more often than without.
    Paragraphs are separated by "\\n\\n".
 5. Repeats (`repeated_paragraph`): a prose paragraph of >= 5 words that repeats an earlier one (after
    case and whitespace folding) is dropped; this also removes a whole body pasted twice, with the short
