@@ -826,7 +826,12 @@ def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
     while end < len(lines) and lines[end].kind != _BLANK and end - first <= _MAX_HEADER_LINES:
         end += 1
     header = lines[first + 1 : end]
-    if end >= len(lines) or len(header) > _MAX_HEADER_LINES or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS:
+    if (
+        end >= len(lines)
+        or lines[end].kind != _BLANK
+        or len(header) > _MAX_HEADER_LINES
+        or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS
+    ):
         return None, lines
     for line in header:
         text = line.text

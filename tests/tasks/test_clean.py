@@ -770,3 +770,12 @@ def test_clean_batch_adds_dateline_place_and_byline_columns():
     assert cleaned["dateline_place"].to_list() == ["LONDON", None]
     assert cleaned["byline"].to_list() == ["Jane Doe", None]
     assert cleaned["title"].to_list() == ["Rates rise", None]
+
+
+def test_text_without_blank_lines_has_no_headline():
+    raw = "SOCCER - JAPAN GET LUCKY WIN .\nAL-AIN , United Arab Emirates 1996-12-06\nJapan began the defence .\nThey won 2-1 .\n"
+
+    doc = clean_document(raw)
+
+    assert doc.title is None
+    assert doc.text.startswith("SOCCER - JAPAN GET LUCKY WIN .")
