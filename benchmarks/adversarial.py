@@ -9,7 +9,8 @@ date) are timed on a one-file drop in a temporary folder. A step that is linear 
 input doubles; a quadratic one halves it (`ratio` = MB/s at 2x / MB/s at 1x; ~1.0 is linear). One more
 case, many tiny files, times load + prepare per file.
 
-Timings are wall clock on a shared machine: compare within one run. Results go to
+Timings are CPU seconds of this process (all its threads), so MB/s is per core and a busy machine
+changes them less than wall time; still, compare within one run. Results go to
 benchmarks/results/adversarial.json.
 """
 
@@ -113,13 +114,13 @@ INPUTS: dict[str, Callable[[int], str]] = {
 
 
 def time_clean(text: str) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     clean_document(text)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def time_prepare(files: dict[str, str]) -> float:
-    """Wall seconds of the pipeline's load + learn-boilerplate + prepare steps on a drop of `files`."""
+    """CPU seconds of the pipeline's load + learn-boilerplate + prepare steps on a drop of `files`."""
     with tempfile.TemporaryDirectory() as folder:
         drop = Path(folder) / "2016-03-15"
         drop.mkdir()
@@ -128,11 +129,11 @@ def time_prepare(files: dict[str, str]) -> float:
         settings = Settings(out_dir=Path(folder) / "out", max_file_bytes=10**9)
         ctx = pipeline.RunContext("bench", str(drop), drop.name, settings)
         entries, _ = discover(drop)
-        start = time.perf_counter()
+        start = time.process_time()
         loaded = pipeline.load_batch_to_file(ctx, 0, entries)
         boilerplate = pipeline.learn_drop_boilerplate(ctx, [loaded])
         pipeline.prepare_batch(ctx, 0, loaded, boilerplate)
-        return time.perf_counter() - start
+        return time.process_time() - start
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -417,10 +417,14 @@ def _collapsed_key(collapsed: str) -> int:
 
 
 def _is_key_candidate(collapsed: str) -> bool:
-    """True for a short line that could be template text: <= 30 words and holds a letter."""
+    """True for a line that could be template text: <= 60 words (600 characters) and holds a letter.
+
+    Lines of more than 30 words (a long footer sentence) count as template only in the header and footer
+    zones of a document (`_drop_learned_lines`).
+    """
     return (
-        len(collapsed) <= _MAX_JUNK_CHARS
-        and _word_count(collapsed) <= _MAX_KEY_WORDS
+        len(collapsed) <= _MAX_BLOCK_KEY_CHARS
+        and _word_count(collapsed) <= _MAX_BLOCK_KEY_WORDS
         and _LETTER.search(collapsed) is not None
     )
 
@@ -734,6 +738,7 @@ def _is_data_line(line: _Line) -> bool:
 
 
 _MAX_DATA_LABEL_WORDS = 5
+_MIN_ARTICLE_LINE_WORDS = 15
 
 
 def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: dict) -> list[_Line]:
@@ -744,6 +749,14 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
     """
     out: list[_Line] = []
     link_list_end = -1  # lines up to this index are the link titles under a learned list header
+    # Header and footer zones: before the first and after the last article-length line not learned.
+    article_lines = [
+        i
+        for i, line in enumerate(lines)
+        if line.kind in (_PLAIN, _LIST) and _word_count(line.text) >= _MIN_ARTICLE_LINE_WORDS
+    ]
+    first_article = article_lines[0] if article_lines else len(lines)
+    last_article = article_lines[-1] if article_lines else -1
     for index, line in enumerate(lines):
         if index <= link_list_end:
             _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
@@ -753,8 +766,10 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
             continue
         # the rest of a sentence kept because it goes on here ("... the companies they write" / "about.")
         goes_on = out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
-        # a dateline or byline recurs across a day's stories: it stays
-        if _is_structure_line(line.text) or (goes_on and line.text[0].islower()):
+        # a dateline or byline recurs across a day's stories: it stays; so does a long learned sentence
+        # in the middle of the article
+        in_body = first_article < index < last_article and _word_count(line.text) > _MAX_KEY_WORDS
+        if in_body or _is_structure_line(line.text) or (goes_on and line.text[0].islower()):
             out.append(_Line(line.text, _PLAIN, line.indent))
             continue
         following = lines[index + 1] if index + 1 < len(lines) else None

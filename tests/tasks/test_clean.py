@@ -779,3 +779,16 @@ def test_text_without_blank_lines_has_no_headline():
 
     assert doc.title is None
     assert doc.text.startswith("SOCCER - JAPAN GET LUCKY WIN .")
+
+
+def test_long_template_sentence_is_learned_at_the_end_but_kept_inside_the_article():
+    footer = (
+        "This article was produced by our newsroom with the support of a charitable foundation, which had "
+        "no say over the subjects we chose, the people we interviewed or the conclusions we reached here."
+    )
+    docs = [f"{_STORY} Item {i}.\n\n{footer}\n" for i in range(6)]
+    inside = f"{_STORY} Item 9.\n\n{footer}\n\n{_SECOND}\n"
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in [*docs, inside]], 7)
+
+    assert clean_document(docs[0], boilerplate).text == f"{_STORY} Item 0."
+    assert _paragraphs(clean_document(inside, boilerplate)) == [f"{_STORY} Item 9.", footer, _SECOND]
