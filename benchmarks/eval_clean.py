@@ -1,23 +1,36 @@
-"""Evaluate the clean stage: restore real BBC articles from injected junk, and measure its speed.
+"""Evaluate the clean stage: restore real BBC articles from injected junk, read real pages, measure speed.
 
-Run: `.venv/bin/python -m benchmarks.eval_clean` (reads ../shared, or $TEXTDROPS_SHARED).
+Run: `.venv/bin/python -m benchmarks.eval_clean [--half tuning|test|both] [--no-speed]` (reads ../shared,
+or $TEXTDROPS_SHARED; says so and exits 0 without it).
 
-Quality. Every BBC article (headline line, blank line, paragraphs separated by blank lines) is the ground
-truth. A synthetic drop is built from it with seeded, known junk: the pages come from five made-up news
-sites, each with its own template (a navigation header, a newsletter box, a share row, a cookie banner, a
-copyright footer, a comment section: site wordings recur across that site's pages) and per-page junk
-(photo credits with varying names, "related" link lists made of other headlines, the body pasted twice),
-then the page is hard-wrapped (65-75 columns, blank-line or indent paragraphs), and some pages get
-mojibake, CRLF, NBSP and zero-width characters. The wordings are written fresh here, not copied from the
-curated patterns in tasks/clean.py, so the score shows what generalises. `learn_boilerplate` runs over
-the drop's `document_line_keys`, then every page is cleaned and compared with its article:
+Quality on synthetic drops. Every BBC article (headline line, blank line, paragraphs separated by blank
+lines) is the ground truth. The articles are split in two halves that share no article (even / odd), and
+each half becomes one synthetic drop made with its own junk family (`Family`):
+
+- the tuning half (`TUNING`): five made-up sites (navigation header, newsletter box, share row, cookie
+  banner, copyright line, comment section, full-sentence footer, a header line between headline and
+  body), credits in `CREDIT_FORMATS`, bylines and datelines in `TUNING_*` forms, and wraps at one width
+  of 65-75 columns, indented paragraphs, or a width per paragraph of 60-80. The rules were tuned on it.
+- the test half (`TEST`): written before any tuning on this split and never tuned on: five other sites
+  (`TEST_SITES`) with other wordings, other credit forms, other byline and dateline forms, and other
+  wrap styles (one width of 50-64 or 76-95, a width per paragraph of 50-95, indented paragraphs at
+  per-paragraph widths, no wrap).
+
+Both carry per-page junk too (photo credits with varying names, "related" link lists made of other
+headlines, the body pasted twice, mojibake, CRLF, NBSP and zero-width characters), and article structure
+that must stay in the text: a byline line and a dateline (own line or leading the first paragraph).
+`learn_boilerplate` runs over each drop's `document_line_keys`, then every page is cleaned and compared:
 
 - exact: the cleaned paragraphs equal the article's (whitespace normalised); the title is scored apart;
 - sentences kept: each sentence of the article appears in the cleaned text; a lost sentence that differs
   only by the space after a hyphen where the wrap fell ("MacLeod- Henderson" given back as
   "MacLeod-Henderson") is also counted apart: textwrap writes both spellings as "MacLeod-\nHenderson",
   so the input no longer says which it was;
-- junk removed: the share of injected junk characters (whole junk lines) gone from the output.
+- datelines and bylines kept; junk removed: the share of injected junk characters gone from the output.
+
+Real pages: ../shared/gold/stories-dev (197 articles from many outlets, as a crawler extracted them) is
+cleaned as one drop; what each rule removed is listed, and every output is written to
+benchmarks/results/clean_stories_dev/ (text, then the removed lines with their rule) for a person to read.
 
 Speed: `clean_document` over ~2,000 Reuters-21578 articles in one process (MB of UTF-8 text per second
 per core), without and with a learned boilerplate set, and the cost of the counting pass.

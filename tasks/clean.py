@@ -511,7 +511,7 @@ def learn_boilerplate(
     `key_sets` holds one `document_line_keys` set per document of the drop (or a `count_line_keys`
     Counter already merged across batches). The threshold is a document frequency and never below 2, so a
     line found in only one document is never boilerplate, however often it repeats there. The defaults
-    (3 documents and 5% of the drop) are low enough to catch one source's template in a drop mixing ~10
+    (3 documents and 2% of the drop) are low enough to catch one source's template in a drop mixing ~10
     sources, and high enough that stock phrases of agency copy stay: on Reuters-21578 (21,578 articles)
     no prose line reaches 5% (see benchmarks/eval_clean.py). Small drops (< 60 documents) fall back to
     `min_docs`; pass a larger `min_docs` there if the drop mixes many near-identical wire stories.
