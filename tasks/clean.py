@@ -973,8 +973,8 @@ def _wrap_widths(lines: list[_Line]) -> list[int] | None:
 # A dateline on its own line ("BEIJING 1996-08-30", "LONDON, March 14, 2016 (Reuters)", "SAN FRANCISCO,
 # Calif. Aug 30"): an ALL-CAPS place, maybe a country or state after a comma, a date and nothing else. It
 # heads the story and is never joined into the sentence after it.
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
+_MONTH = (  # any case: Reuters writes "MARCH 11" and "OCt 19" too
+    r"(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
     r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
 _DATELINE = re.compile(
