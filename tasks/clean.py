@@ -12,15 +12,23 @@ The steps, in order (each removal is counted under one name of `CLEAN_RULES`):
    the text holds a mojibake signature (a UTF-8 lead byte read as latin-1/cp1252 followed by a
    continuation byte, C1 controls, surrogates); other text gets ftfy's cheap fixes (ligatures,
    full-width forms) and NFC. HTML entities are not decoded (that is the HTML extractor's job).
-2. Junk lines (`photo_credit`, `copyright`, `social_prompt`, `advertisement`, `cookie_notice`,
-   `navigation`): short whole lines matched by the anchored pattern families below. A pattern never
-   matches words inside a longer line, so an article sentence is never cut, and a lower-case line that
-   continues an unfinished sentence is never junk ("sponsored by the merchant bank and ..."). A bare
-   "©" line takes the short credit line after it; a "Related:" header takes its short link titles.
-   The patterns run again on the rejoined paragraphs, which catches junk wrapped over two lines.
-3. Headline: the first non-empty line is the `title` when a blank line follows it, it is short
-   (<= 20 words, <= 200 characters) and it does not end like a sentence ("." "," ";" ":"; an ALL-CAPS
-   line may end in "."). The title is not part of `text`.
+2. Junk lines (`photo_credit`, `copyright`, `social_prompt`, `contact_appeal`, `advertisement`,
+   `cookie_notice`, `navigation`): short whole lines matched by the anchored pattern families below. A
+   pattern never matches words inside a longer line, so an article sentence is never cut, and a
+   lower-case line that continues an unfinished sentence is never junk ("sponsored by the merchant bank
+   and ..."). A bare "©" line takes the short credit line after it; a "Related:" header takes its short
+   link titles; an image caption that ends in its credit ("... Dado Ruvic/Reuters", "... Photograph: X
+   for the Guardian") goes whole. The patterns run again on the rejoined paragraphs, which catches junk
+   wrapped over two lines. Learned template lines (`learned_boilerplate`, see `learn_boilerplate`) go
+   too, except article structure: a dateline ("LONDON 1996-12-06", "LONDON, March 14 (Reuters) -",
+   "WASHINGTON (AP) —") or a byline ("By Jane Doe") stays however often it recurs in the drop, and so does
+   a label introducing the line under it ("Scorers:"); a template sentence the site wrapped with the
+   body is matched whole, as a paragraph, in the header and footer zones.
+3. Headline: the first non-empty line is the `title` when a blank line follows it, or when one or two
+   short header lines (a byline, an ad label, a credit) stand between it and the first blank line (they
+   stay in the body as paragraphs of their own); it is short (<= 20 words, <= 200 characters), is not a
+   dateline or byline, and does not end like a sentence ("." "," ";" ":"; an ALL-CAPS line may end in
+   "."). The title is not part of `text`; `article_structure` gives the dateline's place and the byline.
 4. Hard-wrap repair: consecutive lines are joined with a space into one paragraph. A line starts a new
    paragraph when the previous one ends a sentence (. ! ? : ; or … possibly followed by closing quotes
    or brackets) unless it begins with a lower-case letter, when it is indented deeper than the body
@@ -33,17 +41,22 @@ The steps, in order (each removal is counted under one name of `CLEAN_RULES`):
    "LONDON, March 14, 2016 (Reuters)") is its own paragraph, and a run of short unfinished lines with
    digits (score lines, results tables with single spaces, "Shr 1.31 dlrs vs 86 cts" with its "Nine mths"
    labels) is kept line by line as a table block; wrapped prose lines are longer than such rows, so they
-   still join. When the document as a whole does not look hard-wrapped (its lines do not crowd under one
-   width of 50-100 columns), a line ending mid-sentence joins the next only when the break looks like a
-   wrap there: it ends in "the", "of", "on" ... or a hyphen, or both lines fit a wrap width and the next
-   word would not have fitted within the longest such line of their run; so text written one sentence,
-   headline or result per line stays line by line. A line-final hyphen joins without a space unless the
-   next word is "and"/"or"/"to" or the document spells the pair with a space more often than without.
+   still join. Wrap widths are measured per run of lines (a quote or a pasted block may be wrapped at its
+   own width): in a hard-wrapped document a line that ends a sentence ends the paragraph only when the
+   next word would have fitted on it within its run's width. When the document does not look
+   hard-wrapped (neither as a whole nor run by run), a line ending mid-sentence joins the next only when
+   the break looks like a wrap there: it ends in "the", "of", "on" ... or a hyphen, or both lines fit a
+   wrap width and the next word would not have fitted within the longest such line of their run; so text
+   written one sentence, headline or result per line stays line by line. A line-final hyphen joins
+   without a space unless the next word is "and"/"or"/"to" or the document spells the pair with a space
+   more often than without.
    Paragraphs are separated by "\\n\\n".
 5. Repeats (`repeated_paragraph`): a prose paragraph of >= 5 words that repeats an earlier one (after
-   case and whitespace folding) is dropped; this also removes a whole body pasted twice. Table blocks,
-   paragraphs under 5 words and data lines under 10 words with a digit ("Net 16.1 mln vs 9,390,000",
-   for the quarter and again for nine months) are never dropped: such repeats are real content.
+   case and whitespace folding) is dropped; this also removes a whole body pasted twice, with the short
+   paragraphs that follow the repeated one in the same order as after its first copy (list lines, data
+   rows). Otherwise table blocks, paragraphs under 5 words and data lines under 10 words with a digit
+   ("Net 16.1 mln vs 9,390,000", for the quarter and again for nine months) are never dropped: such
+   repeats are real content.
 6. Comment section (`comment_section`): from the earliest comment-section header ("Comments",
    "No comments:", "Leave a reply" ...) to the end of the document, when everything after the header is
    short or about commenting (moderation policy, "Post a comment"); leftover standalone comment prompts
@@ -73,6 +86,7 @@ CLEAN_RULES: tuple[str, ...] = (
     "photo_credit",
     "copyright",
     "social_prompt",
+    "contact_appeal",
     "advertisement",
     "cookie_notice",
     "navigation",
@@ -177,7 +191,7 @@ def _normalize_unicode(raw: str, removed_chars: dict[str, int]) -> str:
 _MAX_JUNK_CHARS = 320
 
 _AGENCIES = (
-    r"(?:getty images|afp|reuters|ap(?: photo)?|epa(?:-efe)?|sputnik|tass|ria novosti|xinhua|anadolu agency"
+    r"(?:getty(?: images)?|afp|reuters|ap(?: photo)?|epa(?:-efe)?|sputnik|tass|ria novosti|xinhua|anadolu agency"
     r"|shutterstock|istock(?:photo)?|alamy(?: stock photo)?|pa(?: wire| media)?|bloomberg|rex features"
     r"|rex/shutterstock|corbis|wikimedia commons|flickr)"
 )
@@ -207,8 +221,8 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"image (?:copyright|caption|source)\b.{0,200}",
         rf"(?:{_NAME}\s*/\s*)?(?:getty images|shutterstock|istock(?:photo)?|alamy(?: stock photo)?)"
         rf"(?:\s*(?:/|via)\s*{_NAME})?",
-        _NAME + r"\s*/\s*" + _AGENCIES + r"(?:\s*/\s*" + _NAME + r")?",
-        _AGENCIES + r"\s*(?:/|via)\s*" + _NAME,
+        _NAME + r"\s*[/|]\s*" + _AGENCIES + r"(?:\s*[/|]\s*" + _NAME + r")?",
+        _AGENCIES + r"\s*(?:[/|]|via)\s*" + _NAME,
         r"(?:gallery\s*\|\s*)?\d+ (?:photos|pictures|images)",
     ),
     # "Share this article", share-button rows ("Facebook Twitter Email"), "Follow us on Twitter",
@@ -254,6 +268,9 @@ _JUNK_FAMILIES: dict[str, tuple[str, ...]] = {
         r"|skip navigation",
         r"(?:\+ )?see all \d+|view (?:all|gallery|slideshow)|(?:open|view) (?:the )?(?:full )?gallery",
         r"click here\b.{0,150}",
+        # "Read or Share this story: https://usat.ly/2FDg8kl", a bare link
+        r"(?:read or share|share|read|see) (?:this|the) (?:story|article|video)\s*:\s*\S+",
+        r"(?:https?://|www\.)\S+",
         r"(?:top|most read|most popular|most viewed|trending|recommended|editor'?s picks?)"
         r"(?: stories| articles| news| now)?:?",
     ),
@@ -262,6 +279,62 @@ _JUNK_LINE = re.compile(
     "|".join(f"(?P<{rule}>{'|'.join(f'(?:{p})' for p in patterns)})" for rule, patterns in _JUNK_FAMILIES.items()),
     re.IGNORECASE,
 )
+# An image caption ends in its credit ("... found “inappropriate content” Dado Ruvic/Reuters", "... while
+# tweens consume six hours. Photograph: Graeme Robertson for the Guardian"): such a line is the caption of
+# a picture, not article text, whatever it says before the credit.
+_CAPTION_CREDIT_END = re.compile(
+    rf"(?:^|\s)(?:{_NAME}\s*/\s*{_AGENCIES}(?:\s*/\s*{_NAME})?"
+    r"|(?:photo(?:graph)?|picture|image)s?\s*:\s*[^.!?:]{1,80}"
+    r"|[(\[](?:photo(?:graph)?|picture|image)s?(?:\s*:|\s+by)\s*[^()\[\]]{1,80}[)\]])$",
+    re.IGNORECASE,
+)
+_MAX_CAPTION_WORDS = 60
+_CAPTION_CREDIT_CHARS = 120  # a credit is at most this long: only the line's end is searched
+
+
+def _may_end_in_credit(collapsed: str) -> bool:
+    """False when the line cannot end in a caption credit (a fast pre-check of `_CAPTION_CREDIT_END`)."""
+    tail = collapsed[-_CAPTION_CREDIT_CHARS:]
+    return "/" in tail or ":" in tail or collapsed[-1] in ")]"
+
+
+# Appeals to readers to send stories or tips, with an address or a number to send them to: "We pay for
+# your stories! Do you have a story for The Sun Online news team? Email us at tips@... or call 0207 ...",
+# "Got a tip? Contact us at ...", "Email: reporter@paper.com; Follow ... on Twitter". Only lines holding an
+# "@", a link or a long number are tried (`_contact_appeal`).
+_CONTACT_APPEAL = re.compile(
+    r"(?=.*\b(?:(?:e-?mail|call|contact|text|message|write to|tell|whatsapp) us|get in touch"
+    r"|do you have a (?:story|tip|video|photo)|got a (?:story|tip|news tip)|have a (?:story|news )?tip"
+    r"|send (?:us )?(?:your )?(?:tips?|stories|pictures|photos|videos))\b)"
+    r"(?=.*(?:[\w.+-]+@[\w-]+\.\w|\d[\d ()-]{7,}\d|https?://|www\.)).{0,300}"
+    r"|e-?mail\s*:\s*[\w.+-]+@[\w-]+\.[\w.]+\b.{0,200}",
+    re.IGNORECASE,
+)
+_LONG_NUMBER = re.compile(r"\d[\d ()-]{7,}\d")
+
+
+def _may_be_contact_appeal(collapsed: str) -> bool:
+    """False when the line holds neither an address nor a word of an appeal (a fast pre-check)."""
+    return (
+        "@" in collapsed
+        or "http" in collapsed
+        or "www." in collapsed
+        or " us " in collapsed
+        or "ontact" in collapsed
+        or "Call" in collapsed
+    )
+
+
+def _is_contact_appeal(collapsed: str) -> bool:
+    """True for a short line that asks readers to send stories or tips to an address or number."""
+    if len(collapsed) > _MAX_JUNK_CHARS or not _may_be_contact_appeal(collapsed):
+        return False
+    if "@" not in collapsed and "http" not in collapsed and "www." not in collapsed:
+        if not _LONG_NUMBER.search(collapsed):
+            return False
+    return _CONTACT_APPEAL.fullmatch(collapsed) is not None
+
+
 # A bare "©" (or "Photo:") line credits the next line: "©" / "Sputnik/ Alexei Druzhinin".
 _CREDIT_MARKER = re.compile(r"(?:©|\(c\)|photo|photo credit|image|picture|credit)\s*:?", re.IGNORECASE)
 _MAX_CREDIT_WORDS = 8
@@ -333,34 +406,82 @@ def line_key(line: str) -> int:
 
     Stable across processes and runs (blake2b, not `hash`), so keys from different workers can be merged.
     """
-    normalised = " ".join(line.casefold().split()).strip(_KEY_TRIM)
-    return int.from_bytes(hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest(), "little")
+    return _collapsed_key(" ".join(line.split()))
+
+
+def _collapsed_key(collapsed: str) -> int:
+    """`line_key` of a line whose whitespace is already collapsed."""
+    normalised = collapsed.casefold().strip(_KEY_TRIM)
+    digest = hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _is_key_candidate(collapsed: str) -> bool:
-    """True for a short line that could be template text: <= 30 words and holds a letter."""
+    """True for a line that could be template text: <= 60 words (600 characters) and holds a letter.
+
+    Lines of more than 30 words (a long footer sentence) count as template only in the header and footer
+    zones of a document (`_drop_learned_lines`).
+    """
     return (
-        len(collapsed) <= _MAX_JUNK_CHARS
-        and _word_count(collapsed) <= _MAX_KEY_WORDS
+        len(collapsed) <= _MAX_BLOCK_KEY_CHARS
+        and _word_count(collapsed) <= _MAX_BLOCK_KEY_WORDS
         and _LETTER.search(collapsed) is not None
     )
 
 
+# A template sentence wrapped with the body ("This story was produced with support from ... which has no
+# say over" / "what we cover.") splits into lines that differ with each page's width, so short paragraphs
+# of two or more lines are counted whole too, as one key of their joined lines.
+_MAX_BLOCK_KEY_WORDS = 60
+_MAX_BLOCK_KEY_CHARS = 600
+_WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])- (?=[^\W\d_])")
+
+
+def block_key(text: str) -> int:
+    """Return the key of a paragraph joined from wrapped lines, whatever space a hyphen wrap left."""
+    # The same key space as lines: a template sentence on one line in some pages and wrapped over two in
+    # others counts as one.
+    return line_key(_WRAPPED_HYPHEN.sub("-", text) if "- " in text else text)
+
+
+def _is_block_key_candidate(text: str, n_words: int) -> bool:
+    return n_words <= _MAX_BLOCK_KEY_WORDS and len(text) <= _MAX_BLOCK_KEY_CHARS and _LETTER.search(text) is not None
+
+
 def document_line_keys(raw: str) -> set[int]:
-    """Return the distinct `line_key`s of the candidate lines of one raw document.
+    """Return the distinct `line_key`s of the candidate lines of one raw document, and the `block_key`s
+    of its short multi-line paragraphs (blank-line separated, <= 60 words).
 
     The text is unicode-normalised as `clean_document` does first, so the keys match the lines it sees.
     Table rows and long lines are not candidates.
     """
     text = _normalize_unicode(raw, Counter())
     keys: set[int] = set()
+    paragraph: list[str] = []
+    paragraph_words = 0
+
+    def add_paragraph() -> None:
+        if len(paragraph) >= 2:
+            joined = " ".join(paragraph)
+            if _is_block_key_candidate(joined, paragraph_words):
+                keys.add(block_key(joined))
+
     for line in text.split("\n"):
         stripped = line.strip(" ")
-        if not stripped or _is_table_row(stripped):
+        if not stripped:
+            add_paragraph()
+            paragraph, paragraph_words = [], 0
+            continue
+        if _is_table_row(stripped):
+            paragraph_words = _MAX_BLOCK_KEY_WORDS + 1
             continue
         collapsed = " ".join(stripped.split()) if "  " in stripped else stripped
         if _is_key_candidate(collapsed):
-            keys.add(line_key(collapsed))
+            keys.add(_collapsed_key(collapsed))
+        if paragraph_words <= _MAX_BLOCK_KEY_WORDS:
+            paragraph.append(collapsed)
+            paragraph_words += _word_count(collapsed)
+    add_paragraph()
     return keys
 
 
@@ -390,7 +511,7 @@ def learn_boilerplate(
     `key_sets` holds one `document_line_keys` set per document of the drop (or a `count_line_keys`
     Counter already merged across batches). The threshold is a document frequency and never below 2, so a
     line found in only one document is never boilerplate, however often it repeats there. The defaults
-    (3 documents and 5% of the drop) are low enough to catch one source's template in a drop mixing ~10
+    (3 documents and 2% of the drop) are low enough to catch one source's template in a drop mixing ~10
     sources, and high enough that stock phrases of agency copy stay: on Reuters-21578 (21,578 articles)
     no prose line reaches 5% (see benchmarks/eval_clean.py). Small drops (< 60 documents) fall back to
     `min_docs`; pass a larger `min_docs` there if the drop mixes many near-identical wire stories.
@@ -436,7 +557,7 @@ def _may_be_junk(collapsed: str) -> bool:
     """False when no junk or comment pattern can match the whole line (a fast pre-check)."""
     if len(collapsed) > _MAX_JUNK_CHARS:
         return False
-    if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed:
+    if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed or "|" in collapsed:
         return True
     first = collapsed.split(" ", 1)[0].casefold().rstrip(":|.!")
     return first in _JUNK_FIRST_WORDS or "rights reserved" in collapsed.casefold()
@@ -444,10 +565,11 @@ def _may_be_junk(collapsed: str) -> bool:
 
 def _junk_rule(collapsed: str) -> str | None:
     """Return the rule whose pattern matches the whole (short) line, or None."""
-    if not _may_be_junk(collapsed):
-        return None
-    match = _JUNK_LINE.fullmatch(collapsed)
-    return match.lastgroup if match else None
+    if _may_be_junk(collapsed):
+        match = _JUNK_LINE.fullmatch(collapsed)
+        if match:
+            return match.lastgroup
+    return "contact_appeal" if _is_contact_appeal(collapsed) else None
 
 
 def _is_table_row(stripped: str) -> bool:
@@ -479,9 +601,19 @@ def _is_link_title(collapsed: str) -> bool:
     return _word_count(collapsed) <= _MAX_LINK_WORDS and not _ends_sentence(collapsed)
 
 
+class _TracedCounts(dict):
+    """Removal counts that also keep what was removed, (rule, text), for audits (`clean_document(trace=)`)."""
+
+    def __init__(self, counts: dict[str, int], trace: list[tuple[str, str]]) -> None:
+        super().__init__(counts)
+        self.trace = trace
+
+
 def _remove(rule: str, text: str, n_lines: int, removed_chars: dict, removed_lines: dict) -> None:
     removed_chars[rule] += len(text)
     removed_lines[rule] += n_lines
+    if isinstance(removed_chars, _TracedCounts):
+        removed_chars.trace.append((rule, text))
 
 
 def _classify_lines(
@@ -524,7 +656,7 @@ def _classify_lines(
             collapsed[0].islower() and out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
         )
         if boilerplate and not continues_sentence and not is_table and _is_key_candidate(collapsed):
-            if line_key(collapsed) in boilerplate:
+            if _collapsed_key(collapsed) in boilerplate:
                 removed_chars["whitespace"] += len(line) - len(collapsed)
                 out.append(_Line(collapsed, _LEARNED, len(line) - len(line.lstrip(" "))))
                 continue
@@ -542,6 +674,19 @@ def _classify_lines(
             if _COMMENT_HEADER.fullmatch(collapsed) and _LETTER.search(collapsed):
                 out.append(_Line(collapsed, _STANDALONE, 0))
                 continue
+        if not continues_sentence and _may_be_contact_appeal(collapsed):
+            if _is_contact_appeal(collapsed):
+                _remove("contact_appeal", line, 1, removed_chars, removed_lines)
+                continue
+        if (
+            not continues_sentence
+            and ("/" in collapsed or ":" in collapsed or collapsed[-1] in ")]")
+            and _may_end_in_credit(collapsed)
+            and _word_count(collapsed) <= _MAX_CAPTION_WORDS
+            and _CAPTION_CREDIT_END.search(collapsed[-_CAPTION_CREDIT_CHARS:])
+        ):
+            _remove("photo_credit", line, 1, removed_chars, removed_lines)
+            continue
         indent = len(line) - len(line.lstrip(" "))
         if is_table:
             out.append(_Line(line.rstrip(" "), _TABLE, indent))
@@ -585,7 +730,15 @@ def _is_data_line(line: _Line) -> bool:
     """True for a table row or a short line with a number ("Shr 1.31 dlrs vs 86 cts")."""
     if line.kind == _TABLE:
         return True
-    return line.kind != _BLANK and _word_count(line.text) < _MIN_NUMERIC_REPEAT_WORDS and bool(_DIGIT.search(line.text))
+    return (
+        line.kind not in (_BLANK, _LEARNED)
+        and _word_count(line.text) < _MIN_NUMERIC_REPEAT_WORDS
+        and bool(_DIGIT.search(line.text))
+    )
+
+
+_MAX_DATA_LABEL_WORDS = 5
+_MIN_ARTICLE_LINE_WORDS = 15
 
 
 def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: dict) -> list[_Line]:
@@ -596,12 +749,28 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
     """
     out: list[_Line] = []
     link_list_end = -1  # lines up to this index are the link titles under a learned list header
+    # Header and footer zones: before the first and after the last article-length line not learned.
+    article_lines = [
+        i
+        for i, line in enumerate(lines)
+        if line.kind in (_PLAIN, _LIST) and _word_count(line.text) >= _MIN_ARTICLE_LINE_WORDS
+    ]
+    first_article = article_lines[0] if article_lines else len(lines)
+    last_article = article_lines[-1] if article_lines else -1
     for index, line in enumerate(lines):
         if index <= link_list_end:
             _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
             continue
         if line.kind != _LEARNED:
             out.append(line)
+            continue
+        # the rest of a sentence kept because it goes on here ("... the companies they write" / "about.")
+        goes_on = out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
+        # a dateline or byline recurs across a day's stories: it stays; so does a long learned sentence
+        # in the middle of the article
+        in_body = first_article < index < last_article and _word_count(line.text) > _MAX_KEY_WORDS
+        if in_body or _is_structure_line(line.text) or (goes_on and line.text[0].islower()):
+            out.append(_Line(line.text, _PLAIN, line.indent))
             continue
         following = lines[index + 1] if index + 1 < len(lines) else None
         continued = (
@@ -618,8 +787,12 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
         if _word_count(line.text) <= _MAX_LIST_HEADER_WORDS and not _ends_sentence(line.text):
             list_end = _link_list_end(lines, index + 1)
         # Labels of a data block recur in every earnings report ("Nine mths", "Year"): they are content.
-        near_data = any(0 <= near < len(lines) and _is_data_line(lines[near]) for near in (index - 1, index + 1))
-        if near_data and list_end == index:
+        near_data = _word_count(line.text) <= _MAX_DATA_LABEL_WORDS and any(
+            0 <= near < len(lines) and _is_data_line(lines[near]) for near in (index - 1, index + 1)
+        )
+        # A label that introduces the line right under it ("Scorers:" / the names) is the article's own.
+        introduces = line.text.endswith(":") and following is not None and following.kind in (_PLAIN, _LIST, _TABLE)
+        if (near_data or introduces) and list_end == index:
             out.append(_Line(line.text, _PLAIN, line.indent))
             continue
         _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
@@ -631,26 +804,57 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
     return out
 
 
-def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
-    """Return the headline (or None) and the lines after it."""
-    first = 0
-    while first < len(lines) and lines[first].kind == _BLANK:
-        first += 1
-    if first + 2 >= len(lines) or lines[first + 1].kind != _BLANK:
-        return None, lines
-    candidate = lines[first]
-    text = candidate.text
+_MAX_HEADER_LINE_WORDS = 8
+_MAX_HEADER_LINES = 2
+_MIN_HEADED_TITLE_WORDS = 3
+
+
+def _is_title_shaped(line: _Line) -> bool:
+    text = line.text
     if (
-        candidate.kind != _PLAIN
+        line.kind != _PLAIN
         or len(text) > _MAX_TITLE_CHARS
         or _word_count(text) > _MAX_TITLE_WORDS
         or not _LETTER.search(text)
+        or _is_structure_line(text)
+    ):
+        return False
+    last = text[-1]
+    return not (last in _TITLE_BAD_END and not (last == "." and text.upper() == text))
+
+
+def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
+    """Return the headline (or None) and the lines after it.
+
+    The headline is the first line when a blank line follows it, or when the lines between it and the
+    first blank line are short header lines (a byline, a dateline, an ad label or a credit the junk rules
+    did not know): those stay in the body, but are never glued to the headline.
+    """
+    first = 0
+    while first < len(lines) and lines[first].kind == _BLANK:
+        first += 1
+    if first + 2 >= len(lines) or not _is_title_shaped(lines[first]):
+        return None, lines
+    if lines[first + 1].kind == _BLANK:
+        return lines[first].text, lines[first + 2 :]
+    end = first + 1
+    while end < len(lines) and lines[end].kind != _BLANK and end - first <= _MAX_HEADER_LINES:
+        end += 1
+    header = lines[first + 1 : end]
+    if (
+        end >= len(lines)
+        or lines[end].kind != _BLANK
+        or len(header) > _MAX_HEADER_LINES
+        or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS
     ):
         return None, lines
-    last = text[-1]
-    if last in _TITLE_BAD_END and not (last == "." and text.upper() == text):
-        return None, lines
-    return text, lines[first + 2 :]
+    for line in header:
+        text = line.text
+        short = _word_count(text) <= _MAX_HEADER_LINE_WORDS and not _ends_sentence(text) and not _DIGIT.search(text)
+        if not (_is_structure_line(text) or (short and line.kind == _PLAIN and text[0].isupper())):
+            return None, lines
+    body = [item for line in header for item in (line, _Line("", _BLANK, 0))]
+    return lines[first].text, body + lines[end + 1 :]
 
 
 # A hard-wrapped document: its longest prose line is at most this long and several lines come close to it.
@@ -684,20 +888,123 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     return width
 
 
+# Per block: a paragraph may be wrapped at its own width (a quote, a pasted block), so each run of lines
+# gets its own width. A run of a hard-wrapped paragraph has every line but the last close to one width.
+_MIN_RUN_WRAP_WIDTH = 45
+_MIN_RUN_FULL_SHARE = 0.8
+_MIN_RUN_MID_SENTENCE_SHARE = 0.5
+
+
+def _line_runs(lines: list[_Line]) -> list[tuple[int, int]]:
+    """(start, end) of each stretch of consecutive prose and list lines (end exclusive)."""
+    runs = []
+    start = 0
+    n = len(lines)
+    while start < n:
+        if lines[start].kind not in (_PLAIN, _LIST):
+            start += 1
+            continue
+        end = start
+        while end < n and lines[end].kind in (_PLAIN, _LIST):
+            end += 1
+        runs.append((start, end))
+        start = end
+    return runs
+
+
+def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
+    """The width the run's lines were wrapped at, judged from all lines but the last (0 when unknown):
+    the second-longest of them when there are four or more, so that one junk line left unwrapped in the
+    run does not widen it, else the longest. A run with two lines longer than any wrap is not wrapped."""
+    longest = second = 0
+    too_long = 0
+    for i in range(start, end - 1):
+        n = len(lines[i].text)
+        if n > _MAX_WRAP_WIDTH:
+            too_long += 1
+        elif n > longest:
+            longest, second = n, longest
+        elif n > second:
+            second = n
+    counted = end - 1 - start - too_long
+    if not counted or too_long > 1:
+        return 0
+    return second if counted >= 4 else longest
+
+
+def _wrap_widths(lines: list[_Line]) -> list[int] | None:
+    """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped.
+
+    The document is wrapped when it is as a whole (`_wrap_width`) or when its runs of two or more lines,
+    each measured against its own width, have most lines but the last close to that width and breaking
+    mid-sentence (one paragraph at 55 columns, the next at 90). A run of three or more lines is judged by
+    its own width; a two-line run, which says little about its width, by the document's.
+    """
+    document_width = _wrap_width(lines)
+    runs = [(start, end) for start, end in _line_runs(lines) if end - start >= 2]
+    measured: list[tuple[int, int, int]] = []
+    non_last = full = mid_sentence = 0
+    for start, end in runs:
+        width = _run_wrap_width(lines, start, end)
+        if width < _MIN_RUN_WRAP_WIDTH:
+            continue
+        measured.append((start, end, width))
+        for i in range(start, end - 1):
+            text = lines[i].text
+            non_last += 1
+            full += len(text) >= width - _FULL_LINE_SLACK
+            mid_sentence += not _ends_sentence(text)
+    runs_wrapped = (
+        non_last >= _MIN_FULL_LINES
+        and full >= _MIN_RUN_FULL_SHARE * non_last
+        and mid_sentence >= _MIN_RUN_MID_SENTENCE_SHARE * non_last
+    )
+    if document_width is None and not runs_wrapped:
+        return None
+    if document_width is None:
+        document_width = sorted(width for _, _, width in measured)[len(measured) // 2]
+    widths = [document_width] * len(lines)
+    for start, end, width in measured:
+        if end - start >= 3:
+            widths[start:end] = [width] * (end - start)
+    return widths
+
+
 # A dateline on its own line ("BEIJING 1996-08-30", "LONDON, March 14, 2016 (Reuters)", "SAN FRANCISCO,
 # Calif. Aug 30"): an ALL-CAPS place, maybe a country or state after a comma, a date and nothing else. It
 # heads the story and is never joined into the sentence after it.
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
+_MONTH = (  # any case: Reuters writes "MARCH 11" and "OCt 19" too
+    r"(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
     r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
 _DATELINE = re.compile(
     r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
-    r"(?:, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?,? "
+    r"(?: ?, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?,? "
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?)"
     r"(?: \([^\W\d_][\w ]{0,24}\))?"
 )
 _MAX_DATELINE_CHARS = 80
+# A dateline as agencies print it, on its own line or leading the first paragraph, with or without a date:
+# "LONDON, March 14 (Reuters) -", "WASHINGTON (AP) —", "PARIS, Feb. 21 (AFP) -", "NEW YORK --". The place
+# is in capitals (checked apart), an agency in brackets or a dash follows.
+_DATELINE_DASH = r"(?:-{1,2}|–|—)"
+_DATELINE_PREFIX = (
+    r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
+    r"(?: ?, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?"
+    rf"(?P<date> ?,? (?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?))?"
+    r"(?: \((?P<agency>[^\W\d_][\w .&-]{0,24})\))?"
+)
+_DATELINE_LEAD = re.compile(_DATELINE_PREFIX + rf" (?P<dash>{_DATELINE_DASH})(?= |$)")
+_DATELINE_ALONE = re.compile(_DATELINE_PREFIX + rf"(?: (?P<dash>{_DATELINE_DASH}))?")
+# A byline: "By Jane Doe", "By JANE DOE", "By Jane Doe and John Roe", "By Jane Doe, BBC News", "By Jane Doe
+# in London". Capitalised words only after "By", so "By then, ..." and "By continuing ..." are not bylines.
+_NAME_WORD = r"[A-Z][\w.'’-]*"
+_NAMES = rf"{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}"
+_BYLINE = re.compile(
+    rf"(?:By|BY) (?P<names>{_NAMES}(?:(?: and| &) {_NAMES}){{0,3}})"
+    rf"(?:(?:,| in| for) {_NAME_WORD}(?: {_NAME_WORD}){{0,4}})?"
+)
+_MAX_BYLINE_CHARS = 100
 # A data row: a short line with a digit that does not end a sentence, in a run of such lines (results
 # tables with single spaces, score lines, "Shr 1.31 dlrs vs 86 cts"). A wrapped prose line is longer than
 # this (wraps are 50 columns or more), so hard-wrapped prose with numbers still joins. A short label
@@ -715,7 +1022,67 @@ def _is_dateline(text: str) -> bool:
     return match is not None and match["place"].isupper()
 
 
-def _data_run_lines(lines: list[_Line], wrap_width: int | None) -> set[int]:
+def _dateline_lead(text: str) -> re.Match | None:
+    """The dateline a paragraph starts with ("LONDON, March 14 (Reuters) - ..."), or None.
+
+    A capitalised place, maybe a date and an agency, then a dash; without a date or an agency the text
+    after the dash must not be in capitals too ("SOCCER - ENGLISH LEAGUE RESULTS" is a headline).
+    """
+    if not text[:2].isupper():
+        return None
+    match = _DATELINE_LEAD.match(text)
+    if match is None or not match["place"].isupper():
+        return None
+    if match["agency"] is None and match["date"] is None:
+        rest = text[match.end() :].lstrip()
+        if rest and not (rest[:1].isupper() and rest[1:2].islower()):
+            return None
+    return match
+
+
+def _is_byline(text: str) -> bool:
+    return len(text) <= _MAX_BYLINE_CHARS and text[:3] in ("By ", "BY ") and _BYLINE.fullmatch(text) is not None
+
+
+def _is_structure_line(text: str) -> bool:
+    """True for a dateline or byline line: article structure, never template however often it recurs."""
+    if len(text) > _MAX_BYLINE_CHARS:
+        return False
+    if _is_byline(text) or _is_dateline(text):
+        return True
+    # a dateline alone ends in its date, its agency's bracket or a dash
+    if not text[:2].isupper() or not (text[-1].isdigit() or text[-1] in ")-–—"):
+        return False
+    match = _DATELINE_ALONE.fullmatch(text)
+    return (
+        match is not None
+        and match["place"].isupper()
+        and (match["agency"] is not None or match["date"] is not None or match["dash"] is not None)
+    )
+
+
+def article_structure(title: str | None, text: str) -> tuple[str | None, str | None]:
+    """Return (dateline place, byline) of a clean article, from its first paragraphs, or None each.
+
+    The place is what the dateline names ("LONDON" of "LONDON, March 14 (Reuters) -"); the byline is the
+    names after "By" ("Jane Doe and John Roe").
+    """
+    place = byline = None
+    for paragraph in text.split("\n\n", 3)[:3]:
+        first_line = paragraph.split("\n", 1)[0]
+        if byline is None and _is_byline(first_line):
+            byline = _BYLINE.fullmatch(first_line)["names"]
+            continue
+        if place is None:
+            match = _DATELINE.fullmatch(first_line) if _is_dateline(first_line) else _dateline_lead(first_line)
+            if match is not None:
+                place = match["place"].rstrip(".")
+    if byline is None and title is not None and _is_byline(title):
+        byline = _BYLINE.fullmatch(title)["names"]
+    return place, byline
+
+
+def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[int]:
     """Return the indices of the lines that belong to runs of data rows, to be kept line by line.
 
     A run is a stretch of consecutive short prose or list lines, each a data row or a label, where every line
@@ -745,6 +1112,7 @@ def _data_run_lines(lines: list[_Line], wrap_width: int | None) -> set[int]:
         text, following = lines[index].text, lines[index + 1].text
         if _ends_sentence(text) or not shape(index + 1):
             return False
+        wrap_width = wrap_widths[index] if wrap_widths else 0
         return not (wrap_width and len(text) + 1 + _first_word_length(following) > wrap_width)
 
     rows: set[int] = set()
@@ -836,33 +1204,69 @@ _SUSPENDED_HYPHEN_NEXT = frozenset({"and", "or", "nor", "to"})
 _WORD_EDGE_PUNCTUATION = ".,;:!?\"'”’)]"
 
 
-def _join_wrapped(parts: list[str], lines: list[_Line]) -> str:
+class _HyphenEvidence:
+    """How often the document spells a word pair across a hyphen with a space ("MacLeod- Henderson") and
+    without one ("MacLeod-Henderson"), counted once per document in one pass over its words.
+
+    Built lazily, the first time a hyphen wrap needs it, so the counting costs a document one pass however
+    many wraps it has (a per-wrap scan of the whole document would be quadratic in its length).
+    """
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self.spaced: Counter[tuple[str, str]] = Counter()
+        self.glued: Counter[str] = Counter()
+        for line in lines:
+            if line.kind == _BLANK or "-" not in line.text:
+                continue
+            words = [_bare_word(word) for word in line.text.split()]
+            for word, following in zip(words, words[1:], strict=False):
+                if word.endswith("-"):
+                    self.spaced[word, following] += 1
+            for word in words:
+                if "-" in word:
+                    self.glued[word] += 1
+
+    def keeps_space(self, head: str, tail: str) -> bool:
+        """True when the document spells `head tail` with a space more often than without."""
+        head = _bare_word(head)
+        return self.spaced[head, tail] > self.glued[head + tail]
+
+
+_OPENING_PUNCTUATION = "\"'“‘([«"
+
+
+def _bare_word(word: str) -> str:
+    return word.lstrip(_OPENING_PUNCTUATION).rstrip(_WORD_EDGE_PUNCTUATION)
+
+
+def _join_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEvidence | None]) -> str:
     """Join wrapped lines with a space, or with nothing after a word broken at its hyphen ("anti-" /
     "racketeering"): wrappers break compounds there, and the hyphen is part of the word.
 
     A line-final hyphen keeps its space when the document says so: the next word is "and", "or", "to"
     (a suspended hyphen), or `lines` spell the pair with a space ("MacLeod- Henderson") more often than
-    without one on a single line.
+    without one on a single line. `evidence` is a one-item cache of the document's `_HyphenEvidence`.
+    Linear in the length of the parts: pieces are collected and joined once.
     """
     if len(parts) == 1:
         return parts[0]
-    document: str | None = None  # all lines, built only when a hyphen wrap needs the evidence
-    joined = [parts[0]]
+    pieces = [parts[0]]
+    previous = parts[0]
     for part in parts[1:]:
-        previous = joined[-1]
         if _ends_in_hyphen(previous) and part[0].isalpha():
             head = previous[previous.rfind(" ") + 1 :]
             tail = part[: _first_word_length(part)].rstrip(_WORD_EDGE_PUNCTUATION)
-            if tail.casefold() in _SUSPENDED_HYPHEN_NEXT:
-                joined.append(part)
-                continue
-            if document is None:
-                document = "\n".join(line.text for line in lines)
-            if document.count(f"{head} {tail}") <= document.count(f"{head}{tail}"):
-                joined[-1] = previous + part
-                continue
-        joined.append(part)
-    return " ".join(joined)
+            if tail.casefold() not in _SUSPENDED_HYPHEN_NEXT:
+                if evidence[0] is None:
+                    evidence[0] = _HyphenEvidence(lines)
+                if not evidence[0].keeps_space(head, tail):
+                    pieces.append(part)
+                    previous = part
+                    continue
+        pieces.append(" ")
+        pieces.append(part)
+        previous = part
+    return "".join(pieces)
 
 
 def _build_blocks(lines: list[_Line]) -> list[_Block]:
@@ -874,30 +1278,36 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
-    wrap_width = _wrap_width(lines)
-    # Only text that is not hard-wrapped as a whole needs the local evidence of each run.
-    run_widths = [0] * len(lines) if wrap_width or indent_mode else _run_widths(lines)
+    if indent_mode:  # the indent alone decides paragraphs: one width serves the data rows and list items
+        document_width = _wrap_width(lines)
+        wrap_widths = [document_width] * len(lines) if document_width else None
+    else:
+        wrap_widths = _wrap_widths(lines)
+    # Only text that is not hard-wrapped needs the local evidence of each run.
+    run_widths = [0] * len(lines) if wrap_widths or indent_mode else _run_widths(lines)
     blocks: list[_Block] = []
     parts: list[str] = []
     parts_kind = _BLANK
+    hyphen_evidence: list[_HyphenEvidence | None] = [None]
 
     def flush() -> None:
         nonlocal parts, parts_kind
         if parts:
             is_table = parts_kind == _TABLE
-            text = "\n".join(parts) if is_table else _join_wrapped(parts, lines)
+            text = "\n".join(parts) if is_table else _join_wrapped(parts, lines, hyphen_evidence)
             blocks.append(_Block(text, is_table, len(parts)))
         parts = []
         parts_kind = _BLANK
 
     # Cheap gates first: most prose lines are long and none of their neighbours holds a digit.
-    data_rows = _data_run_lines(lines, wrap_width) if any(_DIGIT.search(ln.text) for ln in lines) else set()
+    data_rows = _data_run_lines(lines, wrap_widths) if any(_DIGIT.search(ln.text) for ln in lines) else set()
     for index, line in enumerate(lines):
         kind = line.kind
         if kind == _BLANK:
             flush()
             continue
-        if kind == _PLAIN and _is_dateline(line.text):
+        text = line.text
+        if kind == _PLAIN and (_is_dateline(text) or (text[:3] in ("By ", "BY ") and _is_byline(text))):
             flush()
             parts.append(line.text)
             flush()
@@ -916,11 +1326,13 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
             parts_kind = _TABLE
             continue
         if kind == _PLAIN and parts_kind == _PLAIN and line.indent <= base_indent:
+            wrap_width = wrap_widths[index - 1] if wrap_widths else None
             if indent_mode or _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1]):
                 parts.append(line.text)
                 continue
         # A list item absorbs its wrapped continuation, however that is indented.
         if kind == _PLAIN and parts_kind == _LIST:
+            wrap_width = wrap_widths[index - 1] if wrap_widths else None
             if _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1], sentence_end_breaks=True):
                 parts.append(line.text)
                 continue
@@ -938,7 +1350,8 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
     kept: list[_Block] = []
     for block in blocks:
         if not block.is_table:
-            rule = _junk_rule(block.text)
+            # one-line paragraphs were judged line by line already; a contact appeal may be wrapped
+            rule = _junk_rule(block.text) if block.n_lines > 1 else None
             if rule is not None:
                 _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
                 continue
@@ -946,14 +1359,59 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
     return kept
 
 
-def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
-    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded).
+_HEADER_ZONE_BLOCKS = 3
+_FOOTER_ZONE_BLOCKS = 4
 
-    Short paragraphs, short ones with numbers and table blocks are content even when they repeat.
+
+def _drop_learned_blocks(
+    blocks: list[_Block], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
+) -> list[_Block]:
+    """Drop short prose paragraphs joined from two or more lines whose `block_key` is learned template.
+
+    Only the header and footer zones are looked at (the first and last few paragraphs): a site wraps its
+    template sentences with the body above or below the article, and hashing every paragraph of every
+    document would cost more than the rest of the learned-boilerplate check.
     """
-    seen: set[str] = set()
     kept: list[_Block] = []
+    n = len(blocks)
+    for index, block in enumerate(blocks):
+        if (
+            (index < _HEADER_ZONE_BLOCKS or index >= n - _FOOTER_ZONE_BLOCKS)
+            and block.n_lines >= 2
+            and not block.is_table
+            and _is_block_key_candidate(block.text, _word_count(block.text))
+            and block_key(block.text) in boilerplate
+            and not _is_structure_line(block.text)
+        ):
+            _remove("learned_boilerplate", block.text, block.n_lines, removed_chars, removed_lines)
+            continue
+        kept.append(block)
+    return kept
+
+
+def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded), and the rest
+    of a body pasted twice.
+
+    Short paragraphs, short ones with numbers and table blocks are content even when they repeat, except
+    inside a second copy of the body: once a long paragraph repeats, the paragraphs after it that repeat
+    the ones after its first copy, in the same order, are that copy too (its list lines, its data rows),
+    and so are the list lines just before it that repeat those before the first copy.
+    """
+    first_seen: dict[str, int] = {}  # long paragraph -> its index in `kept`
+    kept: list[_Block] = []
+    follows: int | None = None  # index in `kept` the next block would repeat, inside a second copy
+
+    def drop(block: _Block) -> None:
+        _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+
     for block in blocks:
+        if follows is not None:
+            if follows < len(kept) and kept[follows].text.casefold() == block.text.casefold():
+                drop(block)
+                follows += 1
+                continue
+            follows = None
         words = _word_count(block.text)
         if (
             not block.is_table
@@ -961,10 +1419,23 @@ def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict
             and (words >= _MIN_NUMERIC_REPEAT_WORDS or not _DIGIT.search(block.text))
         ):
             key = block.text.casefold()
-            if key in seen:
-                _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+            original = first_seen.get(key)
+            if original is not None:
+                drop(block)
+                # the list lines just kept that repeat those before the original are the copy's start
+                back = 1
+                while (
+                    original - back >= 0
+                    and len(kept) - back > original
+                    and _LIST_ITEM.match(kept[-back].text)
+                    and kept[-back].text.casefold() == kept[original - back].text.casefold()
+                ):
+                    back += 1
+                for _ in range(back - 1):
+                    drop(kept.pop())
+                follows = original + 1
                 continue
-            seen.add(key)
+            first_seen[key] = len(kept)
         kept.append(block)
     return kept
 
@@ -1027,20 +1498,30 @@ def _clean_once(
     title = None
     if find_title:
         title, lines = _detect_title(lines)
+    # Paragraph keys are learned from blank-line separated paragraphs: a body without blank lines (Reuters'
+    # indented paragraphs) has none to look up.
+    has_paragraphs = boilerplate and any(line.kind == _BLANK for line in lines)
     blocks = _build_blocks(lines)
+    if has_paragraphs:
+        blocks = _drop_learned_blocks(blocks, boilerplate, removed_chars, removed_lines)
     blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
     blocks = _drop_repeats(blocks, removed_chars, removed_lines)
     blocks = _drop_comment_section(blocks, removed_chars, removed_lines)
     return title, "\n\n".join(block.text for block in blocks)
 
 
-def clean_document(raw: str, boilerplate: frozenset[int] = frozenset()) -> CleanedDocument:
+def clean_document(
+    raw: str, boilerplate: frozenset[int] = frozenset(), trace: list[tuple[str, str]] | None = None
+) -> CleanedDocument:
     """Return the headline, clean body and per-rule removal counts of one raw document.
 
     `boilerplate` holds the `line_key`s learned for the document's drop (`learn_boilerplate`): whole
-    short lines with those keys are removed as `learned_boilerplate`.
+    short lines with those keys are removed as `learned_boilerplate`. When `trace` is a list, every
+    removed line or paragraph is appended to it as (rule, text).
     """
     removed_chars = dict.fromkeys(CLEAN_RULES, 0)
+    if trace is not None:
+        removed_chars = _TracedCounts(removed_chars, trace)
     removed_lines = dict.fromkeys(CLEAN_RULES, 0)
     title, body = _clean_once(raw, removed_chars, removed_lines, find_title=True, boilerplate=boilerplate)
     # ftfy judges mojibake line by line, so rejoining hard-wrapped lines can give it new context. When
@@ -1059,13 +1540,16 @@ _CLEANUP_ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.Int64}))
 
 
 def clean_batch(docs: pl.DataFrame, boilerplate: frozenset[int] = frozenset()) -> pl.DataFrame:
-    """`docs` with `raw_text` replaced by title, text, n_chars_raw, n_chars_removed, cleanup and
-    cleanup_lines (characters and lines removed per rule, as key/value entries); `boilerplate` as in
-    `clean_document`."""
+    """`docs` with `raw_text` replaced by title, text, dateline_place, byline (`article_structure`),
+    n_chars_raw, n_chars_removed, cleanup and cleanup_lines (characters and lines removed per rule, as
+    key/value entries); `boilerplate` as in `clean_document`."""
     results = [clean_document(raw, boilerplate) for raw in docs["raw_text"]]
+    structure = [article_structure(r.title, r.text) for r in results]
     return docs.with_columns(
         title=pl.Series([r.title for r in results], dtype=pl.String),
         text=pl.Series([r.text for r in results], dtype=pl.String),
+        dateline_place=pl.Series([place for place, _ in structure], dtype=pl.String),
+        byline=pl.Series([byline for _, byline in structure], dtype=pl.String),
         n_chars_raw=pl.col("raw_text").str.len_chars().cast(pl.Int64),
         n_chars_removed=pl.Series([sum(r.removed_chars.values()) for r in results], dtype=pl.Int64),
         cleanup=pl.Series(

@@ -324,17 +324,36 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
     lap("write")
-    spans = entities.extract_entities(
-        kept["text"].to_list(), settings.ner_model, settings.ner_batch_size, settings.ner_max_chars
+    # Titles go through NER too, in the same pass; their mentions are rows with field "title".
+    titles = kept["title"].to_list()
+    titled = [i for i, title in enumerate(titles) if title and title.strip()]
+    all_spans = entities.extract_entities(
+        kept["text"].to_list() + [titles[i] for i in titled],
+        settings.ner_model,
+        settings.ner_batch_size,
+        settings.ner_max_chars,
     )
+    spans = all_spans[: kept.height]
+    title_spans: list[list] = [[] for _ in range(kept.height)]
+    for i, found in zip(titled, all_spans[kept.height :], strict=True):
+        title_spans[i] = found
     lap("entities")
     entity_rows: list[tuple] = []
     date_rows: list[tuple] = []
     date_errors: list[str] = []
-    for doc_id, text, ref, doc_spans in zip(kept["doc_id"], kept["text"], kept["reference_date"], spans, strict=True):
-        named = [(s, e, label) for s, e, label in doc_spans if label not in entities.TEMPORAL_LABELS]
-        canon = entities.canonical_names((text[s:e], label) for s, e, label in named)
-        entity_rows.extend((doc_id, text[s:e], label, s, e, c) for (s, e, label), c in zip(named, canon, strict=True))
+    rows = zip(kept["doc_id"], titles, kept["text"], kept["reference_date"], title_spans, spans, strict=True)
+    for doc_id, title, text, ref, in_title, doc_spans in rows:
+        named = [
+            (field, source, s, e, label)
+            for field, source, found in (("title", title, in_title), ("text", text, doc_spans))
+            for s, e, label in found
+            if label not in entities.TEMPORAL_LABELS
+        ]
+        canon = entities.canonical_names((source[s:e], label) for _, source, s, e, label in named)
+        entity_rows.extend(
+            (doc_id, field, source[s:e], label, s, e, c)
+            for (field, source, s, e, label), c in zip(named, canon, strict=True)
+        )
         try:
             expressions = dates_stage.extract_dates(text, ref, doc_spans)
         except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else

@@ -87,6 +87,12 @@ DOCUMENTS = Table(
         ),
         _c("title", pa.string(), "manifest title, else the headline line when the file starts with one"),
         _c("text", pa.string(), "clean article text; paragraphs separated by a blank line", False),
+        _c(
+            "dateline_place",
+            pa.string(),
+            'place the dateline names ("LONDON" of "LONDON, March 14 (Reuters) -"), when the text has one',
+        ),
+        _c("byline", pa.string(), 'names of the byline ("Jane Doe" of "By Jane Doe"), when the text has one'),
         _c("n_words", pa.int32(), "whitespace-separated words in `text`", False),
         _c("n_chars_raw", pa.int64(), "characters of decoded text before cleanup", False),
         _c("n_chars_removed", pa.int64(), "characters cleanup removed (per rule in `cleanup`)", False),
@@ -128,14 +134,16 @@ DOCUMENTS = Table(
 
 ENTITIES = Table(
     "entities",
-    "Named entities found by spaCy NER in kept documents (DATE and TIME spans go to `dates`).",
+    "Named entities found by spaCy NER in the titles and texts of kept documents (DATE and TIME spans of the "
+    "text go to `dates`).",
     (
         _DOC_ID,
         _DROP_ID,
-        _c("text", pa.string(), "the mention; equals documents.text[start:end]", False),
+        _c("field", pa.string(), "the documents column the mention is in: title | text", False),
+        _c("text", pa.string(), "the mention; equals documents.<field>[start:end]", False),
         _c("label", pa.string(), "OntoNotes label as the model gives it (PERSON, ORG, GPE, ...)", False),
-        _c("start", pa.int32(), "character offset into documents.text (inclusive)", False),
-        _c("end", pa.int32(), "character offset into documents.text (exclusive)", False),
+        _c("start", pa.int32(), "character offset into documents.<field> (inclusive)", False),
+        _c("end", pa.int32(), "character offset into documents.<field> (exclusive)", False),
         _c(
             "canonical",
             pa.string(),

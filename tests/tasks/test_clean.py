@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tasks.clean import (
     CLEAN_RULES,
     CleanedDocument,
+    article_structure,
     clean_document,
     document_line_keys,
     learn_boilerplate,
@@ -246,6 +247,9 @@ def test_title_needs_a_blank_line_and_headline_shape():
 ARTICLE = "The minister said the talks would resume next week in the capital."
 
 JUNK_EXAMPLES = [
+    ("contact_appeal", "Got a story? Email us at news@example.com or call 0207 782 4368"),
+    ("contact_appeal", "Email: reporter@example.com; Follow the paper on Twitter"),
+    ("navigation", "Read or Share this story: https://usat.ly/2Cc6gQo"),
     ("photo_credit", "Photo: Alexei Druzhinin/Sputnik"),
     ("photo_credit", "Image copyright Getty Images"),
     ("photo_credit", "AFP/Getty Images"),
@@ -631,3 +635,160 @@ def test_wrapped_reuters_prose_with_numbers_still_joins():
     assert _paragraphs(clean_document("The bank said net income rose to 16.1 mln dlrs in\n1986 from 9.4 mln")) == [
         "The bank said net income rose to 16.1 mln dlrs in 1986 from 9.4 mln"
     ]
+
+
+# --- adversarial sizes: every step is linear in the document's length (speed is measured by
+# benchmarks/adversarial.py; these check that such documents clean, and clean right) ----------------------
+
+_TWO_MB = 2_000_000
+
+
+def test_two_megabytes_of_lines_ending_in_a_hyphen_join_into_one_word():
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [f"w{letters[i % 26]}{letters[i // 26 % 26]}-" for i in range(_TWO_MB // 5)]
+    doc = clean_document("\n".join(words) + "\n")
+
+    assert doc.title is None
+    assert doc.text == "".join(words)
+
+
+def test_two_megabytes_of_short_lines_join_into_one_paragraph():
+    lines = ["a b"] * (_TWO_MB // 4)
+    doc = clean_document("\n".join(lines))
+
+    assert doc.text == " ".join(lines)
+
+
+def test_one_two_megabyte_line_is_kept_whole():
+    line = "The minister said the talks would go on. " * (_TWO_MB // 42)
+    doc = clean_document(line)
+
+    assert doc.text == line.strip()
+
+
+def test_a_paragraph_repeated_through_two_megabytes_is_kept_once():
+    paragraph = "Peace talks restarted in Geneva on Monday after a ceasefire held."
+    doc = clean_document("\n\n".join([paragraph] * (_TWO_MB // len(paragraph))))
+
+    assert doc.text == paragraph
+    assert doc.removed_chars["repeated_paragraph"] > _TWO_MB * 0.9
+
+
+# --- article structure, headers, per-paragraph wraps, template sentences (issue 17) -----------------------
+
+_STORY = (
+    "The central bank raised interest rates by a quarter of a point on Thursday, the first rise in more "
+    "than a year, and said further increases were likely if prices kept climbing through the summer."
+)
+_SECOND = (
+    "Economists had expected the move. Markets barely reacted, and the currency was little changed against "
+    "the dollar by the close of trading in the afternoon."
+)
+
+
+@pytest.mark.parametrize(
+    "structure",
+    ["LONDON 1996-12-06", "LONDON, March 14 (Reuters) -", "WASHINGTON (AP) —", "By Jane Doe", "By JANE DOE"],
+)
+def test_dateline_or_byline_in_every_document_of_the_drop_is_kept(structure):
+    docs = [f"Headline number {i}\n\n{structure}\n\n{_STORY} Item {i}." for i in range(10)]
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in docs], len(docs))
+    doc = clean_document(docs[0], boilerplate)
+
+    assert line_key(structure) in boilerplate  # it recurs in every document ...
+    assert _paragraphs(doc)[0] == structure  # ... and still stays: it is article structure
+    assert doc.removed_lines["learned_boilerplate"] == 0
+
+
+def test_article_structure_gives_the_dateline_place_and_the_byline():
+    assert article_structure("Rates rise", f"By Jane Doe and John Roe\n\nLONDON, March 14 (Reuters) - {_STORY}") == (
+        "LONDON",
+        "Jane Doe and John Roe",
+    )
+    assert article_structure(None, f"WASHINGTON (AP) — {_STORY}") == ("WASHINGTON", None)
+    assert article_structure(None, f"SAN FRANCISCO 1996-08-30\n{_STORY}") == ("SAN FRANCISCO", None)
+    assert article_structure(None, "SOCCER - ENGLISH LEAGUE RESULTS\n\nBy then, the season was over.") == (None, None)
+
+
+def test_headline_survives_a_header_line_between_it_and_the_body():
+    doc = clean_document(f"Central bank raises rates again\nListen to this article\n\n{_STORY}\n\n{_SECOND}\n")
+
+    assert doc.title == "Central bank raises rates again"
+    assert _paragraphs(doc)[1:] == [_STORY, _SECOND]
+
+
+def test_paragraphs_wrapped_at_different_widths_keep_their_breaks():
+    import textwrap
+
+    # the first paragraph's wrap falls right after a full stop; its width, not the other one's, tells
+    first = "Prices rose again in May. " * 6 + "Shops said trade was slow."
+    raw = textwrap.fill(first, 52) + "\n\n" + textwrap.fill(_STORY + " " + _SECOND, 90) + "\n"
+    doc = clean_document(raw)
+
+    assert _paragraphs(doc) == [first, _STORY + " " + _SECOND]
+
+
+def test_template_sentence_wrapped_with_the_body_is_learned_whole():
+    import textwrap
+
+    footer = "This story was produced with support from a foundation, which has no say over what we cover."
+    docs = [
+        textwrap.fill(f"{_STORY} Item {i}.", width) + "\n\n" + textwrap.fill(footer, width) + "\n"
+        for i, width in enumerate((60, 64, 68, 72, 76, 80))
+    ]
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in docs], len(docs))
+
+    for i, raw in enumerate(docs):
+        assert clean_document(raw, boilerplate).text == f"{_STORY} Item {i}."
+
+
+def test_second_copy_of_a_body_loses_its_short_list_lines_too():
+    body = f"{_STORY}\n\n- Rates up\n\n- Pound flat\n\n{_SECOND}"
+    doc = clean_document(f"{body}\n\n{body}\n")
+
+    assert _paragraphs(doc) == [_STORY, "- Rates up", "- Pound flat", _SECOND]
+
+
+def test_caption_that_ends_in_its_credit_is_removed_and_prose_with_a_slash_is_kept():
+    caption = "The app was removed from the store after the company found “inappropriate content” Dado Ruvic/Reuters"
+    prose = "A Reuters/Ipsos poll found that 40 percent of Americans approve of the plan, up from 35 percent."
+    doc = clean_document(f"{caption}\n{_STORY}\n{prose}\n")
+
+    assert caption not in doc.text
+    assert doc.removed_lines["photo_credit"] == 1
+    assert _STORY in doc.text and prose in doc.text
+
+
+def test_clean_batch_adds_dateline_place_and_byline_columns():
+    import polars as pl
+
+    from tasks.clean import clean_batch
+
+    raw = pl.DataFrame({"raw_text": [f"Rates rise\n\nBy Jane Doe\n\nLONDON (Reuters) - {_STORY}\n", _SECOND]})
+    cleaned = clean_batch(raw)
+
+    assert cleaned["dateline_place"].to_list() == ["LONDON", None]
+    assert cleaned["byline"].to_list() == ["Jane Doe", None]
+    assert cleaned["title"].to_list() == ["Rates rise", None]
+
+
+def test_text_without_blank_lines_has_no_headline():
+    raw = "SOCCER - JAPAN GET LUCKY WIN .\nAL-AIN , United Arab Emirates 1996-12-06\nJapan began the defence .\n"
+
+    doc = clean_document(raw)
+
+    assert doc.title is None
+    assert doc.text.startswith("SOCCER - JAPAN GET LUCKY WIN .")
+
+
+def test_long_template_sentence_is_learned_at_the_end_but_kept_inside_the_article():
+    footer = (
+        "This article was produced by our newsroom with the support of a charitable foundation, which had "
+        "no say over the subjects we chose, the people we interviewed or the conclusions we reached here."
+    )
+    docs = [f"{_STORY} Item {i}.\n\n{footer}\n" for i in range(6)]
+    inside = f"{_STORY} Item 9.\n\n{footer}\n\n{_SECOND}\n"
+    boilerplate = learn_boilerplate([document_line_keys(doc) for doc in [*docs, inside]], 7)
+
+    assert clean_document(docs[0], boilerplate).text == f"{_STORY} Item 0."
+    assert _paragraphs(clean_document(inside, boilerplate)) == [f"{_STORY} Item 9.", footer, _SECOND]
