@@ -16,10 +16,14 @@ commits of every drop whose lock it can take, and a damaged marker costs only it
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import json
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +40,10 @@ log = logging.getLogger(__name__)
 DEDUPE_INDEX = dedupe_index.INDEX_DIR  # also the table name of the Parquet index of older versions
 STAGING = "_staging"
 COMMIT_MARKER = "COMMITTING"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 STAGED_INDEX = "index"
 # tables a commit marker may name: anything else makes the marker invalid (it is never used as a path)
 COMMITTABLE = frozenset(TABLES) | {DEDUPE_INDEX}
@@ -152,24 +160,76 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
         if folder.exists():
             fsync_tree(folder)
     crash_point("before_commit")
-    marker = {"drop_id": drop_id, "tables": tables, "index": has_index, "record": record}
+    inodes = {t: staged_partition(out_dir, run_id, t, drop_id).stat().st_ino for t in tables}
+    marker = {"drop_id": drop_id, "tables": tables, "index": has_index, "record": record, "inodes": inodes}
     write_text_atomically(stage / COMMIT_MARKER, json.dumps(marker, default=str))
-    _swap_all(out_dir, run_id, drop_id, tables, record, has_index)
+    _swap_all(out_dir, run_id, drop_id, tables, record, has_index, inodes)
     return tables
 
 
-def _swap_all(out_dir: Path, run_id: str, drop_id: str, tables: list[str], record: dict, has_index: bool) -> None:
+@functools.cache
+def _renameat2():
+    """libc's renameat2, where this system has it (Linux, glibc >= 2.28)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing directories in one atomic step (renameat2 with RENAME_EXCHANGE); False where the
+    system or the file system cannot (the caller then falls back to two renames)."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def swap_partition(staged: Path, live: Path, replaced: Path, staged_inode: int | None) -> None:
+    """Put the staged partition in place of the live one; the live one goes to `replaced`.
+
+    Readers see the old partition or the new one, never none: where the file system can, the two folders
+    are exchanged in one atomic step, after which the staged path holds the old partition. `staged_inode`
+    (recorded in the commit marker before any swap) tells a resumed commit which of the two a folder at the
+    staged path is, so an interrupted swap is never undone by redoing it.
+    """
+    if not staged.exists():
+        return
+    if staged_inode is not None and staged.stat().st_ino != staged_inode:  # exchanged already: the old one
+        replaced.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged, replaced)
+        return
+    live.parent.mkdir(parents=True, exist_ok=True)
+    if live.exists():
+        replaced.parent.mkdir(parents=True, exist_ok=True)
+        if exchange(staged, live):
+            fsync_path(live.parent)
+            crash_point("mid_swap")
+            os.rename(staged, replaced)
+            return
+        os.rename(live, replaced)  # no atomic exchange here: the partition is absent until the next rename
+    os.rename(staged, live)
+
+
+def _swap_all(
+    out_dir: Path,
+    run_id: str,
+    drop_id: str,
+    tables: list[str],
+    record: dict,
+    has_index: bool,
+    inodes: dict[str, int] | None = None,
+) -> None:
     stage = staging_dir(out_dir, run_id)
     for table in tables:
         staged = staged_partition(out_dir, run_id, table, drop_id)
         live = live_partition(out_dir, table, drop_id)
-        replaced = stage / "replaced" / table
         if staged.exists():
-            live.parent.mkdir(parents=True, exist_ok=True)
-            if live.exists():
-                replaced.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(live, replaced)
-            os.rename(staged, live)
+            swap_partition(staged, live, stage / "replaced" / table, (inodes or {}).get(table))
             fsync_path(live.parent)
             crash_point("mid_commit")
     if has_index:
@@ -196,6 +256,9 @@ def _read_marker(stage: Path) -> dict | None:
     if record.get("drop_id") != drop_id or record.get("run_id") != stage.name:
         return None
     info.setdefault("index", False)
+    inodes = info.get("inodes")
+    if not (isinstance(inodes, dict) and all(isinstance(v, int) for v in inodes.values())):
+        info["inodes"] = {}  # a marker of an earlier version: swaps were two renames, nothing to tell apart
     return info
 
 
@@ -216,7 +279,7 @@ def _finish(out_dir: Path, stage: Path, info: dict) -> None:
         staged = staged_partition(out_dir, stage.name, table, drop_id)
         if not live.exists() and not staged.exists() and replaced.exists():
             os.rename(replaced, live)
-    _swap_all(out_dir, stage.name, drop_id, info["tables"], info["record"], bool(info["index"]))
+    _swap_all(out_dir, stage.name, drop_id, info["tables"], info["record"], bool(info["index"]), info["inodes"])
 
 
 def recover(out_dir: Path, drop_id: str | None = None) -> list[str]:

@@ -15,6 +15,7 @@ CRASH_POINTS = (
     "after_load",  # batches loaded and staged, nothing committed
     "after_dedupe",  # statuses staged
     "before_commit",  # every part staged, commit marker not yet written
+    "mid_swap",  # marker written, the first partition exchanged with the live one, the old one not yet moved aside
     "mid_commit",  # marker written, the first partition swapped in, the others not
     "mid_index_commit",  # every partition swapped in, the index segment moved in, the manifest not yet swapped
     "before_run_record",  # every partition swapped in, run record not yet written

@@ -66,7 +66,7 @@ def test_a_run_killed_anywhere_then_rerun_gives_the_uninterrupted_output(crash_d
 
     drop, expected = crash_drop
     out = tmp_path / "out"
-    if point in ("mid_commit", "mid_index_commit", "before_run_record"):  # something to replace: an earlier run
+    if point in ("mid_swap", "mid_commit", "mid_index_commit", "before_run_record"):  # an earlier run to replace
         process_drop(drop=str(drop), out_dir=str(out), trigger="test", batch_size=2)
     crashed = subprocess.run(
         [TEXTDROPS, "run", str(drop), "--out", str(out), "--batch-size", "2", "--force"],

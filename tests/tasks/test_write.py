@@ -1,8 +1,11 @@
 import json
+import os
+from pathlib import Path
 
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 
 from tasks.write import (
     COMMIT_MARKER,
@@ -189,3 +192,57 @@ def test_every_staged_file_and_folder_is_fsynced_before_the_commit_marker(tmp_pa
     assert {str(part / "part-00000.parquet"), str(part), str(part.parent)} <= before_marker
     assert str(tmp_path / "quarantine") in synced  # the swap's rename is made durable
     assert str(tmp_path / "runs" / "drop_id=d") in synced
+
+
+def _partition(folder: Path, part: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / f"{part}.parquet").write_text(part)
+    return folder
+
+
+def test_a_reader_never_sees_a_partition_missing_while_it_is_replaced(tmp_path):
+    import threading
+
+    from tasks.write import exchange, swap_partition
+
+    live = _partition(tmp_path / "documents" / "drop_id=d", "v0")
+    probe = _partition(tmp_path / "probe-a", "a")
+    if not exchange(probe, _partition(tmp_path / "probe-b", "b")):
+        pytest.skip("this file system has no atomic exchange; the README documents the two-rename fallback")
+    missing: list[int] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                if not any(name.endswith(".parquet") for name in os.listdir(live)):
+                    missing.append(1)
+            except FileNotFoundError:
+                missing.append(1)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for version in range(1, 300):
+            staged = _partition(tmp_path / "stage" / str(version), f"v{version}")
+            swap_partition(staged, live, tmp_path / "replaced" / str(version), staged.stat().st_ino)
+    finally:
+        done.set()
+        reader.join()
+    assert missing == []
+    assert os.listdir(live) == ["v299.parquet"]
+    assert os.listdir(tmp_path / "replaced" / "1") == ["v0.parquet"]
+
+
+def test_a_swap_resumed_after_the_exchange_is_not_undone(tmp_path):
+    from tasks.write import exchange, swap_partition
+
+    live = _partition(tmp_path / "live", "old")
+    staged = _partition(tmp_path / "staged", "new")
+    inode = staged.stat().st_ino
+    if not exchange(staged, live):  # killed right after the exchange: the staged path now holds the old one
+        pytest.skip("this file system has no atomic exchange")
+    swap_partition(staged, live, tmp_path / "replaced", inode)  # what recovery does with the marker's inode
+    assert os.listdir(live) == ["new.parquet"]
+    assert os.listdir(tmp_path / "replaced") == ["old.parquet"]
+    assert not staged.exists()
