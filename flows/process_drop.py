@@ -37,9 +37,11 @@ from textdrops import workers
 from textdrops.config import Settings
 from textdrops.drops import successful_fingerprints
 from textdrops.faults import crash_point
+from textdrops.local_runner import StoppableThreadPoolTaskRunner
 from textdrops.locking import drop_lock
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
+from textdrops.stopping import cancel_message, cancel_signal
 
 TRIGGERS = ("manual", "schedule", "deployment", "test")
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
@@ -136,6 +138,8 @@ def build_record(
 
 
 def failed_record(ctx: RunContext, started: datetime, error: BaseException, discovered: dict | None) -> dict:
+    """The run record of a run that failed, or was cancelled by a stop signal (SIGTERM, Ctrl-C)."""
+    signum = cancel_signal(error)
     return {
         "drop_fingerprint": discovered["fingerprint"] if discovered else None,
         "run_id": ctx.run_id,
@@ -145,8 +149,8 @@ def failed_record(ctx: RunContext, started: datetime, error: BaseException, disc
         "trigger": flow_run.parameters.get("trigger", "manual"),
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
-        "status": "failed",
-        "error": f"{type(error).__name__}: {error}",
+        "status": "failed" if signum is None else "cancelled",
+        "error": f"{type(error).__name__}: {error}" if signum is None else cancel_message(signum),
         "files_seen": 0,
         "docs_kept": 0,
         "docs_exact_duplicate": 0,
@@ -184,7 +188,12 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
     )
 
 
-@flow(name="process-drop", flow_run_name=_flow_run_name, validate_parameters=True)
+@flow(
+    name="process-drop",
+    flow_run_name=_flow_run_name,
+    validate_parameters=True,
+    task_runner=StoppableThreadPoolTaskRunner(),  # a cancelled run does not wait for busy batch threads
+)
 def process_drop(
     drop: str,
     out_dir: str | None = None,
@@ -261,6 +270,8 @@ def process_drop(
             record = build_record(ctx, started, discovered, loaded, prepared, deduped, annotated, wall)
             top_entities = commit_task(ctx, record)
         except BaseException as exc:
+            if cancel_signal(exc) is not None:
+                workers.terminate()  # stop busy workers before their staging area is removed
             if not (ctx.staging / "COMMITTING").exists():
                 shutil.rmtree(ctx.staging, ignore_errors=True)
                 try:

@@ -19,6 +19,8 @@ from pathlib import Path
 import charset_normalizer
 import polars as pl
 
+from textdrops.faults import document_point
+
 INPUT_SUFFIXES = (".txt", ".txt.gz")
 MANIFEST_NAME = "manifest.csv"
 # Manifest columns besides `file`; the first name present wins (Reuters-21578 ships `date_iso`).
@@ -272,6 +274,7 @@ def load_batch(drop: Path, entries: list[InputFile], max_bytes: int) -> tuple[pl
         try:
             data, sha = read_file(drop, entry, max_bytes)
             text, encoding = decode(data)
+            document_point(text)
         except Quarantined as q:
             rejected.append(
                 {

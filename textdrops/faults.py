@@ -7,8 +7,10 @@ uninterrupted run. Unset (always, outside tests), `crash_point` does nothing.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import time
 
 CRASH_ENV = "TEXTDROPS_CRASH_AT"
 CRASH_POINTS = (
@@ -24,3 +26,32 @@ def crash_point(name: str) -> None:
     """Kill this process with SIGKILL if TEXTDROPS_CRASH_AT names this point."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+# Faults tied to a document, for tests of the worker pool: a document whose text contains the string in
+# TEXTDROPS_FAULT_DOC triggers TEXTDROPS_FAULT when a stage reads it. `crash` kills the worker process
+# (SIGKILL; only in a worker, never the flow's own process), `hang` sleeps as a pathological input would.
+# TEXTDROPS_FAULT_REACHED names a file touched when the fault fires, so a test knows the run is there.
+FAULT_DOC_ENV = "TEXTDROPS_FAULT_DOC"
+FAULT_ENV = "TEXTDROPS_FAULT"
+FAULT_REACHED_ENV = "TEXTDROPS_FAULT_REACHED"
+
+
+def document_point(text: str) -> None:
+    """Crash or hang here if fault injection is on and `text` carries the fault marker."""
+    marker = os.environ.get(FAULT_DOC_ENV)
+    if not marker or marker not in text:
+        return
+    fault = os.environ.get(FAULT_ENV, "")
+    in_worker = multiprocessing.parent_process() is not None
+    if fault == "crash" and not in_worker:
+        return
+    reached = os.environ.get(FAULT_REACHED_ENV)
+    if reached:
+        with open(reached, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+    if fault == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif fault == "hang":
+        while True:
+            time.sleep(0.05)  # busy in Python, as a slow loop would be: signals still reach this process
