@@ -106,6 +106,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.dask_address and args.runner != "dask":
         print("textdrops run: --dask-address needs --runner dask", file=sys.stderr)
         return 2
+    from textdrops.config import Settings, SettingsError
+
+    try:  # every setting checked before any work: one line naming the setting, its value and what is allowed
+        Settings.from_env(out_dir=args.out, ner_model=args.ner_model, batch_size=args.batch_size)
+    except SettingsError as exc:
+        print(f"textdrops run: {exc}", file=sys.stderr)
+        return 2
     from textdrops.stopping import raise_cancelled_on_signals
 
     raise_cancelled_on_signals()  # SIGTERM, Ctrl-C, hang-up: record the run as cancelled, stop what it started
@@ -174,6 +181,13 @@ def _run_flow(args: argparse.Namespace, drop: Path, started: list) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from textdrops.config import Settings, SettingsError
+
+    try:
+        Settings.from_env(out_dir=args.out)
+    except SettingsError as exc:
+        print(f"textdrops serve: {exc}", file=sys.stderr)
+        return 2
     from flows.serve import serve_deployments
 
     serve_deployments(

@@ -28,12 +28,12 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-# Faults tied to a document, for tests of the worker pool: a document whose text contains the string in
-# TEXTDROPS_FAULT_DOC triggers TEXTDROPS_FAULT when a stage reads it. `crash` kills the worker process
-# (SIGKILL; only in a worker, never the flow's own process), `hang` sleeps as a pathological input would.
-# TEXTDROPS_FAULT_REACHED names a file touched when the fault fires, so a test knows the run is there.
+# Faults tied to a document, for tests of the worker pool and of stopping a run. With TEXTDROPS_FAULT_DOC
+# set to a marker, a document whose text contains "<marker>:crash" kills the worker process reading it
+# (SIGKILL; only in a worker, never the flow's own process) and one containing "<marker>:hang" never
+# finishes, as a pathological input would. TEXTDROPS_FAULT_REACHED names a file that gets the pid of each
+# process reaching a fault, so a test knows the run is there.
 FAULT_DOC_ENV = "TEXTDROPS_FAULT_DOC"
-FAULT_ENV = "TEXTDROPS_FAULT"
 FAULT_REACHED_ENV = "TEXTDROPS_FAULT_REACHED"
 
 
@@ -42,9 +42,9 @@ def document_point(text: str) -> None:
     marker = os.environ.get(FAULT_DOC_ENV)
     if not marker or marker not in text:
         return
-    fault = os.environ.get(FAULT_ENV, "")
+    fault = "crash" if f"{marker}:crash" in text else "hang" if f"{marker}:hang" in text else None
     in_worker = multiprocessing.parent_process() is not None
-    if fault == "crash" and not in_worker:
+    if fault is None or (fault == "crash" and not in_worker):
         return
     reached = os.environ.get(FAULT_REACHED_ENV)
     if reached:
@@ -52,6 +52,5 @@ def document_point(text: str) -> None:
             handle.write(f"{os.getpid()}\n")
     if fault == "crash":
         os.kill(os.getpid(), signal.SIGKILL)
-    elif fault == "hang":
-        while True:
-            time.sleep(0.05)  # busy in Python, as a slow loop would be: signals still reach this process
+    while True:
+        time.sleep(0.05)  # busy in Python, as a slow loop would be: signals still reach this process

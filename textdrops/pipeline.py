@@ -300,23 +300,28 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     }
 
 
-def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
-    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts."""
+def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: frozenset[str] = frozenset()) -> dict:
+    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts.
+
+    Documents in skip_docs (doc ids) are written but not annotated (see `textdrops.isolation`)."""
     seconds, lap = _timer()
     settings = ctx.settings
     docs = pl.read_ipc(batch_path).drop("signature")
     statuses = pl.read_ipc(ctx.statuses_path)
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
+    annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
     lap("write")
     spans = entities.extract_entities(
-        kept["text"].to_list(), settings.ner_model, settings.ner_batch_size, settings.ner_max_chars
+        annotated["text"].to_list(), settings.ner_model, settings.ner_batch_size, settings.ner_max_chars
     )
     lap("entities")
     entity_rows: list[tuple] = []
     date_rows: list[tuple] = []
     date_errors: list[str] = []
-    for doc_id, text, ref, doc_spans in zip(kept["doc_id"], kept["text"], kept["reference_date"], spans, strict=True):
+    for doc_id, text, ref, doc_spans in zip(
+        annotated["doc_id"], annotated["text"], annotated["reference_date"], spans, strict=True
+    ):
         named = [(s, e, label) for s, e, label in doc_spans if label not in entities.TEMPORAL_LABELS]
         canon = entities.canonical_names((text[s:e], label) for s, e, label in named)
         entity_rows.extend((doc_id, text[s:e], label, s, e, c) for (s, e, label), c in zip(named, canon, strict=True))

@@ -20,6 +20,10 @@ QUARANTINE_REASONS: dict[str, str] = {
     "not_a_file": "a directory or special file whose name ends in .txt",
     "symlink": "a symbolic link (never followed, so a drop cannot read outside itself)",
     "empty_after_cleanup": "nothing is left once junk is removed",
+    "worker_crash": "the worker process died on it twice, the second time with the file alone (a crash or an "
+    "out-of-memory kill); the rest of its batch is processed",
+    "timeout": "reading or cleaning it alone ran past the batch time limit (TEXTDROPS_BATCH_TIMEOUT, "
+    "default 900 s); the rest of its batch is processed",
 }
 
 DOC_STATUSES = ("kept", "exact_duplicate", "near_duplicate")

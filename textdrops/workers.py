@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import signal
+import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,7 +37,7 @@ _pool_size = 0
 _generation = 0  # bumped whenever the pool is replaced
 _killed: set[int] = set()  # generations this process killed on purpose (a time limit), not crashes
 _terminated: set[int] = set()  # generations stopped because the run was cancelled
-_slots: threading.BoundedSemaphore | None = None  # calls in flight <= workers, so a time limit is run time
+_STARTUP_SECONDS = 300.0  # a call that has not started after this long (workers cannot start) is given up
 
 
 class WorkerCrashed(RuntimeError):
@@ -53,8 +57,8 @@ def _init_worker(parent_pid: int) -> None:
     watch_parent(parent_pid, kernel_signal=False)  # spawned from any thread: no kernel parent-death signal
 
 
-def _get_pool(processes: int) -> tuple[ProcessPoolExecutor, int, threading.BoundedSemaphore]:
-    global _pool, _pool_size, _generation, _slots
+def _get_pool(processes: int) -> tuple[ProcessPoolExecutor, int]:
+    global _pool, _pool_size, _generation
     with _lock:
         if _pool is None or _pool_size != processes:
             if _pool is not None:
@@ -67,9 +71,7 @@ def _get_pool(processes: int) -> tuple[ProcessPoolExecutor, int, threading.Bound
             )
             _pool_size = processes
             _generation += 1
-            _slots = threading.BoundedSemaphore(processes)
-        assert _slots is not None
-        return _pool, _generation, _slots
+        return _pool, _generation
 
 
 def _discard(generation: int, kill: bool) -> None:
@@ -94,29 +96,60 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def run(fn: Callable[..., Any], *args: Any, processes: int, timeout: float | None = None) -> Any:
-    """fn(*args), in a worker process when processes > 1 (stopped after `timeout` seconds), else here."""
+    """fn(*args), in a worker process when processes > 1, else here.
+
+    `timeout` counts from the moment the call starts in its worker: time spent queued behind other
+    batches, or starting a worker and importing the stage code, is not counted.
+    """
     if processes <= 1:
         return fn(*args)
     while True:
-        pool, generation, slots = _get_pool(processes)
-        with slots:
-            try:
-                future = pool.submit(fn, *args)
-            except (BrokenProcessPool, RuntimeError):  # broken or shut down since we took it: take the next
-                _discard(generation, kill=False)
-                continue
-            try:
-                return future.result(timeout=timeout)
-            except concurrent.futures.TimeoutError:
-                _discard(generation, kill=True)  # a running call can only be stopped with its process
-                raise WorkerTimeout(f"still running after the time limit of {timeout:g} s") from None
-            except BrokenProcessPool:
-                _discard(generation, kill=False)
-                if generation in _terminated:
-                    raise PoolStopped("the worker pool was stopped: the run is being cancelled") from None
-                if generation in _killed:
-                    continue  # stopped because another call ran out of time: not this call's fault
-                raise WorkerCrashed("a worker process died while running it (crashed or was killed)") from None
+        pool, generation = _get_pool(processes)
+        marker = os.path.join(tempfile.gettempdir(), f"textdrops-call-{os.getpid()}-{uuid.uuid4().hex}")
+        try:
+            future = pool.submit(_marked_call, marker, fn, *args)
+        except (BrokenProcessPool, RuntimeError):  # broken or shut down since we took it: take the next
+            _discard(generation, kill=False)
+            continue
+        try:
+            return _result(future, marker, timeout)
+        except concurrent.futures.TimeoutError:
+            _discard(generation, kill=True)  # a running call can only be stopped with its process
+            raise WorkerTimeout(f"still running after the time limit of {timeout:g} s") from None
+        except BrokenProcessPool:
+            _discard(generation, kill=False)
+            if generation in _terminated:
+                raise PoolStopped("the worker pool was stopped: the run is being cancelled") from None
+            if generation in _killed:
+                continue  # stopped because another call ran out of time: not this call's fault
+            raise WorkerCrashed("a worker process died while running it (crashed or was killed)") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(marker)
+
+
+def _marked_call(marker: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """In the worker: note that the call has started (its code is imported by now), then run it."""
+    with open(marker, "w"):
+        pass
+    return fn(*args)
+
+
+def _result(future: concurrent.futures.Future, marker: str, timeout: float | None) -> Any:
+    """The future's result; concurrent.futures.TimeoutError once it has run `timeout` seconds."""
+    if timeout is None:
+        return future.result()
+    started: float | None = None
+    give_up = time.monotonic() + _STARTUP_SECONDS
+    while True:
+        done, _ = concurrent.futures.wait([future], timeout=0.2)
+        if done:
+            return future.result()
+        now = time.monotonic()
+        if started is None and os.path.exists(marker):
+            started = now
+        if (started is not None and now - started > timeout) or (started is None and now > give_up):
+            raise concurrent.futures.TimeoutError
 
 
 def warm(fn: Callable[..., Any], *args: Any, processes: int) -> None:
@@ -124,7 +157,7 @@ def warm(fn: Callable[..., Any], *args: Any, processes: int) -> None:
     process does other work. Failures are ignored here: the real call that needs it reports them."""
     if processes <= 1:
         return
-    pool, generation, _ = _get_pool(processes)
+    pool, generation = _get_pool(processes)
     try:
         for _ in range(processes):
             pool.submit(_ignoring_errors, fn, *args)

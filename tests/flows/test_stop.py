@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from tests.conftest import SEEDS, make_drop
-from textdrops.faults import FAULT_DOC_ENV, FAULT_ENV, FAULT_REACHED_ENV
+from textdrops.faults import FAULT_DOC_ENV, FAULT_REACHED_ENV
 
 TEXTDROPS = Path(sys.executable).parent / "textdrops"
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
@@ -31,17 +31,16 @@ def _drop(root: Path, n_files: int) -> Path:
     files: dict[str, bytes | str] = {
         f"{i:04d}.txt": f"Story number {i} of the day.\n\n{SEED_0 if i % 2 else SEED_1}" for i in range(n_files)
     }
-    files["zz-hang.txt"] = f"A slow article.\n\n{MARKER}\n\n{SEED_0}"
+    files["zz-hang.txt"] = f"A slow article.\n\n{MARKER}:hang\n\n{SEED_0}"
     return make_drop(root / "raw", "2016-03-15", files)
 
 
-def _start(drop: Path, out: Path, tmp_path: Path, fault: str = "hang") -> tuple[subprocess.Popen, Path]:
+def _start(drop: Path, out: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     reached = tmp_path / "reached"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
         "PREFECT_HOME": str(tmp_path / "home"),  # no server configured: the command starts its own
         "TEXTDROPS_NER_PROCESSES": "2",
         FAULT_DOC_ENV: MARKER,
-        FAULT_ENV: fault,
         FAULT_REACHED_ENV: str(reached),
     }
     process = subprocess.Popen(
