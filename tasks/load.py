@@ -66,9 +66,34 @@ class InputFile:
     size_bytes: int
 
 
+class DropNameError(ValueError):
+    """The drop's folder name cannot be a partition value that every reader gives back unchanged."""
+
+
+# Hive partition folders are `drop_id=<name>`: readers split the folder name at `=` and URL-decode it
+# (pyarrow, DuckDB and Spark turn `%2F` into `/`), so a name with `=` or `%` would come back as another
+# drop id; `/` and `\` are path separators, and control characters break every listing. Such names
+# are refused rather than encoded, so that a drop id is always exactly its folder name. Glob
+# characters (`[`, `?`, `*`) and spaces are fine: no path is ever handed to a glob unescaped.
+_REFUSED_IN_DROP_NAMES = re.compile(r"[=%/\\\x00-\x1f\x7f]")
+
+
+def check_drop_name(name: str) -> str:
+    """name, when it can be a drop id; DropNameError naming the problem and the fix otherwise."""
+    bad = sorted(set(_REFUSED_IN_DROP_NAMES.findall(name)))
+    if bad or not name:
+        shown = ", ".join(repr(c) for c in bad) or "nothing"
+        raise DropNameError(
+            f"drop folder name {name!r} cannot be a drop id: it contains {shown}, which Parquet readers "
+            "do not give back unchanged from a hive partition (drop_id=<name>); rename the folder "
+            "without = % / \\ or control characters"
+        )
+    return name
+
+
 def drop_id_of(drop: Path) -> str:
-    """The drop's id: its folder name."""
-    return drop.resolve().name
+    """The drop's id: its folder name (DropNameError when it cannot be one, see check_drop_name)."""
+    return check_drop_name(drop.resolve().name)
 
 
 def drop_date_of(drop_id: str) -> date | None:

@@ -147,6 +147,13 @@ def _run_flow(args: argparse.Namespace, drop: Path, started: list) -> int:
     server = TemporaryServer.start_if_needed()  # first: its boot overlaps the imports below
     if server:
         started.append(server)
+    from tasks.load import DropNameError, drop_id_of  # after the server's start: this imports polars
+
+    try:
+        drop_id_of(drop)
+    except DropNameError as exc:
+        print(f"textdrops run: {exc}", file=sys.stderr)
+        return 2  # the server is stopped at exit
     if args.runner == "local":
         prestart_workers(drop, Settings.from_env(ner_model=args.ner_model))
     from flows.process_drop import process_drop
@@ -204,7 +211,7 @@ def _status(args: argparse.Namespace) -> int:
     out = _out(args)
     files = sorted((out / "runs").glob("drop_id=*/*.parquet"))
     if files:
-        runs = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").sort(
+        runs = pl.concat([pl.read_parquet(f, glob=False) for f in files], how="vertical_relaxed").sort(
             "started_at", descending=True
         )
         view = runs.head(args.limit).select(

@@ -26,7 +26,10 @@ def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
     if not files:
         return {}
     runs = pl.concat(
-        [pl.read_parquet(f, columns=["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"]) for f in files],
+        [
+            pl.read_parquet(f, columns=["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"], glob=False)
+            for f in files
+        ],
         how="vertical_relaxed",
     )
     latest = runs.filter(pl.col("status") == "succeeded").sort("finished_at").group_by("drop_id").last()

@@ -22,7 +22,7 @@ import polars as pl
 from tasks import write
 from tasks.load import InputFile, quarantine_frame
 from textdrops import workers
-from textdrops.pipeline import RunContext, annotate_batch, load_batch_to_file, prepare_batch
+from textdrops.pipeline import RunContext, annotate_batch, load_batch_to_file, prepare_batch, read_ipc
 
 T = TypeVar("T")
 Call = tuple[Callable[..., Any], tuple]
@@ -143,7 +143,7 @@ def prepare(ctx: RunContext, index: int, loaded: dict, boilerplate: frozenset[in
         if len(subset) == len(positions):
             return prepare_batch, (ctx, index, loaded, boilerplate)
         part = raw_path.with_name(f"{raw_path.stem}-part-{next(_probe_ids)}.arrow")
-        pl.read_ipc(raw_path).with_row_index("_position").filter(pl.col("_position").is_in(subset)).drop(
+        read_ipc(raw_path).with_row_index("_position").filter(pl.col("_position").is_in(subset)).drop(
             "_position"
         ).write_ipc(part)
         return prepare_batch, (ctx, index, {**loaded, "raw_path": str(part)}, boilerplate)
@@ -151,7 +151,7 @@ def prepare(ctx: RunContext, index: int, loaded: dict, boilerplate: frozenset[in
     result, bad = run_isolating(make_call, positions, processes, limit, warn)
     if not bad:
         return result
-    raw = pl.read_ipc(raw_path, columns=["source_path", "size_bytes"])
+    raw = read_ipc(raw_path, columns=["source_path", "size_bytes"])
     frame = _quarantine_rows(ctx, bad, raw["source_path"], raw["size_bytes"], "cleanup", limit)
     return _add_quarantined(result, frame, ctx, 70_000 + index)
 
@@ -161,8 +161,8 @@ def annotate(ctx: RunContext, index: int, prepared: dict, processes: int, warn: 
     hangs stays kept, without entities or dates (it is already deduplicated), and is reported."""
     limit = time_limit(ctx, prepared["docs"])
     kept = (
-        pl.read_ipc(prepared["path"], columns=["doc_id", "source_path"])
-        .join(pl.read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
+        read_ipc(prepared["path"], columns=["doc_id", "source_path"])
+        .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
         .filter(pl.col("status") == "kept")
     )
     doc_ids = kept["doc_id"].to_list()

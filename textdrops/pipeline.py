@@ -56,6 +56,12 @@ class RunContext:
         return write.staged_partition(self.out_dir, self.run_id, table, self.drop_id)
 
 
+def read_ipc(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """An Arrow IPC file, its path taken literally: polars would expand `[`, `?` and `*` as a glob."""
+    frame = pl.scan_ipc(path, glob=False)
+    return (frame.select(columns) if columns else frame).collect()
+
+
 def _timer() -> tuple[dict[str, float], Callable[[str], None]]:
     """Seconds per stage, and `lap(stage)` that adds the time since the last lap to that stage."""
     seconds: dict[str, float] = {}
@@ -145,7 +151,9 @@ def learn_drop_boilerplate(ctx: RunContext, loaded: list[dict]) -> frozenset[int
     if not n_docs:
         return frozenset()
     threshold = clean.boilerplate_threshold(n_docs)
-    frequent = pl.scan_parquet(paths).group_by("key").agg(pl.col("docs").sum()).filter(pl.col("docs") >= threshold)
+    frequent = (
+        pl.scan_parquet(paths, glob=False).group_by("key").agg(pl.col("docs").sum()).filter(pl.col("docs") >= threshold)
+    )
     return frozenset(frequent.collect()["key"].to_list())
 
 
@@ -153,7 +161,7 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
     """Clean and fingerprint one loaded batch; writes the batch file and its quarantine part."""
     seconds, lap = _timer()
     settings = ctx.settings
-    raw = pl.read_ipc(loaded["raw_path"])
+    raw = read_ipc(loaded["raw_path"])
     cleaned = clean.clean_batch(raw, boilerplate)
     # a headline-only item (a wire flash, a body that was only template text) keeps its headline as text
     cleaned = cleaned.with_columns(
@@ -171,7 +179,7 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
     cleaned = cleaned.filter(~is_empty)
     lap("clean")
     if ctx.manifest_path.exists():
-        manifest = pl.read_parquet(ctx.manifest_path)
+        manifest = pl.read_parquet(ctx.manifest_path, glob=False)
         cleaned = cleaned.join(manifest, left_on="source_path", right_on="file", how="left")
         cleaned = cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
     else:
@@ -249,7 +257,8 @@ def load_history(out_dir: Path, exclude_drop: str) -> pl.DataFrame | None:
     if not parts:
         return None
     return pl.concat(
-        [pl.read_parquet(p, columns=[*_INDEX_COLUMNS, "signature_kind"]) for p in parts], how="vertical_relaxed"
+        [pl.read_parquet(p, columns=[*_INDEX_COLUMNS, "signature_kind"], glob=False) for p in parts],
+        how="vertical_relaxed",
     )
 
 
@@ -261,7 +270,7 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     started = time.perf_counter()
     cfg = ctx.settings.minhash
     current = pl.concat(
-        [_empty_index(cfg.num_perm)] + [pl.read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
+        [_empty_index(cfg.num_perm)] + [read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
         how="vertical_relaxed",
     )
     history = load_history(ctx.out_dir, ctx.drop_id)
@@ -306,8 +315,8 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
     Documents in skip_docs (doc ids) are written but not annotated (see `textdrops.isolation`)."""
     seconds, lap = _timer()
     settings = ctx.settings
-    docs = pl.read_ipc(batch_path).drop("signature")
-    statuses = pl.read_ipc(ctx.statuses_path)
+    docs = read_ipc(batch_path).drop("signature")
+    statuses = read_ipc(ctx.statuses_path)
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
     annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
