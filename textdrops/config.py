@@ -27,6 +27,7 @@ _SOURCES = {
     "ner_model": ("TEXTDROPS_NER_MODEL", "--ner-model"),
     "ner_processes": ("TEXTDROPS_NER_PROCESSES", None),
     "batch_timeout": ("TEXTDROPS_BATCH_TIMEOUT", None),
+    "pool_min_docs": ("TEXTDROPS_POOL_MIN_DOCS", None),
     "threshold": ("TEXTDROPS_DEDUPE_THRESHOLD", None),
     "shingle_size": ("TEXTDROPS_SHINGLE_SIZE", None),
 }
@@ -48,6 +49,7 @@ _ALLOWED = {
     "max_file_bytes": "a whole number >= 1 (bytes)",
     "ner_processes": "a whole number >= 1 (worker processes)",
     "batch_timeout": "a number of seconds > 0",
+    "pool_min_docs": "a whole number >= 1 (documents)",
     "threshold": "a number > 0 and <= 1 (estimated Jaccard similarity)",
     "shingle_size": "a whole number >= 1 (words per shingle)",
     "out_dir": "a folder path, not empty",
@@ -108,6 +110,7 @@ class Settings:
                 "TEXTDROPS_NER_PROCESSES", int, min(2, os.cpu_count() or 1), _ALLOWED["ner_processes"]
             ),
             batch_timeout=_parse("TEXTDROPS_BATCH_TIMEOUT", float, cls.batch_timeout, _ALLOWED["batch_timeout"]),
+            pool_min_docs=_parse("TEXTDROPS_POOL_MIN_DOCS", int, cls.pool_min_docs, _ALLOWED["pool_min_docs"]),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "out_dir" in given:
@@ -125,6 +128,7 @@ class Settings:
             "max_file_bytes": self.max_file_bytes,
             "ner_processes": self.ner_processes,
             "batch_timeout": self.batch_timeout,
+            "pool_min_docs": self.pool_min_docs,
             "threshold": self.minhash.threshold,
             "shingle_size": self.minhash.shingle_size,
             "ner_model": self.ner_model,
@@ -135,6 +139,7 @@ class Settings:
             "max_file_bytes": lambda v: isinstance(v, int) and v >= 1,
             "ner_processes": lambda v: isinstance(v, int) and v >= 1,
             "batch_timeout": lambda v: isinstance(v, int | float) and math.isfinite(v) and v > 0,
+            "pool_min_docs": lambda v: isinstance(v, int) and v >= 1,
             "threshold": lambda v: isinstance(v, int | float) and 0 < v <= 1,
             "shingle_size": lambda v: isinstance(v, int) and v >= 1,
             "ner_model": _model_available,

@@ -21,6 +21,7 @@ from tasks import clean, dedupe, entities, write
 from tasks import dates as dates_stage
 from tasks.load import InputFile, drop_date_of, load_batch
 from textdrops.config import Settings
+from textdrops.faults import documents_point
 from textdrops.schema import DATES, ENTITIES
 
 
@@ -162,6 +163,7 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
     seconds, lap = _timer()
     settings = ctx.settings
     raw = read_ipc(loaded["raw_path"])
+    documents_point(raw["raw_text"], "prepare")
     cleaned = clean.clean_batch(raw, boilerplate)
     # a headline-only item (a wire flash, a body that was only template text) keeps its headline as text
     cleaned = cleaned.with_columns(
@@ -321,6 +323,7 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
     kept = docs.filter(pl.col("status") == "kept")
     annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
     lap("write")
+    documents_point(annotated["text"], "annotate")
     spans = entities.extract_entities(
         annotated["text"].to_list(), settings.ner_model, settings.ner_batch_size, settings.ner_max_chars
     )
