@@ -17,7 +17,6 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, tags, unmapped
 from prefect.artifacts import create_markdown_artifact
-from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
@@ -37,7 +36,7 @@ from textdrops import workers
 from textdrops.config import Settings
 from textdrops.drops import successful_fingerprints
 from textdrops.faults import crash_point
-from textdrops.local_runner import StoppableThreadPoolTaskRunner
+from textdrops.local_runner import StoppableThreadPoolTaskRunner, as_completed_responsive
 from textdrops.locking import drop_lock
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
@@ -301,7 +300,7 @@ def process_drop(
 def _results(futures, progress: Progress, unit: str) -> list[dict]:
     """Results of batch futures in batch order, advancing the progress line as each batch finishes."""
     done: dict[int, dict] = {}
-    for future in as_completed(futures):
+    for future in as_completed_responsive(futures):  # stop signals are acted on while batches run
         result = future.result()
         done[result["batch"]] = result
         progress.advance(result[unit])

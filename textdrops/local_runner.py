@@ -9,8 +9,12 @@ without joining them, see `textdrops.stopping.exit_now`).
 
 from __future__ import annotations
 
+import concurrent.futures
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED
 from typing import Any
 
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from textdrops.stopping import cancel_signal
@@ -24,3 +28,22 @@ class StoppableThreadPoolTaskRunner(ThreadPoolTaskRunner):
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         super().__exit__(exc_type, exc_value, traceback)
+
+
+def as_completed_responsive(futures: list) -> Iterator:
+    """Prefect futures as they finish, like `prefect.futures.as_completed`, but the calling (main) thread
+    never waits longer than half a second at a time.
+
+    Python runs signal handlers in the main thread once it runs again; a main thread asleep in an
+    untimed lock wait was seen to miss a Ctrl-C delivered to another thread for good (the flow went on
+    waiting for a batch that never ends). Futures of other runners (Dask) are waited for Prefect's way.
+    """
+    wrapped = {getattr(f, "wrapped_future", None): f for f in futures}
+    if not all(isinstance(w, concurrent.futures.Future) for w in wrapped):
+        yield from as_completed(futures)
+        return
+    pending = set(wrapped)
+    while pending:
+        finished, pending = concurrent.futures.wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        for future in finished:
+            yield wrapped[future]
