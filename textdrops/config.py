@@ -102,7 +102,7 @@ class Settings:
         )
         base = cls(
             minhash=minhash,
-            out_dir=Path(os.environ.get("TEXTDROPS_OUT", str(DEFAULT_OUT))),
+            out_dir=_path_or_empty(os.environ.get("TEXTDROPS_OUT", str(DEFAULT_OUT))),
             batch_size=_parse("TEXTDROPS_BATCH_SIZE", int, cls.batch_size, _ALLOWED["batch_size"]),
             max_file_bytes=_parse("TEXTDROPS_MAX_FILE_BYTES", int, cls.max_file_bytes, _ALLOWED["max_file_bytes"]),
             ner_model=os.environ.get("TEXTDROPS_NER_MODEL", DEFAULT_NER_MODEL),
@@ -114,7 +114,7 @@ class Settings:
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "out_dir" in given:
-            given["out_dir"] = Path(given["out_dir"]) if str(given["out_dir"]) else ""
+            given["out_dir"] = _path_or_empty(str(given["out_dir"]))
         settings = dataclasses.replace(base, **given)
         settings.check(given)
         return settings
@@ -134,7 +134,7 @@ class Settings:
             "ner_model": self.ner_model,
         }
         ok = {
-            "out_dir": lambda v: str(v).strip() not in ("", "."),
+            "out_dir": lambda v: isinstance(v, Path),
             "batch_size": lambda v: isinstance(v, int) and v >= 1,
             "max_file_bytes": lambda v: isinstance(v, int) and v >= 1,
             "ner_processes": lambda v: isinstance(v, int) and v >= 1,
@@ -173,6 +173,11 @@ class Settings:
         ):
             data.pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _path_or_empty(value: str) -> Path | str:
+    """Path(value), or "" (refused by Settings.check) for an empty value, which Path would turn into "."."""
+    return Path(value) if value.strip() else ""
 
 
 def _model_available(name: str) -> bool:
