@@ -64,6 +64,8 @@ def raise_cancelled_on_signals() -> None:
         raise Cancelled(signum)
 
     for signum in STOP_SIGNALS:
+        if signum != signal.SIGTERM and signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # ignored on purpose (nohup, a background job of a script): stays ignored
         signal.signal(signum, handler)
     signal.signal(_WAKE_SIGNAL, lambda signum, frame: None)
     read_end, write_end = os.pipe()
