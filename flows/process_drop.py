@@ -20,7 +20,6 @@ from prefect import flow, get_run_logger, tags, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
-from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
@@ -40,10 +39,12 @@ from textdrops import workers
 from textdrops.config import Settings
 from textdrops.drops import stored_source, successful_fingerprints
 from textdrops.faults import crash_point
+from textdrops.local_runner import StoppableThreadPoolTaskRunner, as_completed_responsive
 from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
 from textdrops.pipeline import RunContext
 from textdrops.progress import Progress
 from textdrops.served import check_scope, check_worker_processes
+from textdrops.stopping import cancel_message, cancel_signal
 
 TRIGGERS = ("manual", "schedule", "deployment", "test")
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
@@ -140,6 +141,8 @@ def build_record(
 
 
 def failed_record(ctx: RunContext, started: datetime, error: BaseException, discovered: dict | None) -> dict:
+    """The run record of a run that failed, or was cancelled by a stop signal (SIGTERM, Ctrl-C)."""
+    signum = cancel_signal(error)
     return {
         "drop_fingerprint": discovered["fingerprint"] if discovered else None,
         "run_id": ctx.run_id,
@@ -149,8 +152,8 @@ def failed_record(ctx: RunContext, started: datetime, error: BaseException, disc
         "trigger": flow_run.parameters.get("trigger", "manual"),
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
-        "status": "failed",
-        "error": f"{type(error).__name__}: {error}",
+        "status": "failed" if signum is None else "cancelled",
+        "error": f"{type(error).__name__}: {error}" if signum is None else cancel_message(signum),
         "files_seen": 0,
         "docs_kept": 0,
         "docs_exact_duplicate": 0,
@@ -206,7 +209,12 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
     )
 
 
-@flow(name="process-drop", flow_run_name=_flow_run_name, validate_parameters=True)
+@flow(
+    name="process-drop",
+    flow_run_name=_flow_run_name,
+    validate_parameters=True,
+    task_runner=StoppableThreadPoolTaskRunner(),  # a cancelled run does not wait for busy batch threads
+)
 def process_drop(
     drop: str,
     out_dir: str | None = None,
@@ -300,6 +308,8 @@ def process_drop(
             record = build_record(ctx, started, discovered, loaded, prepared, deduped, annotated, wall)
             top_entities = commit_task(ctx, record)
         except BaseException as exc:
+            if cancel_signal(exc) is not None:
+                workers.terminate()  # stop busy workers before their staging area is removed
             if not (ctx.staging / "COMMITTING").exists():
                 shutil.rmtree(ctx.staging, ignore_errors=True)
                 try:
@@ -329,7 +339,7 @@ def process_drop(
 def _results(futures, progress: Progress, unit: str) -> list[dict]:
     """Results of batch futures in batch order, advancing the progress line as each batch finishes."""
     done: dict[int, dict] = {}
-    for future in as_completed(futures):
+    for future in as_completed_responsive(futures):  # stop signals are acted on while batches run
         result = future.result()
         done[result["batch"]] = result
         progress.advance(result[unit])

@@ -7,17 +7,21 @@ row with a reason from `textdrops.schema.QUARANTINE_REASONS`; nothing is skipped
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import hashlib
 import io
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import charset_normalizer
 import polars as pl
+
+from textdrops.faults import document_point
 
 INPUT_SUFFIXES = (".txt", ".txt.gz")
 MANIFEST_NAME = "manifest.csv"
@@ -40,6 +44,7 @@ _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b
 # C0 controls other than tab, newline, vertical tab, form feed and carriage return.
 _CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 11, 12, 13})
 _ONE_READ_BYTES = 1 << 20  # files up to this size are hashed from one read
+MAX_MANIFEST_BYTES = 100_000_000  # about a million rows; a larger manifest fails the run with a message
 
 
 class ManifestError(ValueError):
@@ -61,9 +66,34 @@ class InputFile:
     size_bytes: int
 
 
+class DropNameError(ValueError):
+    """The drop's folder name cannot be a partition value that every reader gives back unchanged."""
+
+
+# Hive partition folders are `drop_id=<name>`: readers split the folder name at `=` and URL-decode it
+# (pyarrow, DuckDB and Spark turn `%2F` into `/`), so a name with `=` or `%` would come back as another
+# drop id; `/` and `\` are path separators, and control characters break every listing. Such names
+# are refused rather than encoded, so that a drop id is always exactly its folder name. Glob
+# characters (`[`, `?`, `*`) and spaces are fine: no path is ever handed to a glob unescaped.
+_REFUSED_IN_DROP_NAMES = re.compile(r"[=%/\\\x00-\x1f\x7f]")
+
+
+def check_drop_name(name: str) -> str:
+    """name, when it can be a drop id; DropNameError naming the problem and the fix otherwise."""
+    bad = sorted(set(_REFUSED_IN_DROP_NAMES.findall(name)))
+    if bad or not name:
+        shown = ", ".join(repr(c) for c in bad) or "nothing"
+        raise DropNameError(
+            f"drop folder name {name!r} cannot be a drop id: it contains {shown}, which Parquet readers "
+            "do not give back unchanged from a hive partition (drop_id=<name>); rename the folder "
+            "without = % / \\ or control characters"
+        )
+    return name
+
+
 def drop_id_of(drop: Path) -> str:
-    """The drop's id: its folder name."""
-    return drop.resolve().name
+    """The drop's id: its folder name (DropNameError when it cannot be one, see check_drop_name)."""
+    return check_drop_name(drop.resolve().name)
 
 
 def drop_date_of(drop_id: str) -> date | None:
@@ -143,13 +173,44 @@ def quarantine_frame(rows: list[dict]) -> pl.DataFrame:
     )
 
 
+def _read_manifest_bytes(path: Path) -> bytes | None:
+    """The manifest's bytes, None when there is none; ManifestError for a symlink, a special file or one
+    over MAX_MANIFEST_BYTES (opened without following links, so a link swapped in later is refused too)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise ManifestError(
+            f"{path} is a symbolic link (to {os.readlink(path)}); links are not followed, so that a drop "
+            "cannot read outside itself: put the manifest file itself in the drop"
+        )
+    if stat.S_ISDIR(st.st_mode):
+        return None  # a folder named manifest.csv: no manifest
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot open ({exc.strerror or exc}); fix or remove the manifest") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ManifestError(f"{path} is not a regular file; replace it with a CSV file or remove it")
+        data = handle.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{path} is larger than the manifest limit of {MAX_MANIFEST_BYTES:,} bytes; "
+            "keep only the columns the pipeline reads (file, published_at, source, url, title)"
+        )
+    return data
+
+
 def read_manifest(drop: Path) -> tuple[pl.DataFrame | None, list[str]]:
     """The drop's manifest (file, published_at, source, url, title) or None, plus warnings."""
     path = drop / MANIFEST_NAME
-    if not path.is_file():
+    data = _read_manifest_bytes(path)
+    if data is None:
         return None, []
     try:
-        raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        raw = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy")
     except Exception as exc:  # polars raises several error types for malformed CSV
         raise ManifestError(f"{path}: cannot parse as CSV ({exc}); fix or remove the manifest") from exc
     if "file" not in raw.columns:
@@ -244,14 +305,26 @@ def _as_western_text(raw: bytes) -> str | None:
 
 
 def read_file(drop: Path, entry: InputFile, max_bytes: int) -> tuple[bytes, str]:
-    """Raw bytes of one input (gunzipped) and its sha256 over the bytes on disk."""
+    """Raw bytes of one input (gunzipped) and its sha256 over the bytes on disk.
+
+    The size limit holds for the bytes actually read, not only the size seen at discovery (a file may
+    grow in between), and a file replaced by a symbolic link since discovery is not followed.
+    """
     if entry.size_bytes > max_bytes:
         raise Quarantined("too_large", f"{entry.size_bytes} bytes is over the limit of {max_bytes}")
     path = drop / entry.path
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise Quarantined("not_a_file", "no longer a regular file when it was read")
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Quarantined("symlink", "replaced by a symbolic link after it was found; not followed") from exc
         raise Quarantined("unreadable", f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise Quarantined("too_large", f"grew past the limit of {max_bytes} bytes after it was found")
     sha = hashlib.sha256(data).hexdigest()
     if entry.path.lower().endswith(".gz"):
         try:
@@ -272,6 +345,7 @@ def load_batch(drop: Path, entries: list[InputFile], max_bytes: int) -> tuple[pl
         try:
             data, sha = read_file(drop, entry, max_bytes)
             text, encoding = decode(data)
+            document_point(text)
         except Quarantined as q:
             rejected.append(
                 {

@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.entities import NUMERIC_LABELS
 from tasks.load import MANIFEST_NAME, InputFile, discover, fingerprint, read_manifest, split_batches
 from tasks.write import commit_partitions, entity_counts, write_part
-from textdrops import workers
+from textdrops import isolation
 from textdrops.prefect_defaults import IO_RETRIES
 
 
@@ -77,10 +77,9 @@ def discover_task(ctx) -> dict:
 @task(name="load", task_run_name="load-{ctx.drop_id}-{index}", cache_policy=NO_CACHE, **IO_RETRIES)
 def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
     """Read and decode one batch of files (in a worker process when the batch is large)."""
-    from textdrops.pipeline import load_batch_to_file
-
-    result = workers.run(load_batch_to_file, ctx, index, entries, processes=_processes(ctx, len(entries)))
-    get_run_logger().info(
+    logger = get_run_logger()
+    result = isolation.load(ctx, index, entries, _processes(ctx, len(entries)), logger.warning)
+    logger.info(
         "batch %d: %d files -> %d decoded, %d quarantined",
         index,
         result["files"],
@@ -103,12 +102,9 @@ def learn_boilerplate_task(ctx, loaded: list[dict]) -> frozenset[int]:
 @task(name="prepare", task_run_name="prepare-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
 def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
     """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
-    from textdrops.pipeline import prepare_batch
-
-    result = workers.run(prepare_batch, ctx, index, loaded, boilerplate, processes=_processes(ctx, loaded["docs"]))
-    get_run_logger().info(
-        "batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"]
-    )
+    logger = get_run_logger()
+    result = isolation.prepare(ctx, index, loaded, boilerplate, _processes(ctx, loaded["docs"]), logger.warning)
+    logger.info("batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"])
     return result
 
 
@@ -130,10 +126,10 @@ def dedupe_task(ctx, batch_paths: list[str]) -> dict:
 @task(name="annotate", task_run_name="annotate-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
 def annotate_task(ctx, index: int, prepared: dict) -> dict:
     """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
-    from textdrops.pipeline import annotate_batch
-
-    result = workers.run(annotate_batch, ctx, index, prepared["path"], processes=_processes(ctx, prepared["docs"]))
     logger = get_run_logger()
+    result = isolation.annotate(ctx, index, prepared, _processes(ctx, prepared["docs"]), logger.warning)
+    for skipped in result["annotation_skipped"]:
+        logger.error("batch %d: kept without entities and dates: %s", index, skipped)
     for error in result["date_errors"]:
         logger.error("batch %d: date extraction failed for document %s (kept without dates)", index, error)
     logger.info(

@@ -360,7 +360,7 @@ def entity_counts(entities_dir: Path, drop_id: str, run_id: str) -> pl.DataFrame
     if not parts:
         return pl.DataFrame(schema={c.name: pl.String for c in TABLES["entity_counts"].columns})
     return (
-        pl.scan_parquet(parts)
+        pl.scan_parquet(parts, glob=False)
         .group_by("canonical", "label")
         .agg(documents=pl.col("doc_id").n_unique().cast(pl.Int64), mentions=pl.len().cast(pl.Int64))
         .sort(["documents", "mentions", "canonical", "label"], descending=[True, True, False, False])

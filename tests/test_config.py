@@ -1,6 +1,11 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from textdrops.config import Settings
+import pytest
+
+from textdrops.config import Settings, SettingsError
 
 
 def test_environment_and_flags_set_the_settings(monkeypatch):
@@ -21,3 +26,58 @@ def test_config_hash_follows_what_changes_rows_not_paths_or_parallelism(monkeypa
     assert Settings.from_env(out_dir="/x", batch_size=7, ner_processes=1).output_hash() == base.output_hash()
     monkeypatch.setenv("TEXTDROPS_DEDUPE_THRESHOLD", "0.7")
     assert Settings.from_env().output_hash() != base.output_hash()
+
+
+BAD_SETTINGS = [
+    ("TEXTDROPS_BATCH_SIZE", "0", "a whole number >= 1"),
+    ("TEXTDROPS_BATCH_SIZE", "-1", "a whole number >= 1"),
+    ("TEXTDROPS_BATCH_SIZE", "abc", "a whole number >= 1"),
+    ("TEXTDROPS_DEDUPE_THRESHOLD", "2", "> 0 and <= 1"),
+    ("TEXTDROPS_SHINGLE_SIZE", "0", "a whole number >= 1"),
+    ("TEXTDROPS_MAX_FILE_BYTES", "-1", "a whole number >= 1"),
+    ("TEXTDROPS_BATCH_TIMEOUT", "0", "seconds > 0"),
+    ("TEXTDROPS_NER_PROCESSES", "two", "a whole number >= 1"),
+    ("TEXTDROPS_OUT", "", "not empty"),
+    ("TEXTDROPS_NER_MODEL", "en_core_web_nonexistent", "installed spaCy model"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_SETTINGS)
+def test_a_bad_setting_fails_at_once_naming_the_setting_its_value_and_what_is_allowed(
+    monkeypatch, name, value, allowed
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env()
+    message = str(error.value)
+    assert message.startswith(f"{name}={value!r} is not allowed:") and allowed in message
+    assert "\n" not in message
+
+
+def test_bad_flags_are_named_as_flags():
+    with pytest.raises(SettingsError, match=r"^--batch-size 0 is not allowed: a whole number >= 1"):
+        Settings.from_env(batch_size=0)
+    with pytest.raises(SettingsError, match=r"^--ner-model 'nope' is not allowed"):
+        Settings.from_env(ner_model="nope")
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_SETTINGS[:1] + BAD_SETTINGS[-2:])
+def test_the_run_command_exits_2_before_any_work(tmp_path, name, value, allowed):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.txt").write_text("Some text.")
+    env = {**os.environ, name: value, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # no server: none needed
+    out = [] if name == "TEXTDROPS_OUT" else ["--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "textdrops.cli", "run", str(drop), *out],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"textdrops run: {name}={value!r} is not allowed") and allowed in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drop"]  # nothing written

@@ -111,10 +111,54 @@ def _run(args: argparse.Namespace) -> int:
     if args.dask_address and args.runner != "dask":
         print("textdrops run: --dask-address needs --runner dask", file=sys.stderr)
         return 2
+    from textdrops.config import Settings, SettingsError
+
+    try:  # every setting checked before any work: one line naming the setting, its value and what is allowed
+        Settings.from_env(out_dir=args.out, ner_model=args.ner_model, batch_size=args.batch_size)
+    except SettingsError as exc:
+        print(f"textdrops run: {exc}", file=sys.stderr)
+        return 2
+    from textdrops.stopping import raise_cancelled_on_signals
+
+    raise_cancelled_on_signals()  # SIGTERM, Ctrl-C, hang-up: record the run as cancelled, stop what it started
+    started: list = []
+    try:
+        return _run_flow(args, drop, started)
+    except BaseException as exc:
+        _stop_when_cancelled(exc, started)
+        raise
+
+
+def _stop_when_cancelled(exc: BaseException, started: list) -> None:
+    """After a stop signal: stop the worker pool and the temporary server now, then exit 128 + signal."""
+    from textdrops import workers
+    from textdrops.stopping import cancel_message, cancel_signal, exit_now, ignore_stop_signals
+
+    signum = cancel_signal(exc)
+    if signum is None:
+        return
+    ignore_stop_signals()
+    workers.terminate()
+    for server in started:
+        server.stop()
+    print(f"textdrops run: {cancel_message(signum)}; a run under way is recorded as cancelled in runs", file=sys.stderr)
+    exit_now(128 + signum)  # without waiting for a stage thread that is still busy
+
+
+def _run_flow(args: argparse.Namespace, drop: Path, started: list) -> int:
     from textdrops.config import Settings
     from textdrops.prestart import TemporaryServer, prestart_workers
 
     server = TemporaryServer.start_if_needed()  # first: its boot overlaps the imports below
+    if server:
+        started.append(server)
+    from tasks.load import DropNameError, drop_id_of  # after the server's start: this imports polars
+
+    try:
+        drop_id_of(drop)
+    except DropNameError as exc:
+        print(f"textdrops run: {exc}", file=sys.stderr)
+        return 2  # the server is stopped at exit
     if args.runner == "local":
         prestart_workers(drop, Settings.from_env(ner_model=args.ner_model))
     from flows.process_drop import process_drop
@@ -150,6 +194,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from textdrops.config import Settings, SettingsError
+
+    try:
+        Settings.from_env(out_dir=args.out)
+    except SettingsError as exc:
+        print(f"textdrops serve: {exc}", file=sys.stderr)
+        return 2
     from flows.serve import serve_deployments
 
     serve_deployments(

@@ -28,7 +28,7 @@ def read_runs(out_dir: Path, columns: list[str] | None = None) -> pl.DataFrame |
     frames = []
     for path in sorted((out_dir / "runs").glob("drop_id=*/*.parquet")):
         try:
-            frames.append(pl.read_parquet(path, columns=columns))
+            frames.append(pl.read_parquet(path, columns=columns, glob=False))
         except Exception as exc:  # noqa: BLE001  (polars raises several error types for a damaged file)
             log.warning(
                 "skipping unreadable run record %s (%s: %s); delete it to silence this", path, type(exc).__name__, exc
@@ -102,6 +102,7 @@ def stored_source(out_dir: Path, drop_id: str) -> str | None:
     if not files:
         return None
     runs = pl.concat(
-        [pl.read_parquet(f, columns=["drop_path", "status", "finished_at"]) for f in files], how="vertical_relaxed"
+        [pl.read_parquet(f, columns=["drop_path", "status", "finished_at"], glob=False) for f in files],
+        how="vertical_relaxed",
     ).filter(pl.col("status") == "succeeded")
     return runs.sort("finished_at")["drop_path"][-1] if runs.height else None

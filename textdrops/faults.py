@@ -7,8 +7,11 @@ uninterrupted run. Unset (always, outside tests), `crash_point` does nothing.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import time
+from collections.abc import Iterable
 
 CRASH_ENV = "TEXTDROPS_CRASH_AT"
 CRASH_POINTS = (
@@ -26,3 +29,42 @@ def crash_point(name: str) -> None:
     """Kill this process with SIGKILL if TEXTDROPS_CRASH_AT names this point."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+# Faults tied to a document, for tests of the worker pool and of stopping a run. With TEXTDROPS_FAULT_DOC
+# set to a marker, a document whose text contains "<marker>:crash" kills the worker process reading it
+# (SIGKILL; only in a worker, never the flow's own process) and one containing "<marker>:hang" never
+# finishes, as a pathological input would; "<marker>:crash@prepare" (or @annotate) does so only in that
+# stage. TEXTDROPS_FAULT_REACHED names a file that gets the pid of each process reaching a fault, so a
+# test knows the run is there.
+FAULT_DOC_ENV = "TEXTDROPS_FAULT_DOC"
+FAULT_REACHED_ENV = "TEXTDROPS_FAULT_REACHED"
+
+
+def documents_point(texts: Iterable[str], stage: str) -> None:
+    """document_point for each of texts, when fault injection is on (else nothing is read)."""
+    if os.environ.get(FAULT_DOC_ENV):
+        for text in texts:
+            document_point(text, stage)
+
+
+def document_point(text: str, stage: str = "load") -> None:
+    """Crash or hang here if fault injection is on and `text` carries the fault marker for this stage."""
+    marker = os.environ.get(FAULT_DOC_ENV)
+    if not marker or marker not in text:
+        return
+    fault = None
+    for kind in ("crash", "hang"):
+        if f"{marker}:{kind}@{stage}" in text or (stage == "load" and f"{marker}:{kind}\n" in text + "\n"):
+            fault = kind
+    in_worker = multiprocessing.parent_process() is not None
+    if fault is None or (fault == "crash" and not in_worker):
+        return
+    reached = os.environ.get(FAULT_REACHED_ENV)
+    if reached:
+        with open(reached, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+    if fault == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    while True:
+        time.sleep(0.05)  # busy in Python, as a slow loop would be: signals still reach this process

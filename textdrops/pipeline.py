@@ -23,6 +23,7 @@ from tasks import dates as dates_stage
 from tasks.load import InputFile, drop_date_of, load_batch
 from textdrops import dedupe_index
 from textdrops.config import MinHashConfig, Settings
+from textdrops.faults import documents_point
 from textdrops.locking import index_lock
 from textdrops.schema import DATES, ENTITIES
 
@@ -57,6 +58,12 @@ class RunContext:
 
     def staged(self, table: str) -> Path:
         return write.staged_partition(self.out_dir, self.run_id, table, self.drop_id)
+
+
+def read_ipc(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """An Arrow IPC file, its path taken literally: polars would expand `[`, `?` and `*` as a glob."""
+    frame = pl.scan_ipc(path, glob=False)
+    return (frame.select(columns) if columns else frame).collect()
 
 
 def _timer() -> tuple[dict[str, float], Callable[[str], None]]:
@@ -148,7 +155,9 @@ def learn_drop_boilerplate(ctx: RunContext, loaded: list[dict]) -> frozenset[int
     if not n_docs:
         return frozenset()
     threshold = clean.boilerplate_threshold(n_docs)
-    frequent = pl.scan_parquet(paths).group_by("key").agg(pl.col("docs").sum()).filter(pl.col("docs") >= threshold)
+    frequent = (
+        pl.scan_parquet(paths, glob=False).group_by("key").agg(pl.col("docs").sum()).filter(pl.col("docs") >= threshold)
+    )
     return frozenset(frequent.collect()["key"].to_list())
 
 
@@ -156,7 +165,8 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
     """Clean and fingerprint one loaded batch; writes the batch file and its quarantine part."""
     seconds, lap = _timer()
     settings = ctx.settings
-    raw = pl.read_ipc(loaded["raw_path"])
+    raw = read_ipc(loaded["raw_path"])
+    documents_point(raw["raw_text"], "prepare")
     cleaned = clean.clean_batch(raw, boilerplate)
     # a headline-only item (a wire flash, a body that was only template text) keeps its headline as text
     cleaned = cleaned.with_columns(
@@ -174,7 +184,7 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
     cleaned = cleaned.filter(~is_empty)
     lap("clean")
     if ctx.manifest_path.exists():
-        manifest = pl.read_parquet(ctx.manifest_path)
+        manifest = pl.read_parquet(ctx.manifest_path, glob=False)
         cleaned = cleaned.join(manifest, left_on="source_path", right_on="file", how="left")
         cleaned = cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
     else:
@@ -275,7 +285,7 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     started = time.perf_counter()
     cfg = ctx.settings.minhash
     current = pl.concat(
-        [_empty_index(cfg.num_perm)] + [pl.read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
+        [_empty_index(cfg.num_perm)] + [read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
         how="vertical_relaxed",
     )
     with index_lock(ctx.out_dir, ctx.settings.lock_timeout):  # held through the commit by the flow
@@ -315,33 +325,39 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
     }
 
 
-def annotate_batch(ctx: RunContext, index: int, batch_path: str) -> dict:
-    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts."""
+def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: frozenset[str] = frozenset()) -> dict:
+    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts.
+
+    Documents in skip_docs (doc ids) are written but not annotated (see `textdrops.isolation`)."""
     seconds, lap = _timer()
     settings = ctx.settings
-    docs = pl.read_ipc(batch_path).drop("signature")
-    statuses = pl.read_ipc(ctx.statuses_path)
+    docs = read_ipc(batch_path).drop("signature")
+    statuses = read_ipc(ctx.statuses_path)
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
+    annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
     lap("write")
+    documents_point(annotated["text"], "annotate")
     # Titles go through NER too, in the same pass; their mentions are rows with field "title".
-    titles = kept["title"].to_list()
+    titles = annotated["title"].to_list()
     titled = [i for i, title in enumerate(titles) if title and title.strip()]
     all_spans = entities.extract_entities(
-        kept["text"].to_list() + [titles[i] for i in titled],
+        annotated["text"].to_list() + [titles[i] for i in titled],
         settings.ner_model,
         settings.ner_batch_size,
         settings.ner_max_chars,
     )
-    spans = all_spans[: kept.height]
-    title_spans: list[list] = [[] for _ in range(kept.height)]
-    for i, found in zip(titled, all_spans[kept.height :], strict=True):
+    spans = all_spans[: annotated.height]
+    title_spans: list[list] = [[] for _ in range(annotated.height)]
+    for i, found in zip(titled, all_spans[annotated.height :], strict=True):
         title_spans[i] = found
     lap("entities")
     entity_rows: list[tuple] = []
     date_rows: list[tuple] = []
     date_errors: list[str] = []
-    rows = zip(kept["doc_id"], titles, kept["text"], kept["reference_date"], title_spans, spans, strict=True)
+    rows = zip(
+        annotated["doc_id"], titles, annotated["text"], annotated["reference_date"], title_spans, spans, strict=True
+    )
     for doc_id, title, text, ref, in_title, doc_spans in rows:
         named = [
             (field, source, s, e, label)

@@ -64,6 +64,8 @@ class TemporaryServer:
         command = [
             sys.executable,
             "-m",
+            "textdrops.stopping",  # runs uvicorn as a child that exits when this process dies, even by SIGKILL
+            str(os.getpid()),
             "uvicorn",
             "--app-dir",
             str(Path(spec.origin).parent.parent),
@@ -78,7 +80,10 @@ class TemporaryServer:
             "--lifespan",
             "on",
         ]
-        self.process: subprocess.Popen | None = subprocess.Popen(command, env={**os.environ, **_SERVER_ENV})
+        # its own session: a Ctrl-C at the terminal reaches this command, which stops the server in turn
+        self.process: subprocess.Popen | None = subprocess.Popen(
+            command, env={**os.environ, **_SERVER_ENV}, start_new_session=True
+        )
         atexit.register(self.stop)  # registered before Prefect's own exit handlers, so it runs after them
 
     @classmethod

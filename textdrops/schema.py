@@ -20,6 +20,10 @@ QUARANTINE_REASONS: dict[str, str] = {
     "not_a_file": "a directory or special file whose name ends in .txt",
     "symlink": "a symbolic link (never followed, so a drop cannot read outside itself)",
     "empty_after_cleanup": "nothing is left once junk is removed",
+    "worker_crash": "the worker process died on it twice, the second time with the file alone (a crash or an "
+    "out-of-memory kill); the rest of its batch is processed",
+    "timeout": "reading or cleaning it alone ran past the batch time limit (TEXTDROPS_BATCH_TIMEOUT, "
+    "default 900 s); the rest of its batch is processed",
 }
 
 DOC_STATUSES = ("kept", "exact_duplicate", "near_duplicate")
@@ -212,8 +216,8 @@ RUNS = Table(
         _c("trigger", pa.string(), "manual | schedule | deployment | test", False),
         _c("started_at", TIMESTAMP, "run start (UTC)", False),
         _c("finished_at", TIMESTAMP, "run end (UTC)", False),
-        _c("status", pa.string(), "succeeded | failed", False),
-        _c("error", pa.string(), "the error message when the run failed"),
+        _c("status", pa.string(), "succeeded | failed | cancelled (stopped by SIGTERM or Ctrl-C)", False),
+        _c("error", pa.string(), "the error message when the run failed, or which signal cancelled it"),
         _c("files_seen", pa.int64(), "input files found (= kept + duplicates + quarantined)", False),
         _c("docs_kept", pa.int64(), "documents kept", False),
         _c("docs_exact_duplicate", pa.int64(), "documents marked exact_duplicate", False),

@@ -5,38 +5,151 @@ drop uses every core of the machine while the flow process only coordinates. Wor
 `spawn` (never `fork` from a threaded process), live as long as the calling process, and keep what they
 load (the spaCy model) between batches. With `processes <= 1` work runs in the calling process, which is
 what each worker of a Dask cluster does.
+
+A worker that dies (a crash, an out-of-memory kill) breaks the whole pool: `run` replaces it and raises
+`WorkerCrashed`; a call over its time limit has its pool killed and replaced, and raises `WorkerTimeout`.
+Calls of other batches that were running in a pool killed that way are resubmitted, not failed.
+Workers ignore Ctrl-C (the parent decides what stops) and exit when their parent dies.
 """
 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import contextlib
 import multiprocessing
+import os
+import signal
+import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from textdrops.stopping import watch_parent
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+_generation = 0  # bumped whenever the pool is replaced
+_killed: set[int] = set()  # generations this process killed on purpose (a time limit), not crashes
+_terminated: set[int] = set()  # generations stopped because the run was cancelled
+_STARTUP_SECONDS = 300.0  # a call that has not started after this long (workers cannot start) is given up
 
 
-def _get_pool(processes: int) -> ProcessPoolExecutor:
-    global _pool, _pool_size
+class WorkerCrashed(RuntimeError):
+    """A worker process died while running the call (the pool has been replaced)."""
+
+
+class WorkerTimeout(TimeoutError):
+    """The call ran past its time limit; its worker was stopped (the pool has been replaced)."""
+
+
+class PoolStopped(RuntimeError):
+    """The pool was stopped while the call ran, because the run is being cancelled (`terminate`)."""
+
+
+def _init_worker(parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_parent(parent_pid, kernel_signal=False)  # spawned from any thread: no kernel parent-death signal
+
+
+def _get_pool(processes: int) -> tuple[ProcessPoolExecutor, int]:
+    global _pool, _pool_size, _generation
     with _lock:
         if _pool is None or _pool_size != processes:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
             _pool_size = processes
-        return _pool
+            _generation += 1
+        return _pool, _generation
 
 
-def run(fn: Callable[..., Any], *args: Any, processes: int) -> Any:
-    """fn(*args), in a worker process when processes > 1, else here."""
+def _discard(generation: int, kill: bool) -> None:
+    """Drop the pool of `generation` (killing its workers when `kill`); the next call starts a new one."""
+    global _pool
+    with _lock:
+        if _pool is None or generation != _generation:
+            return  # already replaced by another caller
+        pool, _pool = _pool, None
+        if kill:
+            _killed.add(generation)
+            _kill_workers(pool)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def run(fn: Callable[..., Any], *args: Any, processes: int, timeout: float | None = None) -> Any:
+    """fn(*args), in a worker process when processes > 1, else here.
+
+    `timeout` counts from the moment the call starts in its worker: time spent queued behind other
+    batches, or starting a worker and importing the stage code, is not counted.
+    """
     if processes <= 1:
         return fn(*args)
-    return _get_pool(processes).submit(fn, *args).result()
+    while True:
+        pool, generation = _get_pool(processes)
+        marker = os.path.join(tempfile.gettempdir(), f"textdrops-call-{os.getpid()}-{uuid.uuid4().hex}")
+        try:
+            future = pool.submit(_marked_call, marker, fn, *args)
+        except (BrokenProcessPool, RuntimeError):  # broken or shut down since we took it: take the next
+            _discard(generation, kill=False)
+            continue
+        try:
+            return _result(future, marker, timeout)
+        except concurrent.futures.TimeoutError:
+            _discard(generation, kill=True)  # a running call can only be stopped with its process
+            raise WorkerTimeout(f"still running after the time limit of {timeout:g} s") from None
+        except BrokenProcessPool:
+            _discard(generation, kill=False)
+            if generation in _terminated:
+                raise PoolStopped("the worker pool was stopped: the run is being cancelled") from None
+            if generation in _killed:
+                continue  # stopped because another call ran out of time: not this call's fault
+            raise WorkerCrashed("a worker process died while running it (crashed or was killed)") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(marker)
+
+
+def _marked_call(marker: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """In the worker: note that the call has started (its code is imported by now), then run it."""
+    with open(marker, "w"):
+        pass
+    return fn(*args)
+
+
+def _result(future: concurrent.futures.Future, marker: str, timeout: float | None) -> Any:
+    """The future's result; concurrent.futures.TimeoutError once it has run `timeout` seconds."""
+    if timeout is None:
+        return future.result()
+    started: float | None = None
+    give_up = time.monotonic() + _STARTUP_SECONDS
+    while True:
+        done, _ = concurrent.futures.wait([future], timeout=0.2)
+        if done:
+            return future.result()
+        now = time.monotonic()
+        if started is None and os.path.exists(marker):
+            started = now
+        if (started is not None and now - started > timeout) or (started is None and now > give_up):
+            raise concurrent.futures.TimeoutError
 
 
 def warm(fn: Callable[..., Any], *args: Any, processes: int) -> None:
@@ -44,9 +157,12 @@ def warm(fn: Callable[..., Any], *args: Any, processes: int) -> None:
     process does other work. Failures are ignored here: the real call that needs it reports them."""
     if processes <= 1:
         return
-    pool = _get_pool(processes)
-    for _ in range(processes):
-        pool.submit(_ignoring_errors, fn, *args)
+    pool, generation = _get_pool(processes)
+    try:
+        for _ in range(processes):
+            pool.submit(_ignoring_errors, fn, *args)
+    except BrokenProcessPool:
+        _discard(generation, kill=False)
 
 
 def _ignoring_errors(fn: Callable[..., Any], *args: Any) -> None:
@@ -57,12 +173,24 @@ def _ignoring_errors(fn: Callable[..., Any], *args: Any) -> None:
 
 
 def shutdown() -> None:
-    """Stop the worker processes (they are started again on demand)."""
+    """Stop the worker processes once their work is done (they are started again on demand)."""
     global _pool
     with _lock:
-        if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
-            _pool = None
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def terminate() -> None:
+    """Stop the worker processes now, busy or not (a cancelled run)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+        if pool is not None:
+            _terminated.add(_generation)
+            _kill_workers(pool)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 atexit.register(shutdown)

@@ -2,6 +2,7 @@ import codecs
 import gzip
 import os
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -146,16 +147,49 @@ def test_split_batches_bounds_the_number_of_batches():
 
 def test_a_file_that_cannot_be_read_is_quarantined_unreadable(tmp_path, monkeypatch):
     drop = make_drop(tmp_path, "drop", {"locked.txt": TEXT, "ok.txt": TEXT})
-    real_read = type(drop).read_bytes
+    real_open = os.open
 
-    def read_bytes(path):
-        if path.name == "locked.txt":
+    def open_(path, *args, **kwargs):  # tests run as root, for whom no permission bit makes a file unreadable
+        if Path(path).name == "locked.txt":
             raise PermissionError(13, "Permission denied")
-        return real_read(path)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(type(drop), "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_)
     entries = [InputFile(p, 10) for p in ("locked.txt", "ok.txt")]
     docs, rejected = load_batch(drop, entries, max_bytes=1000)
     assert docs["source_path"].to_list() == ["ok.txt"]
     assert rejected.row(0, named=True)["reason"] == "unreadable"
     assert "Permission denied" in rejected.row(0, named=True)["detail"]
+
+
+def test_the_size_limit_holds_for_the_bytes_read_and_links_swapped_in_are_not_followed(tmp_path):
+    drop = make_drop(tmp_path, "drop", {"grows.txt": "short", "swapped.txt": TEXT, "ok.txt": TEXT})
+    entries, _ = discover(drop)
+    (drop / "grows.txt").write_text("much longer now " * 100)  # after discovery saw 5 bytes
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret outside the drop")
+    (drop / "swapped.txt").unlink()
+    os.symlink(outside, drop / "swapped.txt")
+    docs, rejected = load_batch(drop, entries, max_bytes=1000)
+    assert docs["source_path"].to_list() == ["ok.txt"]
+    reasons = dict(rejected.select("source_path", "reason").rows())
+    assert reasons == {"grows.txt": "too_large", "swapped.txt": "symlink"}
+    assert "grew" in rejected.filter(pl.col("source_path") == "grows.txt")["detail"][0]
+
+
+def test_a_symlinked_manifest_is_refused_not_followed(tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("file,title\na.txt,From outside\n")
+    drop = make_drop(tmp_path, "drop", {"a.txt": TEXT})
+    os.symlink(outside, drop / "manifest.csv")
+    with pytest.raises(ManifestError, match="symbolic link.*not followed"):
+        read_manifest(drop)
+
+
+def test_a_manifest_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    drop = make_drop(tmp_path, "drop", {"a.txt": TEXT, "manifest.csv": "file,title\n" + "a.txt,A\n" * 100})
+    monkeypatch.setattr("tasks.load.MAX_MANIFEST_BYTES", 500)
+    with pytest.raises(ManifestError, match="larger than the manifest limit of 500 bytes"):
+        read_manifest(drop)
+    monkeypatch.setattr("tasks.load.MAX_MANIFEST_BYTES", 5_000)
+    assert read_manifest(drop)[0]["file"].to_list() == ["a.txt"]

@@ -1,0 +1,71 @@
+"""A document that kills a worker process or never finishes costs that document, not the drop.
+
+Real worker processes: fault injection makes a worker SIGKILL itself, or hang, on a marked document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import FIXTURES, SEEDS, make_drop
+from textdrops import workers
+from textdrops.faults import FAULT_DOC_ENV, FAULT_REACHED_ENV
+
+SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
+SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
+BBC = (FIXTURES / "clean" / "bbc_business_001.txt").read_text(encoding="utf-8")
+MARKER = "FAULT-MARKER-51c2"
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def fresh_pool():
+    workers.shutdown()  # workers started now see this test's environment
+    yield
+    workers.shutdown()
+
+
+def _read(out: Path, table: str) -> pl.DataFrame:
+    return pl.read_parquet(out / table / "**" / "*.parquet", hive_partitioning=True, hive_schema={"drop_id": pl.String})
+
+
+def test_documents_that_kill_workers_cost_only_themselves_in_every_stage(tmp_path, monkeypatch, fresh_pool):
+    from flows.process_drop import process_drop
+
+    files: dict[str, bytes | str] = {
+        f"{i:02d}.txt": f"Story number {i} of the day.\n\n{SEED_0 if i % 2 else SEED_1}" for i in range(5)
+    }
+    files["03-load.txt"] = f"A poisonous file.\n\n{MARKER}:crash\n\n{SEED_0}"
+    files["06-prepare.txt"] = f"A poisonous article to clean.\n\n{MARKER}:crash@prepare\n\nAbout Syria.\n\n{SEED_1}"
+    files["09-annotate.txt"] = f"Poison for NER.\n\n{MARKER}:crash@annotate\n\n{BBC}"  # unlike the others: kept
+    drop = make_drop(tmp_path, "faulty", files)
+    reached = tmp_path / "reached"
+    monkeypatch.setenv(FAULT_DOC_ENV, MARKER)
+    monkeypatch.setenv(FAULT_REACHED_ENV, str(reached))
+    monkeypatch.setenv("TEXTDROPS_POOL_MIN_DOCS", "5")  # this small batch runs in the pool
+    out = tmp_path / "out"
+
+    record = process_drop(drop=str(drop), out_dir=str(out), trigger="test", worker_processes=2)
+
+    assert record["status"] == "succeeded"
+    quarantine = _read(out, "quarantine")
+    assert dict(quarantine.select("source_path", "reason").iter_rows()) == {
+        "03-load.txt": "worker_crash",
+        "06-prepare.txt": "worker_crash",
+    }
+    assert all(quarantine["detail"].str.len_chars() > 0)
+    documents = _read(out, "documents")
+    assert documents.height == 6  # every other file of the batch made it
+    assert record["files_seen"] == 8 and record["files_quarantined"] == 2
+    assert record["quarantine_reasons"] == {"worker_crash": 2}
+    # the document whose annotation kills a worker is kept, without entities or dates
+    poisoned = documents.filter(pl.col("source_path") == "09-annotate.txt")
+    assert poisoned["status"].to_list() == ["kept"]
+    annotated = set(_read(out, "entities")["doc_id"])
+    assert poisoned["doc_id"][0] not in annotated and annotated  # the other kept documents have entities
+    assert len(reached.read_text().split()) >= 9  # each one killed a worker twice in its batch and once alone
+    assert workers.run(sum, [1, 2], processes=2) == 3  # the pool works again afterwards

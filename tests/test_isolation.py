@@ -1,0 +1,53 @@
+"""Batch isolation with real worker processes: what kills a worker or hangs is found and left out."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from tasks.load import InputFile
+from tests.conftest import SEEDS, make_drop
+from textdrops import isolation, workers
+from textdrops.config import Settings
+from textdrops.faults import FAULT_DOC_ENV
+from textdrops.pipeline import RunContext
+
+SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
+MARKER = "FAULT-MARKER-90be"
+
+
+@pytest.fixture
+def fresh_pool():
+    workers.shutdown()  # workers started now see this test's environment
+    yield
+    workers.shutdown()
+
+
+def test_load_quarantines_the_files_that_crash_or_hang_a_worker_and_keeps_the_rest(tmp_path, monkeypatch, fresh_pool):
+    files = {f"{i:02d}.txt": f"Article {i}.\n\n{SEED_0}" for i in range(4)}
+    files["01-crash.txt"] = f"{MARKER}:crash\n\n{SEED_0}"
+    files["02-hang.txt"] = f"{MARKER}:hang\n\n{SEED_0}"
+    drop = make_drop(tmp_path, "faulty", files)
+    monkeypatch.setenv(FAULT_DOC_ENV, MARKER)
+    ctx = RunContext("run-1", str(drop), "faulty", Settings(out_dir=tmp_path / "out", batch_timeout=2.0))
+    entries = [InputFile(name, (drop / name).stat().st_size) for name in sorted(files)]
+    warnings: list[str] = []
+
+    result = isolation.load(ctx, 0, entries, processes=2, warn=warnings.append)
+
+    assert result["files"] == 6 and result["docs"] == 4 and result["quarantined"] == 2
+    assert sorted(result["quarantine_reasons"]) == [("timeout", 1), ("worker_crash", 1)]
+    loaded = pl.read_ipc(result["raw_path"])
+    assert "01-crash.txt" not in loaded["source_path"] and "02-hang.txt" not in loaded["source_path"]
+    assert loaded.height == 4
+    quarantine = pl.read_parquet(ctx.staged("quarantine") / "*.parquet")
+    assert dict(quarantine.select("source_path", "reason").iter_rows()) == {
+        "01-crash.txt": "worker_crash",
+        "02-hang.txt": "timeout",
+    }
+    assert any("died" in w for w in warnings) or any("time limit" in w for w in warnings)
+
+
+def test_in_process_work_is_not_isolated(tmp_path):
+    result, bad = isolation.run_isolating(lambda items: (sum, (items,)), [1, 2, 3], 1, 1.0, print)
+    assert (result, bad) == (6, {})

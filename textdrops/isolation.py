@@ -1,0 +1,176 @@
+"""A batch's stage work in the worker pool, where one bad document costs that document, not the drop.
+
+A worker process that dies on a batch (a crash, an out-of-memory kill) is replaced and the batch is
+tried once more. When it dies again, or when the batch runs past its time limit, the batch is split in
+halves and each half tried alone, recursively, until the documents that fail on their own are found:
+those are quarantined (`worker_crash`, `timeout`) and the batch is run once more without them.
+Probing costs about two batch-runs for a crash; for a time limit, about four times the limit (probes of
+part of a batch get a share of it: see `_MIN_PROBE_SECONDS`).
+
+Nothing here imports Prefect; `tasks.prefect_tasks` calls the three stage entry points below.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from tasks import write
+from tasks.load import InputFile, quarantine_frame
+from textdrops import workers
+from textdrops.pipeline import RunContext, annotate_batch, load_batch_to_file, prepare_batch, read_ipc
+
+T = TypeVar("T")
+Call = tuple[Callable[..., Any], tuple]
+Warn = Callable[[str], None]
+# A probe of part of a batch gets twice its share of the limit, but no less than this (a replaced pool's
+# workers start again, and load the spaCy model again, inside it); a probe of one document gets it all.
+_MIN_PROBE_SECONDS = 10.0
+_probe_ids = itertools.count()
+
+
+def time_limit(ctx: RunContext, n_docs: int) -> float:
+    """Seconds one stage of a batch of n_docs may take: the setting, scaled up for batches larger than
+    batch_size (a drop of many documents has larger batches, at most max_batches of them)."""
+    return ctx.settings.batch_timeout * max(1.0, n_docs / max(ctx.settings.batch_size, 1))
+
+
+def run_isolating(
+    make_call: Callable[[list[T]], Call], items: Sequence[T], processes: int, limit: float, warn: Warn
+) -> tuple[Any, dict[int, str]]:
+    """make_call(items) run in the pool; returns its result and {position in items: reason} of the items
+    left out because they crash a worker or exceed the time limit on their own."""
+    every = list(range(len(items)))
+
+    def attempt(positions: list[int], seconds: float) -> Any:
+        fn, args = make_call([items[i] for i in positions])
+        return workers.run(fn, *args, processes=processes, timeout=seconds)
+
+    try:
+        return attempt(every, limit), {}
+    except workers.WorkerCrashed as exc:
+        warn(f"{exc}; trying the batch once more")
+        try:
+            return attempt(every, limit), {}
+        except (workers.WorkerCrashed, workers.WorkerTimeout) as again:
+            failure: Exception = again
+    except workers.WorkerTimeout as exc:
+        failure = exc
+    warn(f"{failure}; looking for the documents that cause it, {len(items)} in the batch")
+    bad: dict[int, str] = {}
+
+    def probe(positions: list[int]) -> None:
+        half = len(positions) // 2
+        for part in (positions[:half], positions[half:]):
+            if not part:
+                continue
+            share = 2 * limit * len(part) / len(items)
+            seconds = limit if len(part) == 1 else max(min(limit, _MIN_PROBE_SECONDS), share)
+            try:
+                attempt(part, seconds)
+            except (workers.WorkerCrashed, workers.WorkerTimeout) as exc:
+                if len(part) == 1:
+                    bad[part[0]] = "timeout" if isinstance(exc, workers.WorkerTimeout) else "worker_crash"
+                else:
+                    probe(part)
+
+    probe(every)
+    rest = [i for i in every if i not in bad]
+    try:
+        result = attempt(rest, limit)
+    except (workers.WorkerCrashed, workers.WorkerTimeout) as exc:
+        raise RuntimeError(
+            f"a batch fails in the worker pool ({exc}) though none of its documents fails on its own; see the run log"
+        ) from exc
+    return result, bad
+
+
+_DETAIL = {
+    "worker_crash": "the worker process died on this document twice (a crash or an out-of-memory kill) in {stage}",
+    "timeout": "{stage} of this document alone ran past the batch time limit of {limit:g} s (TEXTDROPS_BATCH_TIMEOUT)",
+}
+
+
+def _quarantine_rows(
+    ctx: RunContext, bad: dict[int, str], paths: Sequence[str], sizes: Sequence[int | None], stage: str, limit: float
+) -> pl.DataFrame:
+    rows = [
+        {
+            "source_path": paths[i],
+            "reason": reason,
+            "detail": _DETAIL[reason].format(stage=stage, limit=limit),
+            "size_bytes": sizes[i],
+        }
+        for i, reason in sorted(bad.items())
+    ]
+    return quarantine_frame(rows).with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id))
+
+
+def _add_quarantined(result: dict, frame: pl.DataFrame, ctx: RunContext, part: int) -> dict:
+    write.write_part(frame, "quarantine", ctx.staged("quarantine"), part)
+    return {
+        **result,
+        "quarantined": result["quarantined"] + frame.height,
+        "quarantine_reasons": list(result["quarantine_reasons"]) + frame["reason"].value_counts().rows(),
+    }
+
+
+def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int, warn: Warn) -> dict:
+    """load_batch_to_file of one batch; files that kill the worker or hang are quarantined."""
+    limit = time_limit(ctx, len(entries))
+    result, bad = run_isolating(
+        lambda subset: (load_batch_to_file, (ctx, index, subset)), entries, processes, limit, warn
+    )
+    if not bad:
+        return result
+    frame = _quarantine_rows(
+        ctx, bad, [e.path for e in entries], [e.size_bytes for e in entries], "reading and decoding", limit
+    )
+    return _add_quarantined({**result, "files": len(entries)}, frame, ctx, 60_000 + index)
+
+
+def prepare(ctx: RunContext, index: int, loaded: dict, boilerplate: frozenset[int], processes: int, warn: Warn) -> dict:
+    """prepare_batch of one loaded batch; documents that kill the worker or hang are quarantined."""
+    limit = time_limit(ctx, loaded["docs"])
+    raw_path = Path(loaded["raw_path"])
+    positions = list(range(loaded["docs"]))
+
+    def make_call(subset: list[int]) -> Call:
+        if len(subset) == len(positions):
+            return prepare_batch, (ctx, index, loaded, boilerplate)
+        part = raw_path.with_name(f"{raw_path.stem}-part-{next(_probe_ids)}.arrow")
+        read_ipc(raw_path).with_row_index("_position").filter(pl.col("_position").is_in(subset)).drop(
+            "_position"
+        ).write_ipc(part)
+        return prepare_batch, (ctx, index, {**loaded, "raw_path": str(part)}, boilerplate)
+
+    result, bad = run_isolating(make_call, positions, processes, limit, warn)
+    if not bad:
+        return result
+    raw = read_ipc(raw_path, columns=["source_path", "size_bytes"])
+    frame = _quarantine_rows(ctx, bad, raw["source_path"], raw["size_bytes"], "cleanup", limit)
+    return _add_quarantined(result, frame, ctx, 70_000 + index)
+
+
+def annotate(ctx: RunContext, index: int, prepared: dict, processes: int, warn: Warn) -> dict:
+    """annotate_batch of one batch; a kept document whose NER or date extraction kills the worker or
+    hangs stays kept, without entities or dates (it is already deduplicated), and is reported."""
+    limit = time_limit(ctx, prepared["docs"])
+    kept = (
+        read_ipc(prepared["path"], columns=["doc_id", "source_path"])
+        .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
+        .filter(pl.col("status") == "kept")
+    )
+    doc_ids = kept["doc_id"].to_list()
+
+    def make_call(subset: list[str]) -> Call:
+        return annotate_batch, (ctx, index, prepared["path"], frozenset(doc_ids) - frozenset(subset))
+
+    result, bad = run_isolating(make_call, doc_ids, processes, limit, warn)
+    paths = kept["source_path"].to_list()
+    errors = [f"{paths[i]}: {_DETAIL[reason].format(stage='annotation', limit=limit)}" for i, reason in bad.items()]
+    return {**result, "annotation_skipped": errors}
