@@ -1,0 +1,163 @@
+"""Stories stage: the same event from two outlets shares a story, across files, batches, re-runs and drops."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from benchmarks.eval_stories import bcubed, processed_drop
+from tasks import stories
+from tests.conftest import FIXTURES, SEEDS, make_drop
+
+SEED_0, SEED_1 = sorted(p.name for p in SEEDS.glob("*.txt"))
+UNRELATED = "bbc_business_001.txt"  # Time Warner's quarterly profits
+
+
+def _drop(root: Path, name: str, files: list[Path]) -> Path:
+    return make_drop(root, name, {p.name: p.read_text(encoding="utf-8") for p in files})
+
+
+def _story_of(docs: pl.DataFrame, result: stories.StoryResult) -> dict[str, str]:
+    joined = docs.select("doc_id", "source_path").join(result.assignments, on="doc_id")
+    return dict(zip(joined["source_path"], joined["story_id"], strict=True))
+
+
+@pytest.fixture(scope="module")
+def seeds_and_unrelated(tmp_path_factory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    root = tmp_path_factory.mktemp("stories")
+    drop = _drop(root / "raw", "2016-03-15", [SEEDS / SEED_0, SEEDS / SEED_1, FIXTURES / "clean" / UNRELATED])
+    return processed_drop(drop, root / "out")
+
+
+def test_seed_articles_share_a_story_and_an_unrelated_article_does_not(seeds_and_unrelated):
+    docs, entities = seeds_and_unrelated
+    result = stories.link_stories("2016-03-15", docs, entities)
+    story = _story_of(docs, result)
+    assert story[SEED_0] == story[SEED_1]
+    assert story[UNRELATED] != story[SEED_0]
+    # the story is named after the document that started it, and summarised in one row
+    assert story[SEED_0] in set(docs["doc_id"])
+    row = result.stories.filter(pl.col("story_id") == story[SEED_0]).row(0, named=True)
+    assert row["documents"] == 2 and row["drop_documents"] == 2 and row["is_new"]
+    assert "Putin" in row["headline"] or "Syria" in row["headline"]
+    assert "Syria" in row["top_entities"]
+    assert result.stats.new_stories == 2 and result.stats.documents == 3
+
+
+def test_story_ids_do_not_depend_on_file_order_or_re_runs(seeds_and_unrelated):
+    docs, entities = seeds_and_unrelated
+    first = _story_of(docs, stories.link_stories("2016-03-15", docs, entities))
+    rows = list(range(docs.height))
+    random.Random(3).shuffle(rows)
+    shuffled = docs[rows]
+    again = _story_of(shuffled, stories.link_stories("2016-03-15", shuffled, entities.reverse()))
+    assert again == first
+
+
+def test_batching_does_not_change_stories(tmp_path):
+    files = [SEEDS / SEED_0, SEEDS / SEED_1, FIXTURES / "clean" / UNRELATED]
+    drop = _drop(tmp_path / "raw", "2016-03-15", files)
+    one = processed_drop(drop, tmp_path / "one", batch_size=1000)
+    three = processed_drop(drop, tmp_path / "three", batch_size=1)
+    ids = [_story_of(d, stories.link_stories("2016-03-15", d, e)) for d, e in (one, three)]
+    assert ids[0] == ids[1]
+
+
+def test_a_second_drop_joins_the_story_of_an_earlier_drop(tmp_path):
+    first = processed_drop(
+        _drop(tmp_path / "raw", "2016-03-14", [SEEDS / SEED_0, FIXTURES / "clean" / UNRELATED]), tmp_path / "a"
+    )
+    earlier = stories.link_stories("2016-03-14", *first)
+    second = processed_drop(_drop(tmp_path / "raw", "2016-03-15", [SEEDS / SEED_1]), tmp_path / "b")
+    history = stories.history_from_frames(
+        earlier.index.with_columns(drop_id=pl.lit("2016-03-14")),
+        earlier.vocabulary.with_columns(drop_id=pl.lit("2016-03-14")),
+        second[0]["reference_date"].min(),
+        stories.StorySettings(),
+    )
+    later = stories.link_stories("2016-03-15", *second, history)
+    assert _story_of(second[0], later)[SEED_1] == _story_of(first[0], earlier)[SEED_0]
+    row = later.stories.row(0, named=True)
+    assert (row["documents"], row["drop_documents"], row["is_new"]) == (2, 1, False)
+    assert row["drops"] == ["2016-03-14", "2016-03-15"]
+    assert later.stats.joined_history == 1 and later.stats.new_stories == 0
+
+
+def test_bcubed_on_a_small_example():
+    gold = {"a": "x", "b": "x", "c": "y"}
+    assert bcubed({"a": "1", "b": "1", "c": "2"}, gold) == (1.0, 1.0, 1.0)
+    precision, recall, _ = bcubed({"a": "1", "b": "1", "c": "1"}, gold)
+    assert (round(precision, 4), recall) == (round(5 / 9, 4), 1.0)
+
+
+README_QUERIES = {
+    "documents_of_story": """
+        select doc_id, drop_id, source_path, status from read_parquet('{out}/documents/*/*.parquet',
+            hive_partitioning = true, hive_types = {{'drop_id': VARCHAR}})
+        where story_id = '{story}' order by drop_id, doc_id""",
+    "stories_of_day": """
+        with current as (
+            select * from read_parquet('{out}/stories/*/*.parquet', hive_partitioning = true,
+                                       hive_types = {{'drop_id': VARCHAR}})
+            qualify row_number() over (partition by story_id order by run_id desc) = 1)
+        select story_id, headline, documents from current
+        where date '{day}' between first_date and last_date order by documents desc, story_id""",
+    "grew_in_last_run": """
+        select story_id, headline, drop_documents, documents, is_new
+        from read_parquet('{out}/stories/*/*.parquet', hive_partitioning = true, hive_types = {{'drop_id': VARCHAR}})
+        where run_id = (select max(run_id) from read_parquet('{out}/runs/*/*.parquet') where status = 'succeeded')
+        order by drop_documents desc, story_id""",
+}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path):
+    from flows.process_drop import process_drop
+
+    out = tmp_path / "processed"
+    first = make_drop(
+        tmp_path / "raw",
+        "2016-03-14",
+        {
+            SEED_0: (SEEDS / SEED_0).read_text(encoding="utf-8"),
+            "copy.txt": (SEEDS / SEED_0).read_text(encoding="utf-8"),
+            UNRELATED: (FIXTURES / "clean" / UNRELATED).read_text(encoding="utf-8"),
+        },
+    )
+    second = tmp_path / "raw" / "2016-03-15"
+    second.mkdir()
+    shutil.copy(SEEDS / SEED_1, second / SEED_1)
+    process_drop(drop=str(first), out_dir=str(out), trigger="test")
+    process_drop(drop=str(second), out_dir=str(out), trigger="test")
+
+    docs = duckdb.sql(README_QUERIES["documents_of_story"].format(out=out, story="x")).pl()
+    assert docs.height == 0
+    all_docs = duckdb.sql(
+        f"select * from read_parquet('{out}/documents/*/*.parquet', hive_partitioning = true, "
+        "hive_types = {'drop_id': VARCHAR})"
+    ).pl()
+    assert all_docs["story_id"].null_count() == 0  # every row has a story, duplicates too
+    seed0 = all_docs.filter((pl.col("source_path") == SEED_0) & (pl.col("drop_id") == "2016-03-14")).row(0, named=True)
+    story = seed0["story_id"]
+    members = duckdb.sql(README_QUERIES["documents_of_story"].format(out=out, story=story)).pl()
+    assert sorted(members["source_path"]) == sorted([SEED_0, "copy.txt", SEED_1])
+    assert sorted(set(members["drop_id"])) == ["2016-03-14", "2016-03-15"]
+
+    of_day = duckdb.sql(README_QUERIES["stories_of_day"].format(out=out, day="2016-03-15")).pl()
+    assert story in of_day["story_id"].to_list()
+    grew = duckdb.sql(README_QUERIES["grew_in_last_run"].format(out=out)).pl()
+    assert grew["story_id"].to_list() == [story]
+    assert (grew.row(0, named=True)["documents"], grew.row(0, named=True)["drop_documents"]) == (3, 1)
+
+    # re-running the first drop keeps its story ids
+    process_drop(drop=str(first), out_dir=str(out), trigger="test", force=True)
+    again = duckdb.sql(
+        f"select source_path, story_id from read_parquet('{out}/documents/drop_id=2016-03-14/*.parquet')"
+    ).pl()
+    before = all_docs.filter(pl.col("drop_id") == "2016-03-14").select("source_path", "story_id")
+    assert sorted(again.rows()) == sorted(before.rows())
