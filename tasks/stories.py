@@ -21,12 +21,15 @@ Interface (no Prefect here; `textdrops.pipeline.stories_drop` runs it over a run
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -60,6 +63,8 @@ class StorySettings:
     centroid_terms: int = 300  # terms kept per story summary
     centroid_entities: int = 50  # entities kept per story summary
     candidate_terms: int = 12  # a document is compared with stories sharing one of its top terms
+    max_candidates: int = 50  # ... at most this many, those sharing the most weight
+    max_postings: int = 200  # a key shared by more stories than this does not pick candidates
     vocabulary_drops: int = 30  # document frequencies come from this drop and the latest N others
     vocabulary_terms: int = 50_000  # terms kept per drop in _story_vocabulary (the most frequent)
 
@@ -165,11 +170,20 @@ STORIES_SCHEMA = {
 }
 
 
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words, read from its source file: importing spaCy costs the flow process ~2 s."""
+    spec = importlib.util.find_spec("spacy")
+    path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    return frozenset(namespace["STOP_WORDS"])
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words of `text` that are not stop words."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
+    stop = stop_words()
+    return [w for w in _WORD.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
 
 
 def document_terms(title: str | None, text: str, settings: StorySettings) -> Counter[str]:
@@ -218,6 +232,7 @@ class _Linker:
         self.stories: dict[str, _Story] = {}
         self.postings: dict[str, set[str]] = {}
         self.norms: dict[str, tuple[float, float]] = {}
+        self.entity_centroids: dict[str, dict[str, float]] = {}
 
     def weight(self, key: str) -> float:
         return self.idf.get(key, self.default_idf)
@@ -228,16 +243,15 @@ class _Linker:
     def entity_vector(self, keys: set[str]) -> dict[str, float]:
         return _unit({k: self.weight(k) for k in keys})
 
-    def _entity_centroid(self, story: _Story) -> dict[str, float]:
-        return {k: n * self.weight(k) for k, n in story.entities.items()}
-
     def _refresh(self, story: _Story) -> None:
+        """Truncate the story's centroid when it has grown, and cache its entity centroid and norms."""
         s = self.settings
         if len(story.terms) > 2 * s.centroid_terms:
             story.terms = _top(story.terms, s.centroid_terms)
         if len(story.entities) > 2 * s.centroid_entities:
             story.entities = _top(story.entities, s.centroid_entities)
-        ents = self._entity_centroid(story)
+        ents = {k: n * self.weight(k) for k, n in story.entities.items()}
+        self.entity_centroids[story.story_id] = ents
         self.norms[story.story_id] = (
             math.sqrt(sum(w * w for w in story.terms.values())),
             math.sqrt(sum(w * w for w in ents.values())),
@@ -255,21 +269,44 @@ class _Linker:
         self.stories[story.story_id] = story
         self._refresh(story)
         self._post(story.story_id, self._top_keys(story.terms))
-        self._post(story.story_id, self._top_keys(self._entity_centroid(story)))
+        self._post(story.story_id, self._top_keys(self.entity_centroids[story.story_id]))
 
     def similarity(self, story: _Story, terms: dict[str, float], ents: dict[str, float]) -> float:
         t_norm, e_norm = self.norms[story.story_id]
         beta = self.settings.entity_weight
         sim_terms = _cosine(terms, story.terms, t_norm)
-        sim_ents = _cosine(ents, self._entity_centroid(story), e_norm) if ents and e_norm else 0.0
+        sim_ents = _cosine(ents, self.entity_centroids[story.story_id], e_norm) if ents and e_norm else 0.0
         return (1.0 - beta) * sim_terms + beta * sim_ents
+
+    def candidates(self, top: list[str], terms: dict[str, float], ents: dict[str, float]) -> list[str]:
+        """Stories sharing one of the document's top keys, the `max_candidates` sharing the most weight.
+
+        Keys posted to more than `max_postings` stories (the wire's "shr", "cts" in Reuters) are too common
+        to pick candidates by; they still count in the similarity.
+        """
+        overlap: dict[str, float] = {}
+        common: list[str] = []
+        for key in top:
+            posted = self.postings.get(key)
+            if not posted:
+                continue
+            if len(posted) > self.settings.max_postings:
+                common.append(key)
+                continue
+            w = terms.get(key) or ents.get(key, 0.0)
+            for sid in posted:
+                overlap[sid] = overlap.get(sid, 0.0) + w
+        if not overlap and common:  # only common keys: the rarest of them still narrows the field
+            rarest = min(common, key=lambda k: (len(self.postings[k]), k))
+            overlap = dict.fromkeys(self.postings[rarest], 0.0)
+        ranked = sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0]))[: self.settings.max_candidates]
+        return sorted(sid for sid, _ in ranked)
 
     def link(self, row: int, doc_id: str, day: date | None, terms: dict[str, float], ents: dict[str, float]) -> str:
         """The story the document joins (or starts); updates that story."""
         top = self._top_keys(terms) + self._top_keys(ents)
-        candidates = sorted({sid for key in top for sid in self.postings.get(key, ())})
         best, best_score = None, self.settings.threshold
-        for sid in candidates:
+        for sid in self.candidates(top, terms, ents):
             story = self.stories[sid]
             gap = story.gap_days(day)
             if gap > self.settings.window_days:
@@ -277,7 +314,7 @@ class _Linker:
             score = self.similarity(story, terms, ents)
             if gap:
                 score -= self.settings.date_penalty * math.log2(1.0 + gap / 7.0)
-            if score >= best_score and (best is None or score > best_score or sid < best.story_id):
+            if score >= best_score and (best is None or score > best_score):
                 best, best_score = story, score
         if best is None:
             # a document whose id already names a story (a re-run after later drops joined it) rejoins it
@@ -449,6 +486,7 @@ def _summaries(
     earlier: dict[str, list[dict]] = {}
     for row in history.index.filter(pl.col("story_id").is_in(index["story_id"].implode())).iter_rows(named=True):
         earlier.setdefault(row["story_id"], []).append(row)
+    own_ids = set(kept["doc_id"].to_list())
     story_rows = []
     for row in index.iter_rows(named=True):
         parts = [*earlier.get(row["story_id"], []), {**row, "drop_id": drop_id}]
@@ -468,7 +506,7 @@ def _summaries(
                 "sources": sorted({s for p in parts for s in p["sources"] or ()}),
                 "drops": sorted({p["drop_id"] for p in parts}),
                 "top_entities": top_entity_names([e for p in parts for e in p["entities"] or ()]),
-                "is_new": len(parts) == 1,
+                "is_new": row["story_id"] in own_ids,  # started by one of this drop's documents
             }
         )
     stories = pl.DataFrame(story_rows, schema=STORIES_SCHEMA)

@@ -95,28 +95,20 @@ def test_bcubed_on_a_small_example():
     assert (round(precision, 4), recall) == (round(5 / 9, 4), 1.0)
 
 
-README_QUERIES = {
-    "documents_of_story": """
-        select doc_id, drop_id, source_path, status from read_parquet('{out}/documents/*/*.parquet',
-            hive_partitioning = true, hive_types = {{'drop_id': VARCHAR}})
-        where story_id = '{story}' order by drop_id, doc_id""",
-    "stories_of_day": """
-        with current as (
-            select * from read_parquet('{out}/stories/*/*.parquet', hive_partitioning = true,
-                                       hive_types = {{'drop_id': VARCHAR}})
-            qualify row_number() over (partition by story_id order by run_id desc) = 1)
-        select story_id, headline, documents from current
-        where date '{day}' between first_date and last_date order by documents desc, story_id""",
-    "grew_in_last_run": """
-        select story_id, headline, drop_documents, documents, is_new
-        from read_parquet('{out}/stories/*/*.parquet', hive_partitioning = true, hive_types = {{'drop_id': VARCHAR}})
-        where run_id = (select max(run_id) from read_parquet('{out}/runs/*/*.parquet') where status = 'succeeded')
-        order by drop_documents desc, story_id""",
-}
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_queries(out: Path, story: str) -> list[str]:
+    """The three consumer queries of the README's Stories section, pointed at `out` and story `story`."""
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("One DuckDB query each:") :]
+    block = block[block.index("```sql") + len("```sql") : block.index("```", block.index("```sql") + 6)]
+    queries = [q.strip() for q in block.split(";") if q.strip()]
+    return [q.replace("data/processed", str(out)).replace("'X'", f"'{story}'") for q in queries]
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path):
+def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path, capsys):
     from flows.process_drop import process_drop
 
     out = tmp_path / "processed"
@@ -135,8 +127,7 @@ def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path):
     process_drop(drop=str(first), out_dir=str(out), trigger="test")
     process_drop(drop=str(second), out_dir=str(out), trigger="test")
 
-    docs = duckdb.sql(README_QUERIES["documents_of_story"].format(out=out, story="x")).pl()
-    assert docs.height == 0
+    assert duckdb.sql(readme_queries(out, "no such story")[0]).pl().height == 0
     all_docs = duckdb.sql(
         f"select * from read_parquet('{out}/documents/*/*.parquet', hive_partitioning = true, "
         "hive_types = {'drop_id': VARCHAR})"
@@ -144,15 +135,20 @@ def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path):
     assert all_docs["story_id"].null_count() == 0  # every row has a story, duplicates too
     seed0 = all_docs.filter((pl.col("source_path") == SEED_0) & (pl.col("drop_id") == "2016-03-14")).row(0, named=True)
     story = seed0["story_id"]
-    members = duckdb.sql(README_QUERIES["documents_of_story"].format(out=out, story=story)).pl()
+    of_story, of_day, grew = (duckdb.sql(q).pl() for q in readme_queries(out, story))
+    members = of_story
     assert sorted(members["source_path"]) == sorted([SEED_0, "copy.txt", SEED_1])
     assert sorted(set(members["drop_id"])) == ["2016-03-14", "2016-03-15"]
 
-    of_day = duckdb.sql(README_QUERIES["stories_of_day"].format(out=out, day="2016-03-15")).pl()
-    assert story in of_day["story_id"].to_list()
-    grew = duckdb.sql(README_QUERIES["grew_in_last_run"].format(out=out)).pl()
+    assert set(of_day["story_id"]) == set(all_docs.filter(pl.col("drop_id") == "2016-03-14")["story_id"])
     assert grew["story_id"].to_list() == [story]
     assert (grew.row(0, named=True)["documents"], grew.row(0, named=True)["drop_documents"]) == (3, 1)
+
+    from textdrops.cli import main
+
+    assert main(["stories", "--out", str(out), "--since", "2016-03-15"]) == 0
+    shown = capsys.readouterr().out
+    assert "Top 1 of 1 stories" in shown and story in shown and "Time Warner" not in shown
 
     # re-running the first drop keeps its story ids
     process_drop(drop=str(first), out_dir=str(out), trigger="test", force=True)
