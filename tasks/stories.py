@@ -25,6 +25,7 @@ import functools
 import importlib.util
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -365,8 +366,6 @@ def link_stories(
     rows of its kept documents; `history` the active stories of other drops; `duplicate_stories` the
     stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id).
     """
-    import time
-
     started = time.perf_counter()
     settings = settings or StorySettings()
     history = history or empty_history()
@@ -530,14 +529,16 @@ def history_from_frames(
 ) -> StoryHistory:
     """The history a drop is linked against, from other drops' `_story_index` and `_story_vocabulary` rows.
 
-    Active stories only: those with a date within window_days of the drop's dates (first_day..last_day);
-    document frequencies from the latest `vocabulary_drops` drops.
+    Active stories only: those with a date within window_days of the drop's dates (first_day..last_day;
+    none when the drop has no dates); document frequencies from the latest `vocabulary_drops` drops.
     """
     if isinstance(index, list):
         index = pl.concat(index, how="vertical_relaxed") if index else pl.DataFrame(schema=INDEX_SCHEMA)
     if isinstance(vocabulary, list):
         vocabulary = pl.concat(vocabulary, how="vertical_relaxed") if vocabulary else None
-    if first_day is not None and index.height:
+    if first_day is None:  # a drop without any date cannot say which stories are active: it starts afresh
+        index = index.clear()
+    elif index.height:
         window = timedelta(days=settings.window_days)
         last_day = last_day or first_day
         active = index.filter(

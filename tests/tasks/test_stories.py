@@ -124,6 +124,7 @@ def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path, capsy
     second = tmp_path / "raw" / "2016-03-15"
     second.mkdir()
     shutil.copy(SEEDS / SEED_1, second / SEED_1)
+    shutil.copy(SEEDS / SEED_0, second / "recrawl.txt")  # a copy of a document kept in the first drop
     process_drop(drop=str(first), out_dir=str(out), trigger="test")
     process_drop(drop=str(second), out_dir=str(out), trigger="test")
 
@@ -137,12 +138,12 @@ def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path, capsy
     story = seed0["story_id"]
     of_story, of_day, grew = (duckdb.sql(q).pl() for q in readme_queries(out, story))
     members = of_story
-    assert sorted(members["source_path"]) == sorted([SEED_0, "copy.txt", SEED_1])
+    assert sorted(members["source_path"]) == sorted([SEED_0, "copy.txt", SEED_1, "recrawl.txt"])
     assert sorted(set(members["drop_id"])) == ["2016-03-14", "2016-03-15"]
 
     assert set(of_day["story_id"]) == set(all_docs.filter(pl.col("drop_id") == "2016-03-14")["story_id"])
     assert grew["story_id"].to_list() == [story]
-    assert (grew.row(0, named=True)["documents"], grew.row(0, named=True)["drop_documents"]) == (3, 1)
+    assert (grew.row(0, named=True)["documents"], grew.row(0, named=True)["drop_documents"]) == (4, 2)
 
     from textdrops.cli import main
 
