@@ -22,6 +22,7 @@ Interface (no Prefect here; `textdrops.pipeline.stories_drop` runs it over a run
 from __future__ import annotations
 
 import functools
+import heapq
 import importlib.util
 import math
 import re
@@ -46,6 +47,7 @@ STORY_ENTITY_LABELS = frozenset(
     {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"}
 )
 _WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
+_NUMBER = re.compile(r"^[\d.,'’]+$")
 _ENTITY_PREFIX = "@"  # entity keys share the vocabulary table with words
 
 
@@ -59,13 +61,19 @@ class StorySettings:
     # follow-ups months later (windows of 14 / 60 / 180 / 400 days: BCubed F1 0.88 / 0.90 / 0.92 / 0.93)
     window_days: int = 365
     date_penalty: float = 0.02  # similarity needed grows by this times log2(1 + days away / 7)
+    # a document must share with the story a word or entity that few documents hold (in at most
+    # distinctive_factor x (min(story's documents, distinctive_cap) + 1) of them): templated wires ("shr",
+    # "cts", "qtr net") are otherwise similar enough to pull every company's results into one story; the
+    # cap keeps a story that has grown big from calling its template words distinctive. 0: off
+    distinctive_factor: float = 3.0
+    distinctive_cap: int = 30
     title_weight: int = 2  # the headline's words count this many times
     lead_words: int = 400  # words of the text used (news puts the event first); 0: all
     centroid_terms: int = 300  # terms kept per story summary
     centroid_entities: int = 50  # entities kept per story summary
     candidate_terms: int = 12  # a document is compared with stories sharing one of its top terms
-    max_candidates: int = 50  # ... at most this many, those sharing the most weight
-    max_postings: int = 200  # a key shared by more stories than this does not pick candidates
+    max_candidates: int = 8  # ... at most this many, those sharing the most weight
+    max_postings: int = 100  # a key shared by more stories than this does not pick candidates
     vocabulary_drops: int = 30  # document frequencies come from this drop and the latest N others
     vocabulary_terms: int = 50_000  # terms kept per drop in _story_vocabulary (the most frequent)
 
@@ -226,8 +234,10 @@ def _cosine(unit_doc: dict[str, float], centroid: dict[str, float], norm: float)
 class _Linker:
     """Single-pass assignment of documents to story centroids, with an inverted index for candidates."""
 
-    def __init__(self, settings: StorySettings, idf: dict[str, float], default_idf: float):
+    def __init__(self, settings: StorySettings, idf: dict[str, float], default_idf: float, df: dict[str, int]):
         self.settings = settings
+        self.df = df
+        self.sizes: dict[str, int] = {}  # documents per story (history and this drop)
         self.idf = idf
         self.default_idf = default_idf
         self.stories: dict[str, _Story] = {}
@@ -279,6 +289,17 @@ class _Linker:
         sim_ents = _cosine(ents, self.entity_centroids[story.story_id], e_norm) if ents and e_norm else 0.0
         return (1.0 - beta) * sim_terms + beta * sim_ents
 
+    def shares_distinctive(self, story: _Story, terms: dict[str, float], ents: dict[str, float]) -> bool:
+        factor = self.settings.distinctive_factor
+        if not factor:
+            return True
+        limit = factor * (min(self.sizes.get(story.story_id, 0), self.settings.distinctive_cap) + 1)
+        centroid_ents = self.entity_centroids[story.story_id]
+        # numbers coincide between unrelated wires ("12.5 pct"): only words and names count
+        return any(k in story.terms and self.df.get(k, 0) <= limit and not _NUMBER.match(k) for k in terms) or any(
+            k in centroid_ents and self.df.get(k, 0) <= limit for k in ents
+        )
+
     def candidates(self, top: list[str], terms: dict[str, float], ents: dict[str, float]) -> list[str]:
         """Stories sharing one of the document's top keys, the `max_candidates` sharing the most weight.
 
@@ -300,7 +321,7 @@ class _Linker:
         if not overlap and common:  # only common keys: the rarest of them still narrows the field
             rarest = min(common, key=lambda k: (len(self.postings[k]), k))
             overlap = dict.fromkeys(self.postings[rarest], 0.0)
-        ranked = sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0]))[: self.settings.max_candidates]
+        ranked = heapq.nsmallest(self.settings.max_candidates, overlap.items(), key=lambda kv: (-kv[1], kv[0]))
         return sorted(sid for sid, _ in ranked)
 
     def link(self, row: int, doc_id: str, day: date | None, terms: dict[str, float], ents: dict[str, float]) -> str:
@@ -310,7 +331,7 @@ class _Linker:
         for sid in self.candidates(top, terms, ents):
             story = self.stories[sid]
             gap = story.gap_days(day)
-            if gap > self.settings.window_days:
+            if gap > self.settings.window_days or not self.shares_distinctive(story, terms, ents):
                 continue
             score = self.similarity(story, terms, ents)
             if gap:
@@ -329,16 +350,19 @@ class _Linker:
             best.drop_entities[key] = best.drop_entities.get(key, 0.0) + 1.0
         best.extend_dates(day)
         best.drop_docs.append(row)
+        self.sizes[best.story_id] = self.sizes.get(best.story_id, 0) + 1
         self._refresh(best)
         self._post(best.story_id, top)
         return best.story_id
 
 
-def _history_stories(history: StoryHistory) -> list[_Story]:
-    """Active stories of other drops, their contributions summed."""
+def _history_stories(history: StoryHistory) -> list[tuple[_Story, int]]:
+    """Active stories of other drops, their contributions summed, with their documents."""
     stories: dict[str, _Story] = {}
+    sizes: Counter[str] = Counter()
     for row in history.index.sort("story_id", "drop_id").iter_rows(named=True):
         story = stories.setdefault(row["story_id"], _Story(row["story_id"]))
+        sizes[row["story_id"]] += row["documents"]
         for item in row["terms"] or []:
             story.terms[item["term"]] = story.terms.get(item["term"], 0.0) + item["weight"]
         for item in row["entities"] or []:
@@ -348,7 +372,7 @@ def _history_stories(history: StoryHistory) -> list[_Story]:
             if day is not None:
                 story.first = day if story.first is None else min(story.first, day)
                 story.last = day if story.last is None else max(story.last, day)
-    return [stories[k] for k in sorted(stories)]
+    return [(stories[k], sizes[k]) for k in sorted(stories)]
 
 
 def link_stories(
@@ -390,9 +414,10 @@ def link_stories(
     df = Counter(history.vocabulary)
     df.update(drop_df)
     idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
-    linker = _Linker(settings, idf, math.log(n + 1) + 1.0)
-    for story in _history_stories(history):
+    linker = _Linker(settings, idf, math.log(n + 1) + 1.0, df)
+    for story, size in _history_stories(history):
         linker.add_history(story)
+        linker.sizes[story.story_id] = size
 
     days = kept["reference_date"].to_list()
     term_vectors = [linker.term_vector(c) for c in term_counts]

@@ -439,6 +439,8 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
             frame.with_columns(**per_run).select(declared.column_names), table, ctx.staged(table), 0, keep_empty=True
         )
     largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
-    stats = dataclasses.asdict(result.stats)
-    stats["seconds"] = time.perf_counter() - started
-    return {"stats": stats, "largest": largest.head(10).to_dicts(), "seconds": {"stories": stats["seconds"]}}
+    return {
+        "stats": dataclasses.asdict(result.stats),  # its seconds: linking alone
+        "largest": largest.head(10).to_dicts(),
+        "seconds": {"stories": time.perf_counter() - started},
+    }
