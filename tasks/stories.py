@@ -37,6 +37,8 @@ from pathlib import Path
 
 import polars as pl
 
+from textdrops.schema import STORIES, STORY_INDEX
+
 READS = {
     "documents": ("doc_id", "status", "cluster_id", "title", "text", "reference_date", "source"),
     "entities": ("doc_id", "canonical", "label"),
@@ -55,12 +57,14 @@ _ENTITY_PREFIX = "@"  # entity keys share the vocabulary table with words
 
 @dataclass(frozen=True)
 class StorySettings:
-    """How documents are linked into stories (hashed into the run record with the other settings)."""
+    """How documents are linked into stories. The defaults are the values measured by eval_stories; they
+    are not yet part of `textdrops.config.Settings` (nor of the run record's config_hash)."""
 
     threshold: float = 0.14  # combined similarity at or above which a document joins a story
     entity_weight: float = 0.30  # share of the entity cosine in the combined similarity
     # a document joins only stories whose date range is at most this far away; the labelled events have
-    # follow-ups months later (windows of 14 / 60 / 180 / 400 days: BCubed F1 0.88 / 0.90 / 0.92 / 0.93)
+    # follow-ups months later (stories-dev, one drop, windows of 7 / 30 / 180 / 365 days: BCubed F1
+    # 0.847 / 0.901 / 0.911 / 0.920)
     window_days: int = 365
     date_penalty: float = 0.02  # similarity needed grows by this times log2(1 + days away / 7)
     # a document must share with the story a word or entity that few documents hold (in at most
@@ -105,8 +109,6 @@ class _Story:
     # this drop's contribution (what its _story_index row stores)
     drop_terms: dict[str, float] = field(default_factory=dict)
     drop_entities: dict[str, float] = field(default_factory=dict)
-    drop_first: date | None = None
-    drop_last: date | None = None
     drop_docs: list[int] = field(default_factory=list)  # rows of the drop's kept documents
     from_history: bool = False
 
@@ -115,8 +117,6 @@ class _Story:
             return
         self.first = day if self.first is None else min(self.first, day)
         self.last = day if self.last is None else max(self.last, day)
-        self.drop_first = day if self.drop_first is None else min(self.drop_first, day)
-        self.drop_last = day if self.drop_last is None else max(self.drop_last, day)
 
     def gap_days(self, day: date | None) -> int:
         """Days between `day` and the story's date range (0 inside it or when either is unknown)."""
@@ -153,32 +153,8 @@ def empty_history() -> StoryHistory:
     return StoryHistory(pl.DataFrame(schema=INDEX_SCHEMA), {}, 0)
 
 
-INDEX_SCHEMA = {
-    "story_id": pl.String,
-    "drop_id": pl.String,
-    "documents": pl.Int64,
-    "first_date": pl.Date,
-    "last_date": pl.Date,
-    "terms": pl.List(pl.Struct({"term": pl.String, "weight": pl.Float32})),
-    "entities": pl.List(pl.Struct({"name": pl.String, "documents": pl.Int32})),
-    "sources": pl.List(pl.String),
-    "headline": pl.String,
-    "headline_score": pl.Float32,
-}
-
-
-STORIES_SCHEMA = {
-    "story_id": pl.String,
-    "headline": pl.String,
-    "first_date": pl.Date,
-    "last_date": pl.Date,
-    "documents": pl.Int64,
-    "drop_documents": pl.Int64,
-    "sources": pl.List(pl.String),
-    "drops": pl.List(pl.String),
-    "top_entities": pl.List(pl.String),
-    "is_new": pl.Boolean,
-}
+INDEX_SCHEMA = STORY_INDEX.polars_schema(exclude=("run_id",))
+STORIES_SCHEMA = STORIES.polars_schema(exclude=("drop_id", "run_id"))
 
 
 @functools.cache
