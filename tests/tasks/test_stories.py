@@ -158,3 +158,15 @@ def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path, capsy
     ).pl()
     before = all_docs.filter(pl.col("drop_id") == "2016-03-14").select("source_path", "story_id")
     assert sorted(again.rows()) == sorted(before.rows())
+
+
+def test_run_summary_lists_the_largest_stories(seeds_and_unrelated):
+    from flows.process_drop import stories_markdown
+
+    docs, entities = seeds_and_unrelated
+    result = stories.link_stories("2016-03-15", docs, entities)
+    largest = result.stories.sort("documents", descending=True).to_dicts()
+    markdown = stories_markdown(largest)
+    lines = [line for line in markdown.splitlines() if line.startswith("| ") and "headline" not in line]
+    assert "## Largest stories" in markdown and len(lines) == 2
+    assert lines[0].startswith(f"| {largest[0]['headline']} | 2016-03-15 .. 2016-03-15 | 2 | 2 |")
