@@ -410,6 +410,7 @@ def link_stories(
         document_terms(title, text, settings) for title, text in zip(kept["title"], kept["text"], strict=True)
     ]
     entity_keys = [document_entities(ent_by_doc.get(d, ())) for d in doc_ids]
+    mentions = [Counter(_ENTITY_PREFIX + name.lower() for name, _ in ent_by_doc.get(d, ())) for d in doc_ids]
     drop_df: Counter[str] = Counter()
     for counts, keys in zip(term_counts, entity_keys, strict=True):
         drop_df.update(counts.keys())
@@ -447,7 +448,9 @@ def link_stories(
         new_stories=sum(1 for s in touched if not s.from_history),
         history_stories=sum(1 for s in linker.stories.values() if s.from_history),
     )
-    index, stories = _summaries(drop_id, docs, kept, assignments, linker, term_vectors, display, history, settings)
+    index, stories = _summaries(
+        drop_id, docs, kept, assignments, linker, term_vectors, mentions, display, history, settings
+    )
     stats.stories_touched = stories.height
     vocabulary = pl.DataFrame(
         sorted(drop_df.items(), key=lambda kv: (-kv[1], kv[0]))[: settings.vocabulary_terms],
@@ -472,6 +475,7 @@ def _summaries(
     assignments: pl.DataFrame,
     linker: _Linker,
     term_vectors: list[dict[str, float]],
+    mentions: list[Counter[str]],
     display: dict[str, str],
     history: StoryHistory,
     settings: StorySettings,
@@ -492,7 +496,7 @@ def _summaries(
     index_rows = []
     for row in per_story.iter_rows(named=True):
         story = linker.stories.get(row["story_id"])
-        headline, score, terms, ents = None, 0.0, {}, {}
+        headline, score, terms, ents, said = None, 0.0, {}, {}, Counter()
         if story is not None and story.drop_docs:
             norm = linker.norms[story.story_id][0]
             scored = [(_cosine(term_vectors[r], story.terms, norm), -r) for r in story.drop_docs]
@@ -500,11 +504,16 @@ def _summaries(
             headline = _headline(titles[-best], texts[-best])
             terms = _top(story.drop_terms, settings.centroid_terms)
             ents = _top(story.drop_entities, settings.centroid_entities)
+            for r in story.drop_docs:
+                said.update(mentions[r])
         index_rows.append(
             {
                 **row,
                 "terms": [{"term": k, "weight": w} for k, w in sorted(terms.items())],
-                "entities": [{"name": display.get(k, k), "documents": int(v)} for k, v in sorted(ents.items())],
+                "entities": [
+                    {"name": display.get(k, k), "documents": int(n), "mentions": said[k]}
+                    for k, n in sorted(ents.items())
+                ],
                 "headline": headline,
                 "headline_score": score,
             }
@@ -542,11 +551,13 @@ def _summaries(
 
 
 def top_entity_names(entities: list[dict], k: int = 5) -> list[str]:
-    """The k entities mentioned in most of a story's documents (from its summary rows)."""
-    counts: Counter[str] = Counter()
+    """The k entities mentioned in most of a story's documents, then most often (from its summary rows)."""
+    documents: Counter[str] = Counter()
+    said: Counter[str] = Counter()
     for item in entities:
-        counts[item["name"]] += item["documents"]
-    return [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+        documents[item["name"]] += item["documents"]
+        said[item["name"]] += item.get("mentions") or 0
+    return sorted(documents, key=lambda name: (-documents[name], -said[name], name))[:k]
 
 
 def history_from_frames(

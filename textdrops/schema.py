@@ -268,8 +268,8 @@ STORY_INDEX = Table(
         ),
         _c(
             "entities",
-            pa.list_(pa.struct([("name", pa.string()), ("documents", pa.int32())])),
-            "documents mentioning each entity, top entities only",
+            pa.list_(pa.struct([("name", pa.string()), ("documents", pa.int32()), ("mentions", pa.int32())])),
+            "documents mentioning each entity and its mentions in them, top entities only",
         ),
         _c("sources", pa.list_(pa.string()), "distinct sources"),
         _c("headline", pa.string(), "headline of the drop's document closest to the centroid"),
