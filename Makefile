@@ -42,6 +42,7 @@ eval: install
 	$(BIN)/python -m benchmarks.eval_entities
 	$(BIN)/python -m benchmarks.eval_dates
 	$(BIN)/python -m benchmarks.eval_dedupe
+	$(BIN)/python -m benchmarks.eval_stories
 
 clean:
 	rm -rf $(VENV) .tools data/processed .pytest_cache

@@ -33,6 +33,7 @@ from tasks.prefect_tasks import (
     learn_boilerplate_task,
     load_task,
     prepare_task,
+    stories_task,
 )
 from tasks.write import recover, write_run_record
 from textdrops import workers
@@ -209,6 +210,18 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
     )
 
 
+def stories_markdown(largest: list[dict]) -> str:
+    rows = "".join(
+        f"| {(s['headline'] or '').replace('|', '/')} | {s['first_date']} .. {s['last_date']} | {s['drop_documents']} "
+        f"| {s['documents']} | {len(s['sources'])} |\n"
+        for s in largest
+    )
+    return (
+        "\n## Largest stories\n\n| headline | dates | documents in this drop | documents | outlets |\n"
+        f"|---|---|---|---|---|\n{rows}"
+    )
+
+
 @flow(
     name="process-drop",
     flow_run_name=_flow_run_name,
@@ -305,6 +318,8 @@ def process_drop(
             progress.start("annotate", sum(p["docs"] for p in prepared))
             annotated = _results(annotate_task.map(unmapped(ctx), range(len(prepared)), prepared), progress, "docs")
             wall["annotate"] = lap()
+            storied = stories_task(ctx)
+            wall["stories"] = lap()
             record = build_record(ctx, started, discovered, loaded, prepared, deduped, annotated, wall)
             top_entities = commit_task(ctx, record)
         except BaseException as exc:
@@ -330,7 +345,7 @@ def process_drop(
     )
     create_markdown_artifact(
         key=f"run-summary-{_artifact_key(ctx.drop_id)}",
-        markdown=summary_markdown(record, top_entities),
+        markdown=summary_markdown(record, top_entities) + stories_markdown(storied["largest"]),
         description=f"textdrops run of drop {ctx.drop_id}",
     )
     return record

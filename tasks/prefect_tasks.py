@@ -142,6 +142,24 @@ def annotate_task(ctx, index: int, prepared: dict) -> dict:
     return result
 
 
+@task(name="stories", task_run_name="stories-{ctx.drop_id}", cache_policy=NO_CACHE)
+def stories_task(ctx) -> dict:
+    """Link the drop's documents into stories (with the active stories of earlier drops), whole drop at once."""
+    from textdrops.pipeline import stories_drop
+
+    result = stories_drop(ctx)
+    stats = result["stats"]
+    get_run_logger().info(
+        "stories %s: %d documents -> %d stories (%d new), %d joined stories of earlier drops",
+        ctx.drop_id,
+        stats["documents"],
+        stats["stories_touched"],
+        stats["new_stories"],
+        stats["joined_history"],
+    )
+    return result
+
+
 @task(name="commit", task_run_name="commit-{ctx.drop_id}", cache_policy=NO_CACHE)
 def commit_task(ctx, record: dict) -> list[dict]:
     """Add the drop's entity counts, swap this run's staged partitions into place, append its run record.

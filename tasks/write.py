@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from textdrops import dedupe_index
 from textdrops.faults import crash_point
 from textdrops.locking import index_lock, try_drop_lock
-from textdrops.schema import RUNS, TABLES, Table
+from textdrops.schema import INTERNAL_TABLES, RUNS, TABLES, Table
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 STAGED_INDEX = "index"
 # tables a commit marker may name: anything else makes the marker invalid (it is never used as a path)
-COMMITTABLE = frozenset(TABLES) | {DEDUPE_INDEX}
+COMMITTABLE = frozenset(TABLES) | frozenset(INTERNAL_TABLES) | {DEDUPE_INDEX}
 
 
 def valid_drop_id(value: object) -> bool:

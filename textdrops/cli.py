@@ -1,4 +1,4 @@
-"""The `textdrops` command line: run, serve, status."""
+"""The `textdrops` command line: run, serve, status, stories."""
 
 from __future__ import annotations
 
@@ -86,12 +86,24 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--raw", default=DEFAULT_RAW, help=f"folder holding the drops (default: {DEFAULT_RAW})")
     status.add_argument("--out", default=None, help=out_help)
     status.add_argument("--limit", type=int, default=10, help="how many runs to show (default: 10)")
+
+    stories = sub.add_parser(
+        "stories",
+        help="the largest stories (events reported by several documents)",
+        description="Show the stories with the most documents, as of the latest run of each: headline, first "
+        "and last date, outlets, documents and drops.",
+    )
+    stories.add_argument("--out", default=None, help=out_help)
+    stories.add_argument(
+        "--since", default=None, help="only stories with a document on or after this date (YYYY-MM-DD)"
+    )
+    stories.add_argument("--limit", type=int, default=10, help="how many stories to show (default: 10)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "serve": _serve, "status": _status}[args.command]
+    handler = {"run": _run, "serve": _serve, "status": _status, "stories": _stories}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
@@ -259,6 +271,43 @@ def _status(args: argparse.Namespace) -> int:
             print(f"\nDrops under {raw}: {len(states)}, of which {len(pending)} not processed in their current state:")
             for state in pending:
                 print(f"  {state.path.name}: {state.status} ({state.detail})")
+    return 0
+
+
+def _stories(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    import polars as pl
+
+    out = _out(args)
+    files = sorted((out / "stories").glob("drop_id=*/*.parquet"))
+    if not files:
+        print(f"No stories yet under {out}/stories.")
+        return 0
+    since = date.fromisoformat(args.since) if args.since else None
+    current = (
+        pl.read_parquet(files, hive_partitioning=False, glob=False)
+        .sort("run_id", descending=True)
+        .unique("story_id", keep="first")  # a story's latest row is its state as of the latest run
+    )
+    if since is not None:
+        current = current.filter(pl.col("last_date") >= since)
+    top = current.sort(["documents", "last_date", "story_id"], descending=[True, True, False], nulls_last=True)
+    view = top.head(args.limit).select(
+        pl.col("headline").fill_null("").str.slice(0, 70),
+        pl.col("first_date").alias("first"),
+        pl.col("last_date").alias("last"),
+        pl.col("documents").alias("docs"),
+        pl.col("sources").list.len().alias("outlets"),
+        pl.col("sources").list.head(3).list.join(", ").alias("e.g."),
+        pl.col("drops").list.len().alias("drops"),
+        "story_id",
+    )
+    with pl.Config(
+        tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True, fmt_str_lengths=70
+    ):
+        print(f"Top {view.height} of {current.height} stories ({out}/stories){f' since {since}' if since else ''}:")
+        print(view)
     return 0
 
 

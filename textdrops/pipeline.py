@@ -7,6 +7,7 @@ Arrow IPC / Parquet files in the run's staging area rather than through the sche
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import time
@@ -20,12 +21,13 @@ import polars as pl
 
 from tasks import clean, dedupe, entities, write
 from tasks import dates as dates_stage
+from tasks import stories as stories_stage
 from tasks.load import InputFile, drop_date_of, load_batch
 from textdrops import dedupe_index
 from textdrops.config import MinHashConfig, Settings
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
-from textdrops.schema import DATES, ENTITIES
+from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,11 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
     date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
     entity_frame, date_frame = (f.with_columns(**common) for f in (entity_frame, date_frame))
     n_docs = write.write_part(
-        docs.with_columns(run_id=pl.lit(ctx.run_id)), "documents", ctx.staged("documents"), index, keep_empty=index == 0
+        docs.with_columns(story_id=pl.lit(None, dtype=pl.String), run_id=pl.lit(ctx.run_id)),  # set by stories_drop
+        "documents",
+        ctx.staged("documents"),
+        index,
+        keep_empty=index == 0,
     )
     first = index == 0  # batch 0 always writes, so every table has a partition that carries its schema
     n_entities = write.write_part(entity_frame, "entities", ctx.staged("entities"), index, keep_empty=first)
@@ -412,4 +418,85 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
         "dates": n_dates,
         "date_errors": date_errors,
         "seconds": seconds,
+    }
+
+
+def _story_parts(out_dir: Path, table: str, exclude_drop: str) -> list[Path]:
+    root = out_dir / table
+    if not root.exists():
+        return []
+    return [p for p in sorted(root.glob("drop_id=*/*.parquet")) if p.parent.name != f"drop_id={exclude_drop}"]
+
+
+def load_story_history(
+    out_dir: Path, drop_id: str, first_day: date | None, last_day: date | None, settings: stories_stage.StorySettings
+) -> stories_stage.StoryHistory:
+    """Active stories and recent document frequencies of every other drop already processed."""
+    index_parts = _story_parts(out_dir, "_story_index", drop_id)
+    vocab_parts = _story_parts(out_dir, "_story_vocabulary", drop_id)
+    if not index_parts:
+        return stories_stage.empty_history()
+    index = pl.read_parquet(index_parts, hive_partitioning=False, glob=False).select(list(stories_stage.INDEX_SCHEMA))
+    vocabulary = pl.read_parquet(vocab_parts, hive_partitioning=False, glob=False) if vocab_parts else []
+    return stories_stage.history_from_frames(index, vocabulary, first_day, settings, last_day)
+
+
+def _stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> dict[str, str]:
+    """Stories of the kept documents in other drops that some of this drop's rows duplicate."""
+    wanted = docs.filter(pl.col("duplicate_of_drop").is_not_null() & (pl.col("duplicate_of_drop") != drop_id))
+    found: dict[str, str] = {}
+    for other in sorted(set(wanted["duplicate_of_drop"].to_list())):
+        parts = sorted(write.live_partition(out_dir, "documents", other).glob("*.parquet"))
+        if not parts:
+            continue
+        frame = pl.scan_parquet(parts, hive_partitioning=False, missing_columns="insert", glob=False)
+        ids = wanted.filter(pl.col("duplicate_of_drop") == other)["cluster_id"].implode()
+        rows = frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "story_id").collect()
+        found.update({d: s for d, s in rows.iter_rows() if s is not None})
+    return found
+
+
+def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> dict:
+    """Stories of the drop's documents: fills documents.story_id in the staged parts and stages this drop's
+    `stories`, `_story_index` and `_story_vocabulary` partitions. Returns its stats and the largest stories."""
+    settings = settings or stories_stage.StorySettings()
+    started = time.perf_counter()
+    doc_parts = sorted(ctx.staged("documents").glob("*.parquet"))
+    columns = [*stories_stage.READS["documents"], "duplicate_of_drop"]
+    docs = pl.read_parquet(doc_parts, columns=columns, hive_partitioning=False, glob=False)
+    entity_parts = sorted(ctx.staged("entities").glob("*.parquet"))
+    ents = (
+        pl.read_parquet(
+            entity_parts, columns=list(stories_stage.READS["entities"]), hive_partitioning=False, glob=False
+        )
+        if entity_parts
+        else pl.DataFrame(schema={"doc_id": pl.String, "canonical": pl.String, "label": pl.String})
+    )
+    days = docs["reference_date"].drop_nulls()
+    history = load_story_history(
+        ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
+    )
+    result = stories_stage.link_stories(
+        ctx.drop_id, docs, ents, history, settings, _stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
+    )
+    story_of = result.assignments
+    for part in doc_parts:  # each part rewritten whole under its own name (write_parquet: temp file + rename)
+        frame = (
+            pl.read_parquet(part, hive_partitioning=False, glob=False)
+            .drop("story_id")
+            .join(story_of, on="doc_id", how="left")
+        )
+        write.write_parquet(write.to_arrow(frame, DOCUMENTS), part)
+    per_run = {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+    write.write_part(result.stories.with_columns(**per_run), "stories", ctx.staged("stories"), 0, keep_empty=True)
+    for table, frame in (("_story_index", result.index), ("_story_vocabulary", result.vocabulary)):
+        declared = INTERNAL_TABLES[table]
+        write.write_part(
+            frame.with_columns(**per_run).select(declared.column_names), table, ctx.staged(table), 0, keep_empty=True
+        )
+    largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
+    return {
+        "stats": dataclasses.asdict(result.stats),  # its seconds: linking alone
+        "largest": largest.head(10).to_dicts(),
+        "seconds": {"stories": time.perf_counter() - started},
     }

@@ -132,6 +132,11 @@ DOCUMENTS = Table(
             "doc_id of the cluster's kept document; equal to doc_id when kept",
             False,
         ),
+        _c(
+            "story_id",
+            pa.string(),
+            "the event this document reports (see `stories`); a duplicate has its kept copy's story",
+        ),
         _RUN_ID,
     ),
 )
@@ -236,7 +241,66 @@ RUNS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (DOCUMENTS, ENTITIES, ENTITY_COUNTS, DATES, QUARANTINE, RUNS)}
+STORIES = Table(
+    "stories",
+    "One row per story (event) with documents in the drop, as of the run that wrote it; a story's latest "
+    "row (greatest run_id) is its current state.",
+    (
+        _c("story_id", pa.string(), "doc_id of the document that started the story (stable across re-runs)", False),
+        _DROP_ID,
+        _c("headline", pa.string(), "headline of the document closest to the story's centroid"),
+        _c("first_date", pa.date32(), "earliest reference date of its documents, over all drops"),
+        _c("last_date", pa.date32(), "latest reference date of its documents, over all drops"),
+        _c("documents", pa.int64(), "documents (kept and duplicates) over all drops", False),
+        _c("drop_documents", pa.int64(), "of which in this drop: what the story grew by in this run", False),
+        _c("sources", pa.list_(pa.string()), "distinct manifest sources (outlets) over all drops", False),
+        _c("drops", pa.list_(pa.string()), "drops holding its documents", False),
+        _c("top_entities", pa.list_(pa.string()), "the entities mentioned in most of its documents", False),
+        _c("is_new", pa.bool_(), "the story started in this drop", False),
+        _RUN_ID,
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (DOCUMENTS, ENTITIES, ENTITY_COUNTS, DATES, QUARANTINE, RUNS, STORIES)}
+
+# Internal tables (not for consumers, not in the README): what later drops are linked against.
+STORY_INDEX = Table(
+    "_story_index",
+    "Per story and drop: that drop's bounded contribution to the story (internal).",
+    (
+        _c("story_id", pa.string(), "story id", False),
+        _DROP_ID,
+        _c("documents", pa.int64(), "documents of the drop in the story", False),
+        _c("first_date", pa.date32(), "earliest reference date among them"),
+        _c("last_date", pa.date32(), "latest reference date among them"),
+        _c(
+            "terms",
+            pa.list_(pa.struct([("term", pa.string()), ("weight", pa.float32())])),
+            "sum of the documents' unit TF-IDF vectors, top terms only",
+        ),
+        _c(
+            "entities",
+            pa.list_(pa.struct([("name", pa.string()), ("documents", pa.int32()), ("mentions", pa.int32())])),
+            "documents mentioning each entity and its mentions in them, top entities only",
+        ),
+        _c("sources", pa.list_(pa.string()), "distinct sources"),
+        _c("headline", pa.string(), "headline of the drop's document closest to the centroid"),
+        _c("headline_score", pa.float32(), "its cosine to the centroid"),
+        _RUN_ID,
+    ),
+)
+STORY_VOCABULARY = Table(
+    "_story_vocabulary",
+    "Per drop: kept documents per term (words and @entities), for the IDF of later drops (internal).",
+    (
+        _DROP_ID,
+        _c("term", pa.string(), "word, or @entity", False),
+        _c("documents", pa.int64(), "kept documents of the drop holding it", False),
+        _c("drop_documents", pa.int64(), "kept documents of the drop", False),
+        _RUN_ID,
+    ),
+)
+INTERNAL_TABLES: dict[str, Table] = {t.name: t for t in (STORY_INDEX, STORY_VOCABULARY)}
 
 
 def markdown() -> str:

@@ -1,0 +1,596 @@
+"""Stories stage: links the documents that report one real-world event, across outlets and across drops.
+
+Classic topic detection and tracking: every kept document becomes a TF-IDF vector over its headline and
+clean text plus a vector of its named entities (from the entities stage); documents are taken one at a time
+in a fixed order (reference date, then doc_id), and each joins the most similar story whose dates lie
+within `window_days` of its own, or starts a new one. A story's id is the doc_id of the document that
+started it, so a re-run of a drop gives the same ids whatever the file order or the batching.
+
+Between runs only bounded summaries are kept: per story and drop, the sum of its documents' vectors
+truncated to the top terms, its entity counts, date range, sources and a headline (`_story_index`), and
+per drop the document frequencies of its terms (`_story_vocabulary`). A run links its documents against
+the stories of other drops still active (dates within the window), never against every document seen.
+
+Interface (no Prefect here; `textdrops.pipeline.stories_drop` runs it over a run's staged tables):
+    reads     documents: doc_id, status, cluster_id, title, text, reference_date, source
+              entities: doc_id, canonical, label
+    adds      documents.story_id
+    writes    stories, _story_index, _story_vocabulary (one partition per drop, like every table)
+    settings  StorySettings          stats  StoryStats
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import importlib.util
+import math
+import operator
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import repeat
+from pathlib import Path
+
+import polars as pl
+
+from textdrops.schema import STORIES, STORY_INDEX
+
+READS = {
+    "documents": ("doc_id", "status", "cluster_id", "title", "text", "reference_date", "source"),
+    "entities": ("doc_id", "canonical", "label"),
+}
+ADDS = {"documents": ("story_id",)}
+WRITES = ("stories", "_story_index", "_story_vocabulary")
+
+# Entity labels that name who and where (quantities, dates and ordinals say little about which event).
+STORY_ENTITY_LABELS = frozenset(
+    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"}
+)
+_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
+_NUMBER = re.compile(r"^[\d.,'’]+$")
+_ENTITY_PREFIX = "@"  # entity keys share the vocabulary table with words
+
+
+@dataclass(frozen=True)
+class StorySettings:
+    """How documents are linked into stories. The defaults are the values measured by eval_stories; they
+    are not yet part of `textdrops.config.Settings` (nor of the run record's config_hash)."""
+
+    threshold: float = 0.14  # combined similarity at or above which a document joins a story
+    entity_weight: float = 0.30  # share of the entity cosine in the combined similarity
+    # a document joins only stories whose date range is at most this far away; the labelled events have
+    # follow-ups months later (stories-dev, one drop, windows of 7 / 30 / 180 / 365 days: BCubed F1
+    # 0.847 / 0.901 / 0.911 / 0.920)
+    window_days: int = 365
+    date_penalty: float = 0.02  # similarity needed grows by this times log2(1 + days away / 7)
+    # a document must share with the story a word or entity that few documents hold (in at most
+    # distinctive_factor x (min(story's documents, distinctive_cap) + 1) of them): templated wires ("shr",
+    # "cts", "qtr net") are otherwise similar enough to pull every company's results into one story; the
+    # cap keeps a story that has grown big from calling its template words distinctive. 0: off
+    distinctive_factor: float = 3.0
+    distinctive_cap: int = 30
+    title_weight: int = 2  # the headline's words count this many times
+    lead_words: int = 400  # words of the text used (news puts the event first); 0: all
+    centroid_terms: int = 300  # terms kept per story summary
+    centroid_entities: int = 50  # entities kept per story summary
+    candidate_terms: int = 12  # a document is compared with stories sharing one of its top terms
+    max_candidates: int = 8  # ... at most this many, those sharing the most weight
+    max_postings: int = 100  # a key shared by more stories than this does not pick candidates
+    vocabulary_drops: int = 30  # document frequencies come from this drop and the latest N others
+    vocabulary_terms: int = 50_000  # terms kept per drop in _story_vocabulary (the most frequent)
+
+
+@dataclass
+class StoryStats:
+    """What the stage did in one drop (mergeable: add the fields)."""
+
+    documents: int = 0  # kept documents linked
+    joined_history: int = 0  # of which joined a story of another drop
+    new_stories: int = 0
+    stories_touched: int = 0
+    history_stories: int = 0  # active stories of other drops loaded
+    seconds: float = 0.0
+
+    def merge(self, other: StoryStats) -> StoryStats:
+        return StoryStats(**{name: getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__})
+
+
+@dataclass
+class _Story:
+    story_id: str
+    terms: dict[str, float] = field(default_factory=dict)  # sum of member documents' unit vectors
+    entities: dict[str, float] = field(default_factory=dict)  # documents mentioning each entity
+    first: date | None = None
+    last: date | None = None
+    # this drop's contribution (what its _story_index row stores)
+    drop_terms: dict[str, float] = field(default_factory=dict)
+    drop_entities: dict[str, float] = field(default_factory=dict)
+    drop_docs: list[int] = field(default_factory=list)  # rows of the drop's kept documents
+    from_history: bool = False
+
+    def extend_dates(self, day: date | None) -> None:
+        if day is None:
+            return
+        self.first = day if self.first is None else min(self.first, day)
+        self.last = day if self.last is None else max(self.last, day)
+
+    def gap_days(self, day: date | None) -> int:
+        """Days between `day` and the story's date range (0 inside it or when either is unknown)."""
+        if day is None or self.first is None:
+            return 0
+        if day < self.first:
+            return (self.first - day).days
+        if day > self.last:
+            return (day - self.last).days
+        return 0
+
+
+@dataclass(frozen=True)
+class StoryHistory:
+    """What a run knows of other drops: their active stories' summaries and recent document frequencies."""
+
+    index: pl.DataFrame  # _story_index rows of active stories (all their drops' contributions)
+    vocabulary: dict[str, int]  # documents per term over the recent drops
+    documents: int  # documents those frequencies count
+
+
+@dataclass(frozen=True)
+class StoryResult:
+    """The stage's output for one drop."""
+
+    assignments: pl.DataFrame  # doc_id, story_id for every document row given
+    stories: pl.DataFrame  # rows of the `stories` table (without drop_id, run_id)
+    index: pl.DataFrame  # rows of `_story_index` (without drop_id, run_id)
+    vocabulary: pl.DataFrame  # rows of `_story_vocabulary` (without drop_id, run_id)
+    stats: StoryStats
+
+
+def empty_history() -> StoryHistory:
+    return StoryHistory(pl.DataFrame(schema=INDEX_SCHEMA), {}, 0)
+
+
+INDEX_SCHEMA = STORY_INDEX.polars_schema(exclude=("run_id",))
+STORIES_SCHEMA = STORIES.polars_schema(exclude=("drop_id", "run_id"))
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words, read from its source file: importing spaCy costs the flow process ~2 s."""
+    spec = importlib.util.find_spec("spacy")
+    path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    return frozenset(namespace["STOP_WORDS"])
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of `text` that are not stop words."""
+    stop = stop_words()
+    return [w for w in _WORD.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+
+
+def document_terms(title: str | None, text: str, settings: StorySettings) -> Counter[str]:
+    """Term counts of one document: the headline's words (weighted) and the text's first lead_words."""
+    body = words(text)
+    if settings.lead_words:
+        body = body[: settings.lead_words]
+    counts = Counter(body)
+    if title:
+        for word in words(title):
+            counts[word] += settings.title_weight
+    return counts
+
+
+def document_entities(names: Iterable[tuple[str, str]]) -> set[str]:
+    """Entity keys of one document from its (canonical, label) pairs."""
+    return {_ENTITY_PREFIX + name.lower() for name, label in names if label in STORY_ENTITY_LABELS and name.strip()}
+
+
+def _unit(weights: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    return {k: w / norm for k, w in weights.items()} if norm else {}
+
+
+def _top(weights: dict[str, float], k: int) -> dict[str, float]:
+    if len(weights) <= k:
+        return weights
+    return dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+
+
+def _cosine(unit_doc: dict[str, float], centroid: dict[str, float], norm: float) -> float:
+    if not norm:
+        return 0.0
+    small, large = (centroid, unit_doc) if len(unit_doc) > len(centroid) else (unit_doc, centroid)
+    # map/operator keep the loop in C: this dot product is most of the stage's time
+    return sum(map(operator.mul, small.values(), map(large.get, small.keys(), repeat(0.0)))) / norm
+
+
+class _Linker:
+    """Single-pass assignment of documents to story centroids, with an inverted index for candidates."""
+
+    def __init__(self, settings: StorySettings, idf: dict[str, float], default_idf: float, df: dict[str, int]):
+        self.settings = settings
+        self.df = df
+        self.sizes: dict[str, int] = {}  # documents per story (history and this drop)
+        self.idf = idf
+        self.default_idf = default_idf
+        self.stories: dict[str, _Story] = {}
+        self.postings: dict[str, set[str]] = {}
+        self.norms: dict[str, tuple[float, float]] = {}
+        self.entity_centroids: dict[str, dict[str, float]] = {}
+        self.squares: dict[str, tuple[float, float]] = {}
+
+    def weight(self, key: str) -> float:
+        return self.idf.get(key, self.default_idf)
+
+    def term_vector(self, counts: Counter[str]) -> dict[str, float]:
+        return _unit({t: (1.0 + math.log(c)) * self.weight(t) for t, c in counts.items()})
+
+    def entity_vector(self, keys: set[str]) -> dict[str, float]:
+        return _unit({k: self.weight(k) for k in keys})
+
+    def _refresh(self, story: _Story) -> None:
+        """Truncate the story's centroid when it has grown, and cache its entity centroid and norms."""
+        s = self.settings
+        if len(story.terms) > 2 * s.centroid_terms:
+            story.terms = _top(story.terms, s.centroid_terms)
+        if len(story.entities) > 2 * s.centroid_entities:
+            story.entities = _top(story.entities, s.centroid_entities)
+        ents = {k: n * self.weight(k) for k, n in story.entities.items()}
+        self.entity_centroids[story.story_id] = ents
+        squares = (sum(w * w for w in story.terms.values()), sum(w * w for w in ents.values()))
+        self.squares[story.story_id] = squares
+        self.norms[story.story_id] = (math.sqrt(squares[0]), math.sqrt(squares[1]))
+
+    def _post(self, story_id: str, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.postings.setdefault(key, set()).add(story_id)
+
+    def _top_keys(self, vector: dict[str, float]) -> list[str]:
+        return [k for k, _ in sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))[: self.settings.candidate_terms]]
+
+    def add_history(self, story: _Story) -> None:
+        story.from_history = True
+        self.stories[story.story_id] = story
+        self._refresh(story)
+        self._post(story.story_id, self._top_keys(story.terms))
+        self._post(story.story_id, self._top_keys(self.entity_centroids[story.story_id]))
+
+    def similarity(self, story: _Story, terms: dict[str, float], ents: dict[str, float]) -> float:
+        t_norm, e_norm = self.norms[story.story_id]
+        beta = self.settings.entity_weight
+        sim_terms = _cosine(terms, story.terms, t_norm)
+        sim_ents = _cosine(ents, self.entity_centroids[story.story_id], e_norm) if ents and e_norm else 0.0
+        return (1.0 - beta) * sim_terms + beta * sim_ents
+
+    def rare_keys(self, terms: dict[str, float], ents: dict[str, float]) -> list[tuple[int, str]]:
+        """(documents, key) of the document's words and names that could be distinctive for some story."""
+        s = self.settings
+        most = s.distinctive_factor * (s.distinctive_cap + 1)
+        # numbers coincide between unrelated wires ("12.5 pct"): only words and names count
+        found = [(self.df.get(k, 0), k) for k in terms if not _NUMBER.match(k)]
+        found += [(self.df.get(k, 0), k) for k in ents]
+        return sorted(item for item in found if item[0] <= most)
+
+    def shares_distinctive(self, story: _Story, rare: list[tuple[int, str]]) -> bool:
+        factor = self.settings.distinctive_factor
+        if not factor:
+            return True
+        limit = factor * (min(self.sizes.get(story.story_id, 0), self.settings.distinctive_cap) + 1)
+        centroid_ents = self.entity_centroids[story.story_id]
+        for documents, key in rare:
+            if documents > limit:
+                return False
+            if key in story.terms or key in centroid_ents:
+                return True
+        return False
+
+    def candidates(self, top: list[str], terms: dict[str, float], ents: dict[str, float]) -> list[str]:
+        """Stories sharing one of the document's top keys, the `max_candidates` sharing the most weight.
+
+        Keys posted to more than `max_postings` stories (the wire's "shr", "cts" in Reuters) are too common
+        to pick candidates by; they still count in the similarity.
+        """
+        overlap: dict[str, float] = {}
+        common: list[str] = []
+        for key in top:
+            posted = self.postings.get(key)
+            if not posted:
+                continue
+            if len(posted) > self.settings.max_postings:
+                common.append(key)
+                continue
+            w = terms.get(key) or ents.get(key, 0.0)
+            for sid in posted:
+                overlap[sid] = overlap.get(sid, 0.0) + w
+        if not overlap and common:  # only common keys: the rarest of them still narrows the field
+            rarest = min(common, key=lambda k: (len(self.postings[k]), k))
+            overlap = dict.fromkeys(self.postings[rarest], 0.0)
+        ranked = heapq.nsmallest(self.settings.max_candidates, overlap.items(), key=lambda kv: (-kv[1], kv[0]))
+        return sorted(sid for sid, _ in ranked)
+
+    def link(self, row: int, doc_id: str, day: date | None, terms: dict[str, float], ents: dict[str, float]) -> str:
+        """The story the document joins (or starts); updates that story."""
+        top = self._top_keys(terms) + self._top_keys(ents)
+        best, best_score = None, self.settings.threshold
+        rare = self.rare_keys(terms, ents)
+        for sid in self.candidates(top, terms, ents):
+            story = self.stories[sid]
+            gap = story.gap_days(day)
+            if gap > self.settings.window_days or not self.shares_distinctive(story, rare):
+                continue
+            score = self.similarity(story, terms, ents)
+            if gap:
+                score -= self.settings.date_penalty * math.log2(1.0 + gap / 7.0)
+            if score >= best_score and (best is None or score > best_score):
+                best, best_score = story, score
+        if best is None:
+            # a document whose id already names a story (a re-run after later drops joined it) rejoins it
+            best = self.stories.get(doc_id) or _Story(doc_id)
+            self.stories[doc_id] = best
+        sid = best.story_id
+        # squared norms updated as the centroids grow (recomputing them for every document cost seconds)
+        t2, e2 = self.squares.get(sid, (0.0, 0.0))
+        centroid_ents = self.entity_centroids.setdefault(sid, {})
+        for key, w in terms.items():
+            old = best.terms.get(key, 0.0)
+            best.terms[key] = new = old + w
+            t2 += new * new - old * old
+            best.drop_terms[key] = best.drop_terms.get(key, 0.0) + w
+        for key in ents:
+            best.entities[key] = best.entities.get(key, 0.0) + 1.0
+            best.drop_entities[key] = best.drop_entities.get(key, 0.0) + 1.0
+            old = centroid_ents.get(key, 0.0)
+            centroid_ents[key] = new = old + self.weight(key)
+            e2 += new * new - old * old
+        best.extend_dates(day)
+        best.drop_docs.append(row)
+        self.sizes[sid] = self.sizes.get(sid, 0) + 1
+        s = self.settings
+        if len(best.terms) > 2 * s.centroid_terms or len(best.entities) > 2 * s.centroid_entities:
+            self._refresh(best)
+        else:
+            self.squares[sid] = (t2, e2)
+            self.norms[sid] = (math.sqrt(max(t2, 0.0)), math.sqrt(max(e2, 0.0)))
+        self._post(sid, top)
+        return sid
+
+
+def _history_stories(history: StoryHistory) -> list[tuple[_Story, int]]:
+    """Active stories of other drops, their contributions summed, with their documents."""
+    stories: dict[str, _Story] = {}
+    sizes: Counter[str] = Counter()
+    for row in history.index.sort("story_id", "drop_id").iter_rows(named=True):
+        story = stories.setdefault(row["story_id"], _Story(row["story_id"]))
+        sizes[row["story_id"]] += row["documents"]
+        for item in row["terms"] or []:
+            story.terms[item["term"]] = story.terms.get(item["term"], 0.0) + item["weight"]
+        for item in row["entities"] or []:
+            key = _ENTITY_PREFIX + item["name"].lower()
+            story.entities[key] = story.entities.get(key, 0.0) + item["documents"]
+        for day in (row["first_date"], row["last_date"]):
+            if day is not None:
+                story.first = day if story.first is None else min(story.first, day)
+                story.last = day if story.last is None else max(story.last, day)
+    return [(stories[k], sizes[k]) for k in sorted(stories)]
+
+
+def link_stories(
+    drop_id: str,
+    docs: pl.DataFrame,
+    entities: pl.DataFrame,
+    history: StoryHistory | None = None,
+    settings: StorySettings | None = None,
+    duplicate_stories: dict[str, str] | None = None,
+) -> StoryResult:
+    """Story of every document row of one drop, and the drop's rows of `stories`, `_story_index` and
+    `_story_vocabulary`.
+
+    `docs` holds the columns READS["documents"] (kept documents and duplicates); `entities` the entity
+    rows of its kept documents; `history` the active stories of other drops; `duplicate_stories` the
+    stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id).
+    """
+    started = time.perf_counter()
+    settings = settings or StorySettings()
+    history = history or empty_history()
+    docs = docs.select(READS["documents"])
+    kept = docs.filter(pl.col("status") == "kept").sort("reference_date", "doc_id", nulls_last=True)
+    ent_by_doc: dict[str, list[tuple[str, str]]] = {}
+    display: dict[str, str] = {}  # entity key -> the first spelling in (doc_id, canonical) order
+    for doc_id, name, label in entities.select("doc_id", "canonical", "label").sort("doc_id", "canonical").iter_rows():
+        ent_by_doc.setdefault(doc_id, []).append((name, label))
+        display.setdefault(_ENTITY_PREFIX + name.lower(), name)
+
+    doc_ids = kept["doc_id"].to_list()
+    term_counts = [
+        document_terms(title, text, settings) for title, text in zip(kept["title"], kept["text"], strict=True)
+    ]
+    entity_keys = [document_entities(ent_by_doc.get(d, ())) for d in doc_ids]
+    mentions = [Counter(_ENTITY_PREFIX + name.lower() for name, _ in ent_by_doc.get(d, ())) for d in doc_ids]
+    drop_df: Counter[str] = Counter()
+    for counts, keys in zip(term_counts, entity_keys, strict=True):
+        drop_df.update(counts.keys())
+        drop_df.update(keys)
+    n = history.documents + len(doc_ids)
+    df = Counter(history.vocabulary)
+    df.update(drop_df)
+    idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
+    linker = _Linker(settings, idf, math.log(n + 1) + 1.0, df)
+    for story, size in _history_stories(history):
+        linker.add_history(story)
+        linker.sizes[story.story_id] = size
+
+    days = kept["reference_date"].to_list()
+    term_vectors = [linker.term_vector(c) for c in term_counts]
+    story_of: dict[str, str] = {}
+    for row, (doc_id, day, keys) in enumerate(zip(doc_ids, days, entity_keys, strict=True)):
+        story_of[doc_id] = linker.link(row, doc_id, day, term_vectors[row], linker.entity_vector(keys))
+
+    # duplicates take their kept copy's story: in this drop, or (cross-drop) as looked up by the caller
+    duplicate_stories = duplicate_stories or {}
+    assignments = docs.select(
+        "doc_id",
+        story_id=pl.col("doc_id")
+        .replace_strict(story_of, default=None, return_dtype=pl.String)
+        .fill_null(pl.col("cluster_id").replace_strict(story_of, default=None, return_dtype=pl.String))
+        .fill_null(pl.col("cluster_id").replace_strict(duplicate_stories, default=None, return_dtype=pl.String))
+        # a duplicate whose kept copy has no known story (its drop predates stories) starts its own
+        .fill_null(pl.col("cluster_id")),
+    )
+    touched = [s for s in linker.stories.values() if s.drop_docs]
+    stats = StoryStats(
+        documents=len(doc_ids),
+        joined_history=sum(len(s.drop_docs) for s in touched if s.from_history),
+        new_stories=sum(1 for s in touched if not s.from_history),
+        history_stories=sum(1 for s in linker.stories.values() if s.from_history),
+    )
+    index, stories = _summaries(
+        drop_id, docs, kept, assignments, linker, term_vectors, mentions, display, history, settings
+    )
+    stats.stories_touched = stories.height
+    vocabulary = pl.DataFrame(
+        sorted(drop_df.items(), key=lambda kv: (-kv[1], kv[0]))[: settings.vocabulary_terms],
+        schema={"term": pl.String, "documents": pl.Int64},
+        orient="row",
+    ).with_columns(drop_documents=pl.lit(len(doc_ids), dtype=pl.Int64))
+    stats.seconds = time.perf_counter() - started
+    return StoryResult(assignments, stories, index, vocabulary, stats)
+
+
+def _headline(title: str | None, text: str) -> str:
+    if title and title.strip():
+        return title.strip()
+    first = text.strip().split("\n", 1)[0]
+    return first if len(first) <= 120 else first[:117].rsplit(" ", 1)[0] + "..."
+
+
+def _summaries(
+    drop_id: str,
+    docs: pl.DataFrame,
+    kept: pl.DataFrame,
+    assignments: pl.DataFrame,
+    linker: _Linker,
+    term_vectors: list[dict[str, float]],
+    mentions: list[Counter[str]],
+    display: dict[str, str],
+    history: StoryHistory,
+    settings: StorySettings,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """This drop's `_story_index` rows (its contribution per story) and `stories` rows (as of this run)."""
+    titles, texts = kept["title"].to_list(), kept["text"].to_list()
+    per_story = (
+        docs.join(assignments, on="doc_id")
+        .group_by("story_id")
+        .agg(
+            documents=pl.len().cast(pl.Int64),
+            sources=pl.col("source").drop_nulls().unique().sort(),
+            first_date=pl.col("reference_date").min(),
+            last_date=pl.col("reference_date").max(),
+        )
+        .sort("story_id")
+    )
+    index_rows = []
+    for row in per_story.iter_rows(named=True):
+        story = linker.stories.get(row["story_id"])
+        headline, score, terms, ents, said = None, 0.0, {}, {}, Counter()
+        if story is not None and story.drop_docs:
+            norm = linker.norms[story.story_id][0]
+            scored = [(_cosine(term_vectors[r], story.terms, norm), -r) for r in story.drop_docs]
+            score, best = max(scored)
+            headline = _headline(titles[-best], texts[-best])
+            terms = _top(story.drop_terms, settings.centroid_terms)
+            ents = _top(story.drop_entities, settings.centroid_entities)
+            for r in story.drop_docs:
+                said.update(mentions[r])
+        index_rows.append(
+            {
+                **row,
+                "terms": [{"term": k, "weight": w} for k, w in sorted(terms.items())],
+                "entities": [
+                    {"name": display.get(k, k), "documents": int(n), "mentions": said[k]}
+                    for k, n in sorted(ents.items())
+                ],
+                "headline": headline,
+                "headline_score": score,
+            }
+        )
+    index = pl.DataFrame(index_rows, schema={k: v for k, v in INDEX_SCHEMA.items() if k != "drop_id"})
+    # a story as of this run: this drop's contribution plus the other drops' contributions to it
+    earlier: dict[str, list[dict]] = {}
+    for row in history.index.filter(pl.col("story_id").is_in(index["story_id"].implode())).iter_rows(named=True):
+        earlier.setdefault(row["story_id"], []).append(row)
+    own_ids = set(kept["doc_id"].to_list())
+    story_rows = []
+    for row in index.iter_rows(named=True):
+        parts = [*earlier.get(row["story_id"], []), {**row, "drop_id": drop_id}]
+        firsts = [p["first_date"] for p in parts if p["first_date"] is not None]
+        lasts = [p["last_date"] for p in parts if p["last_date"] is not None]
+        headline = max(
+            ((p["headline_score"], p["headline"]) for p in parts if p["headline"] is not None), default=(0, None)
+        )[1]
+        story_rows.append(
+            {
+                "story_id": row["story_id"],
+                "headline": headline,
+                "first_date": min(firsts, default=None),
+                "last_date": max(lasts, default=None),
+                "documents": sum(p["documents"] for p in parts),
+                "drop_documents": row["documents"],
+                "sources": sorted({s for p in parts for s in p["sources"] or ()}),
+                "drops": sorted({p["drop_id"] for p in parts}),
+                "top_entities": top_entity_names([e for p in parts for e in p["entities"] or ()]),
+                "is_new": row["story_id"] in own_ids,  # started by one of this drop's documents
+            }
+        )
+    stories = pl.DataFrame(story_rows, schema=STORIES_SCHEMA)
+    return index, stories
+
+
+def top_entity_names(entities: list[dict], k: int = 5) -> list[str]:
+    """The k entities mentioned in most of a story's documents, then most often (from its summary rows)."""
+    documents: Counter[str] = Counter()
+    said: Counter[str] = Counter()
+    for item in entities:
+        documents[item["name"]] += item["documents"]
+        said[item["name"]] += item.get("mentions") or 0
+    return sorted(documents, key=lambda name: (-documents[name], -said[name], name))[:k]
+
+
+def history_from_frames(
+    index: pl.DataFrame | list[pl.DataFrame],
+    vocabulary: pl.DataFrame | list[pl.DataFrame],
+    first_day: date | None,
+    settings: StorySettings,
+    last_day: date | None = None,
+) -> StoryHistory:
+    """The history a drop is linked against, from other drops' `_story_index` and `_story_vocabulary` rows.
+
+    Active stories only: those with a date within window_days of the drop's dates (first_day..last_day;
+    none when the drop has no dates); document frequencies from the latest `vocabulary_drops` drops.
+    """
+    if isinstance(index, list):
+        index = pl.concat(index, how="vertical_relaxed") if index else pl.DataFrame(schema=INDEX_SCHEMA)
+    if isinstance(vocabulary, list):
+        vocabulary = pl.concat(vocabulary, how="vertical_relaxed") if vocabulary else None
+    if first_day is None:  # a drop without any date cannot say which stories are active: it starts afresh
+        index = index.clear()
+    elif index.height:
+        window = timedelta(days=settings.window_days)
+        last_day = last_day or first_day
+        active = index.filter(
+            (pl.col("last_date") >= first_day - window) & (pl.col("first_date") <= last_day + window)
+        )["story_id"].unique()
+        index = index.filter(pl.col("story_id").is_in(active.implode()))
+    terms: dict[str, int] = {}
+    documents = 0
+    if vocabulary is not None and vocabulary.height:
+        recent = sorted(set(vocabulary["drop_id"].to_list()))[-settings.vocabulary_drops :]
+        recent_rows = vocabulary.filter(pl.col("drop_id").is_in(recent))
+        documents = int(recent_rows.group_by("drop_id").agg(pl.col("drop_documents").first())["drop_documents"].sum())
+        summed = recent_rows.group_by("term").agg(pl.col("documents").sum())
+        terms = dict(zip(summed["term"].to_list(), summed["documents"].to_list(), strict=True))
+    return StoryHistory(index.select(list(INDEX_SCHEMA)), terms, documents)
