@@ -436,7 +436,7 @@ def _is_key_candidate(collapsed: str) -> bool:
     """
     return (
         len(collapsed) <= _MAX_BLOCK_KEY_CHARS
-        and _word_count(collapsed) <= _MAX_BLOCK_KEY_WORDS
+        and collapsed.count(" ") < _MAX_BLOCK_KEY_WORDS  # `_word_count` of a non-empty line, inlined
         and _LETTER.search(collapsed) is not None
     )
 
@@ -579,7 +579,8 @@ def _may_be_junk(collapsed: str) -> bool:
         return False
     if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed or "|" in collapsed:
         return True
-    first = collapsed.split(" ", 1)[0].casefold().rstrip(":|.!")
+    space = collapsed.find(" ")
+    first = (collapsed[:space] if space >= 0 else collapsed).casefold().rstrip(":|.!")
     return first in _JUNK_FIRST_WORDS or "rights reserved" in collapsed.casefold()
 
 
@@ -1145,26 +1146,42 @@ def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[in
             return 2
         return 1 if _word_count(text) <= _MAX_ROW_LABEL_WORDS and _LETTER.match(text) else 0
 
-    def linked(index: int) -> bool:  # line index and the next one are rows of one run
-        text, following = lines[index].text, lines[index + 1].text
-        if _ends_sentence(text) or not shape(index + 1):
-            return False
+    def linked_shape(index: int) -> int:  # the next line's shape when it and line index are rows of one run
+        text = lines[index].text
+        if _ends_sentence(text):
+            return 0
+        following_shape = shape(index + 1)
+        if not following_shape:
+            return 0
         wrap_width = wrap_widths[index] if wrap_widths else 0
-        return not (wrap_width and len(text) + 1 + _first_word_length(following) > wrap_width)
+        if wrap_width and len(text) + 1 + _first_word_length(lines[index + 1].text) > wrap_width:
+            return 0
+        return following_shape
 
     rows: set[int] = set()
-    index = 0
-    while index < len(lines):
-        if not shape(index):
-            index += 1
+    next_index = 0  # lines before it are in a run already looked at
+    # Only a short prose or list line not in lower case can have a shape (the rest of the document is skipped).
+    for index in [
+        i
+        for i, line in enumerate(lines)
+        if line.kind in (_PLAIN, _LIST) and len(line.text) <= _MAX_ROW_CHARS and not line.text[0].islower()
+    ]:
+        if index < next_index:
+            continue
+        first_shape = shape(index)
+        if not first_shape:
             continue
         end = index
-        while end + 1 < len(lines) and linked(end):
+        n_rows = first_shape == 2
+        while end + 1 < len(lines):
+            following_shape = linked_shape(end)
+            if not following_shape:
+                break
+            n_rows += following_shape == 2
             end += 1
-        n_rows = sum(shape(i) == 2 for i in range(index, end + 1))
         if end > index and n_rows >= _MIN_RUN_ROWS:
             rows.update(range(index, end + 1))
-        index = end + 1
+        next_index = end + 1
     return rows
 
 
