@@ -1052,9 +1052,22 @@ _MAX_ROW_LABEL_WORDS = 3
 _MIN_RUN_ROWS = 2
 
 
+# The date ends a dateline, or only an agency in brackets follows it; every date form holds a digit within
+# its last 13 characters ("30 September.", "September. 30, 2016").
+_DATE_TAIL_CHARS = 20
+
+
+def _may_be_dateline(text: str) -> bool:
+    """False when `_DATELINE` cannot match the whole text (a fast pre-check): a digit near the end, or a
+    closing bracket there and a digit anywhere."""
+    if text[-1:] == ")":
+        return _DIGIT.search(text) is not None
+    return _DIGIT.search(text, max(0, len(text) - _DATE_TAIL_CHARS)) is not None
+
+
 def _is_dateline(text: str) -> bool:
     """True for a line that is a dateline and nothing else ("BEIJING 1996-08-30")."""
-    if len(text) > _MAX_DATELINE_CHARS or not text[:2].isupper() or not _DIGIT.search(text):
+    if len(text) > _MAX_DATELINE_CHARS or not text[:2].isupper() or not _may_be_dateline(text):
         return False
     match = _DATELINE.fullmatch(text)
     return match is not None and match["place"].isupper()

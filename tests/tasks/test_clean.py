@@ -856,3 +856,23 @@ def test_join_fast_path_agrees_with_the_hyphen_join(parts):
     lines = [_Line(part, _PLAIN, 0) for part in parts]
 
     assert _join_wrapped(parts, lines, [None]) == _join_hyphen_wrapped(parts, lines, [None])
+
+
+_DATELINE_LIKE = st.builds(
+    lambda place, region, date, agency, tail: f"{place}{region}{date}{agency}{tail}",
+    st.sampled_from(["LONDON", "NEW YORK", "AL-AIN", "ST. LOUIS", "WINSTON-SALEM", "x"]),
+    st.sampled_from(["", ", Calif.", " , United Arab Emirates", ", Fla"]),
+    st.sampled_from(
+        [" 1996-12-06", ", March 14", " Sept. 30, 2016", " 30 September.", " 30 September. 2016", " OCt 19", " Mar 3"]
+    ),
+    st.sampled_from(["", " (Reuters)", " (AP)", " (Agence France Presse)"]),
+    st.one_of(st.just(""), _GATE_TEXT),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(_DATELINE_LIKE, _GATE_TEXT))
+def test_dateline_gate_never_hides_a_dateline(text):
+    from tasks.clean import _DATELINE, _may_be_dateline
+
+    assert _may_be_dateline(text) or _DATELINE.fullmatch(text) is None
