@@ -1,6 +1,7 @@
 """Throughput of cleanup (and of load + prepare) on hostile inputs: every step must be linear in size.
 
-Run: `.venv/bin/python -m benchmarks.adversarial [--mb 2]` (needs nothing from ../shared).
+Run: `.venv/bin/python -m benchmarks.adversarial [--mb 2]` (needs nothing from ../shared); `make bench`
+(benchmarks/run.py) runs it too, as its "Adversarial inputs" section.
 
 Each input is generated here at two sizes (`--mb` and twice that). For each, `clean_document` is timed in
 this process, and the pipeline's own load and prepare steps (`textdrops.pipeline.load_batch_to_file`,
@@ -136,12 +137,13 @@ def time_prepare(files: dict[str, str]) -> float:
         return time.process_time() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=2.0, help="size of the smaller input in MB (default 2)")
-    parser.add_argument("--tiny-files", type=int, default=20_000, help="files of the many-tiny-files case")
-    args = parser.parse_args(argv)
-    size = int(args.mb * 1_000_000)
+def measure(mb: float = 2.0, tiny_files: int = 20_000) -> dict:
+    """Time every input at `mb` and 2 x `mb` MB, and load + prepare of `tiny_files` tiny files; print a table.
+
+    Returns {"mb", "inputs": [one row per input], "many_tiny_files", "lowest_ratio"} (also used by
+    benchmarks/run.py).
+    """
+    size = int(mb * 1_000_000)
     rows = []
     print(f"{'input':30}{'clean MB/s':>12}{'at 2x':>9}{'ratio':>8}{'prepare MB/s':>14}{'at 2x':>9}{'ratio':>8}")
     for name, make in INPUTS.items():
@@ -160,15 +162,25 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:30}{row['clean_mb_per_s']:>12.2f}{row['clean_mb_per_s_at_2x']:>9.2f}{row['clean_ratio']:>8.2f}"
             f"{row['prepare_mb_per_s']:>14.2f}{row['prepare_mb_per_s_at_2x']:>9.2f}{row['prepare_ratio']:>8.2f}"
         )
-    tiny = {f"t{i:06d}.txt": f"Short item {i}.\n" for i in range(args.tiny_files)}
+    tiny = {f"t{i:06d}.txt": f"Short item {i}.\n" for i in range(tiny_files)}
     seconds = time_prepare(tiny)
     tiny_result = {"files": len(tiny), "seconds": round(seconds, 2), "files_per_s": round(len(tiny) / seconds, 1)}
     rate = tiny_result["files_per_s"]
     print(f"\nmany tiny files: {len(tiny):,} files, load + prepare {seconds:.1f} s ({rate:,.0f} files/s)")
     slowest = min(rows, key=lambda r: min(r["clean_ratio"], r["prepare_ratio"]))
+    lowest = {"input": slowest["input"], "ratio": min(slowest["clean_ratio"], slowest["prepare_ratio"])}
     print(f"lowest 2x/1x ratio: {slowest['input']} (a quadratic step would show ~0.5)")
+    return {"mb": mb, "inputs": rows, "many_tiny_files": tiny_result, "lowest_ratio": lowest}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=2.0, help="size of the smaller input in MB (default 2)")
+    parser.add_argument("--tiny-files", type=int, default=20_000, help="files of the many-tiny-files case")
+    args = parser.parse_args(argv)
+    results = measure(args.mb, args.tiny_files)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"mb": args.mb, "inputs": rows, "many_tiny_files": tiny_result}, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {RESULTS}")
     return 0
 

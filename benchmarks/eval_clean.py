@@ -1,7 +1,8 @@
 """Evaluate the clean stage: restore real BBC articles from injected junk, read real pages, measure speed.
 
-Run: `.venv/bin/python -m benchmarks.eval_clean [--half tuning|test|both] [--no-speed]` (reads ../shared,
-or $TEXTDROPS_SHARED; says so and exits 0 without it).
+Run: `.venv/bin/python -m benchmarks.eval_clean [--half tuning|test|both] [--no-speed | --speed-only]
+[--speed-baseline REV] [--speed-repeats N]` (reads ../shared, or $TEXTDROPS_SHARED; says so and exits 0
+without it).
 
 Quality on synthetic drops. Every BBC article (headline line, blank line, paragraphs separated by blank
 lines) is the ground truth. The articles are split in two halves that share no article (even / odd), and
@@ -33,7 +34,9 @@ cleaned as one drop; what each rule removed is listed, and every output is writt
 benchmarks/results/clean_stories_dev/ (text, then the removed lines with their rule) for a person to read.
 
 Speed: `clean_document` over ~2,000 Reuters-21578 articles in one process (MB of UTF-8 text per second
-per core), without and with a learned boilerplate set, and the cost of the counting pass.
+per core), without and with a learned boilerplate set, and the cost of the counting pass (best of
+`--speed-repeats` rounds, CPU time). `--speed-baseline REV` (e.g. main) times REV's tasks/clean.py
+alongside, alternating the two in the same run, so that a loaded machine slows both alike.
 
 Results are printed and written to benchmarks/results/clean.json.
 """
@@ -43,9 +46,11 @@ import json
 import os
 import random
 import re
+import subprocess
 import sys
 import textwrap
 import time
+import types
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -532,26 +537,66 @@ def score(pages: list[Page], boilerplate: frozenset[int]) -> dict:
     }
 
 
-def speed(shared: Path) -> dict:
-    """Throughput of clean_document (one process) on a seeded sample of Reuters-21578 articles."""
+def clean_module_at(ref: str | None) -> types.ModuleType:
+    """tasks/clean.py as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
+
+    Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
+    and the other not (the same code timed up to 15% apart that way in eval_dates).
+    """
+    root = Path(__file__).resolve().parents[1]
+    if ref is None:
+        source = (root / "tasks" / "clean.py").read_text(encoding="utf-8")
+    else:
+        source = subprocess.run(
+            ["git", "show", f"{ref}:tasks/clean.py"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
+    label = "working tree" if ref is None else ref
+    name = "clean_at_" + re.sub(r"\W", "_", label)
+    module = types.ModuleType(name)
+    module.__file__ = f"{label}:tasks/clean.py"
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def speed(shared: Path, baseline: str | None = None, repeats: int = 2) -> dict:
+    """Throughput of clean_document (one process) on a seeded sample of Reuters-21578 articles.
+
+    With `baseline` (a git revision), that revision's tasks/clean.py is timed too, in the same run: the two
+    alternate (which one goes first changes each round) and each keeps its best of `repeats` rounds, so a
+    loaded machine slows both alike.
+    """
     files = sorted((shared / "corpora" / "reuters21578" / "articles").glob("*.txt"))
     sample = random.Random(SEED).sample(files, min(N_REUTERS_DOCS, len(files)))
     texts = [path.read_bytes().decode("utf-8") for path in sample]
     megabytes = sum(len(text.encode("utf-8")) for text in texts) / 1e6
     result = {"docs": len(texts), "megabytes": round(megabytes, 3)}
-    start = time.process_time()
-    key_sets = [document_line_keys(text) for text in texts]
-    result["line_keys_mb_per_s"] = megabytes / (time.process_time() - start)
-    boilerplate = learn_boilerplate(key_sets, len(texts))
-    result["learned_keys"] = len(boilerplate)
-    for label, learned in (("clean_mb_per_s", frozenset()), ("clean_with_boilerplate_mb_per_s", boilerplate)):
-        best = float("inf")
-        for _ in range(2):
-            start = time.process_time()
-            for text in texts:
-                clean_document(text, learned)
-            best = min(best, time.process_time() - start)
-        result[label] = megabytes / best
+    sides: dict[str, dict] = {"this": {"module": clean_module_at(None) if baseline else sys.modules["tasks.clean"]}}
+    if baseline:
+        sides["baseline"] = {"module": clean_module_at(baseline), "ref": baseline}
+    for side in sides.values():
+        module = side["module"]
+        start = time.process_time()
+        key_sets = [module.document_line_keys(text) for text in texts]
+        side["line_keys_mb_per_s"] = megabytes / (time.process_time() - start)
+        side["boilerplate"] = module.learn_boilerplate(key_sets, len(texts))
+        side["learned_keys"] = len(side["boilerplate"])
+    best = {(name, label): float("inf") for name in sides for label in ("clean", "learned")}
+    for round_ in range(repeats):
+        for name in list(sides)[:: 1 if round_ % 2 == 0 else -1]:
+            module, boilerplate = sides[name]["module"], sides[name]["boilerplate"]
+            for label, learned in (("clean", frozenset()), ("learned", boilerplate)):
+                start = time.process_time()
+                for text in texts:
+                    module.clean_document(text, learned)
+                best[name, label] = min(best[name, label], time.process_time() - start)
+    for name, side in sides.items():
+        side["clean_mb_per_s"] = megabytes / best[name, "clean"]
+        side["clean_with_boilerplate_mb_per_s"] = megabytes / best[name, "learned"]
+        del side["module"], side["boilerplate"]
+    result |= sides.pop("this")
+    if baseline:
+        result["baseline"] = sides["baseline"]
     return result
 
 
@@ -615,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--half", choices=("tuning", "test", "both"), default="both")
     parser.add_argument("--no-speed", action="store_true", help="skip the Reuters speed measurement")
+    parser.add_argument("--speed-only", action="store_true", help="only the Reuters speed measurement")
+    parser.add_argument("--speed-baseline", help="a git revision (e.g. main) whose tasks/clean.py is timed alongside")
+    parser.add_argument("--speed-repeats", type=int, default=2, help="rounds of the speed measurement (best counts)")
     args = parser.parse_args(argv)
     shared = shared_folder()
     bbc = shared / "corpora" / "bbc"
@@ -626,13 +674,15 @@ def main(argv: list[str] | None = None) -> int:
     halves = {"tuning": (articles[0::2], TUNING, SEED), "test": (articles[1::2], TEST, SEED + 1)}
     results: dict = {"seed": SEED}
     for name, (half_articles, family, seed) in halves.items():
-        if args.half in (name, "both"):
+        if args.half in (name, "both") and not args.speed_only:
             results[name] = evaluate_half(half_articles, family, seed)
     stories = shared / "gold" / "stories-dev"
-    if stories.is_dir() and args.half == "both":
+    if stories.is_dir() and args.half == "both" and not args.speed_only:
         results["stories_dev"] = stories_dev(stories, RESULTS.parent / "clean_stories_dev")
     reuters = shared / "corpora" / "reuters21578"
-    results["speed_reuters"] = speed(shared) if reuters.is_dir() and not args.no_speed else None
+    results["speed_reuters"] = (
+        speed(shared, args.speed_baseline, args.speed_repeats) if reuters.is_dir() and not args.no_speed else None
+    )
     _print(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -684,6 +734,15 @@ def _print(results: dict) -> None:
             f"{speed_result['clean_with_boilerplate_mb_per_s']:.1f} MB/s, line keys "
             f"{speed_result['line_keys_mb_per_s']:.1f} MB/s ({speed_result['learned_keys']} keys learned)"
         )
+        baseline = speed_result.get("baseline")
+        if baseline:
+            print(
+                f"  {baseline['ref']} in the same run: clean {baseline['clean_mb_per_s']:.1f} MB/s, with learned "
+                f"boilerplate {baseline['clean_with_boilerplate_mb_per_s']:.1f} MB/s, line keys "
+                f"{baseline['line_keys_mb_per_s']:.1f} MB/s; this / {baseline['ref']}: "
+                f"{speed_result['clean_mb_per_s'] / baseline['clean_mb_per_s']:.2f}x and "
+                f"{speed_result['clean_with_boilerplate_mb_per_s'] / baseline['clean_with_boilerplate_mb_per_s']:.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,11 @@ BBC, 5M synthetic documents and the BBC re-crawl (are the 2,094 mapped copies fl
 their BBC originals?). Targets: 2,000-file drop at 10M <= 1.25x its wall at 0, tree <= 2 GB; sample
 dedupe <= 2 s; index <= 1 KB per document.
 
+Adversarial inputs (`benchmarks.adversarial.measure`; `--adversarial-mb`, 0 skips it): hostile documents
+(lines ending in a hyphen, many short lines, one long line, a paragraph repeated, tables, lists,
+datelines, mojibake ...) at 2 MB and 4 MB: MB/s of cleanup and of the pipeline's load + prepare step on
+one core (CPU time), the 4 MB / 2 MB ratio (a quadratic step would show ~0.5) and tiny files per second.
+
 Everything is printed and written to benchmarks/results/bench.json with the machine's description.
 """
 
@@ -647,6 +652,23 @@ def print_report(results: dict) -> None:
                 f"{stage:<16}{row['seconds']:>9.2f}{row['docs_per_second'] or 0:>10.0f}"
                 f"{row['mb_per_second'] or 0:>9.2f}"
             )
+    adversarial = results.get("adversarial") or {}
+    if adversarial.get("inputs"):
+        mb = adversarial["mb"]
+        print(f"\nAdversarial inputs ({mb:g} MB and {2 * mb:g} MB; MB/s on one core, CPU time)")
+        print(f"{'input':<30}{'clean':>8}{'at 2x':>8}{'prepare':>9}{'at 2x':>8}")
+        for row in adversarial["inputs"]:
+            print(
+                f"{row['input']:<30}{row['clean_mb_per_s']:>8.2f}{row['clean_mb_per_s_at_2x']:>8.2f}"
+                f"{row['prepare_mb_per_s']:>9.2f}{row['prepare_mb_per_s_at_2x']:>8.2f}"
+            )
+        tiny, lowest = adversarial["many_tiny_files"], adversarial["lowest_ratio"]
+        print(
+            f"many tiny files: {tiny['files']:,} at {tiny['files_per_s']:,.0f} files/s; lowest 2x/1x ratio "
+            f"{lowest['ratio']:.2f} ({lowest['input']}; a quadratic step would show ~0.5)"
+        )
+    elif adversarial:
+        print(f"\nAdversarial inputs FAILED: {adversarial.get('error', '')[-300:]}")
     fixed = results.get("fixed_costs", {})
     print("\nFixed costs")
     for key, value in fixed.items():
@@ -686,6 +708,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time one-process NER on every text (default: on the half one of the two processes piped; "
         "words/s are compared, and this saves minutes)",
+    )
+    parser.add_argument(
+        "--adversarial-mb", type=float, default=2.0, help="size of the adversarial inputs in MB (0: skip them)"
     )
     parser.add_argument("--history", action="store_true", help="also run the dedupe-history section (~15 min)")
     parser.add_argument("--history-only", action="store_true", help="run only the dedupe-history section")
@@ -812,6 +837,16 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:
                 traceback.print_exc()
                 results["prefect"] = {"error": traceback.format_exc()[-1500:]}
+
+    if args.adversarial_mb > 0:
+        print("Adversarial inputs", flush=True)
+        try:
+            from benchmarks.adversarial import measure
+
+            results["adversarial"] = measure(args.adversarial_mb)
+        except Exception:
+            traceback.print_exc()
+            results["adversarial"] = {"error": traceback.format_exc()[-1500:]}
 
     results["targets"] = targets(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

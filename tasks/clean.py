@@ -66,6 +66,7 @@ The result is idempotent: cleaning a cleaned body changes nothing, except that i
 now be read as a headline (title + "\\n\\n" + text then equals the first body).
 """
 
+import bisect
 import hashlib
 import math
 import re
@@ -152,13 +153,24 @@ _ODD_SPACES = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _MAX_FTFY_ROUNDS = 3
 
 
+_ASCII_INVISIBLE = bytes(c for c in range(128) if _INVISIBLE.match(chr(c)))
+
+
+def _has_line_break(text: str) -> bool:
+    """False when `_LINE_BREAKS` cannot match (a fast pre-check: a scan for each character is cheaper)."""
+    return "\r" in text or "\x0b" in text or "\x0c" in text or "\u2028" in text or "\u2029" in text
+
+
 def _normalize_unicode(raw: str, removed_chars: dict[str, int]) -> str:
     """Return `raw` with mojibake repaired, invisible characters removed and line breaks as "\\n"."""
-    text = _LINE_BREAKS.sub("\n", raw)
+    text = _LINE_BREAKS.sub("\n", raw) if _has_line_break(raw) else raw
     removed_chars["whitespace"] += len(raw) - len(text)
     if text.isascii():
-        text, n_invisible = _INVISIBLE.subn("", text)
-        removed_chars["control_chars"] += n_invisible
+        # The invisible characters of ASCII are its controls: deleting bytes is ~3x faster than the regex.
+        encoded = text.encode("ascii")
+        visible = encoded.translate(None, _ASCII_INVISIBLE)
+        removed_chars["control_chars"] += len(encoded) - len(visible)
+        text = visible.decode("ascii") if len(visible) < len(encoded) else text
         return text.replace("\t", " ") if "\t" in text else text
     # Invisible characters go before ftfy looks for mojibake, so that it sees what the reader sees.
     text, n_invisible = _INVISIBLE.subn("", text)
@@ -424,7 +436,7 @@ def _is_key_candidate(collapsed: str) -> bool:
     """
     return (
         len(collapsed) <= _MAX_BLOCK_KEY_CHARS
-        and _word_count(collapsed) <= _MAX_BLOCK_KEY_WORDS
+        and collapsed.count(" ") < _MAX_BLOCK_KEY_WORDS  # `_word_count` of a non-empty line, inlined
         and _LETTER.search(collapsed) is not None
     )
 
@@ -528,6 +540,14 @@ def learn_boilerplate(
 _TABLE_GAP = re.compile(r"(?<=\S) {3,}(?=\S)")
 _DIGIT = re.compile(r"\d")
 _LIST_ITEM = re.compile(r"(?:[-*•·▪►‣◦]|\d{1,3}[.)]|\(\d{1,3}\)|\([a-z]\))(?: |$)")
+_LIST_MARKS = "-*•·▪►‣◦("
+
+
+def _may_be_list_item(text: str) -> bool:
+    """False when `_LIST_ITEM` cannot match (a fast pre-check): a list item starts with a mark or a digit."""
+    return text[0] in _LIST_MARKS or text[0].isdecimal()
+
+
 _CLOSERS = "\"'”’»)]"
 _SENTENCE_END = frozenset(".!?:;…")
 _TITLE_BAD_END = ".,;:"
@@ -559,7 +579,8 @@ def _may_be_junk(collapsed: str) -> bool:
         return False
     if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed or "|" in collapsed:
         return True
-    first = collapsed.split(" ", 1)[0].casefold().rstrip(":|.!")
+    space = collapsed.find(" ")
+    first = (collapsed[:space] if space >= 0 else collapsed).casefold().rstrip(":|.!")
     return first in _JUNK_FIRST_WORDS or "rights reserved" in collapsed.casefold()
 
 
@@ -573,6 +594,8 @@ def _junk_rule(collapsed: str) -> str | None:
 
 
 def _is_table_row(stripped: str) -> bool:
+    if "   " not in stripped:  # a gap is three spaces or more: most lines have none, and the regex is slow
+        return False
     gap = _TABLE_GAP.search(stripped)
     if gap is None:
         return False
@@ -627,11 +650,12 @@ def _classify_lines(
     pending_credit = False  # previous kept line was a bare "©": this line may be the credited name
     pending_links = False  # inside a "Related:" link list
     in_list = False  # a list item came since the last blank line
+    whitespace = 0  # characters of whitespace removed, added to the counts once at the end
     for line in text.split("\n"):
         stripped = line.strip(" ")
         if not stripped:
             if line:
-                removed_chars["whitespace"] += len(line)
+                whitespace += len(line)
                 removed_lines["whitespace"] += 1
             pending_links = False
             in_list = False
@@ -652,55 +676,56 @@ def _classify_lines(
             pending_links = False
         # A lower-case line that continues an unfinished sentence is prose ("sponsored by the merchant
         # bank and ..."), whatever its first words; junk is judged again on whole paragraphs later.
-        continues_sentence = (
+        if not (
             collapsed[0].islower() and out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
-        )
-        if boilerplate and not continues_sentence and not is_table and _is_key_candidate(collapsed):
-            if _collapsed_key(collapsed) in boilerplate:
-                removed_chars["whitespace"] += len(line) - len(collapsed)
-                out.append(_Line(collapsed, _LEARNED, len(line) - len(line.lstrip(" "))))
-                continue
-        if not continues_sentence and _may_be_junk(collapsed):
-            if _CREDIT_MARKER.fullmatch(collapsed):
-                _remove("photo_credit", line, 1, removed_chars, removed_lines)
-                pending_credit = True
-                continue
-            match = _JUNK_LINE.fullmatch(collapsed)
-            if match is not None:
-                rule = match.lastgroup
-                _remove(rule, line, 1, removed_chars, removed_lines)
-                pending_links = rule == "navigation" and _LINK_LIST_HEADER.fullmatch(collapsed) is not None
-                continue
-            if _COMMENT_HEADER.fullmatch(collapsed) and _LETTER.search(collapsed):
-                out.append(_Line(collapsed, _STANDALONE, 0))
-                continue
-        if not continues_sentence and _may_be_contact_appeal(collapsed):
-            if _is_contact_appeal(collapsed):
+        ):
+            if boilerplate and not is_table and _is_key_candidate(collapsed):
+                if _collapsed_key(collapsed) in boilerplate:
+                    whitespace += len(line) - len(collapsed)
+                    out.append(_Line(collapsed, _LEARNED, len(line) - len(line.lstrip(" "))))
+                    continue
+            if _may_be_junk(collapsed):
+                if _CREDIT_MARKER.fullmatch(collapsed):
+                    _remove("photo_credit", line, 1, removed_chars, removed_lines)
+                    pending_credit = True
+                    continue
+                match = _JUNK_LINE.fullmatch(collapsed)
+                if match is not None:
+                    rule = match.lastgroup
+                    _remove(rule, line, 1, removed_chars, removed_lines)
+                    pending_links = rule == "navigation" and _LINK_LIST_HEADER.fullmatch(collapsed) is not None
+                    continue
+                if _COMMENT_HEADER.fullmatch(collapsed) and _LETTER.search(collapsed):
+                    out.append(_Line(collapsed, _STANDALONE, 0))
+                    continue
+            if _may_be_contact_appeal(collapsed) and _is_contact_appeal(collapsed):
                 _remove("contact_appeal", line, 1, removed_chars, removed_lines)
                 continue
-        if (
-            not continues_sentence
-            and ("/" in collapsed or ":" in collapsed or collapsed[-1] in ")]")
-            and _may_end_in_credit(collapsed)
-            and _word_count(collapsed) <= _MAX_CAPTION_WORDS
-            and _CAPTION_CREDIT_END.search(collapsed[-_CAPTION_CREDIT_CHARS:])
-        ):
-            _remove("photo_credit", line, 1, removed_chars, removed_lines)
-            continue
-        indent = len(line) - len(line.lstrip(" "))
+            if (
+                ("/" in collapsed or ":" in collapsed or collapsed[-1] in ")]")
+                and _may_end_in_credit(collapsed)
+                and _word_count(collapsed) <= _MAX_CAPTION_WORDS
+                and _CAPTION_CREDIT_END.search(collapsed[-_CAPTION_CREDIT_CHARS:])
+            ):
+                _remove("photo_credit", line, 1, removed_chars, removed_lines)
+                continue
+        indent = len(line) - len(line.lstrip(" ")) if line[0] == " " else 0
         if is_table:
             out.append(_Line(line.rstrip(" "), _TABLE, indent))
-            removed_chars["whitespace"] += len(line) - len(line.rstrip(" "))
+            whitespace += len(line) - len(line.rstrip(" "))
             continue
-        removed_chars["whitespace"] += len(line) - len(collapsed)
+        whitespace += len(line) - len(collapsed)
         # A dash after an unfinished sentence is the sentence's own dash, wrapped: not a list item.
         kind = _PLAIN
-        if _LIST_ITEM.match(collapsed) and (
-            in_list or not out or out[-1].kind != _PLAIN or _ends_sentence(out[-1].text)
+        if (
+            _may_be_list_item(collapsed)
+            and _LIST_ITEM.match(collapsed)
+            and (in_list or not out or out[-1].kind != _PLAIN or _ends_sentence(out[-1].text))
         ):
             kind = _LIST
             in_list = True
         out.append(_Line(collapsed, kind, indent))
+    removed_chars["whitespace"] += whitespace
     return out
 
 
@@ -741,6 +766,16 @@ _MAX_DATA_LABEL_WORDS = 5
 _MIN_ARTICLE_LINE_WORDS = 15
 
 
+def _article_bounds(lines: list[_Line]) -> tuple[int, int]:
+    """Indices of the first and last article-length prose line (len(lines) and -1 when there is none)."""
+    article_lines = [
+        i
+        for i, line in enumerate(lines)
+        if line.kind in (_PLAIN, _LIST) and _word_count(line.text) >= _MIN_ARTICLE_LINE_WORDS
+    ]
+    return (article_lines[0], article_lines[-1]) if article_lines else (len(lines), -1)
+
+
 def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: dict) -> list[_Line]:
     """Drop lines labelled learned boilerplate, unless the next line continues them as one sentence.
 
@@ -749,14 +784,9 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
     """
     out: list[_Line] = []
     link_list_end = -1  # lines up to this index are the link titles under a learned list header
-    # Header and footer zones: before the first and after the last article-length line not learned.
-    article_lines = [
-        i
-        for i, line in enumerate(lines)
-        if line.kind in (_PLAIN, _LIST) and _word_count(line.text) >= _MIN_ARTICLE_LINE_WORDS
-    ]
-    first_article = article_lines[0] if article_lines else len(lines)
-    last_article = article_lines[-1] if article_lines else -1
+    # Header and footer zones: before the first and after the last article-length line not learned; only
+    # a learned line of more than _MAX_KEY_WORDS words needs them, so they are found when one comes.
+    article_bounds: tuple[int, int] | None = None
     for index, line in enumerate(lines):
         if index <= link_list_end:
             _remove("learned_boilerplate", line.text, 1, removed_chars, removed_lines)
@@ -768,7 +798,11 @@ def _drop_learned_lines(lines: list[_Line], removed_chars: dict, removed_lines: 
         goes_on = out and out[-1].kind in (_PLAIN, _LIST) and not _ends_sentence(out[-1].text)
         # a dateline or byline recurs across a day's stories: it stays; so does a long learned sentence
         # in the middle of the article
-        in_body = first_article < index < last_article and _word_count(line.text) > _MAX_KEY_WORDS
+        in_body = False
+        if _word_count(line.text) > _MAX_KEY_WORDS:
+            if article_bounds is None:
+                article_bounds = _article_bounds(lines)
+            in_body = article_bounds[0] < index < article_bounds[1]
         if in_body or _is_structure_line(line.text) or (goes_on and line.text[0].islower()):
             out.append(_Line(line.text, _PLAIN, line.indent))
             continue
@@ -874,16 +908,20 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     document counts as wrapped when that is 50-100 columns and many lines come close to it and break
     mid-sentence.
     """
-    lengths = sorted((len(line.text) for line in lines if line.kind == _PLAIN), reverse=True)
-    if len(lengths) < _MIN_FULL_LINES:
+    texts = [line.text for line in lines if line.kind == _PLAIN]
+    if len(texts) < _MIN_FULL_LINES:
         return None
+    lengths = sorted(map(len, texts), reverse=True)
     width = lengths[_MIN_FULL_LINES - 1]
     if not _MIN_WRAP_WIDTH <= width <= _MAX_WRAP_WIDTH:
         return None
-    full = sum(n >= width - _FULL_LINE_SLACK for n in lengths)
+    min_full = width - _FULL_LINE_SLACK
+    if len(lengths) - bisect.bisect_left(lengths[::-1], min_full) < _MIN_FULL_SHARE * len(lengths):
+        return None
     # Wrapping breaks most lines mid-sentence; text written one sentence per line is not wrapped.
-    mid_sentence = sum(line.kind == _PLAIN and not _ends_sentence(line.text) for line in lines)
-    if full < _MIN_FULL_SHARE * len(lengths) or mid_sentence < _MIN_FULL_SHARE * len(lengths):
+    ends = [text.rstrip(_CLOSERS)[-1:] for text in texts]  # "" for a line of closers only
+    mid_sentence = len(ends) - sum(map(_SENTENCE_END.__contains__, ends))
+    if mid_sentence < _MIN_FULL_SHARE * len(lengths):
         return None
     return width
 
@@ -1014,9 +1052,22 @@ _MAX_ROW_LABEL_WORDS = 3
 _MIN_RUN_ROWS = 2
 
 
+# The date ends a dateline, or only an agency in brackets follows it; every date form holds a digit within
+# its last 13 characters ("30 September.", "September. 30, 2016").
+_DATE_TAIL_CHARS = 20
+
+
+def _may_be_dateline(text: str) -> bool:
+    """False when `_DATELINE` cannot match the whole text (a fast pre-check): a digit near the end, or a
+    closing bracket there and a digit anywhere."""
+    if text[-1:] == ")":
+        return _DIGIT.search(text) is not None
+    return _DIGIT.search(text, max(0, len(text) - _DATE_TAIL_CHARS)) is not None
+
+
 def _is_dateline(text: str) -> bool:
     """True for a line that is a dateline and nothing else ("BEIJING 1996-08-30")."""
-    if len(text) > _MAX_DATELINE_CHARS or not text[:2].isupper() or not _DIGIT.search(text):
+    if len(text) > _MAX_DATELINE_CHARS or not text[:2].isupper() or not _may_be_dateline(text):
         return False
     match = _DATELINE.fullmatch(text)
     return match is not None and match["place"].isupper()
@@ -1108,26 +1159,42 @@ def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[in
             return 2
         return 1 if _word_count(text) <= _MAX_ROW_LABEL_WORDS and _LETTER.match(text) else 0
 
-    def linked(index: int) -> bool:  # line index and the next one are rows of one run
-        text, following = lines[index].text, lines[index + 1].text
-        if _ends_sentence(text) or not shape(index + 1):
-            return False
+    def linked_shape(index: int) -> int:  # the next line's shape when it and line index are rows of one run
+        text = lines[index].text
+        if _ends_sentence(text):
+            return 0
+        following_shape = shape(index + 1)
+        if not following_shape:
+            return 0
         wrap_width = wrap_widths[index] if wrap_widths else 0
-        return not (wrap_width and len(text) + 1 + _first_word_length(following) > wrap_width)
+        if wrap_width and len(text) + 1 + _first_word_length(lines[index + 1].text) > wrap_width:
+            return 0
+        return following_shape
 
     rows: set[int] = set()
-    index = 0
-    while index < len(lines):
-        if not shape(index):
-            index += 1
+    next_index = 0  # lines before it are in a run already looked at
+    # Only a short prose or list line not in lower case can have a shape (the rest of the document is skipped).
+    for index in [
+        i
+        for i, line in enumerate(lines)
+        if line.kind in (_PLAIN, _LIST) and len(line.text) <= _MAX_ROW_CHARS and not line.text[0].islower()
+    ]:
+        if index < next_index:
+            continue
+        first_shape = shape(index)
+        if not first_shape:
             continue
         end = index
-        while end + 1 < len(lines) and linked(end):
+        n_rows = first_shape == 2
+        while end + 1 < len(lines):
+            following_shape = linked_shape(end)
+            if not following_shape:
+                break
+            n_rows += following_shape == 2
             end += 1
-        n_rows = sum(shape(i) == 2 for i in range(index, end + 1))
         if end > index and n_rows >= _MIN_RUN_ROWS:
             rows.update(range(index, end + 1))
-        index = end + 1
+        next_index = end + 1
     return rows
 
 
@@ -1250,6 +1317,15 @@ def _join_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEv
     """
     if len(parts) == 1:
         return parts[0]
+    joined = " ".join(parts)
+    # Only a line that ends in a hyphen can join without the space (most paragraphs have none).
+    if "- " not in joined or "-" not in "".join([part[-1] for part in parts[:-1]]):
+        return joined
+    return _join_hyphen_wrapped(parts, lines, evidence)
+
+
+def _join_hyphen_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEvidence | None]) -> str:
+    """`_join_wrapped` without its fast path, for paragraphs with a line that ends in a hyphen."""
     pieces = [parts[0]]
     previous = parts[0]
     for part in parts[1:]:
@@ -1307,7 +1383,10 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
             flush()
             continue
         text = line.text
-        if kind == _PLAIN and (_is_dateline(text) or (text[:3] in ("By ", "BY ") and _is_byline(text))):
+        # (a dateline starts with two capitals, a byline with "By ")
+        if kind == _PLAIN and (
+            (text[:2].isupper() and _is_dateline(text)) or (text[:3] in ("By ", "BY ") and _is_byline(text))
+        ):
             flush()
             parts.append(line.text)
             flush()
@@ -1351,7 +1430,7 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
     for block in blocks:
         if not block.is_table:
             # one-line paragraphs were judged line by line already; a contact appeal may be wrapped
-            rule = _junk_rule(block.text) if block.n_lines > 1 else None
+            rule = _junk_rule(block.text) if block.n_lines > 1 and len(block.text) <= _MAX_JUNK_CHARS else None
             if rule is not None:
                 _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
                 continue

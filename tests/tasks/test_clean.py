@@ -792,3 +792,87 @@ def test_long_template_sentence_is_learned_at_the_end_but_kept_inside_the_articl
 
     assert clean_document(docs[0], boilerplate).text == f"{_STORY} Item 0."
     assert _paragraphs(clean_document(inside, boilerplate)) == [f"{_STORY} Item 9.", footer, _SECOND]
+
+
+# --- fast pre-checks agree with the full checks they stand in front of -----------------------------------
+# Each gate may only say "cannot match" when the full check indeed does not match (speed without change).
+
+_GATE_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(" -*•·▪►‣◦()[]/:|@.\r\n\t\x0b\x0c\x85\u2028\u2029\x00\x1f\x7f\u200b5٣abAB")),
+        st.characters(),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_GATE_TEXT)
+def test_table_row_gate_agrees_with_the_gap_pattern(text):
+    from tasks.clean import _DIGIT, _TABLE_GAP, _is_table_row
+
+    gap = _TABLE_GAP.search(text)
+    full = gap is not None and (_DIGIT.search(text) is not None or _TABLE_GAP.search(text, gap.end()) is not None)
+
+    assert _is_table_row(text) == full
+
+
+@settings(max_examples=500, deadline=None)
+@given(_GATE_TEXT)
+def test_list_item_gate_never_hides_a_list_item(text):
+    from tasks.clean import _LIST_ITEM, _may_be_list_item
+
+    assert _may_be_list_item(text) or _LIST_ITEM.match(text) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(_GATE_TEXT)
+def test_line_break_gate_agrees_with_the_line_break_pattern(text):
+    from tasks.clean import _LINE_BREAKS, _has_line_break
+
+    assert _has_line_break(text) == (_LINE_BREAKS.search(text) is not None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_ascii_invisible_removal_agrees_with_the_pattern(text):
+    from collections import Counter
+
+    from tasks.clean import _INVISIBLE, _LINE_BREAKS, _normalize_unicode
+
+    counts = Counter()
+    expected, n_invisible = _INVISIBLE.subn("", _LINE_BREAKS.sub("\n", text))
+
+    assert _normalize_unicode(text, counts) == expected.replace("\t", " ")
+    assert counts["control_chars"] == n_invisible
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab- .,A")), min_size=1, max_size=8), min_size=1, max_size=5))
+def test_join_fast_path_agrees_with_the_hyphen_join(parts):
+    from tasks.clean import _PLAIN, _join_hyphen_wrapped, _join_wrapped, _Line
+
+    lines = [_Line(part, _PLAIN, 0) for part in parts]
+
+    assert _join_wrapped(parts, lines, [None]) == _join_hyphen_wrapped(parts, lines, [None])
+
+
+_DATELINE_LIKE = st.builds(
+    lambda place, region, date, agency, tail: f"{place}{region}{date}{agency}{tail}",
+    st.sampled_from(["LONDON", "NEW YORK", "AL-AIN", "ST. LOUIS", "WINSTON-SALEM", "x"]),
+    st.sampled_from(["", ", Calif.", " , United Arab Emirates", ", Fla"]),
+    st.sampled_from(
+        [" 1996-12-06", ", March 14", " Sept. 30, 2016", " 30 September.", " 30 September. 2016", " OCt 19", " Mar 3"]
+    ),
+    st.sampled_from(["", " (Reuters)", " (AP)", " (Agence France Presse)"]),
+    st.one_of(st.just(""), _GATE_TEXT),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(_DATELINE_LIKE, _GATE_TEXT))
+def test_dateline_gate_never_hides_a_dateline(text):
+    from tasks.clean import _DATELINE, _may_be_dateline
+
+    assert _may_be_dateline(text) or _DATELINE.fullmatch(text) is None
