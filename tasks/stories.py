@@ -37,6 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
+from textdrops.config import StorySettings
 from textdrops.schema import STORIES, STORY_INDEX
 
 READS = {
@@ -53,35 +54,6 @@ STORY_ENTITY_LABELS = frozenset(
 _WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
 _NUMBER = re.compile(r"^[\d.,'’]+$")
 _ENTITY_PREFIX = "@"  # entity keys share the vocabulary table with words
-
-
-@dataclass(frozen=True)
-class StorySettings:
-    """How documents are linked into stories. The defaults are the values measured by eval_stories; they
-    are not yet part of `textdrops.config.Settings` (nor of the run record's config_hash)."""
-
-    threshold: float = 0.14  # combined similarity at or above which a document joins a story
-    entity_weight: float = 0.30  # share of the entity cosine in the combined similarity
-    # a document joins only stories whose date range is at most this far away; the labelled events have
-    # follow-ups months later (stories-dev, one drop, windows of 7 / 30 / 180 / 365 days: BCubed F1
-    # 0.847 / 0.901 / 0.911 / 0.920)
-    window_days: int = 365
-    date_penalty: float = 0.02  # similarity needed grows by this times log2(1 + days away / 7)
-    # a document must share with the story a word or entity that few documents hold (in at most
-    # distinctive_factor x (min(story's documents, distinctive_cap) + 1) of them): templated wires ("shr",
-    # "cts", "qtr net") are otherwise similar enough to pull every company's results into one story; the
-    # cap keeps a story that has grown big from calling its template words distinctive. 0: off
-    distinctive_factor: float = 3.0
-    distinctive_cap: int = 30
-    title_weight: int = 2  # the headline's words count this many times
-    lead_words: int = 400  # words of the text used (news puts the event first); 0: all
-    centroid_terms: int = 300  # terms kept per story summary
-    centroid_entities: int = 50  # entities kept per story summary
-    candidate_terms: int = 12  # a document is compared with stories sharing one of its top terms
-    max_candidates: int = 8  # ... at most this many, those sharing the most weight
-    max_postings: int = 100  # a key shared by more stories than this does not pick candidates
-    vocabulary_drops: int = 30  # document frequencies come from this drop and the latest N others
-    vocabulary_terms: int = 50_000  # terms kept per drop in _story_vocabulary (the most frequent)
 
 
 @dataclass

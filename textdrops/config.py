@@ -77,6 +77,35 @@ class MinHashConfig:
 
 
 @dataclass(frozen=True)
+class StorySettings:
+    """How documents are linked into stories (`tasks/stories.py`). The defaults are the values measured by
+    eval_stories; they are part of the run record's config and config_hash."""
+
+    threshold: float = 0.14  # combined similarity at or above which a document joins a story
+    entity_weight: float = 0.30  # share of the entity cosine in the combined similarity
+    # a document joins only stories whose date range is at most this far away; the labelled events have
+    # follow-ups months later (stories-dev, one drop, windows of 7 / 30 / 180 / 365 days: BCubed F1
+    # 0.847 / 0.901 / 0.911 / 0.920)
+    window_days: int = 365
+    date_penalty: float = 0.02  # similarity needed grows by this times log2(1 + days away / 7)
+    # a document must share with the story a word or entity that few documents hold (in at most
+    # distinctive_factor x (min(story's documents, distinctive_cap) + 1) of them): templated wires ("shr",
+    # "cts", "qtr net") are otherwise similar enough to pull every company's results into one story; the
+    # cap keeps a story that has grown big from calling its template words distinctive. 0: off
+    distinctive_factor: float = 3.0
+    distinctive_cap: int = 30
+    title_weight: int = 2  # the headline's words count this many times
+    lead_words: int = 400  # words of the text used (news puts the event first); 0: all
+    centroid_terms: int = 300  # terms kept per story summary
+    centroid_entities: int = 50  # entities kept per story summary
+    candidate_terms: int = 12  # a document is compared with stories sharing one of its top terms
+    max_candidates: int = 8  # ... at most this many, those sharing the most weight
+    max_postings: int = 100  # a key shared by more stories than this does not pick candidates
+    vocabulary_drops: int = 30  # document frequencies come from this drop and the latest N others
+    vocabulary_terms: int = 50_000  # terms kept per drop in _story_vocabulary (the most frequent)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything that shapes a run's output or its resources."""
 
@@ -92,6 +121,7 @@ class Settings:
     lock_timeout: float = 600.0  # seconds a run waits for another run of the same drop
     batch_timeout: float = 900.0  # seconds one stage of a batch may take in the pool (scaled for larger batches)
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
+    stories: StorySettings = dataclasses.field(default_factory=StorySettings)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -459,7 +459,7 @@ def _stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> 
 def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> dict:
     """Stories of the drop's documents: fills documents.story_id in the staged parts and stages this drop's
     `stories`, `_story_index` and `_story_vocabulary` partitions. Returns its stats and the largest stories."""
-    settings = settings or stories_stage.StorySettings()
+    settings = settings or ctx.settings.stories
     started = time.perf_counter()
     doc_parts = sorted(ctx.staged("documents").glob("*.parquet"))
     columns = [*stories_stage.READS["documents"], "duplicate_of_drop"]
