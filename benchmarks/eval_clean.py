@@ -46,7 +46,6 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import textwrap
 import time
@@ -58,6 +57,7 @@ from pathlib import Path
 
 import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-1252 codec used to make mojibake)
 
+from benchmarks.revisions import module_at
 from tasks.clean import clean_document, count_line_keys, document_line_keys, learn_boilerplate
 
 SEED = 20160314
@@ -541,22 +541,9 @@ def clean_module_at(ref: str | None) -> types.ModuleType:
     """tasks/clean.py as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
 
     Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
-    and the other not (the same code timed up to 15% apart that way in eval_dates).
+    and the other not (the same code timed up to 15% apart that way).
     """
-    root = Path(__file__).resolve().parents[1]
-    if ref is None:
-        source = (root / "tasks" / "clean.py").read_text(encoding="utf-8")
-    else:
-        source = subprocess.run(
-            ["git", "show", f"{ref}:tasks/clean.py"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout
-    label = "working tree" if ref is None else ref
-    name = "clean_at_" + re.sub(r"\W", "_", label)
-    module = types.ModuleType(name)
-    module.__file__ = f"{label}:tasks/clean.py"
-    sys.modules[name] = module
-    exec(compile(source, module.__file__, "exec"), module.__dict__)
-    return module
+    return module_at(ref, "tasks/clean.py")
 
 
 def speed(shared: Path, baseline: str | None = None, repeats: int = 2) -> dict:

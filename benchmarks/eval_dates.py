@@ -70,6 +70,7 @@ import os
 import re
 import sys
 import time
+import types
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
+
+from benchmarks.revisions import module_at
 
 SHARED = Path(os.environ.get("TEXTDROPS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 TEMPEVAL = SHARED / "gold" / "tempeval3"
@@ -648,27 +651,13 @@ def dateline_share(articles: Sequence[tuple[str, date]]) -> dict[str, float | in
     }
 
 
-def dates_module_at(ref: str | None):
-    """tasks/dates.py as it is at git revision ``ref`` (e.g. main; None: the working tree), loaded as a module
-    of its own. Both sides of a speed comparison are loaded this way: the same code timed as the imported
-    ``tasks.dates`` and as such a module differed by up to 15% on a loaded machine."""
-    import subprocess
-    import types
+def dates_module_at(ref: str | None) -> types.ModuleType:
+    """tasks/dates.py as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
 
-    root = Path(__file__).resolve().parents[1]
-    if ref is None:
-        source = (root / "tasks" / "dates.py").read_text(encoding="utf-8")
-    else:
-        source = subprocess.run(
-            ["git", "show", f"{ref}:tasks/dates.py"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout
-    label = "working tree" if ref is None else ref
-    name = "dates_at_" + re.sub(r"\W", "_", label)
-    module = types.ModuleType(name)
-    module.__file__ = f"{label}:tasks/dates.py"
-    sys.modules[name] = module
-    exec(compile(source, module.__file__, "exec"), module.__dict__)
-    return module
+    Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
+    and the other not (the same code timed up to 15% apart that way).
+    """
+    return module_at(ref, "tasks/dates.py")
 
 
 def normalisation_speed(

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from textdrops import dedupe_index
+from textdrops.durable import fsync_path
 from textdrops.faults import crash_point
 from textdrops.locking import index_lock, try_drop_lock
 from textdrops.schema import INTERNAL_TABLES, RUNS, TABLES, Table
@@ -75,15 +76,6 @@ def live_partition(out_dir: Path, table: str, drop_id: str) -> Path:
 def staged_index(out_dir: Path, run_id: str) -> Path:
     """Where a run writes its drop's dedupe-index segment until the commit moves it in."""
     return staging_dir(out_dir, run_id) / STAGED_INDEX
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's or a directory's entries to disk (a rename is durable once its folder is synced)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def fsync_tree(root: Path) -> None:

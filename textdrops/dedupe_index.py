@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from textdrops.config import MinHashConfig
+from textdrops.durable import fsync_path
 from textdrops.faults import crash_point
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,6 @@ def bytes_to_hex(values: np.ndarray) -> list[str]:
 # --- writing segments --------------------------------------------------------------------------------------
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _save(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
@@ -132,7 +125,7 @@ def write_segment(
     _save(folder / "rows.npy", (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32))
     meta = {"drop_id": drop_id, "docs": n, "signature_kind": cfg.signature_kind()}
     _write_json_durably(folder / "segment.json", meta)
-    _fsync_path(folder)
+    fsync_path(folder)
     return n
 
 
@@ -163,7 +156,7 @@ def _write_json_durably(path: Path, data: dict) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_path(path.parent)
+    fsync_path(path.parent)
 
 
 # --- the manifest ------------------------------------------------------------------------------------------
@@ -237,7 +230,7 @@ def commit_segment(out_dir: Path, drop_id: str, staged: Path, name: str) -> None
         if target.exists():
             shutil.rmtree(target)
         os.rename(staged, target)
-        _fsync_path(segments_dir)
+        fsync_path(segments_dir)
         crash_point("mid_index_commit")
     live = read_manifest(out_dir) or []
     if any(s.name == name for s in live):
@@ -310,7 +303,7 @@ def migrate_legacy(out_dir: Path, cfg: MinHashConfig) -> str | None:
         n = write_drop_segment(folder, drop_id, frame, cfg)
         added.append(Segment(name, drop_id, n, cfg.signature_kind()))
         docs += n
-    _fsync_path(index_root(out_dir) / SEGMENTS) if added else None
+    fsync_path(index_root(out_dir) / SEGMENTS) if added else None
     replaced = {s.drop_id for s in added}
     write_manifest(out_dir, [s for s in live if s.drop_id not in replaced] + added)
     for part_dir in partitions:
