@@ -318,6 +318,8 @@ def process_drop(
             progress.start("annotate", sum(p["docs"] for p in prepared))
             annotated = _results(annotate_task.map(unmapped(ctx), range(len(prepared)), prepared), progress, "docs")
             wall["annotate"] = lap()
+            # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
+            workers.shutdown()
             storied = stories_task(ctx)
             wall["stories"] = lap()
             record = build_record(ctx, started, discovered, loaded, prepared, deduped, annotated, wall)

@@ -27,6 +27,7 @@ import importlib.util
 import math
 import operator
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -150,16 +151,21 @@ def document_terms(title: str | None, text: str, settings: StorySettings) -> Cou
     body = words(text)
     if settings.lead_words:
         body = body[: settings.lead_words]
-    counts = Counter(body)
+    # interned: a drop's documents share their words, and each vector and centroid keys by them
+    counts = Counter(map(sys.intern, body))
     if title:
         for word in words(title):
-            counts[word] += settings.title_weight
+            counts[sys.intern(word)] += settings.title_weight
     return counts
 
 
 def document_entities(names: Iterable[tuple[str, str]]) -> set[str]:
     """Entity keys of one document from its (canonical, label) pairs."""
-    return {_ENTITY_PREFIX + name.lower() for name, label in names if label in STORY_ENTITY_LABELS and name.strip()}
+    return {
+        sys.intern(_ENTITY_PREFIX + name.lower())
+        for name, label in names
+        if label in STORY_ENTITY_LABELS and name.strip()
+    }
 
 
 def _unit(weights: dict[str, float]) -> dict[str, float]:
@@ -398,6 +404,7 @@ def link_stories(
 
     days = kept["reference_date"].to_list()
     term_vectors = [linker.term_vector(c) for c in term_counts]
+    del term_counts  # the counts of every document are not needed once their vectors exist
     story_of: dict[str, str] = {}
     for row, (doc_id, day, keys) in enumerate(zip(doc_ids, days, entity_keys, strict=True)):
         story_of[doc_id] = linker.link(row, doc_id, day, term_vectors[row], linker.entity_vector(keys))
