@@ -111,7 +111,7 @@ class Settings:
 
     out_dir: Path = DEFAULT_OUT
     batch_size: int = 1000  # documents per batch task; raised automatically so a drop has <= max_batches
-    max_batches: int = 24  # 3 task runs per batch + 4 per drop: a flow stays under 80 task runs
+    max_batches: int = 24  # 3 task runs per batch + 5 per drop: a flow stays under 80 task runs
     max_file_bytes: int = 20_000_000  # larger files are quarantined as too_large
     ner_model: str = DEFAULT_NER_MODEL
     ner_processes: int = 2  # worker processes for NER + date extraction
