@@ -416,6 +416,20 @@ def _year(year: int, anchor: date | None, part: str | None = None) -> _Normalise
     return _Normalised("DATE", str(year), date(year, 1, 1), date(year, 12, 31), "year", anchor, part)
 
 
+def _shifted_period(unit: str, ref: date, step: int, part: str | None) -> _Normalised | None:
+    """The week, month, year or quarter `step` of them from the reference's (None for other units)."""
+    if unit == "week":
+        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
+    if unit == "month":
+        return _month(*_add_months(ref.year, ref.month, step), ref, part)
+    if unit == "year":
+        return _year(ref.year + step, ref, part)
+    if unit == "quarter":
+        year, month = _add_months(ref.year, ref.month, 3 * step)
+        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+    return None
+
+
 def _unresolved(value: str, part: str | None = None, timex_type: str = "DATE") -> _Normalised:
     return _Normalised(timex_type, value, part_of_day=part)
 
@@ -829,17 +843,11 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
         placeholder = {"week": "XXXX-WXX", "weekend": "XXXX-WXX-WE", "month": "XXXX-XX", "year": "XXXX",
                        "quarter": "XXXX-QX", "decade": "XXX", "century": "XX"}  # fmt: skip
         return _unresolved(placeholder[unit], part)
-    if unit == "week":
-        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
     if unit == "weekend":
         return _weekend(ref + timedelta(weeks=step), ref)
-    if unit == "month":
-        return _month(*_add_months(ref.year, ref.month, step), ref, part)
-    if unit == "year":
-        return _year(ref.year + step, ref, part)
-    if unit == "quarter":
-        year, month = _add_months(ref.year, ref.month, 3 * step)
-        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+    shifted = _shifted_period(unit, ref, step, part)
+    if shifted is not None:
+        return shifted
     if unit == "decade":
         first = ref.year // 10 * 10 + 10 * step
         return _Normalised("DATE", f"{first // 10}", date(first, 1, 1), date(first + 9, 12, 31), "decade", ref)
@@ -857,15 +865,9 @@ def _norm_period_edge(m: re.Match[str], text: str, ref: date | None) -> _Normali
     if ref is None:
         placeholder = {"week": "XXXX-WXX", "month": "XXXX-XX", "year": "XXXX", "quarter": "XXXX-QX"}
         return _unresolved(placeholder.get(unit, "XXXX"), part)
-    if unit == "week":
-        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
-    if unit == "month":
-        return _month(*_add_months(ref.year, ref.month, step), ref, part)
-    if unit == "year":
-        return _year(ref.year + step, ref, part)
-    if unit == "quarter":
-        year, month = _add_months(ref.year, ref.month, 3 * step)
-        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+    shifted = _shifted_period(unit, ref, step, part)
+    if shifted is not None:
+        return shifted
     size = 10 if unit == "decade" else 100
     first = ref.year // size * size + size * step
     value = str(first // size)
