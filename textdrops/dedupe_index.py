@@ -360,6 +360,31 @@ def history_size(out_dir: Path) -> tuple[int, int, int]:
     return docs, len({s.drop_id for s in segments} | {d.name for d in legacy}), size
 
 
+def _entries(
+    drop_id: str = "", docs: np.ndarray | None = None, signatures: np.ndarray | None = None, num_perm: int = 128
+) -> pl.DataFrame:
+    """Index entries as a frame (doc_id, drop_id, rank, content_hash, signature); empty without docs."""
+    schema = {
+        "doc_id": pl.String,
+        "drop_id": pl.String,
+        "rank": pl.UInt32,
+        "content_hash": pl.String,
+        "signature": pl.Array(pl.UInt32, num_perm),
+    }
+    if docs is None:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(
+        {
+            "doc_id": bytes_to_hex(docs["doc_id"]),
+            "drop_id": [drop_id] * len(docs),
+            "rank": docs["rank"],
+            "content_hash": bytes_to_hex(docs["content_hash"]),
+            "signature": pl.Series(signatures, dtype=pl.Array(pl.UInt32, num_perm)),
+        },
+        schema=schema,
+    )
+
+
 def query(
     out_dir: Path,
     band_keys: np.ndarray,
@@ -385,15 +410,7 @@ def query(
             f"({', '.join(sorted(kinds - {cfg.signature_kind()}))}, drops {', '.join(sorted(wrong)[:5])}) than this "
             f"run ({cfg.signature_kind()}): use the same MinHash settings, or re-run those drops with --force"
         )
-    empty = pl.DataFrame(
-        schema={
-            "doc_id": pl.String,
-            "drop_id": pl.String,
-            "rank": pl.UInt32,
-            "content_hash": pl.String,
-            "signature": pl.Array(pl.UInt32, cfg.num_perm),
-        }
-    )
+    empty = _entries(num_perm=cfg.num_perm)
     searched = sum(s.docs for s in other)
     if not len(band_keys) or not other:
         return empty, searched
@@ -439,18 +456,7 @@ def query(
         if not true.any():
             continue
         docs, signatures = docs[true], signatures[true]
-        found.append(
-            pl.DataFrame(
-                {
-                    "doc_id": bytes_to_hex(docs["doc_id"]),
-                    "drop_id": [segment.drop_id] * len(docs),
-                    "rank": docs["rank"],
-                    "content_hash": bytes_to_hex(docs["content_hash"]),
-                    "signature": pl.Series(signatures, dtype=pl.Array(pl.UInt32, cfg.num_perm)),
-                },
-                schema=empty.schema,
-            )
-        )
+        found.append(_entries(segment.drop_id, docs, signatures, cfg.num_perm))
     if not found:
         return empty, searched
     return pl.concat(found).sort("drop_id", "rank"), searched
@@ -462,28 +468,8 @@ def export(out_dir: Path, num_perm: int = 128) -> pl.DataFrame:
     for segment in read_manifest(out_dir) or []:
         files = _open_segment(out_dir, segment)
         docs = np.asarray(files.docs)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "doc_id": bytes_to_hex(docs["doc_id"]),
-                    "drop_id": [segment.drop_id] * len(docs),
-                    "rank": docs["rank"],
-                    "content_hash": bytes_to_hex(docs["content_hash"]),
-                    "signature": pl.Series(
-                        np.asarray(files.signatures, dtype=np.uint32).reshape(len(docs), num_perm),
-                        dtype=pl.Array(pl.UInt32, num_perm),
-                    ),
-                }
-            )
-        )
+        signatures = np.asarray(files.signatures, dtype=np.uint32).reshape(len(docs), num_perm)
+        frames.append(_entries(segment.drop_id, docs, signatures, num_perm))
     if not frames:
-        return pl.DataFrame(
-            schema={
-                "doc_id": pl.String,
-                "drop_id": pl.String,
-                "rank": pl.UInt32,
-                "content_hash": pl.String,
-                "signature": pl.Array(pl.UInt32, num_perm),
-            }
-        )
+        return _entries(num_perm=num_perm)
     return pl.concat(frames).sort("drop_id", "rank")
