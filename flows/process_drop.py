@@ -57,8 +57,9 @@ def _flow_run_name() -> str:
 
 
 def new_run_id(now: datetime) -> str:
-    """Time-sortable, unique run id."""
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    """Unique run id that sorts in start order: to the microsecond, since runs of two drops can start within
+    one second and consumers take `max(run_id)` as the latest run."""
+    return f"{now:%Y%m%dT%H%M%S.%f}-{uuid.uuid4().hex[:8]}"
 
 
 def versions(settings: Settings) -> dict[str, str]:
