@@ -34,6 +34,7 @@ from tasks.prefect_tasks import (
     load_task,
     prepare_task,
     stories_task,
+    uses_pool,
 )
 from tasks.write import recover, write_run_record
 from textdrops import workers
@@ -307,7 +308,7 @@ def process_drop(
                 prepare_task.map(unmapped(ctx), range(len(loaded)), loaded, unmapped(boilerplate)), progress, "files"
             )
             wall["clean"] = lap()
-            if any(p["docs"] >= settings.pool_min_docs for p in prepared):  # batches that use the worker pool
+            if any(uses_pool(ctx, p) for p in prepared):
                 workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # during dedupe
             # the shared dedupe index is held from dedupe through commit, taken after any earlier drop being
             # processed has committed: concurrent drops get the statuses of running them in drop order

@@ -8,6 +8,7 @@ a second instead of paying Prefect's import on every spawn.
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import polars as pl
@@ -17,13 +18,35 @@ from prefect.cache_policies import NO_CACHE
 from tasks.entities import NUMERIC_LABELS
 from tasks.load import MANIFEST_NAME, InputFile, discover, fingerprint, read_manifest, split_batches
 from tasks.write import commit_partitions, entity_counts, write_part
-from textdrops import isolation
+from textdrops import isolation, workers
 from textdrops.prefect_defaults import IO_RETRIES
 
 
-def _processes(ctx, n_docs: int) -> int:
-    """Worker processes for a batch of n_docs: the pool for real batches, this process for tiny ones."""
-    return ctx.settings.ner_processes if n_docs >= ctx.settings.pool_min_docs else 1
+def _processes(ctx, n_docs: int, n_bytes: int) -> int:
+    """Worker processes for a batch: the pool, under the batch time limit; 0 (this process, no limit) for a
+    batch under both TEXTDROPS_POOL_MIN_DOCS documents and `workers.IN_PROCESS_MAX_BYTES`."""
+    if workers.runs_in_process(n_docs, n_bytes, ctx.settings.pool_min_docs):
+        return 0
+    if multiprocessing.current_process().daemon:  # a Dask worker started as a daemon cannot start processes
+        get_run_logger().warning(
+            "this worker process is a daemon and cannot start the worker pool: the batch runs here with no time "
+            "limit (set the Dask config distributed.worker.daemon: false on the cluster's workers)"
+        )
+        return 0
+    return ctx.settings.ner_processes
+
+
+def uses_pool(ctx, prepared: dict) -> bool:
+    """True when the annotation of a prepared batch runs in the worker pool (worth warming its model)."""
+    return not workers.runs_in_process(
+        prepared["docs"], Path(prepared["path"]).stat().st_size, ctx.settings.pool_min_docs
+    )
+
+
+def _file_bytes(ctx, entries: list[InputFile]) -> int:
+    """What a batch of files may hold once read: a compressed file counts as the most it may decompress to."""
+    limit = ctx.settings.max_file_bytes
+    return sum(limit if e.path.endswith(".gz") else e.size_bytes for e in entries)
 
 
 @task(name="discover", task_run_name="discover-{ctx.drop_id}", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -78,7 +101,9 @@ def discover_task(ctx) -> dict:
 def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
     """Read and decode one batch of files (in a worker process when the batch is large)."""
     logger = get_run_logger()
-    result = isolation.load(ctx, index, entries, _processes(ctx, len(entries)), logger.warning)
+    result = isolation.load(
+        ctx, index, entries, _processes(ctx, len(entries), _file_bytes(ctx, entries)), logger.warning
+    )
     logger.info(
         "batch %d: %d files -> %d decoded, %d quarantined",
         index,
@@ -103,7 +128,14 @@ def learn_boilerplate_task(ctx, loaded: list[dict]) -> frozenset[int]:
 def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
     """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
     logger = get_run_logger()
-    result = isolation.prepare(ctx, index, loaded, boilerplate, _processes(ctx, loaded["docs"]), logger.warning)
+    result = isolation.prepare(
+        ctx,
+        index,
+        loaded,
+        boilerplate,
+        _processes(ctx, loaded["docs"], Path(loaded["raw_path"]).stat().st_size),
+        logger.warning,
+    )
     logger.info("batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"])
     return result
 
@@ -127,7 +159,9 @@ def dedupe_task(ctx, batch_paths: list[str]) -> dict:
 def annotate_task(ctx, index: int, prepared: dict) -> dict:
     """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
     logger = get_run_logger()
-    result = isolation.annotate(ctx, index, prepared, _processes(ctx, prepared["docs"]), logger.warning)
+    result = isolation.annotate(
+        ctx, index, prepared, _processes(ctx, prepared["docs"], Path(prepared["path"]).stat().st_size), logger.warning
+    )
     for skipped in result["annotation_skipped"]:
         logger.error("batch %d: kept without entities and dates: %s", index, skipped)
     for error in result["date_errors"]:

@@ -49,5 +49,18 @@ def test_load_quarantines_the_files_that_crash_or_hang_a_worker_and_keeps_the_re
 
 
 def test_in_process_work_is_not_isolated(tmp_path):
-    result, bad = isolation.run_isolating(lambda items: (sum, (items,)), [1, 2, 3], 1, 1.0, print)
+    result, bad = isolation.run_isolating(lambda items: (sum, (items,)), [1, 2, 3], 0, 1.0, print)
     assert (result, bad) == (6, {})
+
+
+def test_a_time_limit_on_one_process_runs_the_call_in_a_worker(fresh_pool):
+    import os
+
+    assert workers.run(os.getpid, processes=1) == os.getpid()  # no limit to enforce: here
+    assert workers.run(os.getpid, processes=1, timeout=60.0) != os.getpid()
+
+
+def test_only_batches_small_in_documents_and_bytes_run_in_process():
+    assert workers.runs_in_process(10, 50_000, min_docs=200)
+    assert not workers.runs_in_process(200, 50_000, min_docs=200)
+    assert not workers.runs_in_process(3, workers.IN_PROCESS_MAX_BYTES + 1, min_docs=200)

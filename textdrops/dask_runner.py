@@ -8,11 +8,18 @@ from collections.abc import Iterator
 
 def dask_task_runner(address: str | None = None, n_workers: int = 2):
     """DaskTaskRunner on the cluster at `address`, or on a new local cluster of worker processes (one
-    thread each, so CPU-bound batches use one core per worker)."""
+    thread each, so CPU-bound batches use one core per worker).
+
+    Each Dask worker runs a batch in a worker process of its own, the only way to stop a batch at its time
+    limit (TEXTDROPS_BATCH_TIMEOUT); Dask starts its workers as daemons, which may not start processes, so
+    the local cluster's are not. A remote cluster needs `distributed.worker.daemon: false` in its config.
+    """
+    import dask
     from prefect_dask import DaskTaskRunner
 
     if address:
         return DaskTaskRunner(address=address)
+    dask.config.set({"distributed.worker.daemon": False})  # read by the local cluster's nannies
     return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
 
 

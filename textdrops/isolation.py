@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from tasks import write
+from tasks.entities import warm_up
 from tasks.load import InputFile, quarantine_frame
 from textdrops import workers
 from textdrops.pipeline import RunContext, annotate_batch, load_batch_to_file, prepare_batch, read_ipc
@@ -27,8 +28,8 @@ from textdrops.pipeline import RunContext, annotate_batch, load_batch_to_file, p
 T = TypeVar("T")
 Call = tuple[Callable[..., Any], tuple]
 Warn = Callable[[str], None]
-# A probe of part of a batch gets twice its share of the limit, but no less than this (a replaced pool's
-# workers start again, and load the spaCy model again, inside it); a probe of one document gets it all.
+# A probe of part of a batch gets twice its share of the limit, but no less than this (a probe's first
+# call in a replaced pool's new worker has costs of its own); a probe of one document gets it all.
 _MIN_PROBE_SECONDS = 10.0
 _probe_ids = itertools.count()
 
@@ -40,15 +41,21 @@ def time_limit(ctx: RunContext, n_docs: int) -> float:
 
 
 def run_isolating(
-    make_call: Callable[[list[T]], Call], items: Sequence[T], processes: int, limit: float, warn: Warn
+    make_call: Callable[[list[T]], Call],
+    items: Sequence[T],
+    processes: int,
+    limit: float,
+    warn: Warn,
+    setup: Call | None = None,
 ) -> tuple[Any, dict[int, str]]:
     """make_call(items) run in the pool; returns its result and {position in items: reason} of the items
-    left out because they crash a worker or exceed the time limit on their own."""
+    left out because they crash a worker or exceed the time limit on their own. `setup` runs in a worker
+    before each call, outside the limit (loading a model)."""
     every = list(range(len(items)))
 
     def attempt(positions: list[int], seconds: float) -> Any:
         fn, args = make_call([items[i] for i in positions])
-        return workers.run(fn, *args, processes=processes, timeout=seconds)
+        return workers.run(fn, *args, processes=processes, timeout=seconds, setup=setup)
 
     try:
         return attempt(every, limit), {}
@@ -170,7 +177,8 @@ def annotate(ctx: RunContext, index: int, prepared: dict, processes: int, warn: 
     def make_call(subset: list[str]) -> Call:
         return annotate_batch, (ctx, index, prepared["path"], frozenset(doc_ids) - frozenset(subset))
 
-    result, bad = run_isolating(make_call, doc_ids, processes, limit, warn)
+    setup = (warm_up, (ctx.settings.ner_model,))  # a new worker loads the model outside the time limit
+    result, bad = run_isolating(make_call, doc_ids, processes, limit, warn, setup)
     paths = kept["source_path"].to_list()
     errors = [f"{paths[i]}: {_DETAIL[reason].format(stage='annotation', limit=limit)}" for i, reason in bad.items()]
     return {**result, "annotation_skipped": errors}

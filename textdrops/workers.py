@@ -3,8 +3,9 @@
 Prefect's task runner schedules the batch tasks; each task hands its CPU work to this pool so that a
 drop uses every core of the machine while the flow process only coordinates. Workers are started with
 `spawn` (never `fork` from a threaded process), live as long as the calling process, and keep what they
-load (the spaCy model) between batches. With `processes <= 1` work runs in the calling process, which is
-what each worker of a Dask cluster does.
+load (the spaCy model) between batches. With `processes=0` work runs in the calling process (a batch too
+small to need a time limit); with `processes=1` it runs in one worker process when there is a time limit
+to enforce, which is what each worker of a Dask cluster does, and here when there is none.
 
 A worker that dies (a crash, an out-of-memory kill) breaks the whole pool: `run` replaces it and raises
 `WorkerCrashed`; a call over its time limit has its pool killed and replaced, and raises `WorkerTimeout`.
@@ -37,7 +38,12 @@ _pool_size = 0
 _generation = 0  # bumped whenever the pool is replaced
 _killed: set[int] = set()  # generations this process killed on purpose (a time limit), not crashes
 _terminated: set[int] = set()  # generations stopped because the run was cancelled
-_STARTUP_SECONDS = 300.0  # a call that has not started after this long (workers cannot start) is given up
+_STARTUP_SECONDS = 300.0
+# A batch of fewer documents than TEXTDROPS_POOL_MIN_DOCS and at most this many bytes runs in the calling
+# process, where no time limit can stop it: every stage is linear in the text's size (benchmarks.adversarial:
+# load + prepare >= 0.34 MB/s on its most hostile inputs; NER ~0.07 MB/s per core), so such a batch takes
+# seconds at worst. Anything larger runs in the pool, under TEXTDROPS_BATCH_TIMEOUT.
+IN_PROCESS_MAX_BYTES = 1_000_000  # a call that has not started after this long (workers cannot start) is given up
 
 
 class WorkerCrashed(RuntimeError):
@@ -95,19 +101,32 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             pass
 
 
-def run(fn: Callable[..., Any], *args: Any, processes: int, timeout: float | None = None) -> Any:
-    """fn(*args), in a worker process when processes > 1, else here.
+def runs_in_process(n_docs: int, n_bytes: int, min_docs: int) -> bool:
+    """True when a batch is small enough, in documents and in bytes, to run in the calling process."""
+    return n_docs < min_docs and n_bytes <= IN_PROCESS_MAX_BYTES
+
+
+def run(
+    fn: Callable[..., Any],
+    *args: Any,
+    processes: int,
+    timeout: float | None = None,
+    setup: tuple[Callable[..., Any], tuple] | None = None,
+) -> Any:
+    """fn(*args) in a pool of `processes` worker processes; here when processes is 0, or 1 with no timeout.
 
     `timeout` counts from the moment the call starts in its worker: time spent queued behind other
-    batches, or starting a worker and importing the stage code, is not counted.
+    batches, starting a worker, importing the stage code or running `setup` (e.g. loading a model into a
+    new worker) is not counted. A running call can only be stopped with its process, so a call under a
+    time limit always runs in a worker.
     """
-    if processes <= 1:
+    if processes <= 0 or (processes == 1 and timeout is None):
         return fn(*args)
     while True:
         pool, generation = _get_pool(processes)
         marker = os.path.join(tempfile.gettempdir(), f"textdrops-call-{os.getpid()}-{uuid.uuid4().hex}")
         try:
-            future = pool.submit(_marked_call, marker, fn, *args)
+            future = pool.submit(_marked_call, marker, setup, fn, *args)
         except (BrokenProcessPool, RuntimeError):  # broken or shut down since we took it: take the next
             _discard(generation, kill=False)
             continue
@@ -128,8 +147,12 @@ def run(fn: Callable[..., Any], *args: Any, processes: int, timeout: float | Non
                 os.unlink(marker)
 
 
-def _marked_call(marker: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """In the worker: note that the call has started (its code is imported by now), then run it."""
+def _marked_call(
+    marker: str, setup: tuple[Callable[..., Any], tuple] | None, fn: Callable[..., Any], *args: Any
+) -> Any:
+    """In the worker: run setup, note that the call has started (its code is imported by now), run it."""
+    if setup is not None:
+        setup[0](*setup[1])
     with open(marker, "w"):
         pass
     return fn(*args)

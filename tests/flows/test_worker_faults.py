@@ -69,3 +69,26 @@ def test_documents_that_kill_workers_cost_only_themselves_in_every_stage(tmp_pat
     assert poisoned["doc_id"][0] not in annotated and annotated  # the other kept documents have entities
     assert len(reached.read_text().split()) >= 9  # each one killed a worker twice in its batch and once alone
     assert workers.run(sum, [1, 2], processes=2) == 3  # the pool works again afterwards
+
+
+def test_a_batch_on_a_dask_worker_is_stopped_at_the_time_limit(tmp_path, monkeypatch, fresh_pool):
+    from flows.process_drop import process_drop
+    from textdrops.dask_runner import dask_task_runner, shared_prefect_api
+
+    files = {"00.txt": SEED_0, "01-slow.txt": f"A slow article.\n\n{MARKER}:hang\n\n{SEED_1}"}
+    drop = make_drop(tmp_path, "slow", files)
+    monkeypatch.setenv(FAULT_DOC_ENV, MARKER)
+    monkeypatch.setenv("TEXTDROPS_BATCH_TIMEOUT", "3")
+    monkeypatch.setenv("TEXTDROPS_POOL_MIN_DOCS", "1")  # every batch runs under the limit
+    out = tmp_path / "out"
+
+    with shared_prefect_api():
+        on_dask = process_drop.with_options(task_runner=dask_task_runner(n_workers=1))
+        record = on_dask(drop=str(drop), out_dir=str(out), trigger="test", worker_processes=1)
+
+    assert record["status"] == "succeeded"
+    assert record["quarantine_reasons"] == {"timeout": 1}
+    quarantine = _read(out, "quarantine")
+    assert quarantine.select("source_path", "reason").rows() == [("01-slow.txt", "timeout")]
+    assert _read(out, "documents")["source_path"].to_list() == ["00.txt"]
+    assert _read(out, "entities").height > 0  # annotated in a Dask worker's own worker process
