@@ -1,4 +1,6 @@
+import hashlib
 import random
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -17,6 +19,7 @@ from tasks.dedupe import (
 from textdrops.config import MinHashConfig
 
 CFG = MinHashConfig()
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _article(seed: int, n_words: int = 300) -> str:
@@ -118,3 +121,56 @@ def test_word_hashes_are_stable_across_processes_and_library_versions():
     # the dedupe index stores signatures: a changed word hash would silently stop cross-drop matching
     hashes = word_hashes(pl.Series(["putin", "syria", "putin"]), seed=1)
     assert hashes.tolist() == [17981426498582222542, 12734913203864169171, 17981426498582222542]
+
+
+def _reference_signature(text: str | None, cfg: MinHashConfig) -> list[int]:
+    """One document's signature the slow, obvious way (Python integers, one shingle and slot at a time):
+    what stored signatures in dedupe indexes were made with, whatever the fast code does."""
+    mask = 2**64 - 1
+    tokens = pl.Series([text], dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")[0]
+    tokens = [] if tokens is None else tokens.to_list()
+    key = cfg.seed.to_bytes(8, "little")
+    words = [int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8, key=key).digest(), "little") for t in tokens]
+    k = cfg.shingle_size
+    rng = np.random.default_rng([cfg.seed, cfg.shingle_size])
+    multipliers = [int(m) | 1 for m in rng.integers(1, 2**63, size=k, dtype=np.uint64)]
+    if len(words) < k:
+        shingles = words
+    else:
+        shingles = [
+            sum(w * m for w, m in zip(words[i : i + k], multipliers, strict=True)) & mask
+            for i in range(len(words) - k + 1)
+        ]
+    rng = np.random.default_rng(cfg.seed)
+    a = [int(x) | 1 for x in rng.integers(1, 2**63, size=cfg.num_perm, dtype=np.uint64)]
+    b = [int(x) for x in rng.integers(0, 2**63, size=cfg.num_perm, dtype=np.uint64)]
+    return [
+        min((((ai * x + bi) & mask) >> 32 for x in shingles), default=0xFFFFFFFF) for ai, bi in zip(a, b, strict=True)
+    ]
+
+
+def _assert_signatures_match_reference(texts: list[str | None]) -> None:
+    fast = minhash_signatures(pl.Series(texts, dtype=pl.String), CFG)
+    assert fast.dtype == np.uint32 and fast.shape == (len(texts), CFG.num_perm)
+    for row, text in zip(fast, texts, strict=True):
+        assert row.tolist() == _reference_signature(text, CFG)
+
+
+def test_signatures_equal_the_reference_on_real_articles_and_across_blocks():
+    articles = [path.read_text(encoding="utf-8", errors="replace") for path in sorted(FIXTURES.rglob("*.txt"))]
+    # a 3,000-word document spans several blocks of the vectorised code, and so does a run of tiny ones
+    _assert_signatures_match_reference([*articles, _article(7, n_words=3000), "", None, "two words", *["a b"] * 5])
+
+
+_words = st.sampled_from(["putin", "syria", "Putin", "forces", "the", "a", "Ünïcode", "日本", "x_1", "15"])
+_documents = st.one_of(
+    st.lists(_words, max_size=40).map(" ".join),  # repeated words and shingles, documents shorter than k
+    st.text(max_size=120),  # any characters: punctuation only, other scripts, casing that changes length
+    st.none(),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_documents, min_size=1, max_size=8))
+def test_signatures_equal_the_reference_on_random_texts(texts):
+    _assert_signatures_match_reference(texts)
