@@ -105,8 +105,14 @@ def machine() -> dict:
     if meminfo.exists():
         match = re.search(r"MemTotal:\s+(\d+) kB", meminfo.read_text())
         total_mb = round(int(match[1]) / 1024) if match else None
+    cpu = Path("/proc/cpuinfo")
+    model = re.search(r"model name\s*:\s*(.+)", cpu.read_text()) if cpu.exists() else None
+    cache = re.search(r"cache size\s*:\s*(.+)", cpu.read_text()) if cpu.exists() else None
     return {
         "cores": os.cpu_count(),
+        # ratios against other libraries depend on the processor (memory bandwidth vs interpreter speed)
+        "cpu_model": model[1].strip() if model else platform.processor(),
+        "cpu_cache": cache[1].strip() if cache else None,
         "memory_total_mb": total_mb,
         "python": platform.python_version(),
         "platform": platform.platform(),
