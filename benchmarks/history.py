@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textdrops import dedupe_index
+from tasks import dedupe_index
 from textdrops.config import MinHashConfig
 from textdrops.locking import index_lock
 

@@ -784,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         if e2e["reuters"].get("ok"):
             import polars as pl
 
-            from textdrops.pipeline import dedupe_texts
+            from tasks.dedupe import dedupe_texts
 
             documents = work / "out-reuters" / "documents" / f"drop_id={reuters.name}"
             every_document = pl.read_parquet(sorted(documents.glob("*.parquet"))).sort("source_path")

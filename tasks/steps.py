@@ -1,84 +1,111 @@
-"""Batch-level composition of the stage functions: what one batch task does, in a worker process.
+"""The steps of one run, each a plain function over the run's staged files: what a task does, in a worker.
 
-Nothing here knows about Prefect. Every function takes and returns plain values (paths, dicts), so it
-can run in this process, in a pool worker or on a Dask worker, and the frames it produces travel as
-Arrow IPC / Parquet files in the run's staging area rather than through the scheduler.
+Nothing here knows about Prefect. Every step takes the run's context and paths and returns a small
+picklable result (the dataclasses below, each with its `StageStats`), so it can run in this process, in a
+pool worker or on a Dask worker; the frames it produces travel as Arrow IPC / Parquet files in the run's
+staging area (`textdrops.staging`) rather than through the scheduler. The logic of each stage lives in its
+own module (`tasks.load`, `tasks.clean`, `tasks.dedupe`, `tasks.entities`, `tasks.dates`, `tasks.stories`);
+a step reads its inputs, calls the stage and writes what the stage returns.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shutil
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
-from tasks import clean, dedupe, entities, write
+from tasks import clean, dedupe, dedupe_index, entities, write
 from tasks import dates as dates_stage
 from tasks import stories as stories_stage
 from tasks.load import InputFile, drop_date_of, load_batch
-from textdrops import dedupe_index
-from textdrops.config import MinHashConfig, Settings
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
 from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES
+from textdrops.staging import RunContext, quarantine_part, read_ipc
+from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
+
+__all__ = ["RunContext", "read_ipc"]  # the context every step takes, re-exported for the steps' callers
+
+
+# --- what the steps return ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RunContext:
-    """What every task of one run needs to know, picklable."""
+class LoadedBatch:
+    """A batch read and decoded: its raw documents and candidate template lines, staged."""
 
-    run_id: str
-    drop: str  # absolute path of the drop folder
-    drop_id: str
-    settings: Settings
-
-    @property
-    def out_dir(self) -> Path:
-        return self.settings.out_dir
-
-    @property
-    def staging(self) -> Path:
-        return write.staging_dir(self.out_dir, self.run_id)
+    batch: int
+    files: int
+    docs: int
+    raw_path: str
+    keys_path: str
+    quarantined: int  # files of the batch quarantined while loading
+    stats: StageStats = field(default_factory=StageStats)
 
     @property
-    def manifest_path(self) -> Path:
-        return self.staging / "manifest.parquet"
+    def quarantine_reasons(self) -> dict[str, int]:
+        return self.stats.counted(QUARANTINE_REASONS)
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch cleaned and fingerprinted: its documents staged as one Arrow file (`path`)."""
+
+    batch: int
+    path: str
+    files: int
+    docs: int
+    quarantined: int  # documents of the batch quarantined by this step (loading's are in LoadedBatch)
+    stats: StageStats = field(default_factory=StageStats)
 
     @property
-    def statuses_path(self) -> Path:
-        return self.staging / "statuses.arrow"
-
-    def batch_path(self, index: int) -> Path:
-        return self.staging / "batches" / f"batch-{index:05d}.arrow"
-
-    def staged(self, table: str) -> Path:
-        return write.staged_partition(self.out_dir, self.run_id, table, self.drop_id)
+    def quarantine_reasons(self) -> dict[str, int]:
+        return self.stats.counted(QUARANTINE_REASONS)
 
 
-def read_ipc(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """An Arrow IPC file, its path taken literally: polars would expand `[`, `?` and `*` as a glob."""
-    frame = pl.scan_ipc(path, glob=False)
-    return (frame.select(columns) if columns else frame).collect()
+@dataclass(frozen=True)
+class DedupeResult:
+    """Every document's status, staged (`statuses_path`), and what the history held."""
+
+    statuses_path: str
+    history_docs: int  # documents of earlier drops searched
+    history_candidates: int  # of which shared a band key or the exact hash with this drop
+    stats: StageStats = field(default_factory=StageStats)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Documents per status."""
+        return self.stats.counted(STATUSES)
 
 
-def _timer() -> tuple[dict[str, float], Callable[[str], None]]:
-    """Seconds per stage, and `lap(stage)` that adds the time since the last lap to that stage."""
-    seconds: dict[str, float] = {}
-    last = [time.perf_counter()]
+@dataclass(frozen=True)
+class AnnotatedBatch:
+    """A batch's table parts written: documents, and entities and dates of its kept documents."""
 
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        seconds[stage] = seconds.get(stage, 0.0) + now - last[0]
-        last[0] = now
+    batch: int
+    docs: int
+    kept: int
+    entities: int
+    dates: int
+    date_errors: tuple[str, ...] = ()
+    annotation_skipped: tuple[str, ...] = ()  # kept documents left without entities and dates (isolation)
+    stats: StageStats = field(default_factory=StageStats)
 
-    return seconds, lap
+
+@dataclass(frozen=True)
+class StoriesResult:
+    """The drop's stories staged; the stage's own stats and the largest stories (for the run summary)."""
+
+    story_stats: stories_stage.StoryStats  # its seconds: linking alone
+    largest: list[dict]
+    stats: StageStats = field(default_factory=StageStats)
+
+
+# --- stage logic kept here until its stage's package takes it over -----------------------------------------
 
 
 def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
@@ -90,12 +117,7 @@ def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
     )
 
 
-def dedupe_texts(docs: pl.DataFrame) -> pl.Series:
-    """What duplicates are compared on: headline and body, so that headline-only wires whose body is a
-    placeholder ("Blah blah blah.", 1,798 of them in Reuters-21578) are not all copies of each other."""
-    return docs.select(pl.concat_str(pl.col("title").fill_null(""), pl.col("text"), separator="\n\n")).to_series()
-
-
+# moves to tasks/dates (helper A)
 def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:
     """reference_date and its source: manifest published_at, else the dateline, else the drop's date."""
     year_hint = drop_date.year if drop_date else None
@@ -120,40 +142,11 @@ def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:
     )
 
 
-def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) -> dict:
-    """Read and decode one batch; writes its raw documents, the document frequency of its candidate
-    boilerplate lines (for the drop-level learning pass) and the quarantine part of unreadable files."""
-    seconds, lap = _timer()
-    raw, quarantined = load_batch(Path(ctx.drop), entries, ctx.settings.max_file_bytes)
-    raw_path = ctx.staging / "raw" / f"raw-{index:05d}.arrow"
-    raw_path.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_ipc(raw_path)
-    lap("load")
-    keys = [list(clean.document_line_keys(text)) for text in raw["raw_text"]]
-    keys_path = ctx.staging / "raw" / f"line-keys-{index:05d}.parquet"
-    pl.DataFrame({"key": keys}, schema={"key": pl.List(pl.UInt64)}).explode("key").drop_nulls().group_by("key").agg(
-        docs=pl.len()
-    ).write_parquet(keys_path)
-    lap("clean")
-    quarantined = quarantined.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id))
-    n_quarantined = write.write_part(quarantined, "quarantine", ctx.staged("quarantine"), index)
-    lap("write")
-    return {
-        "batch": index,
-        "files": len(entries),
-        "docs": raw.height,
-        "raw_path": str(raw_path),
-        "keys_path": str(keys_path),
-        "quarantined": n_quarantined,
-        "quarantine_reasons": quarantined["reason"].value_counts().rows() if n_quarantined else [],
-        "seconds": seconds,
-    }
-
-
-def learn_drop_boilerplate(ctx: RunContext, loaded: list[dict]) -> frozenset[int]:
+# moves to tasks/clean (helper B)
+def learn_drop_boilerplate(ctx: RunContext, loaded: list[LoadedBatch]) -> frozenset[int]:
     """Line keys that recur in enough documents of the whole drop to be its template text."""
-    n_docs = sum(batch["docs"] for batch in loaded)
-    paths = [batch["keys_path"] for batch in loaded]
+    n_docs = sum(batch.docs for batch in loaded)
+    paths = [batch.keys_path for batch in loaded]
     if not n_docs:
         return frozenset()
     threshold = clean.boilerplate_threshold(n_docs)
@@ -163,19 +156,19 @@ def learn_drop_boilerplate(ctx: RunContext, loaded: list[dict]) -> frozenset[int
     return frozenset(frequent.collect()["key"].to_list())
 
 
-def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
-    """Clean and fingerprint one loaded batch; writes the batch file and its quarantine part."""
-    seconds, lap = _timer()
-    settings = ctx.settings
-    raw = read_ipc(loaded["raw_path"])
-    documents_point(raw["raw_text"], "prepare")
-    cleaned = clean.clean_batch(raw, boilerplate)
-    # a headline-only item (a wire flash, a body that was only template text) keeps its headline as text
-    cleaned = cleaned.with_columns(
+# moves to tasks/clean (helper B)
+def headline_only_as_text(cleaned: pl.DataFrame) -> pl.DataFrame:
+    """A headline-only item (a wire flash, a body that was only template text) keeps its headline as text."""
+    return cleaned.with_columns(
         text=pl.when((pl.col("text").str.strip_chars() == "") & pl.col("title").is_not_null())
         .then(pl.col("title"))
         .otherwise(pl.col("text"))
     )
+
+
+# moves to tasks/clean (helper B)
+def split_empty_after_cleanup(cleaned: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(documents with text left, quarantine rows of those with none)."""
     is_empty = pl.col("text").str.strip_chars() == ""
     quarantined = cleaned.filter(is_empty).select(
         "source_path",
@@ -183,162 +176,147 @@ def prepare_batch(ctx: RunContext, index: int, loaded: dict, boilerplate: frozen
         detail=pl.format("no text left once cleanup removed {} characters of junk", "n_chars_removed"),
         size_bytes="size_bytes",
     )
-    cleaned = cleaned.filter(~is_empty)
-    lap("clean")
-    if ctx.manifest_path.exists():
-        manifest = pl.read_parquet(ctx.manifest_path, glob=False)
+    return cleaned.filter(~is_empty), quarantined
+
+
+def join_manifest(cleaned: pl.DataFrame, manifest_path: Path) -> pl.DataFrame:
+    """The manifest's published_at, source, url and title joined to the documents it names (left join: a
+    document the manifest does not name keeps nulls, and its own headline)."""
+    if manifest_path.exists():
+        manifest = pl.read_parquet(manifest_path, glob=False)
         cleaned = cleaned.join(manifest, left_on="source_path", right_on="file", how="left")
-        cleaned = cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
-    else:
-        cleaned = cleaned.with_columns(
-            published_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
-            source=pl.lit(None, dtype=pl.String),
-            url=pl.lit(None, dtype=pl.String),
-        )
+        return cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
+    return cleaned.with_columns(
+        published_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
+        source=pl.lit(None, dtype=pl.String),
+        url=pl.lit(None, dtype=pl.String),
+    )
+
+
+def prepare_documents(
+    ctx: RunContext, raw: pl.DataFrame, boilerplate: frozenset[int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cleaned documents with ids, manifest fields, hashes, word counts and reference dates (no signatures
+    yet), and the quarantine rows of the documents cleanup emptied."""
+    cleaned = headline_only_as_text(clean.clean_batch(raw, boilerplate))
+    cleaned, quarantined = split_empty_after_cleanup(cleaned)
+    cleaned = join_manifest(cleaned, ctx.manifest_path)
     docs = cleaned.with_columns(
         doc_id=doc_ids(ctx.drop_id, cleaned["source_path"], cleaned["text"]),
         drop_id=pl.lit(ctx.drop_id),
-        content_hash=dedupe.content_hashes(dedupe_texts(cleaned)),
+        content_hash=dedupe.content_hashes(dedupe.dedupe_texts(cleaned)),
         n_words=pl.col("text").str.count_matches(r"\S+").cast(pl.Int32),
     )
     docs = pl.concat([docs, reference_dates(docs, drop_date_of(ctx.drop_id))], how="horizontal")
-    lap("clean")
-    signatures = dedupe.minhash_signatures(dedupe_texts(docs), settings.minhash)
-    docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, settings.minhash.num_perm)))
-    lap("dedupe")
+    return docs, quarantined
+
+
+def _cleanup_totals(docs: pl.DataFrame, column: str) -> list[tuple[str, int]]:
+    """(rule, total) over the documents' per-rule cleanup counts."""
+    if docs.height == 0:
+        return []
+    totals = docs.select(pl.col(column).explode().struct.unnest()).group_by("key").agg(pl.col("value").sum())
+    return totals.rows()
+
+
+def _per_run(ctx: RunContext) -> dict[str, pl.Expr]:
+    return {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+
+
+# --- the steps ---------------------------------------------------------------------------------------------
+
+
+def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) -> LoadedBatch:
+    """Read and decode one batch; writes its raw documents, the document frequency of its candidate
+    boilerplate lines (for the drop-level learning pass) and the quarantine part of unreadable files."""
+    stats = StageStats()
+    raw, quarantined = load_batch(Path(ctx.drop), entries, ctx.settings.max_file_bytes)
+    raw_path = ctx.raw_path(index)
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_ipc(raw_path)
+    stats.lap("load")
+    keys = [list(clean.document_line_keys(text)) for text in raw["raw_text"]]
+    keys_path = ctx.line_keys_path(index)
+    pl.DataFrame({"key": keys}, schema={"key": pl.List(pl.UInt64)}).explode("key").drop_nulls().group_by("key").agg(
+        docs=pl.len()
+    ).write_parquet(keys_path)
+    stats.lap("clean")
+    quarantined = quarantined.with_columns(**_per_run(ctx))
+    n_quarantined = write.write_part(
+        quarantined, "quarantine", ctx.staged("quarantine"), quarantine_part("load", index)
+    )
+    stats.lap("write")
+    if n_quarantined:
+        stats.count(QUARANTINE_REASONS, quarantined["reason"].value_counts().rows())
+    return LoadedBatch(index, len(entries), raw.height, str(raw_path), str(keys_path), n_quarantined, stats)
+
+
+def prepare_batch(ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate: frozenset[int]) -> PreparedBatch:
+    """Clean and fingerprint one loaded batch; writes the batch file and its quarantine part."""
+    stats = StageStats()
+    raw = read_ipc(loaded.raw_path)
+    documents_point(raw["raw_text"], "prepare")
+    docs, quarantined = prepare_documents(ctx, raw, boilerplate)
+    stats.lap("clean")
+    cfg = ctx.settings.minhash
+    signatures = dedupe.minhash_signatures(dedupe.dedupe_texts(docs), cfg)
+    docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, cfg.num_perm)))
+    stats.lap("dedupe")
     path = ctx.batch_path(index)
     path.parent.mkdir(parents=True, exist_ok=True)
     docs.write_ipc(path)
     q_rows = write.write_part(
-        quarantined.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
+        quarantined.with_columns(**_per_run(ctx)),
         "quarantine",
         ctx.staged("quarantine"),
-        50_000 + index,  # beside the load stage's part of the same batch
+        quarantine_part("clean", index),
     )
-    lap("write")
-    return {
-        "batch": index,
-        "path": str(path),
-        "files": loaded["files"],
-        "docs": docs.height,
-        "quarantined": loaded["quarantined"] + q_rows,
-        "quarantine_reasons": loaded["quarantine_reasons"]
-        + (quarantined["reason"].value_counts().rows() if q_rows else []),
-        "chars_removed": _sum_cleanup(docs, "cleanup"),
-        "lines_removed": _sum_cleanup(docs, "cleanup_lines"),
-        "seconds": seconds,
-    }
+    stats.lap("write")
+    if q_rows:
+        stats.count(QUARANTINE_REASONS, quarantined["reason"].value_counts().rows())
+    stats.count(CHARS_REMOVED, _cleanup_totals(docs, "cleanup"))
+    stats.count(LINES_REMOVED, _cleanup_totals(docs, "cleanup_lines"))
+    return PreparedBatch(index, str(path), loaded.files, docs.height, q_rows, stats)
 
 
-def _sum_cleanup(docs: pl.DataFrame, column: str) -> dict[str, int]:
-    if docs.height == 0:
-        return {}
-    totals = docs.select(pl.col(column).explode().struct.unnest()).group_by("key").agg(pl.col("value").sum())
-    return dict(totals.rows())
-
-
-_INDEX_COLUMNS = ["doc_id", "drop_id", "source_path", "published_at", "content_hash", "signature"]
-
-
-def _empty_index(num_perm: int) -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "doc_id": pl.String,
-            "drop_id": pl.String,
-            "source_path": pl.String,
-            "published_at": pl.Datetime("us", "UTC"),
-            "content_hash": pl.String,
-            "signature": pl.Array(pl.UInt32, num_perm),
-        }
-    )
-
-
-def load_history(out_dir: Path, current: pl.DataFrame, cfg: MinHashConfig) -> tuple[pl.DataFrame, int]:
-    """The history documents that can matter to `current` (this drop's documents): those of other drops
-    sharing an LSH band key or the exact hash with one of them, looked up in the dedupe index, in keep
-    order; and how many documents the history holds. An index written by an older version (Parquet
-    partitions) is upgraded first. The caller holds the index lock."""
-    note = dedupe_index.migrate_legacy(out_dir, cfg)
-    if note:
-        dedupe_index.log.warning(note)
-    drop_ids = current["drop_id"].unique().to_list()
-    signatures = (
-        current["signature"].to_numpy().astype(np.uint32, copy=False)
-        if current.height
-        else np.empty((0, cfg.num_perm), np.uint32)
-    )
-    return dedupe_index.query(
-        out_dir,
-        dedupe.band_keys(signatures, cfg),
-        dedupe_index.hex_to_bytes(current["content_hash"], 20),
-        drop_ids[0] if drop_ids else "",
-        cfg,
-    )
-
-
-def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> dict:
+def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> DedupeResult:
     """Exact and near-duplicate status of every document of the drop, against the history index too.
 
     Writes the statuses file the annotate step joins, and this drop's segment of the dedupe index (moved
-    in by the commit). The history is queried, not loaded: only documents sharing a band key or the exact
-    hash with this drop are read, and they rank before the drop's own documents exactly as a full load
-    would rank them (drop, then published_at and path within the drop, as stored in the segment's rank).
-    """
-    started = time.perf_counter()
+    in by the commit). The history is queried, not loaded (`tasks.dedupe.load_history`)."""
+    stats = StageStats()
     cfg = ctx.settings.minhash
-    current = pl.concat(
-        [_empty_index(cfg.num_perm)] + [read_ipc(p, columns=_INDEX_COLUMNS) for p in batch_paths],
-        how="vertical_relaxed",
-    )
+    current = dedupe.drop_documents([read_ipc(p, columns=dedupe.INDEX_COLUMNS) for p in batch_paths], cfg)
     with index_lock(ctx.out_dir, ctx.settings.lock_timeout):  # held through the commit by the flow
-        history, history_docs = load_history(ctx.out_dir, current, cfg)
-    ranked_history = history.select(
-        "doc_id",
-        "drop_id",
-        "content_hash",
-        "signature",
-        is_history=pl.lit(True),
-    )
-    this_drop = current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, pl.String))
-    ranked = pl.concat(
-        [ranked_history, dedupe.rank_order(this_drop).select(ranked_history.columns)], how="vertical_relaxed"
-    )
-    if current.height:
-        signatures = ranked["signature"].to_numpy().astype(np.uint32, copy=False)
-        statuses = dedupe.assign_clusters(ranked, signatures, cfg)
-        statuses = statuses.filter(~ranked["is_history"])
-    else:
-        statuses = pl.DataFrame(schema=dedupe.STATUS_SCHEMA)
+        history, history_docs = dedupe.load_history(ctx.out_dir, current, cfg)
+    statuses = dedupe.statuses_against_history(current, history, cfg)
     ctx.statuses_path.parent.mkdir(parents=True, exist_ok=True)
     statuses.write_ipc(ctx.statuses_path)
     kept_ids = statuses.filter(pl.col("status") == "kept")["doc_id"]
     kept = current.filter(pl.col("doc_id").is_in(kept_ids.implode()))
-    staged = write.staged_index(ctx.out_dir, ctx.run_id)
-    if staged.exists():
-        shutil.rmtree(staged)
-    dedupe_index.write_drop_segment(staged, ctx.drop_id, kept, cfg)
-    counts = dict(statuses["status"].value_counts().rows()) if statuses.height else {}
-    return {
-        "statuses_path": str(ctx.statuses_path),
-        "counts": counts,
-        "history_docs": history_docs,
-        "history_candidates": history.height,
-        "seconds": {"dedupe": time.perf_counter() - started},
-    }
+    if ctx.staged_index.exists():
+        shutil.rmtree(ctx.staged_index)
+    dedupe_index.write_drop_segment(ctx.staged_index, ctx.drop_id, kept, cfg)
+    if statuses.height:
+        stats.count(STATUSES, statuses["status"].value_counts().rows())
+    stats.lap("dedupe")
+    return DedupeResult(str(ctx.statuses_path), history_docs, history.height, stats)
 
 
-def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: frozenset[str] = frozenset()) -> dict:
+def annotate_batch(
+    ctx: RunContext, index: int, batch_path: str, skip_docs: frozenset[str] = frozenset()
+) -> AnnotatedBatch:
     """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts.
 
-    Documents in skip_docs (doc ids) are written but not annotated (see `textdrops.isolation`)."""
-    seconds, lap = _timer()
+    Documents in skip_docs (doc ids) are written but not annotated (see `tasks.isolation`)."""
+    stats = StageStats()
     settings = ctx.settings
     docs = read_ipc(batch_path).drop("signature")
     statuses = read_ipc(ctx.statuses_path)
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
     annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
-    lap("write")
+    stats.lap("write")
     documents_point(annotated["text"], "annotate")
     # Titles go through NER too, in the same pass; their mentions are rows with field "title".
     titles = annotated["title"].to_list()
@@ -353,7 +331,7 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
     title_spans: list[list] = [[] for _ in range(annotated.height)]
     for i, found in zip(titled, all_spans[annotated.height :], strict=True):
         title_spans[i] = found
-    lap("entities")
+    stats.lap("entities")
     entity_rows: list[tuple] = []
     date_rows: list[tuple] = []
     date_errors: list[str] = []
@@ -393,12 +371,11 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
                     x.part_of_day,
                 )
             )
-    lap("dates")
-    common = {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+    stats.lap("dates")
     per_run = ("drop_id", "run_id")
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
     date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
-    entity_frame, date_frame = (f.with_columns(**common) for f in (entity_frame, date_frame))
+    entity_frame, date_frame = (f.with_columns(**_per_run(ctx)) for f in (entity_frame, date_frame))
     n_docs = write.write_part(
         docs.with_columns(story_id=pl.lit(None, dtype=pl.String), run_id=pl.lit(ctx.run_id)),  # set by stories_drop
         "documents",
@@ -409,16 +386,12 @@ def annotate_batch(ctx: RunContext, index: int, batch_path: str, skip_docs: froz
     first = index == 0  # batch 0 always writes, so every table has a partition that carries its schema
     n_entities = write.write_part(entity_frame, "entities", ctx.staged("entities"), index, keep_empty=first)
     n_dates = write.write_part(date_frame, "dates", ctx.staged("dates"), index, keep_empty=first)
-    lap("write")
-    return {
-        "batch": index,
-        "docs": n_docs,
-        "kept": kept.height,
-        "entities": n_entities,
-        "dates": n_dates,
-        "date_errors": date_errors,
-        "seconds": seconds,
-    }
+    stats.lap("write")
+    stats.count(ROWS, [("documents", n_docs), ("entities", n_entities), ("dates", n_dates)])
+    return AnnotatedBatch(index, n_docs, kept.height, n_entities, n_dates, tuple(date_errors), stats=stats)
+
+
+# --- the stories step's reading of earlier drops: belongs to tasks/stories (its stage module) -----------------
 
 
 def _story_parts(out_dir: Path, table: str, exclude_drop: str) -> list[Path]:
@@ -456,11 +429,11 @@ def _stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> 
     return found
 
 
-def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> dict:
+def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> StoriesResult:
     """Stories of the drop's documents: fills documents.story_id in the staged parts and stages this drop's
     `stories`, `_story_index` and `_story_vocabulary` partitions. Returns its stats and the largest stories."""
     settings = settings or ctx.settings.stories
-    started = time.perf_counter()
+    stats = StageStats()
     doc_parts = sorted(ctx.staged("documents").glob("*.parquet"))
     columns = [*stories_stage.READS["documents"], "duplicate_of_drop"]
     docs = pl.read_parquet(doc_parts, columns=columns, hive_partitioning=False, glob=False)
@@ -470,7 +443,7 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
             entity_parts, columns=list(stories_stage.READS["entities"]), hive_partitioning=False, glob=False
         )
         if entity_parts
-        else pl.DataFrame(schema={"doc_id": pl.String, "canonical": pl.String, "label": pl.String})
+        else pl.DataFrame(schema=ENTITIES.polars_schema()).select(stories_stage.READS["entities"])
     )
     days = docs["reference_date"].drop_nulls()
     history = load_story_history(
@@ -487,7 +460,7 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
             .join(story_of, on="doc_id", how="left")
         )
         write.write_parquet(write.to_arrow(frame, DOCUMENTS), part)
-    per_run = {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+    per_run = _per_run(ctx)
     write.write_part(result.stories.with_columns(**per_run), "stories", ctx.staged("stories"), 0, keep_empty=True)
     for table, frame in (("_story_index", result.index), ("_story_vocabulary", result.vocabulary)):
         declared = INTERNAL_TABLES[table]
@@ -495,8 +468,5 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
             frame.with_columns(**per_run).select(declared.column_names), table, ctx.staged(table), 0, keep_empty=True
         )
     largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
-    return {
-        "stats": dataclasses.asdict(result.stats),  # its seconds: linking alone
-        "largest": largest.head(10).to_dicts(),
-        "seconds": {"stories": time.perf_counter() - started},
-    }
+    stats.lap("stories")
+    return StoriesResult(result.stats, largest.head(10).to_dicts(), stats)
