@@ -179,6 +179,39 @@ def split_empty_after_cleanup(cleaned: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     return cleaned.filter(~is_empty), quarantined
 
 
+# moves to tasks/dates (helper A)
+def dated_rows(
+    doc_ids: pl.Series, texts: pl.Series, reference_dates: pl.Series, text_spans: list[list]
+) -> tuple[list[tuple], list[str]]:
+    """Rows of the `dates` table (without drop_id, run_id) for each document's text, resolved against its
+    reference date, and the documents whose extraction failed (they keep everything else)."""
+    date_rows: list[tuple] = []
+    date_errors: list[str] = []
+    for doc_id, text, ref, doc_spans in zip(doc_ids, texts, reference_dates, text_spans, strict=True):
+        try:
+            expressions = dates_stage.extract_dates(text, ref, doc_spans)
+        except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else
+            date_errors.append(f"{doc_id}: {type(exc).__name__}: {exc}")
+            expressions = []
+        for x in expressions:
+            date_rows.append(
+                (
+                    doc_id,
+                    x.text,
+                    x.start,
+                    x.end,
+                    x.timex_type,
+                    x.value,
+                    x.date_start,
+                    x.date_end,
+                    x.granularity,
+                    x.anchor,
+                    x.part_of_day,
+                )
+            )
+    return date_rows, date_errors
+
+
 def join_manifest(cleaned: pl.DataFrame, manifest_path: Path) -> pl.DataFrame:
     """The manifest's published_at, source, url and title joined to the documents it names (left join: a
     document the manifest does not name keeps nulls, and its own headline)."""
@@ -318,59 +351,16 @@ def annotate_batch(
     annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
     stats.lap("write")
     documents_point(annotated["text"], "annotate")
-    # Titles go through NER too, in the same pass; their mentions are rows with field "title".
-    titles = annotated["title"].to_list()
-    titled = [i for i, title in enumerate(titles) if title and title.strip()]
-    all_spans = entities.extract_entities(
-        annotated["text"].to_list() + [titles[i] for i in titled],
+    title_spans, spans = entities.title_and_text_entities(
+        annotated["title"].to_list(),
+        annotated["text"].to_list(),
         settings.ner_model,
         settings.ner_batch_size,
         settings.ner_max_chars,
     )
-    spans = all_spans[: annotated.height]
-    title_spans: list[list] = [[] for _ in range(annotated.height)]
-    for i, found in zip(titled, all_spans[annotated.height :], strict=True):
-        title_spans[i] = found
+    entity_rows = entities.mention_rows(annotated["doc_id"], annotated["title"], annotated["text"], title_spans, spans)
     stats.lap("entities")
-    entity_rows: list[tuple] = []
-    date_rows: list[tuple] = []
-    date_errors: list[str] = []
-    rows = zip(
-        annotated["doc_id"], titles, annotated["text"], annotated["reference_date"], title_spans, spans, strict=True
-    )
-    for doc_id, title, text, ref, in_title, doc_spans in rows:
-        named = [
-            (field, source, s, e, label)
-            for field, source, found in (("title", title, in_title), ("text", text, doc_spans))
-            for s, e, label in found
-            if label not in entities.TEMPORAL_LABELS
-        ]
-        canon = entities.canonical_names((source[s:e], label) for _, source, s, e, label in named)
-        entity_rows.extend(
-            (doc_id, field, source[s:e], label, s, e, c)
-            for (field, source, s, e, label), c in zip(named, canon, strict=True)
-        )
-        try:
-            expressions = dates_stage.extract_dates(text, ref, doc_spans)
-        except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else
-            date_errors.append(f"{doc_id}: {type(exc).__name__}: {exc}")
-            expressions = []
-        for x in expressions:
-            date_rows.append(
-                (
-                    doc_id,
-                    x.text,
-                    x.start,
-                    x.end,
-                    x.timex_type,
-                    x.value,
-                    x.date_start,
-                    x.date_end,
-                    x.granularity,
-                    x.anchor,
-                    x.part_of_day,
-                )
-            )
+    date_rows, date_errors = dated_rows(annotated["doc_id"], annotated["text"], annotated["reference_date"], spans)
     stats.lap("dates")
     per_run = ("drop_id", "run_id")
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
