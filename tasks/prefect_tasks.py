@@ -1,9 +1,9 @@
-"""The Prefect tasks of the `process_drop` flow: thin wrappers around the stage code.
+"""The Prefect tasks of the `process_drop` flow: thin wrappers around the steps of `tasks.steps`.
 
 Each task names its run, logs what it did and hands the CPU work of a batch to the worker pool
-(`textdrops.workers`). The stage modules beside this one (`tasks.load`, `tasks.clean`, `tasks.dedupe`,
-`tasks.entities`, `tasks.dates`, `tasks.write`) never import Prefect, so a worker process starts in about
-a second instead of paying Prefect's import on every spawn.
+(`tasks.isolation`, `textdrops.workers`). Everything below this module (`tasks.steps` and the stage
+modules it calls) never imports Prefect, so a worker process starts in about a second instead of paying
+Prefect's import on every spawn.
 """
 
 from __future__ import annotations

@@ -34,8 +34,17 @@ __all__ = ["RunContext", "read_ipc"]  # the context every step takes, re-exporte
 # --- what the steps return ---------------------------------------------------------------------------------
 
 
+class _ReadByKey:
+    """Transitional: `result["path"]` as well as `result.path`, for the callers that still read results as
+    dicts (benchmarks/eval_stories.py `processed_drop`, which tests/tasks/test_stories.py runs, and
+    benchmarks/eval_dates.py `through_pipeline`). Remove once they use attributes."""
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
+
+
 @dataclass(frozen=True)
-class LoadedBatch:
+class LoadedBatch(_ReadByKey):
     """A batch read and decoded: its raw documents and candidate template lines, staged."""
 
     batch: int
@@ -52,7 +61,7 @@ class LoadedBatch:
 
 
 @dataclass(frozen=True)
-class PreparedBatch:
+class PreparedBatch(_ReadByKey):
     """A batch cleaned and fingerprinted: its documents staged as one Arrow file (`path`)."""
 
     batch: int
@@ -68,7 +77,7 @@ class PreparedBatch:
 
 
 @dataclass(frozen=True)
-class DedupeResult:
+class DedupeResult(_ReadByKey):
     """Every document's status, staged (`statuses_path`), and what the history held."""
 
     statuses_path: str
@@ -83,7 +92,7 @@ class DedupeResult:
 
 
 @dataclass(frozen=True)
-class AnnotatedBatch:
+class AnnotatedBatch(_ReadByKey):
     """A batch's table parts written: documents, and entities and dates of its kept documents."""
 
     batch: int
@@ -97,7 +106,7 @@ class AnnotatedBatch:
 
 
 @dataclass(frozen=True)
-class StoriesResult:
+class StoriesResult(_ReadByKey):
     """The drop's stories staged; the stage's own stats and the largest stories (for the run summary)."""
 
     story_stats: stories_stage.StoryStats  # its seconds: linking alone
