@@ -19,6 +19,7 @@ import polars as pl
 
 import textdrops
 from textdrops.config import Settings
+from textdrops.schema import RUNS
 from textdrops.staging import RunContext, live_partition
 from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
 from textdrops.stopping import cancel_message, cancel_signal
@@ -28,7 +29,6 @@ if TYPE_CHECKING:  # the steps import every stage; reading the runs table needs 
     from tasks.steps import AnnotatedBatch, DedupeResult, LoadedBatch, PreparedBatch
 
 log = logging.getLogger(__name__)
-RUNS = "runs"
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
 
 
@@ -195,9 +195,9 @@ def read_runs(out_dir: Path, columns: list[str] | None = None, drop_id: str | No
     damaged file (a zero-byte part after a power cut, say) costs that file, with a warning naming it, not
     every later run. A drop's folder is listed, never globbed: drop ids may hold glob characters."""
     if drop_id is None:
-        paths = sorted((out_dir / RUNS).glob("drop_id=*/*.parquet"))
+        paths = sorted((out_dir / RUNS.name).glob("drop_id=*/*.parquet"))
     else:
-        folder = live_partition(out_dir, RUNS, drop_id)
+        folder = live_partition(out_dir, RUNS.name, drop_id)
         paths = sorted(p for p in folder.iterdir() if p.suffix == ".parquet") if folder.is_dir() else []
     frames = []
     for path in paths:

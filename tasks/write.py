@@ -317,7 +317,7 @@ def write_run_record(out_dir: Path, record: dict) -> Path:
     frame = pl.DataFrame([row], schema_overrides=RUNS.map_overrides(), strict=False).with_columns(
         pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us")
     )
-    path = live_partition(out_dir, "runs", record["drop_id"]) / f"{record['run_id']}.parquet"
+    path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
     write_parquet(to_arrow(frame, RUNS), path)
     fsync_path(path.parent)
     return path
