@@ -4,7 +4,7 @@ Run: `.venv/bin/python -m benchmarks.adversarial [--mb 2]` (needs nothing from .
 (benchmarks/run.py) runs it too, as its "Adversarial inputs" section.
 
 Each input is generated here at two sizes (`--mb` and twice that). For each, `clean_document` is timed in
-this process, and the pipeline's own load and prepare steps (`textdrops.pipeline.load_batch_to_file`,
+this process, and the pipeline's own load and prepare steps (`textdrops.steps.load_batch_to_file`,
 `learn_drop_boilerplate`, `prepare_batch`: decode, line keys, cleanup, content hash, MinHash, reference
 date) are timed on a one-file drop in a temporary folder. A step that is linear keeps its MB/s when the
 input doubles; a quadratic one halves it (`ratio` = MB/s at 2x / MB/s at 1x; ~1.0 is linear). One more
@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tasks import steps
 from tasks.clean import clean_document
 from tasks.load import discover
-from textdrops import pipeline
 from textdrops.config import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "adversarial.json"
@@ -128,12 +128,12 @@ def time_prepare(files: dict[str, str]) -> float:
         for name, text in files.items():
             (drop / name).write_text(text, encoding="utf-8")
         settings = Settings(out_dir=Path(folder) / "out", max_file_bytes=10**9)
-        ctx = pipeline.RunContext("bench", str(drop), drop.name, settings)
+        ctx = steps.RunContext("bench", str(drop), drop.name, settings)
         entries, _ = discover(drop)
         start = time.process_time()
-        loaded = pipeline.load_batch_to_file(ctx, 0, entries)
-        boilerplate = pipeline.learn_drop_boilerplate(ctx, [loaded])
-        pipeline.prepare_batch(ctx, 0, loaded, boilerplate)
+        loaded = steps.load_batch_to_file(ctx, 0, entries)
+        boilerplate = steps.learn_drop_boilerplate(ctx, [loaded])
+        steps.prepare_batch(ctx, 0, loaded, boilerplate)
         return time.process_time() - start
 
 

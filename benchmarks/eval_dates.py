@@ -495,8 +495,8 @@ def write_drop(docs: Sequence[GoldDocument], drop: Path, with_title: bool = Fals
 def through_pipeline(docs: Sequence[GoldDocument], work: Path, with_title: bool = False) -> list[PipelineDocument]:
     """Load, clean, reference dates and dedupe statuses of ``docs`` as one drop, by the pipeline's own
     functions in this process (``textdrops.pipeline`` load/prepare/dedupe steps, without Prefect)."""
+    from tasks import steps as pipeline
     from tasks.load import discover, read_manifest
-    from textdrops import pipeline
     from textdrops.config import Settings
 
     drop = work / "raw" / f"tempeval3-{docs[0].corpus.lower()}"

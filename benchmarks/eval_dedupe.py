@@ -3,10 +3,10 @@
 Run: `.venv/bin/python -m benchmarks.eval_dedupe` (reads ../shared, or $TEXTDROPS_SHARED).
 
 Every drop goes through the pipeline's own functions in this process, without Prefect: `discover`,
-`load_batch`, boilerplate learned over the whole drop (`document_line_keys` + `learn_boilerplate`),
-`clean_batch`, the manifest join, `content_hashes` and `minhash_signatures` over `dedupe_texts`, then
-`rank_order` + `assign_clusters` against the kept documents of the drops processed before it, as
-`textdrops.pipeline.dedupe_drop` does (`dedupe_drops`).
+`load_batch_to_file`, `learn_drop_boilerplate` and `prepare_batch` of `tasks.steps` (cleanup, the
+manifest join, content hashes and MinHash signatures exactly as a run makes them), then
+`statuses_against_history` against the kept documents of the drops processed before it, as
+`tasks.steps.dedupe_drop` does (`dedupe_drops`).
 
 1. BBC (one drop), then the BBC recrawl (a second drop): the within-drop exact groups of
    exact_dup_groups.csv, and the recrawled files of map_to_bbc.csv flagged as copies of their BBC file.
@@ -42,17 +42,15 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from tasks import dedupe, write
-from tasks.clean import clean_batch, document_line_keys, learn_boilerplate
-from tasks.load import discover, drop_id_of, load_batch, read_manifest
-from textdrops import pipeline
+from tasks import dedupe, steps, write
+from tasks.load import discover_drop, drop_id_of
 from textdrops.config import MinHashConfig, Settings
 
 SEED = 20160314
 CFG = MinHashConfig()
 MAX_FILE_BYTES = Settings().max_file_bytes
 RESULTS = Path(__file__).resolve().parent / "results" / "dedupe.json"
-INDEX_COLUMNS = ["doc_id", "drop_id", "source_path", "published_at", "content_hash", "signature"]
+INDEX_COLUMNS = dedupe.INDEX_COLUMNS
 N_EDITED = 1000
 MIN_WORDS = 150
 BUCKETS = ((0.8, 0.85), (0.85, 0.9), (0.9, 1.0001))
@@ -82,43 +80,25 @@ def shared_folder() -> Path:
 
 
 def prepare_drop(drop: Path) -> pl.DataFrame:
-    """Cleaned, hashed and fingerprinted documents of one drop, as the load + prepare tasks make them."""
-    drop_id = drop_id_of(drop)
-    files, _ = discover(drop)
-    raw, _ = load_batch(drop, files, MAX_FILE_BYTES)
-    boilerplate = learn_boilerplate([document_line_keys(t) for t in raw["raw_text"]], raw.height)
-    cleaned = clean_batch(raw, boilerplate)
-    cleaned = cleaned.with_columns(
-        text=pl.when((pl.col("text").str.strip_chars() == "") & pl.col("title").is_not_null())
-        .then(pl.col("title"))
-        .otherwise(pl.col("text"))
-    ).filter(pl.col("text").str.strip_chars() != "")  # empty_after_cleanup files are quarantined
-    manifest, _ = read_manifest(drop)
-    if manifest is not None:
-        cleaned = cleaned.join(manifest.rename({"title": "manifest_title"}), left_on="source_path", right_on="file")
-        cleaned = cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
-    else:
-        cleaned = cleaned.with_columns(published_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
-    docs = cleaned.with_columns(
-        doc_id=pipeline.doc_ids(drop_id, cleaned["source_path"], cleaned["text"]),
-        drop_id=pl.lit(drop_id),
-        content_hash=dedupe.content_hashes(pipeline.dedupe_texts(cleaned)),
-    )
-    signatures = dedupe.minhash_signatures(pipeline.dedupe_texts(docs), CFG)
-    docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, CFG.num_perm)))
+    """Cleaned, hashed and fingerprinted documents of one drop, made by the pipeline's own discover, load,
+    learn-boilerplate and prepare steps (in this process, staged in a temporary folder)."""
+    with tempfile.TemporaryDirectory() as work:
+        ctx = steps.RunContext("eval-dedupe", str(drop.resolve()), drop_id_of(drop), Settings(out_dir=Path(work)))
+        found = discover_drop(ctx, lambda warning: None)
+        loaded = [steps.load_batch_to_file(ctx, i, batch) for i, batch in enumerate(found.batches)]
+        boilerplate = steps.learn_drop_boilerplate(ctx, loaded)
+        prepared = [steps.prepare_batch(ctx, i, batch, boilerplate) for i, batch in enumerate(loaded)]
+        docs = pl.concat([steps.read_ipc(p.path) for p in prepared], how="vertical_relaxed")
     return docs.select("source_path", "title", "text", "doc_id", "drop_id", "published_at", "content_hash", "signature")
 
 
 def dedupe_against(current: pl.DataFrame, history: pl.DataFrame | None) -> pl.DataFrame:
-    """`current` with its statuses against `history` (index rows of earlier drops), as `dedupe_drop` ranks."""
-    frames = [
-        current.select(INDEX_COLUMNS).with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, dtype=pl.String))
-    ]
-    if history is not None and history.height:
-        frames.insert(0, history.select(INDEX_COLUMNS).with_columns(is_history=pl.lit(True), history_drop="drop_id"))
-    ranked = dedupe.rank_order(pl.concat(frames, how="vertical_relaxed"))
-    signatures = ranked["signature"].to_numpy().astype(np.uint32, copy=False)
-    statuses = dedupe.assign_clusters(ranked, signatures, CFG).filter(~ranked["is_history"])
+    """`current` with its statuses against `history` (index rows of earlier drops), ranked as the index
+    query ranks them (drop, then published_at and path within the drop) and as `dedupe_drop` assigns."""
+    if history is None:
+        history = dedupe.drop_documents([], CFG)
+    ranked_history = history.select(INDEX_COLUMNS).sort(["drop_id", "published_at", "source_path"], nulls_last=True)
+    statuses = dedupe.statuses_against_history(current.select(INDEX_COLUMNS), ranked_history, CFG)
     return current.join(statuses, on="doc_id", how="left")
 
 
@@ -601,14 +581,14 @@ def index_size(kept: pl.DataFrame) -> dict:
 
 def through_pipeline(drop: Path, docs: pl.DataFrame, out_dir: Path) -> pl.DataFrame:
     """Statuses from the pipeline's own `dedupe_drop` (history read by `load_history` from out_dir)."""
-    ctx = pipeline.RunContext(
+    ctx = steps.RunContext(
         run_id=f"eval-{drop.name}", drop=str(drop), drop_id=drop_id_of(drop), settings=Settings(out_dir=out_dir)
     )
     batch = ctx.batch_path(0)
     batch.parent.mkdir(parents=True, exist_ok=True)
     docs.select(INDEX_COLUMNS).write_ipc(batch)
-    result = pipeline.dedupe_drop(ctx, [str(batch)])
-    return pl.read_ipc(result["statuses_path"])
+    result = steps.dedupe_drop(ctx, [str(batch)])
+    return pl.read_ipc(result.statuses_path)
 
 
 def evaluate_reprocessing(

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import polars as pl
 
+from tasks import steps as pipeline
 from tasks import stories
 from tasks.load import discover, read_manifest, split_batches
-from textdrops import pipeline
 from textdrops.config import Settings
 
 SHARED = Path(os.environ.get("TEXTDROPS_SHARED") or Path(__file__).resolve().parents[2] / "shared")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textdrops import dedupe_index
+from tasks import dedupe_index
 from textdrops.config import MinHashConfig
 from textdrops.locking import index_lock
+from textdrops.staging import staged_index
 
 DROP_DOCS = 250_000
 PREFIX = "0000-synthetic-"
@@ -67,7 +68,7 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
             n = min(DROP_DOCS, n_docs - done)
             drop_id = f"{PREFIX}{generation:03d}-{i:05d}"
             run_id = f"synthetic-{uuid.uuid4().hex[:8]}"
-            staged = out / "_staging" / run_id / "index"
+            staged = staged_index(out, run_id)
             dedupe_index.write_segment(
                 staged,
                 drop_id,

@@ -242,13 +242,12 @@ def run_record(out: Path, drop_id: str) -> dict | None:
     """The latest succeeded run record of drop_id under out/runs."""
     import polars as pl
 
-    parts = sorted((out / "runs").rglob("*.parquet"))
-    if not parts:
+    from tasks.runs import read_runs
+
+    runs = read_runs(out, drop_id=drop_id)
+    if runs is None:
         return None
-    runs = pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
-    if "drop_id" not in runs.columns:
-        runs = runs.with_columns(drop_id=pl.lit(drop_id))
-    runs = runs.filter((pl.col("drop_id") == drop_id) & (pl.col("status") == "succeeded")).sort("started_at")
+    runs = runs.filter(pl.col("status") == "succeeded").sort("started_at")
     if runs.height == 0:
         return None
     row = runs.row(-1, named=True)
@@ -790,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         if e2e["reuters"].get("ok"):
             import polars as pl
 
-            from textdrops.pipeline import dedupe_texts
+            from tasks.dedupe import dedupe_texts
 
             documents = work / "out-reuters" / "documents" / f"drop_id={reuters.name}"
             every_document = pl.read_parquet(sorted(documents.glob("*.parquet"))).sort("source_path")

@@ -12,8 +12,8 @@ from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
 from flows.process_drop import process_drop
+from tasks.drops import survey
 from textdrops.config import Settings
-from textdrops.drops import survey
 from textdrops.served import check_scope
 
 

@@ -11,21 +11,18 @@ drops (the history index) first, then this drop's documents by (published_at, nu
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from tasks import dedupe_index
 from textdrops.config import MinHashConfig
+from textdrops.schema import DEDUPE_STATUSES, dedupe_documents
 
 _MASK32 = np.uint64(0xFFFFFFFF)
-STATUS_SCHEMA = {
-    "doc_id": pl.String,
-    "status": pl.String,
-    "duplicate_of": pl.String,
-    "duplicate_of_drop": pl.String,
-    "similarity": pl.Float32,
-    "cluster_id": pl.String,
-}
+STATUS_SCHEMA = DEDUPE_STATUSES.polars_schema()
+INDEX_COLUMNS = dedupe_documents().column_names  # what the dedupe step reads of each prepared batch
 _CHUNK_ROWS = 1_024  # shingles per block of minhash_signatures: its 1 MB of 64-bit hashes stays in L2 cache
 
 
@@ -265,3 +262,60 @@ def rank_order(docs: pl.DataFrame) -> pl.DataFrame:
         descending=[True, False, False, False],
         nulls_last=True,
     )
+
+
+# --- the whole drop against the history ---------------------------------------------------------------------
+
+
+def dedupe_texts(docs: pl.DataFrame) -> pl.Series:
+    """What duplicates are compared on: headline and body, so that headline-only wires whose body is a
+    placeholder ("Blah blah blah.", 1,798 of them in Reuters-21578) are not all copies of each other."""
+    return docs.select(pl.concat_str(pl.col("title").fill_null(""), pl.col("text"), separator="\n\n")).to_series()
+
+
+def drop_documents(batches: list[pl.DataFrame], cfg: MinHashConfig) -> pl.DataFrame:
+    """The drop's documents (INDEX_COLUMNS of every prepared batch) in one frame, typed even when empty."""
+    empty = pl.DataFrame(schema=dedupe_documents(cfg.num_perm).polars_schema())
+    return pl.concat([empty, *batches], how="vertical_relaxed")
+
+
+def load_history(out_dir: Path, current: pl.DataFrame, cfg: MinHashConfig) -> tuple[pl.DataFrame, int]:
+    """The history documents that can matter to `current` (this drop's documents): those of other drops
+    sharing an LSH band key or the exact hash with one of them, looked up in the dedupe index, in keep
+    order; and how many documents the history holds. An index written by an older version (Parquet
+    partitions) is upgraded first; an index of signatures of another kind stops the run
+    (`dedupe_index.IndexUnusableError`). The caller holds the index lock."""
+    note = dedupe_index.migrate_legacy(out_dir, cfg)
+    if note:
+        dedupe_index.log.warning(note)
+    drop_ids = current["drop_id"].unique().to_list()
+    signatures = (
+        current["signature"].to_numpy().astype(np.uint32, copy=False)
+        if current.height
+        else np.empty((0, cfg.num_perm), np.uint32)
+    )
+    return dedupe_index.query(
+        out_dir,
+        band_keys(signatures, cfg),
+        dedupe_index.hex_to_bytes(current["content_hash"], 20),
+        drop_ids[0] if drop_ids else "",
+        cfg,
+    )
+
+
+def statuses_against_history(current: pl.DataFrame, history: pl.DataFrame, cfg: MinHashConfig) -> pl.DataFrame:
+    """Status of every document of `current` (this drop), the `history` candidates ranking before them
+    exactly as a full load of the history would rank them (drop, then published_at and path within it)."""
+    ranked_history = history.select(
+        "doc_id",
+        "drop_id",
+        "content_hash",
+        "signature",
+        is_history=pl.lit(True),
+    )
+    this_drop = current.with_columns(is_history=pl.lit(False), history_drop=pl.lit(None, pl.String))
+    ranked = pl.concat([ranked_history, rank_order(this_drop).select(ranked_history.columns)], how="vertical_relaxed")
+    if not current.height:
+        return pl.DataFrame(schema=STATUS_SCHEMA)
+    signatures = ranked["signature"].to_numpy().astype(np.uint32, copy=False)
+    return assign_clusters(ranked, signatures, cfg).filter(~ranked["is_history"])

@@ -155,3 +155,43 @@ def canonical_names(mentions: Iterable[tuple[str, str]]) -> list[str]:
                 name = max(longer, key=len)
         out.append(name)
     return out
+
+
+def title_and_text_entities(
+    titles: Sequence[str | None], texts: Sequence[str], model: str, batch_size: int, max_chars: int
+) -> tuple[list[list[Span]], list[list[Span]]]:
+    """(spans of each title, spans of each text) from one NER pass over both: titles go through NER in the
+    same pass as the texts; a title without words gets no spans."""
+    titled = [i for i, title in enumerate(titles) if title and title.strip()]
+    found = extract_entities(list(texts) + [titles[i] for i in titled], model, batch_size, max_chars)
+    text_spans = found[: len(texts)]
+    title_spans: list[list[Span]] = [[] for _ in range(len(texts))]
+    for i, spans in zip(titled, found[len(texts) :], strict=True):
+        title_spans[i] = spans
+    return title_spans, text_spans
+
+
+def mention_rows(
+    doc_ids: Iterable[str],
+    titles: Iterable[str | None],
+    texts: Iterable[str],
+    title_spans: Iterable[list],
+    text_spans: Iterable[list],
+) -> list[tuple]:
+    """Rows of the `entities` table (doc_id, field, text, label, start, end, canonical; without drop_id and
+    run_id): the named entities of each document's title and text, DATE and TIME spans left to the dates
+    stage, with canonical names per document."""
+    rows: list[tuple] = []
+    for doc_id, title, text, in_title, in_text in zip(doc_ids, titles, texts, title_spans, text_spans, strict=True):
+        named = [
+            (field, source, s, e, label)
+            for field, source, found in (("title", title, in_title), ("text", text, in_text))
+            for s, e, label in found
+            if label not in TEMPORAL_LABELS
+        ]
+        canon = canonical_names((source[s:e], label) for _, source, s, e, label in named)
+        rows.extend(
+            (doc_id, field, source[s:e], label, s, e, c)
+            for (field, source, s, e, label), c in zip(named, canon, strict=True)
+        )
+    return rows

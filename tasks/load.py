@@ -14,6 +14,7 @@ import io
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,11 @@ from pathlib import Path
 import charset_normalizer
 import polars as pl
 
+from tasks.write import write_part
 from textdrops.faults import document_point
+from textdrops.schema import QUARANTINED_FILES
+from textdrops.staging import RunContext, quarantine_part
+from textdrops.stats import QUARANTINE_REASONS, StageStats
 
 INPUT_SUFFIXES = (".txt", ".txt.gz")
 MANIFEST_NAME = "manifest.csv"
@@ -167,10 +172,8 @@ def discover(drop: Path) -> tuple[list[InputFile], pl.DataFrame]:
 
 
 def quarantine_frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(
-        rows,
-        schema={"source_path": pl.String, "reason": pl.String, "detail": pl.String, "size_bytes": pl.Int64},
-    )
+    """Quarantine rows (source_path, reason, detail, size_bytes) as a frame, typed even when empty."""
+    return pl.DataFrame(rows, schema=QUARANTINED_FILES.polars_schema())
 
 
 def _read_manifest_bytes(path: Path) -> bytes | None:
@@ -425,3 +428,55 @@ def split_batches(files: list[InputFile], batch_size: int, max_batches: int) -> 
         return []
     size = max(batch_size, -(-len(files) // max_batches))
     return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+@dataclass(frozen=True)
+class DiscoveredDrop:
+    """A drop's inputs split into batches, its fingerprint, and what discover said about it."""
+
+    batches: list[list[InputFile]]
+    fingerprint: str
+    files_seen: int
+    quarantined: int  # files rejected on sight
+    has_manifest: bool
+    warnings: tuple[str, ...]
+    stats: StageStats
+
+
+def discover_drop(ctx: RunContext, warn: Callable[[str], None]) -> DiscoveredDrop:
+    """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight. Problems
+    with the manifest go to `warn` (and into the result)."""
+    drop = Path(ctx.drop)
+    files, rejected = discover(drop)
+    manifest, warnings = read_manifest(drop)
+    if manifest is not None:
+        unknown = manifest.filter(~pl.col("file").is_in([f.path for f in files]))
+        if unknown.height:
+            examples = ", ".join(unknown["file"].head(3).to_list())
+            warnings.append(
+                f"{drop / MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
+            )
+    for warning in warnings:
+        warn(warning)
+    if not files and rejected.height == 0:
+        raise ValueError(f"drop {drop} has no .txt or .txt.gz files: nothing to process")
+    ctx.staging.mkdir(parents=True, exist_ok=True)
+    ctx.drop_id_path.write_text(ctx.drop_id)
+    if manifest is not None:
+        manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
+    write_part(
+        rejected.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
+        "quarantine",
+        ctx.staged("quarantine"),
+        quarantine_part("discover"),
+        keep_empty=True,
+    )
+    return DiscoveredDrop(
+        batches=split_batches(files, ctx.settings.batch_size, ctx.settings.max_batches),
+        fingerprint=fingerprint(drop, (files, rejected)),
+        files_seen=len(files) + rejected.height,
+        quarantined=rejected.height,
+        has_manifest=manifest is not None,
+        warnings=tuple(warnings),
+        stats=StageStats().count(QUARANTINE_REASONS, rejected["reason"].value_counts().rows()),
+    )

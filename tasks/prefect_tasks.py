@@ -1,9 +1,9 @@
-"""The Prefect tasks of the `process_drop` flow: thin wrappers around the stage code.
+"""The Prefect tasks of the `process_drop` flow: thin wrappers around the steps of `tasks.steps`.
 
 Each task names its run, logs what it did and hands the CPU work of a batch to the worker pool
-(`textdrops.workers`). The stage modules beside this one (`tasks.load`, `tasks.clean`, `tasks.dedupe`,
-`tasks.entities`, `tasks.dates`, `tasks.write`) never import Prefect, so a worker process starts in about
-a second instead of paying Prefect's import on every spawn.
+(`tasks.isolation`, `textdrops.workers`). Everything below this module (`tasks.steps` and the stage
+modules it calls) never imports Prefect, so a worker process starts in about a second instead of paying
+Prefect's import on every spawn.
 """
 
 from __future__ import annotations
@@ -15,10 +15,21 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks import isolation
 from tasks.entities import NUMERIC_LABELS
-from tasks.load import MANIFEST_NAME, InputFile, discover, fingerprint, read_manifest, split_batches
+from tasks.load import DiscoveredDrop, InputFile, discover_drop
+from tasks.steps import (
+    AnnotatedBatch,
+    DedupeResult,
+    LoadedBatch,
+    PreparedBatch,
+    StoriesResult,
+    dedupe_drop,
+    learn_drop_boilerplate,
+    stories_drop,
+)
 from tasks.write import commit_partitions, entity_counts, write_part
-from textdrops import isolation, workers
+from textdrops import workers
 from textdrops.prefect_defaults import IO_RETRIES
 
 
@@ -36,11 +47,9 @@ def _processes(ctx, n_docs: int, n_bytes: int) -> int:
     return ctx.settings.ner_processes
 
 
-def uses_pool(ctx, prepared: dict) -> bool:
+def uses_pool(ctx, prepared: PreparedBatch) -> bool:
     """True when the annotation of a prepared batch runs in the worker pool (worth warming its model)."""
-    return not workers.runs_in_process(
-        prepared["docs"], Path(prepared["path"]).stat().st_size, ctx.settings.pool_min_docs
-    )
+    return not workers.runs_in_process(prepared.docs, Path(prepared.path).stat().st_size, ctx.settings.pool_min_docs)
 
 
 def _file_bytes(ctx, entries: list[InputFile]) -> int:
@@ -50,55 +59,23 @@ def _file_bytes(ctx, entries: list[InputFile]) -> int:
 
 
 @task(name="discover", task_run_name="discover-{ctx.drop_id}", cache_policy=NO_CACHE, **IO_RETRIES)
-def discover_task(ctx) -> dict:
+def discover_task(ctx) -> DiscoveredDrop:
     """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight."""
     logger = get_run_logger()
-    drop = Path(ctx.drop)
-    files, rejected = discover(drop)
-    manifest, warnings = read_manifest(drop)
-    if manifest is not None:
-        unknown = manifest.filter(~pl.col("file").is_in([f.path for f in files]))
-        if unknown.height:
-            examples = ", ".join(unknown["file"].head(3).to_list())
-            warnings.append(
-                f"{drop / MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
-            )
-    for warning in warnings:
-        logger.warning(warning)
-    if not files and rejected.height == 0:
-        raise ValueError(f"drop {drop} has no .txt or .txt.gz files: nothing to process")
-    ctx.staging.mkdir(parents=True, exist_ok=True)
-    (ctx.staging / "drop_id").write_text(ctx.drop_id)
-    if manifest is not None:
-        manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
-    write_part(
-        rejected.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
-        "quarantine",
-        ctx.staged("quarantine"),
-        99_999,
-        keep_empty=True,
-    )
-    batches = split_batches(files, ctx.settings.batch_size, ctx.settings.max_batches)
+    found = discover_drop(ctx, logger.warning)
     logger.info(
         "drop %s: %d input files in %d batches, %d rejected on sight%s",
         ctx.drop_id,
-        len(files),
-        len(batches),
-        rejected.height,
-        ", with manifest" if manifest is not None else "",
+        found.files_seen - found.quarantined,
+        len(found.batches),
+        found.quarantined,
+        ", with manifest" if found.has_manifest else "",
     )
-    return {
-        "batches": batches,
-        "fingerprint": fingerprint(drop, (files, rejected)),
-        "files_seen": len(files) + rejected.height,
-        "quarantined": rejected.height,
-        "quarantine_reasons": rejected["reason"].value_counts().rows(),
-        "warnings": warnings,
-    }
+    return found
 
 
 @task(name="load", task_run_name="load-{ctx.drop_id}-{index}", cache_policy=NO_CACHE, **IO_RETRIES)
-def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
+def load_task(ctx, index: int, entries: list[InputFile]) -> LoadedBatch:
     """Read and decode one batch of files (in a worker process when the batch is large)."""
     logger = get_run_logger()
     result = isolation.load(
@@ -107,25 +84,23 @@ def load_task(ctx, index: int, entries: list[InputFile]) -> dict:
     logger.info(
         "batch %d: %d files -> %d decoded, %d quarantined",
         index,
-        result["files"],
-        result["docs"],
-        result["quarantined"],
+        result.files,
+        result.docs,
+        result.quarantined,
     )
     return result
 
 
 @task(name="learn-boilerplate", task_run_name="learn-boilerplate-{ctx.drop_id}", cache_policy=NO_CACHE)
-def learn_boilerplate_task(ctx, loaded: list[dict]) -> frozenset[int]:
+def learn_boilerplate_task(ctx, loaded: list[LoadedBatch]) -> frozenset[int]:
     """Line keys recurring across the drop's documents (learned boilerplate), from every batch's counts."""
-    from textdrops.pipeline import learn_drop_boilerplate
-
     learned = learn_drop_boilerplate(ctx, loaded)
     get_run_logger().info("drop %s: %d recurring template lines learned as boilerplate", ctx.drop_id, len(learned))
     return learned
 
 
 @task(name="prepare", task_run_name="prepare-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
-def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> dict:
+def prepare_task(ctx, index: int, loaded: LoadedBatch, boilerplate: frozenset[int]) -> PreparedBatch:
     """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
     logger = get_run_logger()
     result = isolation.prepare(
@@ -133,63 +108,60 @@ def prepare_task(ctx, index: int, loaded: dict, boilerplate: frozenset[int]) -> 
         index,
         loaded,
         boilerplate,
-        _processes(ctx, loaded["docs"], Path(loaded["raw_path"]).stat().st_size),
+        _processes(ctx, loaded.docs, Path(loaded.raw_path).stat().st_size),
         logger.warning,
     )
-    logger.info("batch %d: %d documents cleaned, %d quarantined in all", index, result["docs"], result["quarantined"])
+    quarantined = loaded.quarantined + result.quarantined
+    logger.info("batch %d: %d documents cleaned, %d quarantined in all", index, result.docs, quarantined)
     return result
 
 
 @task(name="dedupe", task_run_name="dedupe-{ctx.drop_id}", cache_policy=NO_CACHE)
-def dedupe_task(ctx, batch_paths: list[str]) -> dict:
+def dedupe_task(ctx, batch_paths: list[str]) -> DedupeResult:
     """Statuses for the whole drop at once, so pairs split over batches are found too."""
-    from textdrops.pipeline import dedupe_drop
-
     result = dedupe_drop(ctx, batch_paths)
     get_run_logger().info(
         "dedupe %s: %s (against %d documents of earlier drops)",
         ctx.drop_id,
-        result["counts"],
-        result["history_docs"],
+        result.counts,
+        result.history_docs,
     )
     return result
 
 
 @task(name="annotate", task_run_name="annotate-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
-def annotate_task(ctx, index: int, prepared: dict) -> dict:
+def annotate_task(ctx, index: int, prepared: PreparedBatch) -> AnnotatedBatch:
     """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
     logger = get_run_logger()
     result = isolation.annotate(
-        ctx, index, prepared, _processes(ctx, prepared["docs"], Path(prepared["path"]).stat().st_size), logger.warning
+        ctx, index, prepared, _processes(ctx, prepared.docs, Path(prepared.path).stat().st_size), logger.warning
     )
-    for skipped in result["annotation_skipped"]:
+    for skipped in result.annotation_skipped:
         logger.error("batch %d: kept without entities and dates: %s", index, skipped)
-    for error in result["date_errors"]:
+    for error in result.date_errors:
         logger.error("batch %d: date extraction failed for document %s (kept without dates)", index, error)
     logger.info(
         "batch %d: %d kept documents, %d entities, %d dates",
         index,
-        result["kept"],
-        result["entities"],
-        result["dates"],
+        result.kept,
+        result.entities,
+        result.dates,
     )
     return result
 
 
 @task(name="stories", task_run_name="stories-{ctx.drop_id}", cache_policy=NO_CACHE)
-def stories_task(ctx) -> dict:
+def stories_task(ctx) -> StoriesResult:
     """Link the drop's documents into stories (with the active stories of earlier drops), whole drop at once."""
-    from textdrops.pipeline import stories_drop
-
     result = stories_drop(ctx)
-    stats = result["stats"]
+    stats = result.story_stats
     get_run_logger().info(
         "stories %s: %d documents -> %d stories (%d new), %d joined stories of earlier drops",
         ctx.drop_id,
-        stats["documents"],
-        stats["stories_touched"],
-        stats["new_stories"],
-        stats["joined_history"],
+        stats.documents,
+        stats.stories_touched,
+        stats.new_stories,
+        stats.joined_history,
     )
     return result
 

@@ -1,10 +1,10 @@
 """Write stage: Parquet parts into a run's staging area, then one atomic swap per partition.
 
-Layout under the output folder (`data/processed/` by default):
-    <table>/drop_id=<drop id>/part-NNNNN.parquet     documents, entities, dates, quarantine
+Layout under the output folder (`data/processed/` by default; every path is named in `textdrops.staging`):
+    <table>/drop_id=<drop id>/part-*.parquet         documents, entities, dates, quarantine, ...
     runs/drop_id=<drop id>/<run_id>.parquet          one file per run, appended
     _dedupe_index/                                   what later drops are deduplicated against
-                                                     (textdrops.dedupe_index: manifest + one segment per drop)
+                                                     (tasks.dedupe_index: manifest + one segment per drop)
     _staging/<run_id>/                               a run's work in progress (never read by consumers)
 
 A run writes every part under `_staging/<run_id>/tables/` (and its index segment under
@@ -30,22 +30,29 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textdrops import dedupe_index
+from tasks import dedupe_index
 from textdrops.durable import fsync_path
 from textdrops.faults import crash_point
 from textdrops.locking import index_lock, try_drop_lock
-from textdrops.schema import INTERNAL_TABLES, RUNS, TABLES, Table
+from textdrops.schema import ENTITY_COUNTS, INTERNAL_TABLES, RUNS, TABLES, Table
+from textdrops.staging import (
+    COMMIT_MARKER,
+    DROP_ID_FILE,
+    REPLACED,
+    STAGED_TABLES,
+    STAGING,
+    live_partition,
+    part_name,
+    staged_index,
+    staged_partition,
+    staging_dir,
+)
 
 log = logging.getLogger(__name__)
 
 DEDUPE_INDEX = dedupe_index.INDEX_DIR  # also the table name of the Parquet index of older versions
-STAGING = "_staging"
-COMMIT_MARKER = "COMMITTING"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-STAGED_INDEX = "index"
 # tables a commit marker may name: anything else makes the marker invalid (it is never used as a path)
 COMMITTABLE = frozenset(TABLES) | frozenset(INTERNAL_TABLES) | {DEDUPE_INDEX}
 
@@ -59,23 +66,6 @@ def valid_drop_id(value: object) -> bool:
         and not any(c in value for c in "/\\\0")
         and not value.startswith(".")
     )
-
-
-def staging_dir(out_dir: Path, run_id: str) -> Path:
-    return out_dir / STAGING / run_id
-
-
-def staged_partition(out_dir: Path, run_id: str, table: str, drop_id: str) -> Path:
-    return staging_dir(out_dir, run_id) / "tables" / table / f"drop_id={drop_id}"
-
-
-def live_partition(out_dir: Path, table: str, drop_id: str) -> Path:
-    return out_dir / table / f"drop_id={drop_id}"
-
-
-def staged_index(out_dir: Path, run_id: str) -> Path:
-    """Where a run writes its drop's dedupe-index segment until the commit moves it in."""
-    return staging_dir(out_dir, run_id) / STAGED_INDEX
 
 
 def fsync_tree(root: Path) -> None:
@@ -125,15 +115,17 @@ def write_text_atomically(path: Path, text: str) -> None:
     fsync_path(path.parent)
 
 
-def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int, keep_empty: bool = False) -> int:
-    """Write one part of `table` into `folder`; returns the rows written.
+def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int | str, keep_empty: bool = False) -> int:
+    """Write one part of `table` into `folder` (part: a batch number or a part name, see
+    `textdrops.staging.part_name`); returns the rows written.
 
     An empty part is skipped unless keep_empty: one empty file per partition is enough to carry the schema.
     """
     if frame.height == 0 and not keep_empty:
         return 0
-    arrow = to_arrow(frame, TABLES[table]) if table in TABLES else frame.to_arrow()
-    write_parquet(arrow, folder / f"part-{part:05d}.parquet")
+    declared = TABLES.get(table) or INTERNAL_TABLES.get(table)
+    arrow = to_arrow(frame, declared) if declared else frame.to_arrow()
+    write_parquet(arrow, folder / part_name(part))
     return arrow.num_rows
 
 
@@ -145,7 +137,7 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
     that a crash interrupted, so a drop's partitions, its index entries and its run record land together.
     """
     stage = staging_dir(out_dir, run_id)
-    tables_dir = stage / "tables"
+    tables_dir = stage / STAGED_TABLES
     tables = sorted(p.name for p in tables_dir.iterdir()) if tables_dir.exists() else []
     has_index = staged_index(out_dir, run_id).exists()
     for folder in (tables_dir, staged_index(out_dir, run_id)):
@@ -221,7 +213,7 @@ def _swap_all(
         staged = staged_partition(out_dir, run_id, table, drop_id)
         live = live_partition(out_dir, table, drop_id)
         if staged.exists():
-            swap_partition(staged, live, stage / "replaced" / table, (inodes or {}).get(table))
+            swap_partition(staged, live, stage / REPLACED / table, (inodes or {}).get(table))
             fsync_path(live.parent)
             crash_point("mid_commit")
     if has_index:
@@ -256,7 +248,7 @@ def _read_marker(stage: Path) -> dict | None:
 
 def _stage_drop(stage: Path) -> str | None:
     try:
-        drop_id = (stage / "drop_id").read_text(encoding="utf-8")
+        drop_id = (stage / DROP_ID_FILE).read_text(encoding="utf-8")
     except (OSError, ValueError):
         return None
     return drop_id if valid_drop_id(drop_id) else None
@@ -267,7 +259,7 @@ def _finish(out_dir: Path, stage: Path, info: dict) -> None:
     # roll forward: put back any partition moved aside whose staged copy is gone missing
     for table in info["tables"]:
         live = live_partition(out_dir, table, drop_id)
-        replaced = stage / "replaced" / table
+        replaced = stage / REPLACED / table
         staged = staged_partition(out_dir, stage.name, table, drop_id)
         if not live.exists() and not staged.exists() and replaced.exists():
             os.rename(replaced, live)
@@ -322,23 +314,13 @@ def write_run_record(out_dir: Path, record: dict) -> Path:
     row = dict(record)
     for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed"):
         row[key] = as_map(row[key])
-    frame = pl.DataFrame([row], schema_overrides=_runs_polars_overrides(), strict=False).with_columns(
+    frame = pl.DataFrame([row], schema_overrides=RUNS.map_overrides(), strict=False).with_columns(
         pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us")
     )
-    path = live_partition(out_dir, "runs", record["drop_id"]) / f"{record['run_id']}.parquet"
+    path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
     write_parquet(to_arrow(frame, RUNS), path)
     fsync_path(path.parent)
     return path
-
-
-def _runs_polars_overrides() -> dict:
-    return {
-        "stage_seconds": pl.List(pl.Struct({"key": pl.String, "value": pl.Float64})),
-        "versions": pl.List(pl.Struct({"key": pl.String, "value": pl.String})),
-        "quarantine_reasons": pl.List(pl.Struct({"key": pl.String, "value": pl.Int64})),
-        "chars_removed": pl.List(pl.Struct({"key": pl.String, "value": pl.Int64})),
-        "lines_removed": pl.List(pl.Struct({"key": pl.String, "value": pl.Int64})),
-    }
 
 
 def as_map(mapping: dict) -> list[dict]:
@@ -350,7 +332,7 @@ def entity_counts(entities_dir: Path, drop_id: str, run_id: str) -> pl.DataFrame
     """Documents and mentions per (canonical, label) over a drop's entity parts, most mentioned first."""
     parts = sorted(entities_dir.glob("*.parquet"))
     if not parts:
-        return pl.DataFrame(schema={c.name: pl.String for c in TABLES["entity_counts"].columns})
+        return pl.DataFrame(schema=ENTITY_COUNTS.polars_schema())
     return (
         pl.scan_parquet(parts, glob=False)
         .group_by("canonical", "label")

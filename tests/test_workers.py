@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_worker_side_modules_do_not_import_prefect():
     # what a worker process imports to run a batch; Prefect's import alone costs seconds per spawn
-    code = "import sys, textdrops.pipeline; print('prefect' in sys.modules)"
+    code = "import sys, tasks.steps; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

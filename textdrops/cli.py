@@ -224,9 +224,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import polars as pl
 
+    from tasks.dedupe_index import history_size
+    from tasks.drops import survey
+    from tasks.runs import read_runs
     from tasks.write import recover
-    from textdrops.dedupe_index import history_size
-    from textdrops.drops import read_runs, survey
 
     out = _out(args)
     if out.exists():

@@ -60,6 +60,17 @@ class Table:
         schema = pl.from_arrow(self.arrow_schema.empty_table()).schema
         return {name: dtype for name, dtype in schema.items() if name not in exclude}
 
+    def map_overrides(self) -> dict:
+        """The map columns as polars builds them from lists of key/value structs (how a row holds a map)."""
+        import polars as pl
+
+        overrides = {}
+        for col in self.columns:
+            if isinstance(col.type, pa.MapType):
+                entry = pa.schema([pa.field("key", col.type.key_type), pa.field("value", col.type.item_type)])
+                overrides[col.name] = pl.List(pl.Struct(dict(pl.from_arrow(entry.empty_table()).schema)))
+        return overrides
+
 
 def _c(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> Column:
     return Column(name, type_, description, nullable)
@@ -301,6 +312,54 @@ STORY_VOCABULARY = Table(
     ),
 )
 INTERNAL_TABLES: dict[str, Table] = {t.name: t for t in (STORY_INDEX, STORY_VOCABULARY)}
+
+# Frames that pass between the steps of a run (staged files, never output tables).
+QUARANTINED_FILES = Table(
+    "quarantined files",
+    "Files a step quarantines, before the drop and run ids are added (the `quarantine` table's rows).",
+    tuple(c for c in QUARANTINE.columns if c.name not in ("drop_id", "run_id")),
+)
+DEDUPE_STATUSES = Table(
+    "statuses",
+    "Every document's dedupe status, staged by the dedupe step and joined by annotate (`statuses.arrow`).",
+    tuple(
+        c
+        for c in DOCUMENTS.columns
+        if c.name in ("doc_id", "status", "duplicate_of", "duplicate_of_drop", "similarity", "cluster_id")
+    ),
+)
+
+
+def signature_type(num_perm: int) -> pa.DataType:
+    """A MinHash signature: num_perm 32-bit minimums."""
+    return pa.list_(pa.uint32(), num_perm)
+
+
+def dedupe_documents(num_perm: int = 128) -> Table:
+    """The columns the dedupe step reads of each prepared batch (and writes to the index for kept ones)."""
+    by_name = {c.name: c for c in DOCUMENTS.columns}
+    return Table(
+        "dedupe documents",
+        "This drop's documents as the dedupe step ranks and indexes them.",
+        tuple(by_name[n] for n in ("doc_id", "drop_id", "source_path", "published_at", "content_hash"))
+        + (_c("signature", signature_type(num_perm), "MinHash signature of the title and text", False),),
+    )
+
+
+def dedupe_index_entries(num_perm: int = 128) -> Table:
+    """Entries of the dedupe index (`_dedupe_index`) as a frame: what queries return and `export` lists."""
+    by_name = {c.name: c for c in DOCUMENTS.columns}
+    return Table(
+        "_dedupe_index",
+        "Kept documents of every processed drop, what later drops are deduplicated against (internal).",
+        (
+            by_name["doc_id"],
+            _DROP_ID,
+            _c("rank", pa.uint32(), "keep order within the drop: published_at, then source_path", False),
+            by_name["content_hash"],
+            _c("signature", signature_type(num_perm), "MinHash signature of the title and text", False),
+        ),
+    )
 
 
 def markdown() -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tasks import dedupe_index
 from tests.conftest import SEEDS, make_drop
-from textdrops import dedupe_index
 from textdrops.faults import CRASH_ENV, CRASH_POINTS
 
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")

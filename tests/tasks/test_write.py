@@ -122,8 +122,8 @@ def test_an_interrupted_commit_of_a_drop_being_run_is_left_to_that_run(tmp_path)
 
 
 def test_status_and_the_scheduled_survey_finish_interrupted_commits_first(tmp_path, capsys):
+    from tasks.drops import survey
     from textdrops.cli import main
-    from textdrops.drops import survey
 
     _interrupted_commit(tmp_path / "out", "d", "r1")
     assert main(["status", "--out", str(tmp_path / "out"), "--raw", str(tmp_path / "raw")]) == 0
@@ -152,7 +152,7 @@ def test_a_damaged_commit_marker_costs_only_its_own_folder_and_is_never_a_path(t
 
 
 def test_a_zero_byte_run_record_costs_that_file_not_every_later_run(tmp_path, caplog):
-    from textdrops.drops import successful_fingerprints
+    from tasks.runs import successful_fingerprints
 
     for run_id in ("run-1", "run-2"):
         write_part(_quarantine(1, run_id), "quarantine", staged_partition(tmp_path, run_id, "quarantine", "d"), 0)

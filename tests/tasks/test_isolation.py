@@ -5,12 +5,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from tasks import isolation
 from tasks.load import InputFile
 from tests.conftest import SEEDS, make_drop
-from textdrops import isolation, workers
+from textdrops import workers
 from textdrops.config import Settings
 from textdrops.faults import FAULT_DOC_ENV
-from textdrops.pipeline import RunContext
+from textdrops.staging import RunContext
 
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
 MARKER = "FAULT-MARKER-90be"
@@ -35,9 +36,9 @@ def test_load_quarantines_the_files_that_crash_or_hang_a_worker_and_keeps_the_re
 
     result = isolation.load(ctx, 0, entries, processes=2, warn=warnings.append)
 
-    assert result["files"] == 6 and result["docs"] == 4 and result["quarantined"] == 2
-    assert sorted(result["quarantine_reasons"]) == [("timeout", 1), ("worker_crash", 1)]
-    loaded = pl.read_ipc(result["raw_path"])
+    assert result.files == 6 and result.docs == 4 and result.quarantined == 2
+    assert sorted(result.quarantine_reasons.items()) == [("timeout", 1), ("worker_crash", 1)]
+    loaded = pl.read_ipc(result.raw_path)
     assert "01-crash.txt" not in loaded["source_path"] and "02-hang.txt" not in loaded["source_path"]
     assert loaded.height == 4
     quarantine = pl.read_parquet(ctx.staged("quarantine") / "*.parquet")

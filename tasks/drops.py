@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
-
 from tasks.load import drop_date_of, fingerprint, listing
+from tasks.runs import successful_fingerprints
 
 READY_MARKERS = ("_SUCCESS", "_READY")
-log = logging.getLogger(__name__)
 
 
 def find_drops(raw_root: Path) -> list[Path]:
@@ -20,29 +17,6 @@ def find_drops(raw_root: Path) -> list[Path]:
     if not raw_root.is_dir():
         raise FileNotFoundError(f"raw folder {raw_root} does not exist: create it or pass the folder that holds drops")
     return sorted(p for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def read_runs(out_dir: Path, columns: list[str] | None = None) -> pl.DataFrame | None:
-    """Every readable row of the `runs` table (None when there is none). A damaged file (a zero-byte part
-    after a power cut, say) costs that file, with a warning naming it, not every later run."""
-    frames = []
-    for path in sorted((out_dir / "runs").glob("drop_id=*/*.parquet")):
-        try:
-            frames.append(pl.read_parquet(path, columns=columns, glob=False))
-        except Exception as exc:  # noqa: BLE001  (polars raises several error types for a damaged file)
-            log.warning(
-                "skipping unreadable run record %s (%s: %s); delete it to silence this", path, type(exc).__name__, exc
-            )
-    return pl.concat(frames, how="vertical_relaxed") if frames else None
-
-
-def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
-    """drop_id -> (fingerprint, run_id) of its latest successful run, from the `runs` table."""
-    runs = read_runs(out_dir, ["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"])
-    if runs is None:
-        return {}
-    latest = runs.filter(pl.col("status") == "succeeded").sort("finished_at").group_by("drop_id").last()
-    return {row[0]: (row[1], row[2]) for row in latest.select("drop_id", "drop_fingerprint", "run_id").iter_rows()}
 
 
 @dataclass(frozen=True)
@@ -91,18 +65,3 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
             else:
                 states.append(DropState(drop, "pending", "never processed successfully"))
     return states
-
-
-def stored_source(out_dir: Path, drop_id: str) -> str | None:
-    """The folder whose files the stored partitions of `drop_id` came from: the `drop_path` of its latest
-    successful run (None when it has none). The partition folder is listed, never globbed: drop ids may
-    hold glob characters."""
-    folder = out_dir / "runs" / f"drop_id={drop_id}"
-    files = sorted(p for p in folder.iterdir() if p.suffix == ".parquet") if folder.is_dir() else []
-    if not files:
-        return None
-    runs = pl.concat(
-        [pl.read_parquet(f, columns=["drop_path", "status", "finished_at"], glob=False) for f in files],
-        how="vertical_relaxed",
-    ).filter(pl.col("status") == "succeeded")
-    return runs.sort("finished_at")["drop_path"][-1] if runs.height else None

@@ -7,12 +7,13 @@ those are quarantined (`worker_crash`, `timeout`) and the batch is run once more
 Probing costs about two batch-runs for a crash; for a time limit, about four times the limit (probes of
 part of a batch get a share of it: see `_MIN_PROBE_SECONDS`).
 
-Nothing here imports Prefect; `tasks.prefect_tasks` calls the three stage entry points below.
+Nothing here imports Prefect; `tasks.prefect_tasks` calls the three entry points below, which run the
+steps of `tasks.steps`.
 """
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +23,10 @@ import polars as pl
 from tasks import write
 from tasks.entities import warm_up
 from tasks.load import InputFile, quarantine_frame
+from tasks.steps import AnnotatedBatch, LoadedBatch, PreparedBatch, annotate_batch, load_batch_to_file, prepare_batch
 from textdrops import workers
-from textdrops.pipeline import RunContext, annotate_batch, load_batch_to_file, prepare_batch, read_ipc
+from textdrops.staging import RunContext, probe_path, quarantine_part, read_ipc
+from textdrops.stats import QUARANTINE_REASONS, StageStats
 
 T = TypeVar("T")
 Call = tuple[Callable[..., Any], tuple]
@@ -31,7 +34,6 @@ Warn = Callable[[str], None]
 # A probe of part of a batch gets twice its share of the limit, but no less than this (a probe's first
 # call in a replaced pool's new worker has costs of its own); a probe of one document gets it all.
 _MIN_PROBE_SECONDS = 10.0
-_probe_ids = itertools.count()
 
 
 def time_limit(ctx: RunContext, n_docs: int) -> float:
@@ -117,16 +119,16 @@ def _quarantine_rows(
     return quarantine_frame(rows).with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id))
 
 
-def _add_quarantined(result: dict, frame: pl.DataFrame, ctx: RunContext, part: int) -> dict:
+R = TypeVar("R", LoadedBatch, PreparedBatch)
+
+
+def _add_quarantined(result: R, frame: pl.DataFrame, ctx: RunContext, part: str, **changes: Any) -> R:
     write.write_part(frame, "quarantine", ctx.staged("quarantine"), part)
-    return {
-        **result,
-        "quarantined": result["quarantined"] + frame.height,
-        "quarantine_reasons": list(result["quarantine_reasons"]) + frame["reason"].value_counts().rows(),
-    }
+    stats = result.stats + StageStats().count(QUARANTINE_REASONS, frame["reason"].value_counts().rows())
+    return dataclasses.replace(result, quarantined=result.quarantined + frame.height, stats=stats, **changes)
 
 
-def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int, warn: Warn) -> dict:
+def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int, warn: Warn) -> LoadedBatch:
     """load_batch_to_file of one batch; files that kill the worker or hang are quarantined."""
     limit = time_limit(ctx, len(entries))
     result, bad = run_isolating(
@@ -137,48 +139,50 @@ def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int, 
     frame = _quarantine_rows(
         ctx, bad, [e.path for e in entries], [e.size_bytes for e in entries], "reading and decoding", limit
     )
-    return _add_quarantined({**result, "files": len(entries)}, frame, ctx, 60_000 + index)
+    return _add_quarantined(result, frame, ctx, quarantine_part("load-isolated", index), files=len(entries))
 
 
-def prepare(ctx: RunContext, index: int, loaded: dict, boilerplate: frozenset[int], processes: int, warn: Warn) -> dict:
+def prepare(
+    ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate: frozenset[int], processes: int, warn: Warn
+) -> PreparedBatch:
     """prepare_batch of one loaded batch; documents that kill the worker or hang are quarantined."""
-    limit = time_limit(ctx, loaded["docs"])
-    raw_path = Path(loaded["raw_path"])
-    positions = list(range(loaded["docs"]))
+    limit = time_limit(ctx, loaded.docs)
+    raw_path = Path(loaded.raw_path)
+    positions = list(range(loaded.docs))
 
     def make_call(subset: list[int]) -> Call:
         if len(subset) == len(positions):
             return prepare_batch, (ctx, index, loaded, boilerplate)
-        part = raw_path.with_name(f"{raw_path.stem}-part-{next(_probe_ids)}.arrow")
+        part = probe_path(raw_path)
         read_ipc(raw_path).with_row_index("_position").filter(pl.col("_position").is_in(subset)).drop(
             "_position"
         ).write_ipc(part)
-        return prepare_batch, (ctx, index, {**loaded, "raw_path": str(part)}, boilerplate)
+        return prepare_batch, (ctx, index, dataclasses.replace(loaded, raw_path=str(part)), boilerplate)
 
     result, bad = run_isolating(make_call, positions, processes, limit, warn)
     if not bad:
         return result
     raw = read_ipc(raw_path, columns=["source_path", "size_bytes"])
     frame = _quarantine_rows(ctx, bad, raw["source_path"], raw["size_bytes"], "cleanup", limit)
-    return _add_quarantined(result, frame, ctx, 70_000 + index)
+    return _add_quarantined(result, frame, ctx, quarantine_part("clean-isolated", index))
 
 
-def annotate(ctx: RunContext, index: int, prepared: dict, processes: int, warn: Warn) -> dict:
+def annotate(ctx: RunContext, index: int, prepared: PreparedBatch, processes: int, warn: Warn) -> AnnotatedBatch:
     """annotate_batch of one batch; a kept document whose NER or date extraction kills the worker or
     hangs stays kept, without entities or dates (it is already deduplicated), and is reported."""
-    limit = time_limit(ctx, prepared["docs"])
+    limit = time_limit(ctx, prepared.docs)
     kept = (
-        read_ipc(prepared["path"], columns=["doc_id", "source_path"])
+        read_ipc(prepared.path, columns=["doc_id", "source_path"])
         .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
         .filter(pl.col("status") == "kept")
     )
     doc_ids = kept["doc_id"].to_list()
 
     def make_call(subset: list[str]) -> Call:
-        return annotate_batch, (ctx, index, prepared["path"], frozenset(doc_ids) - frozenset(subset))
+        return annotate_batch, (ctx, index, prepared.path, frozenset(doc_ids) - frozenset(subset))
 
     setup = (warm_up, (ctx.settings.ner_model,))  # a new worker loads the model outside the time limit
     result, bad = run_isolating(make_call, doc_ids, processes, limit, warn, setup)
     paths = kept["source_path"].to_list()
     errors = [f"{paths[i]}: {_DETAIL[reason].format(stage='annotation', limit=limit)}" for i, reason in bad.items()]
-    return {**result, "annotation_skipped": errors}
+    return dataclasses.replace(result, annotation_skipped=tuple(errors))

@@ -14,7 +14,8 @@ array), reads only the matching documents' signatures, and keeps those that trul
 the exact hash (the 32-bit lookup key only narrows the search). Cost per run is proportional to the
 drop's keys times log(history); memory holds the drop and its candidates. Segments are immutable: a run
 writes its drop's segment into its staging area, and its commit moves it in and swaps the manifest
-(`commit_segment`), under the out-dir-wide index lock (`textdrops.locking.index_lock`).
+(`commit_segment`), under the out-dir-wide index lock (`textdrops.locking.index_lock`). Its entries as a
+frame are declared in `textdrops.schema.dedupe_index_entries`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import polars as pl
 from textdrops.config import MinHashConfig
 from textdrops.durable import fsync_path
 from textdrops.faults import crash_point
+from textdrops.schema import dedupe_index_entries
 
 log = logging.getLogger(__name__)
 
@@ -364,13 +366,7 @@ def _entries(
     drop_id: str = "", docs: np.ndarray | None = None, signatures: np.ndarray | None = None, num_perm: int = 128
 ) -> pl.DataFrame:
     """Index entries as a frame (doc_id, drop_id, rank, content_hash, signature); empty without docs."""
-    schema = {
-        "doc_id": pl.String,
-        "drop_id": pl.String,
-        "rank": pl.UInt32,
-        "content_hash": pl.String,
-        "signature": pl.Array(pl.UInt32, num_perm),
-    }
+    schema = dedupe_index_entries(num_perm).polars_schema()
     if docs is None:
         return pl.DataFrame(schema=schema)
     return pl.DataFrame(

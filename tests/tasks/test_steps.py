@@ -1,11 +1,11 @@
-"""The batch steps of textdrops.pipeline without Prefect: load, prepare, dedupe and annotate one small drop."""
+"""The steps of tasks.steps without Prefect: load, prepare, dedupe and annotate one small drop."""
 
 from pathlib import Path
 
 import polars as pl
 
+from tasks import steps
 from tasks.load import discover
-from textdrops import pipeline
 from textdrops.config import Settings
 
 STORY = (
@@ -20,12 +20,12 @@ def test_titles_go_through_ner_and_documents_carry_dateline_and_byline(tmp_path:
     drop = tmp_path / "2016-03-15"
     drop.mkdir()
     (drop / "story.txt").write_text(STORY, encoding="utf-8")
-    ctx = pipeline.RunContext("test-run", str(drop), drop.name, Settings(out_dir=tmp_path / "out"))
+    ctx = steps.RunContext("test-run", str(drop), drop.name, Settings(out_dir=tmp_path / "out"))
     entries, _ = discover(drop)
-    loaded = pipeline.load_batch_to_file(ctx, 0, entries)
-    prepared = pipeline.prepare_batch(ctx, 0, loaded, pipeline.learn_drop_boilerplate(ctx, [loaded]))
-    pipeline.dedupe_drop(ctx, [prepared["path"]])
-    pipeline.annotate_batch(ctx, 0, prepared["path"])
+    loaded = steps.load_batch_to_file(ctx, 0, entries)
+    prepared = steps.prepare_batch(ctx, 0, loaded, steps.learn_drop_boilerplate(ctx, [loaded]))
+    steps.dedupe_drop(ctx, [prepared.path])
+    steps.annotate_batch(ctx, 0, prepared.path)
 
     docs = pl.read_parquet(ctx.staged("documents") / "*.parquet")
     entities = pl.read_parquet(ctx.staged("entities") / "*.parquet")

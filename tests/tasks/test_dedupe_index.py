@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tasks import dedupe, write
-from textdrops import dedupe_index
+from tasks import dedupe, dedupe_index, write
+from tasks.steps import RunContext, dedupe_drop, doc_ids
 from textdrops.config import MinHashConfig, Settings
-from textdrops.pipeline import RunContext, dedupe_drop, doc_ids
 
 CFG = MinHashConfig()
 COLUMNS = ["doc_id", "drop_id", "source_path", "published_at", "content_hash", "signature"]
@@ -71,7 +70,7 @@ def _run(out: Path, docs: pl.DataFrame, run_id: str) -> pl.DataFrame:
     batch.parent.mkdir(parents=True, exist_ok=True)
     docs.write_ipc(batch)
     result = dedupe_drop(ctx, [str(batch)])
-    statuses = pl.read_ipc(result["statuses_path"]).sort("doc_id")
+    statuses = pl.read_ipc(result.statuses_path).sort("doc_id")
     dedupe_index.commit_segment(
         out, drop_id, write.staged_index(out, run_id), dedupe_index.segment_name(drop_id, run_id)
     )
@@ -136,7 +135,7 @@ def test_an_index_written_by_the_parquet_version_is_upgraded_on_the_first_run(tm
         folder = write.live_partition(tmp_path, write.DEDUPE_INDEX, docs["drop_id"][0])
         write.write_part(part, write.DEDUPE_INDEX, folder, 0, keep_empty=True)
         history.append(kept)
-    with caplog.at_level(logging.WARNING, logger="textdrops.dedupe_index"):
+    with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"):
         statuses = _run(tmp_path, second, "run-2")
     assert any("upgraded the dedupe index" in r.getMessage() for r in caplog.records)
     assert statuses.select(STATUS_COLUMNS).equals(_in_memory(second, history).select(STATUS_COLUMNS))
@@ -151,7 +150,7 @@ def test_a_damaged_segment_costs_its_own_entries_with_a_warning(tmp_path, caplog
     _run(tmp_path, first, "run-1")
     segment = dedupe_index.segment_name(first["drop_id"][0], "run-1")
     (tmp_path / "_dedupe_index" / "segments" / segment / "signatures.npy").write_bytes(b"")  # a power cut
-    with caplog.at_level(logging.WARNING, logger="textdrops.dedupe_index"):
+    with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"):
         statuses = _run(tmp_path, second, "run-2")
     assert any("unreadable and was skipped" in r.getMessage() for r in caplog.records)
     assert statuses.height == second.height

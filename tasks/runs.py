@@ -1,0 +1,229 @@
+"""The `runs` table: a run's record (with the accounting check), its markdown summary, and the one reader.
+
+`tasks.write.write_run_record` appends a record; everything that reads the table back (skipping
+unchanged drops, `textdrops status`, the folder a stored drop came from) goes through `read_runs`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import platform
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+import textdrops
+from textdrops.config import Settings
+from textdrops.schema import RUNS
+from textdrops.staging import RunContext, live_partition
+from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
+from textdrops.stopping import cancel_message, cancel_signal
+
+if TYPE_CHECKING:  # the steps import every stage; reading the runs table needs none of them
+    from tasks.load import DiscoveredDrop
+    from tasks.steps import AnnotatedBatch, DedupeResult, LoadedBatch, PreparedBatch
+
+log = logging.getLogger(__name__)
+_VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
+
+
+def new_run_id(now: datetime) -> str:
+    """Unique run id that sorts in start order: to the microsecond, since runs of two drops can start within
+    one second and consumers take `max(run_id)` as the latest run."""
+    return f"{now:%Y%m%dT%H%M%S.%f}-{uuid.uuid4().hex[:8]}"
+
+
+def versions(settings: Settings) -> dict[str, str]:
+    found = {"textdrops": textdrops.__version__, "python": platform.python_version()}
+    for name in (*_VERSIONED, settings.ner_model.replace("_", "-")):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found["ner_model"] = settings.ner_model
+    return found
+
+
+def run_stats(
+    discovered: DiscoveredDrop,
+    loaded: list[LoadedBatch],
+    prepared: list[PreparedBatch],
+    deduped: DedupeResult,
+    annotated: list[AnnotatedBatch],
+) -> StageStats:
+    """Every step's stats added up, in the order the run met them (a batch's load, then its prepare)."""
+    batches = [stats for pair in zip(loaded, prepared, strict=True) for stats in (pair[0].stats, pair[1].stats)]
+    return StageStats.total([discovered.stats, *batches, deduped.stats, *(a.stats for a in annotated)])
+
+
+def build_record(
+    ctx: RunContext,
+    started: datetime,
+    discovered: DiscoveredDrop,
+    stats: StageStats,
+    n_batches: int,
+    wall: StageStats,
+    flow_run_id: str | None,
+    trigger: str,
+) -> dict:
+    """The run record, with the accounting check: every file seen ends in exactly one place."""
+    statuses = stats.counted(STATUSES)
+    reasons = stats.counted(QUARANTINE_REASONS)
+    record = {
+        "run_id": ctx.run_id,
+        "flow_run_id": flow_run_id,
+        "drop_id": ctx.drop_id,
+        "drop_path": ctx.drop,
+        "drop_fingerprint": discovered.fingerprint,
+        "trigger": trigger,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "status": "succeeded",
+        "error": None,
+        "files_seen": discovered.files_seen,
+        "docs_kept": statuses.get("kept", 0),
+        "docs_exact_duplicate": statuses.get("exact_duplicate", 0),
+        "docs_near_duplicate": statuses.get("near_duplicate", 0),
+        "files_quarantined": sum(reasons.values()),
+        "quarantine_reasons": reasons,
+        "chars_removed": stats.counted(CHARS_REMOVED),
+        "lines_removed": stats.counted(LINES_REMOVED),
+        "n_entities": stats.counted(ROWS).get("entities", 0),
+        "n_dates": stats.counted(ROWS).get("dates", 0),
+        "n_batches": n_batches,
+        "stage_seconds": {**stats.seconds, **{f"wall_{phase}": s for phase, s in wall.seconds.items()}},
+        "versions": versions(ctx.settings),
+        "config_hash": ctx.settings.output_hash(),
+        "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
+    }
+    accounted = (
+        record["docs_kept"]
+        + record["docs_exact_duplicate"]
+        + record["docs_near_duplicate"]
+        + record["files_quarantined"]
+    )
+    if accounted != record["files_seen"]:
+        raise RuntimeError(
+            f"accounting error in drop {ctx.drop_id}: {record['files_seen']} files seen but {accounted} "
+            f"accounted for (kept + duplicates + quarantined); nothing was committed"
+        )
+    return record
+
+
+def failed_record(
+    ctx: RunContext,
+    started: datetime,
+    error: BaseException,
+    discovered: DiscoveredDrop | None,
+    flow_run_id: str | None,
+    trigger: str,
+) -> dict:
+    """The run record of a run that failed, or was cancelled by a stop signal (SIGTERM, Ctrl-C)."""
+    signum = cancel_signal(error)
+    return {
+        "drop_fingerprint": discovered.fingerprint if discovered else None,
+        "run_id": ctx.run_id,
+        "flow_run_id": flow_run_id,
+        "drop_id": ctx.drop_id,
+        "drop_path": ctx.drop,
+        "trigger": trigger,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "status": "failed" if signum is None else "cancelled",
+        "error": f"{type(error).__name__}: {error}" if signum is None else cancel_message(signum),
+        "files_seen": 0,
+        "docs_kept": 0,
+        "docs_exact_duplicate": 0,
+        "docs_near_duplicate": 0,
+        "files_quarantined": 0,
+        "quarantine_reasons": {},
+        "chars_removed": {},
+        "lines_removed": {},
+        "n_entities": 0,
+        "n_dates": 0,
+        "n_batches": 0,
+        "stage_seconds": {},
+        "versions": versions(ctx.settings),
+        "config_hash": ctx.settings.output_hash(),
+        "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
+    }
+
+
+def summary_markdown(record: dict, top_entities: list[dict]) -> str:
+    reasons = (
+        "| reason | files |\n|---|---|\n"
+        + "".join(f"| {r} | {n} |\n" for r, n in sorted(record["quarantine_reasons"].items()))
+        if record["quarantine_reasons"]
+        else "No file was quarantined.\n"
+    )
+    entities = "".join(
+        f"| {e['canonical']} | {e['label']} | {e['documents']} | {e['mentions']} |\n" for e in top_entities
+    )
+    timings = "".join(f"| {s} | {v:.2f} |\n" for s, v in sorted(record["stage_seconds"].items()))
+    return (
+        f"# textdrops run `{record['run_id']}` of drop `{record['drop_id']}`\n\n"
+        f"| files seen | kept | exact duplicates | near duplicates | quarantined | entities | dates |\n"
+        f"|---|---|---|---|---|---|---|\n"
+        f"| {record['files_seen']} | {record['docs_kept']} | {record['docs_exact_duplicate']} | "
+        f"{record['docs_near_duplicate']} | {record['files_quarantined']} | {record['n_entities']} | "
+        f"{record['n_dates']} |\n\n"
+        f"## Quarantine reasons\n\n{reasons}\n"
+        f"## Seconds per stage\n\n| stage | seconds |\n|---|---|\n{timings}\n"
+        f"## Top entities\n\n| entity | label | documents | mentions |\n|---|---|---|---|\n{entities}"
+    )
+
+
+def stories_markdown(largest: list[dict]) -> str:
+    rows = "".join(
+        f"| {(s['headline'] or '').replace('|', '/')} | {s['first_date']} .. {s['last_date']} | {s['drop_documents']} "
+        f"| {s['documents']} | {len(s['sources'])} |\n"
+        for s in largest
+    )
+    return (
+        "\n## Largest stories\n\n| headline | dates | documents in this drop | documents | outlets |\n"
+        f"|---|---|---|---|---|\n{rows}"
+    )
+
+
+def read_runs(out_dir: Path, columns: list[str] | None = None, drop_id: str | None = None) -> pl.DataFrame | None:
+    """Every readable row of the `runs` table, or of one drop's partition (None when there is none). A
+    damaged file (a zero-byte part after a power cut, say) costs that file, with a warning naming it, not
+    every later run. A drop's folder is listed, never globbed: drop ids may hold glob characters."""
+    if drop_id is None:
+        paths = sorted((out_dir / RUNS.name).glob("drop_id=*/*.parquet"))
+    else:
+        folder = live_partition(out_dir, RUNS.name, drop_id)
+        paths = sorted(p for p in folder.iterdir() if p.suffix == ".parquet") if folder.is_dir() else []
+    frames = []
+    for path in paths:
+        try:
+            frames.append(pl.read_parquet(path, columns=columns, glob=False))
+        except Exception as exc:  # noqa: BLE001  (polars raises several error types for a damaged file)
+            log.warning(
+                "skipping unreadable run record %s (%s: %s); delete it to silence this", path, type(exc).__name__, exc
+            )
+    return pl.concat(frames, how="vertical_relaxed") if frames else None
+
+
+def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
+    """drop_id -> (fingerprint, run_id) of its latest successful run, from the `runs` table."""
+    runs = read_runs(out_dir, ["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"])
+    if runs is None:
+        return {}
+    latest = runs.filter(pl.col("status") == "succeeded").sort("finished_at").group_by("drop_id").last()
+    return {row[0]: (row[1], row[2]) for row in latest.select("drop_id", "drop_fingerprint", "run_id").iter_rows()}
+
+
+def stored_source(out_dir: Path, drop_id: str) -> str | None:
+    """The folder whose files the stored partitions of `drop_id` came from: the `drop_path` of its latest
+    successful run (None when it has none)."""
+    runs = read_runs(out_dir, ["drop_path", "status", "finished_at"], drop_id=drop_id)
+    if runs is None:
+        return None
+    runs = runs.filter(pl.col("status") == "succeeded")
+    return runs.sort("finished_at")["drop_path"][-1] if runs.height else None

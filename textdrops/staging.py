@@ -1,0 +1,129 @@
+"""Where a run's files live: every path of the output folder that a run stages, swaps or reads, named once.
+
+Under the output folder (`data/processed/` by default):
+
+    <table>/drop_id=<drop id>/part-*.parquet            a table's live partition of one drop
+    _staging/<run_id>/drop_id                           the drop the staging area belongs to (read by recovery)
+    _staging/<run_id>/manifest.parquet                  the drop's manifest as discover read it
+    _staging/<run_id>/raw/raw-NNNNN.arrow               a batch's decoded documents (load)
+    _staging/<run_id>/raw/line-keys-NNNNN.parquet       a batch's candidate template lines, counted (load)
+    _staging/<run_id>/batches/batch-NNNNN.arrow         a batch's clean, fingerprinted documents (prepare)
+    _staging/<run_id>/statuses.arrow                    every document's dedupe status (dedupe)
+    _staging/<run_id>/tables/<table>/drop_id=<drop id>/ the run's partition of each table (swapped in at commit)
+    _staging/<run_id>/index/                            the drop's dedupe-index segment (moved in at commit)
+    _staging/<run_id>/COMMITTING                        the commit marker
+    _staging/<run_id>/replaced/<table>/                 the live partitions a commit replaced
+
+Frames travel between steps as these files (Arrow IPC / Parquet), not through the scheduler.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from textdrops.config import Settings
+
+STAGING = "_staging"
+COMMIT_MARKER = "COMMITTING"
+DROP_ID_FILE = "drop_id"
+STAGED_TABLES = "tables"
+STAGED_INDEX = "index"
+REPLACED = "replaced"
+_probe_ids = itertools.count()
+
+
+def staging_dir(out_dir: Path, run_id: str) -> Path:
+    return out_dir / STAGING / run_id
+
+
+def staged_partition(out_dir: Path, run_id: str, table: str, drop_id: str) -> Path:
+    return staging_dir(out_dir, run_id) / STAGED_TABLES / table / f"drop_id={drop_id}"
+
+
+def live_partition(out_dir: Path, table: str, drop_id: str) -> Path:
+    return out_dir / table / f"drop_id={drop_id}"
+
+
+def staged_index(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes its drop's dedupe-index segment until the commit moves it in."""
+    return staging_dir(out_dir, run_id) / STAGED_INDEX
+
+
+def part_name(part: int | str) -> str:
+    """File name of one part of a partition: `part-00003.parquet` for batch 3, `part-<name>.parquet` for a
+    named part."""
+    return f"part-{part:05d}.parquet" if isinstance(part, int) else f"part-{part}.parquet"
+
+
+def quarantine_part(step: str, batch: int | None = None) -> str:
+    """Name of the quarantine part one step writes for one batch (or for the drop): every step that
+    quarantines files writes its own part, so the parts of one batch never overwrite each other.
+
+    Steps: discover (the drop's files rejected on sight), load, load-isolated (files that kill or hang a
+    worker while loading), clean (empty after cleanup), clean-isolated."""
+    return step if batch is None else f"{step}-{batch:05d}"
+
+
+def probe_path(raw_path: Path) -> Path:
+    """A fresh file beside a batch's raw documents for a subset of them (isolation probes)."""
+    return raw_path.with_name(f"{raw_path.stem}-part-{next(_probe_ids)}.arrow")
+
+
+def read_ipc(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """An Arrow IPC file, its path taken literally: polars would expand `[`, `?` and `*` as a glob."""
+    frame = pl.scan_ipc(path, glob=False)
+    return (frame.select(columns) if columns else frame).collect()
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every step of one run needs to know, picklable: the run, its drop, its settings and its paths."""
+
+    run_id: str
+    drop: str  # absolute path of the drop folder
+    drop_id: str
+    settings: Settings
+
+    @property
+    def out_dir(self) -> Path:
+        return self.settings.out_dir
+
+    @property
+    def staging(self) -> Path:
+        return staging_dir(self.out_dir, self.run_id)
+
+    @property
+    def drop_id_path(self) -> Path:
+        return self.staging / DROP_ID_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.staging / "manifest.parquet"
+
+    @property
+    def statuses_path(self) -> Path:
+        return self.staging / "statuses.arrow"
+
+    @property
+    def commit_marker(self) -> Path:
+        return self.staging / COMMIT_MARKER
+
+    @property
+    def staged_index(self) -> Path:
+        return staged_index(self.out_dir, self.run_id)
+
+    def raw_path(self, index: int) -> Path:
+        return self.staging / "raw" / f"raw-{index:05d}.arrow"
+
+    def line_keys_path(self, index: int) -> Path:
+        return self.staging / "raw" / f"line-keys-{index:05d}.parquet"
+
+    def batch_path(self, index: int) -> Path:
+        return self.staging / "batches" / f"batch-{index:05d}.arrow"
+
+    def staged(self, table: str) -> Path:
+        return staged_partition(self.out_dir, self.run_id, table, self.drop_id)
