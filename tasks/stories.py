@@ -166,6 +166,68 @@ def _log_tf(count: int) -> float:
     return 1.0 + math.log(count)
 
 
+FEATURES_SCHEMA = {
+    "doc_id": pl.String,
+    "terms": pl.List(pl.String),  # in first-seen order (it fixes the order of sums, hence the exact weights)
+    "counts": pl.List(pl.Int32),
+    "entity_keys": pl.List(pl.String),
+}
+
+
+def story_features(docs: pl.DataFrame, entities: pl.DataFrame, settings: StorySettings | None = None) -> pl.DataFrame:
+    """Per kept document of `docs`: its term counts and story entity keys (FEATURES_SCHEMA).
+
+    This is the stage's work that needs no other document, so it can run per batch in the worker
+    processes (docs: doc_id, status, title, text; entities: the batch's doc_id, canonical, label rows);
+    `link_stories(features=...)` then only weighs and links.
+    """
+    settings = settings or StorySettings()
+    kept = docs.filter(pl.col("status") == "kept")
+    counts = [document_terms(title, text, settings) for title, text in zip(kept["title"], kept["text"], strict=True)]
+    keys_of = _story_entity_keys(_entity_mentions(entities))
+    return pl.DataFrame(
+        {
+            "doc_id": kept["doc_id"],
+            "terms": [list(c) for c in counts],
+            "counts": [list(c.values()) for c in counts],
+            "entity_keys": [sorted(keys_of.get(d, ())) for d in kept["doc_id"].to_list()],
+        },
+        schema=FEATURES_SCHEMA,
+    )
+
+
+def _story_entity_keys(mentions: pl.DataFrame) -> dict[str, list[str]]:
+    """doc_id -> the keys of its entities that count for stories (from `_entity_mentions`)."""
+    by_doc = mentions.filter(pl.col("story_entity")).group_by("doc_id").agg(pl.col("key").unique())
+    return dict(by_doc.iter_rows())
+
+
+def _kept_features(
+    kept: pl.DataFrame, mentions: pl.DataFrame, settings: StorySettings, features: pl.DataFrame | None
+) -> tuple[list[dict[str, int]], list[set[str]]]:
+    """Term counts and story entity keys of every kept document, from `features` where it has them."""
+    given: dict[str, tuple[list[str], list[int], list[str]]] = {}
+    if features is not None:
+        for doc_id, terms, counts, keys in features.select(list(FEATURES_SCHEMA)).iter_rows():
+            given[doc_id] = (terms, counts, keys)
+    keys_of: dict[str, list[str]] | None = None
+    term_counts: list[dict[str, int]] = []
+    entity_keys: list[set[str]] = []
+    for doc_id, title, text in zip(kept["doc_id"], kept["title"], kept["text"], strict=True):
+        found = given.get(doc_id)
+        if found is None:
+            if keys_of is None:
+                keys_of = _story_entity_keys(mentions)
+            term_counts.append(document_terms(title, text, settings))
+            entity_keys.append(set(keys_of.get(doc_id, ())))
+        else:
+            terms, counts, keys = found
+            # interned like document_terms' words: the centroids key by them
+            term_counts.append(dict(zip(map(sys.intern, terms), counts, strict=True)))
+            entity_keys.append(set(map(sys.intern, keys)))
+    return term_counts, entity_keys
+
+
 def _entity_mentions(entities: pl.DataFrame) -> pl.DataFrame:
     """The entity rows (doc_id, canonical) with their key and whether the key counts for stories."""
     names = entities["canonical"].unique().to_list()
@@ -411,13 +473,16 @@ def link_stories(
     history: StoryHistory | None = None,
     settings: StorySettings | None = None,
     duplicate_stories: dict[str, str] | None = None,
+    features: pl.DataFrame | None = None,
 ) -> StoryResult:
     """Story of every document row of one drop, and the drop's rows of `stories`, `_story_index` and
     `_story_vocabulary`.
 
     `docs` holds the columns READS["documents"] (kept documents and duplicates); `entities` the entity
     rows of its kept documents; `history` the active stories of other drops; `duplicate_stories` the
-    stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id).
+    stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id);
+    `features` the `story_features` rows of the kept documents, computed per batch beforehand (documents
+    without a row get theirs computed here: the result is the same either way).
     """
     started = time.perf_counter()
     settings = settings or StorySettings()
@@ -425,7 +490,6 @@ def link_stories(
     docs = docs.select(READS["documents"])
     kept = docs.filter(pl.col("status") == "kept").sort("reference_date", "doc_id", nulls_last=True)
     mentions = _entity_mentions(entities)
-    keys_of = dict(mentions.filter(pl.col("story_entity")).group_by("doc_id").agg(pl.col("key").unique()).iter_rows())
     display = dict(  # entity key -> the first spelling in (doc_id, canonical) order
         mentions.sort("doc_id", "canonical")
         .unique("key", keep="first", maintain_order=True)
@@ -434,10 +498,7 @@ def link_stories(
     )
 
     doc_ids = kept["doc_id"].to_list()
-    term_counts = [
-        document_terms(title, text, settings) for title, text in zip(kept["title"], kept["text"], strict=True)
-    ]
-    entity_keys = [set(keys_of.get(d, ())) for d in doc_ids]
+    term_counts, entity_keys = _kept_features(kept, mentions, settings, features)
     drop_df: Counter[str] = Counter()
     for counts, keys in zip(term_counts, entity_keys, strict=True):
         drop_df.update(counts.keys())
