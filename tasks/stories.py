@@ -21,9 +21,10 @@ Interface (no Prefect here; `textdrops.pipeline.stories_drop` runs it over a run
 
 from __future__ import annotations
 
+import bisect
 import functools
-import heapq
 import importlib.util
+import itertools
 import math
 import operator
 import re
@@ -37,6 +38,7 @@ from itertools import repeat
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from textdrops.config import StorySettings
 from textdrops.schema import STORIES, STORY_INDEX
@@ -159,24 +161,114 @@ def document_terms(title: str | None, text: str, settings: StorySettings) -> Cou
     return counts
 
 
-def document_entities(names: Iterable[tuple[str, str]]) -> set[str]:
-    """Entity keys of one document from its (canonical, label) pairs."""
-    return {
-        sys.intern(_ENTITY_PREFIX + name.lower())
-        for name, label in names
-        if label in STORY_ENTITY_LABELS and name.strip()
-    }
+@functools.lru_cache(maxsize=4096)
+def _log_tf(count: int) -> float:
+    return 1.0 + math.log(count)
 
 
-def _unit(weights: dict[str, float]) -> dict[str, float]:
-    norm = math.sqrt(sum(w * w for w in weights.values()))
-    return {k: w / norm for k, w in weights.items()} if norm else {}
+FEATURES_SCHEMA = {
+    "doc_id": pl.String,
+    "terms": pl.List(pl.String),  # in first-seen order (it fixes the order of sums, hence the exact weights)
+    "counts": pl.List(pl.Int32),
+    "entity_keys": pl.List(pl.String),
+}
+
+
+def story_features(docs: pl.DataFrame, entities: pl.DataFrame, settings: StorySettings | None = None) -> pl.DataFrame:
+    """Per kept document of `docs`: its term counts and story entity keys (FEATURES_SCHEMA).
+
+    This is the stage's work that needs no other document, so it can run per batch in the worker
+    processes (docs: doc_id, status, title, text; entities: the batch's doc_id, canonical, label rows);
+    `link_stories(features=...)` then only weighs and links.
+    """
+    settings = settings or StorySettings()
+    kept = docs.filter(pl.col("status") == "kept")
+    counts = [document_terms(title, text, settings) for title, text in zip(kept["title"], kept["text"], strict=True)]
+    keys_of = _story_entity_keys(_entity_mentions(entities))
+    return pl.DataFrame(
+        {
+            "doc_id": kept["doc_id"],
+            "terms": [list(c) for c in counts],
+            "counts": [list(c.values()) for c in counts],
+            "entity_keys": [sorted(keys_of.get(d, ())) for d in kept["doc_id"].to_list()],
+        },
+        schema=FEATURES_SCHEMA,
+    )
+
+
+def _story_entity_keys(mentions: pl.DataFrame) -> dict[str, list[str]]:
+    """doc_id -> the keys of its entities that count for stories (from `_entity_mentions`)."""
+    by_doc = mentions.filter(pl.col("story_entity")).group_by("doc_id").agg(pl.col("key").unique())
+    return dict(by_doc.iter_rows())
+
+
+def _kept_features(
+    kept: pl.DataFrame, mentions: pl.DataFrame, settings: StorySettings, features: pl.DataFrame | None
+) -> tuple[list[dict[str, int]], list[set[str]]]:
+    """Term counts and story entity keys of every kept document, from `features` where it has them."""
+    given: dict[str, tuple[list[str], list[int], list[str]]] = {}
+    if features is not None:
+        for doc_id, terms, counts, keys in features.select(list(FEATURES_SCHEMA)).iter_rows():
+            given[doc_id] = (terms, counts, keys)
+    keys_of: dict[str, list[str]] | None = None
+    term_counts: list[dict[str, int]] = []
+    entity_keys: list[set[str]] = []
+    for doc_id, title, text in zip(kept["doc_id"], kept["title"], kept["text"], strict=True):
+        found = given.get(doc_id)
+        if found is None:
+            if keys_of is None:
+                keys_of = _story_entity_keys(mentions)
+            term_counts.append(document_terms(title, text, settings))
+            entity_keys.append(set(keys_of.get(doc_id, ())))
+        else:
+            terms, counts, keys = found
+            # interned like document_terms' words: the centroids key by them
+            term_counts.append(dict(zip(map(sys.intern, terms), counts, strict=True)))
+            entity_keys.append(set(map(sys.intern, keys)))
+    return term_counts, entity_keys
+
+
+def _entity_mentions(entities: pl.DataFrame) -> pl.DataFrame:
+    """The entity rows (doc_id, canonical) with their key and whether the key counts for stories."""
+    names = entities["canonical"].unique().to_list()
+    key_of = {name: sys.intern(_ENTITY_PREFIX + name.lower()) for name in names}
+    blank = [name for name in names if not name.strip()]
+    return entities.select(
+        "doc_id",
+        "canonical",
+        key=pl.col("canonical").replace_strict(key_of, return_dtype=pl.String),
+        story_entity=pl.col("label").is_in(sorted(STORY_ENTITY_LABELS)) & ~pl.col("canonical").is_in(blank),
+    )
+
+
+def _unit_vector(keys: Iterable[str], weights: Iterable[float]) -> dict[str, float]:
+    """{key: weight / norm}: the same products and sums as a comprehension, with the loops in C."""
+    weights = list(weights)
+    norm = math.sqrt(sum(map(operator.mul, weights, weights)))
+    return dict(zip(keys, map(operator.truediv, weights, repeat(norm)), strict=True)) if norm else {}
+
+
+def _top_items(weights: dict[str, float], k: int) -> list[tuple[str, float]]:
+    """The k heaviest (key, weight) items, heaviest first, ties by key.
+
+    Only items at or above the k-th largest weight are ranked as (-weight, key) pairs (the threshold
+    comes from a sort of the bare floats): a story's centroid is truncated often and a document's top
+    keys are picked for every document, so this stays in C.
+    """
+    if k <= 0:
+        return []
+    values = weights.values()
+    ranked = zip(map(operator.neg, values), weights.keys(), strict=True)
+    if len(weights) > k:
+        kth = sorted(values, reverse=True)[k - 1]
+        ranked = itertools.compress(ranked, map(kth.__le__, values))
+    return [(key, -neg) for neg, key in sorted(ranked)[:k]]
 
 
 def _top(weights: dict[str, float], k: int) -> dict[str, float]:
     if len(weights) <= k:
         return weights
-    return dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+    return dict(_top_items(weights, k))
 
 
 def _cosine(unit_doc: dict[str, float], centroid: dict[str, float], norm: float) -> float:
@@ -201,15 +293,17 @@ class _Linker:
         self.norms: dict[str, tuple[float, float]] = {}
         self.entity_centroids: dict[str, dict[str, float]] = {}
         self.squares: dict[str, tuple[float, float]] = {}
+        self.distinctive: set[str] = set()  # see index_distinctive
 
     def weight(self, key: str) -> float:
         return self.idf.get(key, self.default_idf)
 
     def term_vector(self, counts: Counter[str]) -> dict[str, float]:
-        return _unit({t: (1.0 + math.log(c)) * self.weight(t) for t, c in counts.items()})
+        tf = map(_log_tf, counts.values())
+        return _unit_vector(counts.keys(), map(operator.mul, tf, map(self.idf.get, counts, repeat(self.default_idf))))
 
     def entity_vector(self, keys: set[str]) -> dict[str, float]:
-        return _unit({k: self.weight(k) for k in keys})
+        return _unit_vector(keys, map(self.idf.get, keys, repeat(self.default_idf)))
 
     def _refresh(self, story: _Story) -> None:
         """Truncate the story's centroid when it has grown, and cache its entity centroid and norms."""
@@ -229,7 +323,7 @@ class _Linker:
             self.postings.setdefault(key, set()).add(story_id)
 
     def _top_keys(self, vector: dict[str, float]) -> list[str]:
-        return [k for k, _ in sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))[: self.settings.candidate_terms]]
+        return [k for k, _ in _top_items(vector, self.settings.candidate_terms)]
 
     def add_history(self, story: _Story) -> None:
         story.from_history = True
@@ -245,27 +339,34 @@ class _Linker:
         sim_ents = _cosine(ents, self.entity_centroids[story.story_id], e_norm) if ents and e_norm else 0.0
         return (1.0 - beta) * sim_terms + beta * sim_ents
 
-    def rare_keys(self, terms: dict[str, float], ents: dict[str, float]) -> list[tuple[int, str]]:
-        """(documents, key) of the document's words and names that could be distinctive for some story."""
+    def rare_keys(self, terms: dict[str, float], ents: dict[str, float]) -> tuple[list[int], list[str]]:
+        """The document's words and names that could be distinctive for some story, fewest documents first:
+        (documents holding each, the keys)."""
+        found = self.distinctive.intersection(terms)
+        found.update(self.distinctive.intersection(ents))
+        ranked = sorted(zip(map(self.df.__getitem__, found), found, strict=True))
+        return [n for n, _ in ranked], [k for _, k in ranked]
+
+    def index_distinctive(self, keys: Iterable[str]) -> None:
+        """Note which of `keys` (the drop's words and entity keys) are few enough to be distinctive."""
         s = self.settings
         most = s.distinctive_factor * (s.distinctive_cap + 1)
         # numbers coincide between unrelated wires ("12.5 pct"): only words and names count
-        found = [(self.df.get(k, 0), k) for k in terms if not _NUMBER.match(k)]
-        found += [(self.df.get(k, 0), k) for k in ents]
-        return sorted(item for item in found if item[0] <= most)
+        self.distinctive = {
+            k for k in keys if self.df.get(k, 0) <= most and (k.startswith(_ENTITY_PREFIX) or not _NUMBER.match(k))
+        }
 
-    def shares_distinctive(self, story: _Story, rare: list[tuple[int, str]]) -> bool:
+    def shares_distinctive(self, story: _Story, rare: tuple[list[int], list[str]]) -> bool:
+        """Whether the story holds one of the document's keys (`rare_keys`) that few enough documents hold."""
         factor = self.settings.distinctive_factor
         if not factor:
             return True
         limit = factor * (min(self.sizes.get(story.story_id, 0), self.settings.distinctive_cap) + 1)
-        centroid_ents = self.entity_centroids[story.story_id]
-        for documents, key in rare:
-            if documents > limit:
-                return False
-            if key in story.terms or key in centroid_ents:
-                return True
-        return False
+        counts, keys = rare
+        few = keys[: bisect.bisect_right(counts, limit)]
+        return any(map(story.terms.__contains__, few)) or any(
+            map(self.entity_centroids[story.story_id].__contains__, few)
+        )
 
     def candidates(self, top: list[str], terms: dict[str, float], ents: dict[str, float]) -> list[str]:
         """Stories sharing one of the document's top keys, the `max_candidates` sharing the most weight.
@@ -283,13 +384,14 @@ class _Linker:
                 common.append(key)
                 continue
             w = terms.get(key) or ents.get(key, 0.0)
-            for sid in posted:
-                overlap[sid] = overlap.get(sid, 0.0) + w
+            # overlap[sid] += w for every story posted (in C; a set iterates in one order while unchanged)
+            overlap.update(
+                zip(posted, map(operator.add, map(overlap.get, posted, repeat(0.0)), repeat(w)), strict=True)
+            )
         if not overlap and common:  # only common keys: the rarest of them still narrows the field
             rarest = min(common, key=lambda k: (len(self.postings[k]), k))
             overlap = dict.fromkeys(self.postings[rarest], 0.0)
-        ranked = heapq.nsmallest(self.settings.max_candidates, overlap.items(), key=lambda kv: (-kv[1], kv[0]))
-        return sorted(sid for sid, _ in ranked)
+        return sorted(sid for sid, _ in _top_items(overlap, self.settings.max_candidates))
 
     def link(self, row: int, doc_id: str, day: date | None, terms: dict[str, float], ents: dict[str, float]) -> str:
         """The story the document joins (or starts); updates that story."""
@@ -314,17 +416,24 @@ class _Linker:
         # squared norms updated as the centroids grow (recomputing them for every document cost seconds)
         t2, e2 = self.squares.get(sid, (0.0, 0.0))
         centroid_ents = self.entity_centroids.setdefault(sid, {})
-        for key, w in terms.items():
-            old = best.terms.get(key, 0.0)
-            best.terms[key] = new = old + w
-            t2 += new * new - old * old
-            best.drop_terms[key] = best.drop_terms.get(key, 0.0) + w
-        for key in ents:
-            best.entities[key] = best.entities.get(key, 0.0) + 1.0
-            best.drop_entities[key] = best.drop_entities.get(key, 0.0) + 1.0
-            old = centroid_ents.get(key, 0.0)
-            centroid_ents[key] = new = old + self.weight(key)
-            e2 += new * new - old * old
+        # the centroids grow by the document's weights, in C: t2 gains new^2 - old^2 term by term, as a loop would
+        keys, weights = terms.keys(), terms.values()
+        olds = list(map(best.terms.get, keys, repeat(0.0)))
+        news = list(map(operator.add, olds, weights))
+        best.terms.update(zip(keys, news, strict=True))
+        t2 = functools.reduce(
+            operator.add, map(operator.sub, map(operator.mul, news, news), map(operator.mul, olds, olds)), t2
+        )
+        drop_terms = best.drop_terms
+        drop_terms.update(zip(keys, map(operator.add, map(drop_terms.get, keys, repeat(0.0)), weights), strict=True))
+        for counts in (best.entities, best.drop_entities):
+            counts.update(zip(ents, map(operator.add, map(counts.get, ents, repeat(0.0)), repeat(1.0)), strict=True))
+        olds = list(map(centroid_ents.get, ents, repeat(0.0)))
+        news = list(map(operator.add, olds, map(self.idf.get, ents, repeat(self.default_idf))))
+        centroid_ents.update(zip(ents, news, strict=True))
+        e2 = functools.reduce(
+            operator.add, map(operator.sub, map(operator.mul, news, news), map(operator.mul, olds, olds)), e2
+        )
         best.extend_dates(day)
         best.drop_docs.append(row)
         self.sizes[sid] = self.sizes.get(sid, 0) + 1
@@ -364,31 +473,32 @@ def link_stories(
     history: StoryHistory | None = None,
     settings: StorySettings | None = None,
     duplicate_stories: dict[str, str] | None = None,
+    features: pl.DataFrame | None = None,
 ) -> StoryResult:
     """Story of every document row of one drop, and the drop's rows of `stories`, `_story_index` and
     `_story_vocabulary`.
 
     `docs` holds the columns READS["documents"] (kept documents and duplicates); `entities` the entity
     rows of its kept documents; `history` the active stories of other drops; `duplicate_stories` the
-    stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id).
+    stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id);
+    `features` the `story_features` rows of the kept documents, computed per batch beforehand (documents
+    without a row get theirs computed here: the result is the same either way).
     """
     started = time.perf_counter()
     settings = settings or StorySettings()
     history = history or empty_history()
     docs = docs.select(READS["documents"])
     kept = docs.filter(pl.col("status") == "kept").sort("reference_date", "doc_id", nulls_last=True)
-    ent_by_doc: dict[str, list[tuple[str, str]]] = {}
-    display: dict[str, str] = {}  # entity key -> the first spelling in (doc_id, canonical) order
-    for doc_id, name, label in entities.select("doc_id", "canonical", "label").sort("doc_id", "canonical").iter_rows():
-        ent_by_doc.setdefault(doc_id, []).append((name, label))
-        display.setdefault(_ENTITY_PREFIX + name.lower(), name)
+    mentions = _entity_mentions(entities)
+    display = dict(  # entity key -> the first spelling in (doc_id, canonical) order
+        mentions.sort("doc_id", "canonical")
+        .unique("key", keep="first", maintain_order=True)
+        .select("key", "canonical")
+        .iter_rows()
+    )
 
     doc_ids = kept["doc_id"].to_list()
-    term_counts = [
-        document_terms(title, text, settings) for title, text in zip(kept["title"], kept["text"], strict=True)
-    ]
-    entity_keys = [document_entities(ent_by_doc.get(d, ())) for d in doc_ids]
-    mentions = [Counter(_ENTITY_PREFIX + name.lower() for name, _ in ent_by_doc.get(d, ())) for d in doc_ids]
+    term_counts, entity_keys = _kept_features(kept, mentions, settings, features)
     drop_df: Counter[str] = Counter()
     for counts, keys in zip(term_counts, entity_keys, strict=True):
         drop_df.update(counts.keys())
@@ -398,6 +508,7 @@ def link_stories(
     df.update(drop_df)
     idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
     linker = _Linker(settings, idf, math.log(n + 1) + 1.0, df)
+    linker.index_distinctive(drop_df)
     for story, size in _history_stories(history):
         linker.add_history(story)
         linker.sizes[story.story_id] = size
@@ -454,13 +565,18 @@ def _summaries(
     assignments: pl.DataFrame,
     linker: _Linker,
     term_vectors: list[dict[str, float]],
-    mentions: list[Counter[str]],
+    mentions: pl.DataFrame,
     display: dict[str, str],
     history: StoryHistory,
     settings: StorySettings,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """This drop's `_story_index` rows (its contribution per story) and `stories` rows (as of this run)."""
     titles, texts = kept["title"].to_list(), kept["text"].to_list()
+    own = assignments.filter(pl.col("doc_id").is_in(kept["doc_id"].implode()))
+    said_in = {  # (story, entity key) -> its mentions in the story's documents of this drop
+        (story_id, key): n
+        for story_id, key, n in mentions.join(own, on="doc_id").group_by("story_id", "key").len().iter_rows()
+    }
     per_story = (
         docs.join(assignments, on="doc_id")
         .group_by("story_id")
@@ -472,10 +588,14 @@ def _summaries(
         )
         .sort("story_id")
     )
-    index_rows = []
-    for row in per_story.iter_rows(named=True):
-        story = linker.stories.get(row["story_id"])
-        headline, score, terms, ents, said = None, 0.0, {}, {}, Counter()
+    # the nested columns are built as Arrow arrays from flat lists: per-row dicts of 300 terms cost seconds
+    terms_flat: tuple[list[str], list[float], list[int]] = ([], [], [0])
+    ents_flat: tuple[list[str], list[int], list[int], list[int]] = ([], [], [], [0])
+    headlines: list[str | None] = []
+    scores: list[float] = []
+    for story_id in per_story["story_id"].to_list():
+        story = linker.stories.get(story_id)
+        headline, score, terms, ents = None, 0.0, {}, {}
         if story is not None and story.drop_docs:
             norm = linker.norms[story.story_id][0]
             scored = [(_cosine(term_vectors[r], story.terms, norm), -r) for r in story.drop_docs]
@@ -483,28 +603,57 @@ def _summaries(
             headline = _headline(titles[-best], texts[-best])
             terms = _top(story.drop_terms, settings.centroid_terms)
             ents = _top(story.drop_entities, settings.centroid_entities)
-            for r in story.drop_docs:
-                said.update(mentions[r])
-        index_rows.append(
-            {
-                **row,
-                "terms": [{"term": k, "weight": w} for k, w in sorted(terms.items())],
-                "entities": [
-                    {"name": display.get(k, k), "documents": int(n), "mentions": said[k]}
-                    for k, n in sorted(ents.items())
-                ],
-                "headline": headline,
-                "headline_score": score,
-            }
+        headlines.append(headline)
+        scores.append(score)
+        ranked = sorted(terms.items())
+        terms_flat[0].extend(k for k, _ in ranked)
+        terms_flat[1].extend(w for _, w in ranked)
+        terms_flat[2].append(len(terms_flat[0]))
+        for k, n in sorted(ents.items()):
+            ents_flat[0].append(display.get(k, k))
+            ents_flat[1].append(int(n))
+            ents_flat[2].append(said_in.get((story_id, k), 0))
+        ents_flat[3].append(len(ents_flat[0]))
+    index_schema = {k: v for k, v in INDEX_SCHEMA.items() if k != "drop_id"}
+    terms_column = pa.ListArray.from_arrays(
+        pa.array(terms_flat[2], pa.int32()),
+        pa.StructArray.from_arrays(
+            [pa.array(terms_flat[0], pa.string()), pa.array(terms_flat[1], pa.float32())], names=["term", "weight"]
+        ),
+    )
+    entities_column = pa.ListArray.from_arrays(
+        pa.array(ents_flat[3], pa.int32()),
+        pa.StructArray.from_arrays(
+            [
+                pa.array(ents_flat[0], pa.string()),
+                pa.array(ents_flat[1], pa.int32()),
+                pa.array(ents_flat[2], pa.int32()),
+            ],
+            names=["name", "documents", "mentions"],
+        ),
+    )
+    index = (
+        per_story.with_columns(
+            terms=pl.Series(terms_column),
+            entities=pl.Series(entities_column),
+            headline=pl.Series(headlines, dtype=pl.String),
+            headline_score=pl.Series(scores, dtype=pl.Float64),
         )
-    index = pl.DataFrame(index_rows, schema={k: v for k, v in INDEX_SCHEMA.items() if k != "drop_id"})
+        .select(list(index_schema))
+        .cast(index_schema)
+    )
     # a story as of this run: this drop's contribution plus the other drops' contributions to it
+    without_terms = [c for c in INDEX_SCHEMA if c != "terms"]
     earlier: dict[str, list[dict]] = {}
-    for row in history.index.filter(pl.col("story_id").is_in(index["story_id"].implode())).iter_rows(named=True):
+    for row in (
+        history.index.filter(pl.col("story_id").is_in(index["story_id"].implode()))
+        .select(without_terms)
+        .iter_rows(named=True)
+    ):
         earlier.setdefault(row["story_id"], []).append(row)
     own_ids = set(kept["doc_id"].to_list())
     story_rows = []
-    for row in index.iter_rows(named=True):
+    for row in index.select([c for c in without_terms if c != "drop_id"]).iter_rows(named=True):
         parts = [*earlier.get(row["story_id"], []), {**row, "drop_id": drop_id}]
         firsts = [p["first_date"] for p in parts if p["first_date"] is not None]
         lasts = [p["last_date"] for p in parts if p["last_date"] is not None]

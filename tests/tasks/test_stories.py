@@ -68,6 +68,26 @@ def test_batching_does_not_change_stories(tmp_path):
     assert ids[0] == ids[1]
 
 
+def test_features_computed_per_batch_give_the_same_stories(seeds_and_unrelated, tmp_path):
+    docs, entities = seeds_and_unrelated
+    in_place = stories.link_stories("2016-03-15", docs, entities)
+    # one "batch" per document, staged as Parquet and read back, as the workers would leave them
+    for i, doc_id in enumerate(docs["doc_id"]):
+        batch = docs.filter(pl.col("doc_id") == doc_id)
+        stories.story_features(batch, entities.filter(pl.col("doc_id") == doc_id)).write_parquet(
+            tmp_path / f"{i}.parquet"
+        )
+    features = pl.read_parquet(sorted(tmp_path.glob("*.parquet")))
+    assert features.height == docs.filter(pl.col("status") == "kept").height
+    assert features.filter(pl.col("terms").list.contains("putin")).height == 2
+    staged = stories.link_stories("2016-03-15", docs, entities, features=features)
+    assert staged.assignments.equals(in_place.assignments)
+    assert staged.index.equals(in_place.index) and staged.stories.equals(in_place.stories)
+    # a document the features miss gets its own computed in place
+    partial = stories.link_stories("2016-03-15", docs, entities, features=features.head(1))
+    assert partial.assignments.equals(in_place.assignments) and partial.index.equals(in_place.index)
+
+
 def test_a_second_drop_joins_the_story_of_an_earlier_drop(tmp_path):
     first = processed_drop(
         _drop(tmp_path / "raw", "2016-03-14", [SEEDS / SEED_0, FIXTURES / "clean" / UNRELATED]), tmp_path / "a"
