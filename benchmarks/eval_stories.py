@@ -38,10 +38,10 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks import steps as pipeline
-from tasks import stories
+from tasks import steps, stories
 from tasks.load import discover, read_manifest, split_batches
 from textdrops.config import Settings
+from textdrops.staging import RunContext
 
 SHARED = Path(os.environ.get("TEXTDROPS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 GOLD = SHARED / "gold" / "stories-dev"
@@ -58,19 +58,19 @@ BASELINE_THRESHOLDS = [round(0.50 + 0.02 * i, 2) for i in range(25)]  # cosine d
 def processed_drop(drop: Path, work: Path, batch_size: int = 1000) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Documents (kept and duplicates) and entities of `drop`, through the pipeline's batch functions."""
     settings = dataclasses.replace(Settings(), out_dir=work, batch_size=batch_size)
-    ctx = pipeline.RunContext("eval", str(drop), drop.name, settings)
+    ctx = RunContext("eval", str(drop), drop.name, settings)
     ctx.staging.mkdir(parents=True, exist_ok=True)
     manifest, _ = read_manifest(drop)
     if manifest is not None:
         manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
     files, _ = discover(drop)
     batches = split_batches(files, settings.batch_size, settings.max_batches)
-    loaded = [pipeline.load_batch_to_file(ctx, i, b) for i, b in enumerate(batches)]
-    boilerplate = pipeline.learn_drop_boilerplate(ctx, loaded)
-    prepared = [pipeline.prepare_batch(ctx, i, batch, boilerplate) for i, batch in enumerate(loaded)]
-    pipeline.dedupe_drop(ctx, [p["path"] for p in prepared])
+    loaded = [steps.load_batch_to_file(ctx, i, b) for i, b in enumerate(batches)]
+    boilerplate = steps.learn_drop_boilerplate(ctx, loaded)
+    prepared = [steps.prepare_batch(ctx, i, batch, boilerplate) for i, batch in enumerate(loaded)]
+    steps.dedupe_drop(ctx, [p.path for p in prepared])
     for i, p in enumerate(prepared):
-        pipeline.annotate_batch(ctx, i, p["path"])
+        steps.annotate_batch(ctx, i, p.path)
     docs = pl.read_parquet(ctx.staged("documents"))
     entities = pl.read_parquet(ctx.staged("entities"))
     return docs, entities
@@ -148,11 +148,11 @@ def _subset(docs: pl.DataFrame, entities: pl.DataFrame, files: set[str]) -> tupl
 
 
 def reuters_cost(work: Path) -> dict:
-    """Seconds of the stories stage alone (`pipeline.stories_drop`: read, link, rewrite documents, stage its
+    """Seconds of the stories stage alone (`tasks.steps.stories_drop`: read, link, rewrite documents, stage its
     tables) on Reuters-21578, cleaned and annotated by the pipeline's batch functions first (NER: minutes)."""
     drop = REUTERS  # the drop is the corpus folder, with its manifest (as make bench runs it)
     settings = dataclasses.replace(Settings(), out_dir=work)
-    ctx = pipeline.RunContext("eval", str(drop), drop.name, settings)
+    ctx = RunContext("eval", str(drop), drop.name, settings)
     started = time.perf_counter()
     if ctx.staged("entities").is_dir():  # kept from an earlier --reuters DIR
         docs = pl.read_parquet(ctx.staged("documents"), columns=["doc_id"])
@@ -160,19 +160,19 @@ def reuters_cost(work: Path) -> dict:
         docs, _ = processed_drop(drop, work)
     prepared = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
-    result = pipeline.stories_drop(ctx)
+    result = steps.stories_drop(ctx)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     report = {
         "documents": docs.height,
         "stage_seconds": seconds,
         "stage_cpu_seconds": cpu,
-        "link_seconds": result["stats"]["seconds"],
-        "stories": result["stats"]["stories_touched"],
+        "link_seconds": result.story_stats.seconds,
+        "stories": result.story_stats.stories_touched,
         "prepare_and_annotate_seconds_one_process": prepared,
     }
     print(
         f"Reuters-21578: stories stage {seconds:.1f} s ({cpu:.1f} s CPU; linking alone "
-        f"{result['stats']['seconds']:.1f} s) for {docs.height} documents ({result['stats']['stories_touched']} "
+        f"{result.story_stats.seconds:.1f} s) for {docs.height} documents ({result.story_stats.stories_touched} "
         f"stories); cleaning + NER in one process took {prepared:.0f} s"
     )
     return report

@@ -390,44 +390,6 @@ def annotate_batch(
     return AnnotatedBatch(index, n_docs, kept.height, n_entities, n_dates, tuple(date_errors), stats=stats)
 
 
-# --- the stories step's reading of earlier drops: belongs to tasks/stories (its stage module) -----------------
-
-
-def _story_parts(out_dir: Path, table: str, exclude_drop: str) -> list[Path]:
-    root = out_dir / table
-    if not root.exists():
-        return []
-    return [p for p in sorted(root.glob("drop_id=*/*.parquet")) if p.parent.name != f"drop_id={exclude_drop}"]
-
-
-def load_story_history(
-    out_dir: Path, drop_id: str, first_day: date | None, last_day: date | None, settings: stories_stage.StorySettings
-) -> stories_stage.StoryHistory:
-    """Active stories and recent document frequencies of every other drop already processed."""
-    index_parts = _story_parts(out_dir, "_story_index", drop_id)
-    vocab_parts = _story_parts(out_dir, "_story_vocabulary", drop_id)
-    if not index_parts:
-        return stories_stage.empty_history()
-    index = pl.read_parquet(index_parts, hive_partitioning=False, glob=False).select(list(stories_stage.INDEX_SCHEMA))
-    vocabulary = pl.read_parquet(vocab_parts, hive_partitioning=False, glob=False) if vocab_parts else []
-    return stories_stage.history_from_frames(index, vocabulary, first_day, settings, last_day)
-
-
-def _stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> dict[str, str]:
-    """Stories of the kept documents in other drops that some of this drop's rows duplicate."""
-    wanted = docs.filter(pl.col("duplicate_of_drop").is_not_null() & (pl.col("duplicate_of_drop") != drop_id))
-    found: dict[str, str] = {}
-    for other in sorted(set(wanted["duplicate_of_drop"].to_list())):
-        parts = sorted(write.live_partition(out_dir, "documents", other).glob("*.parquet"))
-        if not parts:
-            continue
-        frame = pl.scan_parquet(parts, hive_partitioning=False, missing_columns="insert", glob=False)
-        ids = wanted.filter(pl.col("duplicate_of_drop") == other)["cluster_id"].implode()
-        rows = frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "story_id").collect()
-        found.update({d: s for d, s in rows.iter_rows() if s is not None})
-    return found
-
-
 def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> StoriesResult:
     """Stories of the drop's documents: fills documents.story_id in the staged parts and stages this drop's
     `stories`, `_story_index` and `_story_vocabulary` partitions. Returns its stats and the largest stories."""
@@ -445,11 +407,11 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
         else pl.DataFrame(schema=ENTITIES.polars_schema()).select(stories_stage.READS["entities"])
     )
     days = docs["reference_date"].drop_nulls()
-    history = load_story_history(
+    history = stories_stage.load_story_history(
         ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
     )
     result = stories_stage.link_stories(
-        ctx.drop_id, docs, ents, history, settings, _stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
+        ctx.drop_id, docs, ents, history, settings, stories_stage.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
     )
     story_of = result.assignments
     for part in doc_parts:  # each part rewritten whole under its own name (write_parquet: temp file + rename)

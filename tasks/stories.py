@@ -11,7 +11,7 @@ truncated to the top terms, its entity counts, date range, sources and a headlin
 per drop the document frequencies of its terms (`_story_vocabulary`). A run links its documents against
 the stories of other drops still active (dates within the window), never against every document seen.
 
-Interface (no Prefect here; `textdrops.pipeline.stories_drop` runs it over a run's staged tables):
+Interface (no Prefect here; `tasks.steps.stories_drop` runs it over a run's staged tables):
     reads     documents: doc_id, status, cluster_id, title, text, reference_date, source
               entities: doc_id, canonical, label
     adds      documents.story_id
@@ -40,6 +40,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from tasks import write
 from textdrops.config import StorySettings
 from textdrops.schema import STORIES, STORY_INDEX
 
@@ -722,3 +723,41 @@ def history_from_frames(
         summed = recent_rows.group_by("term").agg(pl.col("documents").sum())
         terms = dict(zip(summed["term"].to_list(), summed["documents"].to_list(), strict=True))
     return StoryHistory(index.select(list(INDEX_SCHEMA)), terms, documents)
+
+
+# --- reading the stories of earlier drops from the output folder ---------------------------------------
+
+
+def _story_parts(out_dir: Path, table: str, exclude_drop: str) -> list[Path]:
+    root = out_dir / table
+    if not root.exists():
+        return []
+    return [p for p in sorted(root.glob("drop_id=*/*.parquet")) if p.parent.name != f"drop_id={exclude_drop}"]
+
+
+def load_story_history(
+    out_dir: Path, drop_id: str, first_day: date | None, last_day: date | None, settings: StorySettings
+) -> StoryHistory:
+    """Active stories and recent document frequencies of every other drop already processed."""
+    index_parts = _story_parts(out_dir, "_story_index", drop_id)
+    vocab_parts = _story_parts(out_dir, "_story_vocabulary", drop_id)
+    if not index_parts:
+        return empty_history()
+    index = pl.read_parquet(index_parts, hive_partitioning=False, glob=False).select(list(INDEX_SCHEMA))
+    vocabulary = pl.read_parquet(vocab_parts, hive_partitioning=False, glob=False) if vocab_parts else []
+    return history_from_frames(index, vocabulary, first_day, settings, last_day)
+
+
+def stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> dict[str, str]:
+    """Stories of the kept documents in other drops that some of this drop's rows duplicate."""
+    wanted = docs.filter(pl.col("duplicate_of_drop").is_not_null() & (pl.col("duplicate_of_drop") != drop_id))
+    found: dict[str, str] = {}
+    for other in sorted(set(wanted["duplicate_of_drop"].to_list())):
+        parts = sorted(write.live_partition(out_dir, "documents", other).glob("*.parquet"))
+        if not parts:
+            continue
+        frame = pl.scan_parquet(parts, hive_partitioning=False, missing_columns="insert", glob=False)
+        ids = wanted.filter(pl.col("duplicate_of_drop") == other)["cluster_id"].implode()
+        rows = frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "story_id").collect()
+        found.update({d: s for d, s in rows.iter_rows() if s is not None})
+    return found
