@@ -18,6 +18,7 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
 import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
+from tasks import isolation
 from tasks.entities import warm_up as warm_up_ner
 from tasks.load import drop_id_of
 from tasks.prefect_tasks import (
@@ -29,7 +30,6 @@ from tasks.prefect_tasks import (
     load_task,
     prepare_task,
     stories_task,
-    uses_pool,
 )
 from tasks.runs import (
     build_record,
@@ -158,7 +158,7 @@ def process_drop(
                 prepare_task.map(unmapped(ctx), range(len(loaded)), loaded, unmapped(boilerplate)), progress, "files"
             )
             wall.lap("clean")
-            if any(uses_pool(ctx, p) for p in prepared):
+            if any(isolation.uses_pool(ctx, p) for p in prepared):
                 workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # during dedupe
             # the shared dedupe index is held from dedupe through commit, taken after any earlier drop being
             # processed has committed: concurrent drops get the statuses of running them in drop order

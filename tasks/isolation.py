@@ -14,6 +14,7 @@ steps of `tasks.steps`.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +41,31 @@ def time_limit(ctx: RunContext, n_docs: int) -> float:
     """Seconds one stage of a batch of n_docs may take: the setting, scaled up for batches larger than
     batch_size (a drop of many documents has larger batches, at most max_batches of them)."""
     return ctx.settings.batch_timeout * max(1.0, n_docs / max(ctx.settings.batch_size, 1))
+
+
+def batch_processes(ctx: RunContext, n_docs: int, n_bytes: int, warn: Warn) -> int:
+    """Worker processes for a batch: the pool, under the batch time limit; 0 (this process, no limit) for a
+    batch under both TEXTDROPS_POOL_MIN_DOCS documents and `workers.IN_PROCESS_MAX_BYTES`."""
+    if workers.runs_in_process(n_docs, n_bytes, ctx.settings.pool_min_docs):
+        return 0
+    if multiprocessing.current_process().daemon:  # a Dask worker started as a daemon cannot start processes
+        warn(
+            "this worker process is a daemon and cannot start the worker pool: the batch runs here with no time "
+            "limit (set the Dask config distributed.worker.daemon: false on the cluster's workers)"
+        )
+        return 0
+    return ctx.settings.ner_processes
+
+
+def uses_pool(ctx: RunContext, prepared: PreparedBatch) -> bool:
+    """True when the annotation of a prepared batch runs in the worker pool (worth warming its model)."""
+    return not workers.runs_in_process(prepared.docs, Path(prepared.path).stat().st_size, ctx.settings.pool_min_docs)
+
+
+def _file_bytes(ctx: RunContext, entries: list[InputFile]) -> int:
+    """What a batch of files may hold once read: a compressed file counts as the most it may decompress to."""
+    limit = ctx.settings.max_file_bytes
+    return sum(limit if e.path.endswith(".gz") else e.size_bytes for e in entries)
 
 
 def run_isolating(
@@ -128,9 +154,11 @@ def _add_quarantined(result: R, frame: pl.DataFrame, ctx: RunContext, part: str,
     return dataclasses.replace(result, quarantined=result.quarantined + frame.height, stats=stats, **changes)
 
 
-def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int, warn: Warn) -> LoadedBatch:
+def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int | None, warn: Warn) -> LoadedBatch:
     """load_batch_to_file of one batch; files that kill the worker or hang are quarantined."""
     limit = time_limit(ctx, len(entries))
+    if processes is None:
+        processes = batch_processes(ctx, len(entries), _file_bytes(ctx, entries), warn)
     result, bad = run_isolating(
         lambda subset: (load_batch_to_file, (ctx, index, subset)), entries, processes, limit, warn
     )
@@ -143,10 +171,17 @@ def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int, 
 
 
 def prepare(
-    ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate: frozenset[int], processes: int, warn: Warn
+    ctx: RunContext,
+    index: int,
+    loaded: LoadedBatch,
+    boilerplate: frozenset[int],
+    processes: int | None,
+    warn: Warn,
 ) -> PreparedBatch:
     """prepare_batch of one loaded batch; documents that kill the worker or hang are quarantined."""
     limit = time_limit(ctx, loaded.docs)
+    if processes is None:
+        processes = batch_processes(ctx, loaded.docs, Path(loaded.raw_path).stat().st_size, warn)
     raw_path = Path(loaded.raw_path)
     positions = list(range(loaded.docs))
 
@@ -167,10 +202,12 @@ def prepare(
     return _add_quarantined(result, frame, ctx, quarantine_part("clean-isolated", index))
 
 
-def annotate(ctx: RunContext, index: int, prepared: PreparedBatch, processes: int, warn: Warn) -> AnnotatedBatch:
+def annotate(ctx: RunContext, index: int, prepared: PreparedBatch, processes: int | None, warn: Warn) -> AnnotatedBatch:
     """annotate_batch of one batch; a kept document whose NER or date extraction kills the worker or
     hangs stays kept, without entities or dates (it is already deduplicated), and is reported."""
     limit = time_limit(ctx, prepared.docs)
+    if processes is None:
+        processes = batch_processes(ctx, prepared.docs, Path(prepared.path).stat().st_size, warn)
     kept = (
         read_ipc(prepared.path, columns=["doc_id", "source_path"])
         .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")

@@ -8,9 +8,6 @@ Prefect's import on every spawn.
 
 from __future__ import annotations
 
-import multiprocessing
-from pathlib import Path
-
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -29,33 +26,7 @@ from tasks.steps import (
     stories_drop,
 )
 from tasks.write import commit_partitions, entity_counts, write_part
-from textdrops import workers
 from textdrops.prefect_defaults import IO_RETRIES
-
-
-def _processes(ctx, n_docs: int, n_bytes: int) -> int:
-    """Worker processes for a batch: the pool, under the batch time limit; 0 (this process, no limit) for a
-    batch under both TEXTDROPS_POOL_MIN_DOCS documents and `workers.IN_PROCESS_MAX_BYTES`."""
-    if workers.runs_in_process(n_docs, n_bytes, ctx.settings.pool_min_docs):
-        return 0
-    if multiprocessing.current_process().daemon:  # a Dask worker started as a daemon cannot start processes
-        get_run_logger().warning(
-            "this worker process is a daemon and cannot start the worker pool: the batch runs here with no time "
-            "limit (set the Dask config distributed.worker.daemon: false on the cluster's workers)"
-        )
-        return 0
-    return ctx.settings.ner_processes
-
-
-def uses_pool(ctx, prepared: PreparedBatch) -> bool:
-    """True when the annotation of a prepared batch runs in the worker pool (worth warming its model)."""
-    return not workers.runs_in_process(prepared.docs, Path(prepared.path).stat().st_size, ctx.settings.pool_min_docs)
-
-
-def _file_bytes(ctx, entries: list[InputFile]) -> int:
-    """What a batch of files may hold once read: a compressed file counts as the most it may decompress to."""
-    limit = ctx.settings.max_file_bytes
-    return sum(limit if e.path.endswith(".gz") else e.size_bytes for e in entries)
 
 
 @task(name="discover", task_run_name="discover-{ctx.drop_id}", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -78,9 +49,7 @@ def discover_task(ctx) -> DiscoveredDrop:
 def load_task(ctx, index: int, entries: list[InputFile]) -> LoadedBatch:
     """Read and decode one batch of files (in a worker process when the batch is large)."""
     logger = get_run_logger()
-    result = isolation.load(
-        ctx, index, entries, _processes(ctx, len(entries), _file_bytes(ctx, entries)), logger.warning
-    )
+    result = isolation.load(ctx, index, entries, None, logger.warning)
     logger.info(
         "batch %d: %d files -> %d decoded, %d quarantined",
         index,
@@ -103,14 +72,7 @@ def learn_boilerplate_task(ctx, loaded: list[LoadedBatch]) -> frozenset[int]:
 def prepare_task(ctx, index: int, loaded: LoadedBatch, boilerplate: frozenset[int]) -> PreparedBatch:
     """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
     logger = get_run_logger()
-    result = isolation.prepare(
-        ctx,
-        index,
-        loaded,
-        boilerplate,
-        _processes(ctx, loaded.docs, Path(loaded.raw_path).stat().st_size),
-        logger.warning,
-    )
+    result = isolation.prepare(ctx, index, loaded, boilerplate, None, logger.warning)
     quarantined = loaded.quarantined + result.quarantined
     logger.info("batch %d: %d documents cleaned, %d quarantined in all", index, result.docs, quarantined)
     return result
@@ -133,9 +95,7 @@ def dedupe_task(ctx, batch_paths: list[str]) -> DedupeResult:
 def annotate_task(ctx, index: int, prepared: PreparedBatch) -> AnnotatedBatch:
     """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
     logger = get_run_logger()
-    result = isolation.annotate(
-        ctx, index, prepared, _processes(ctx, prepared.docs, Path(prepared.path).stat().st_size), logger.warning
-    )
+    result = isolation.annotate(ctx, index, prepared, None, logger.warning)
     for skipped in result.annotation_skipped:
         logger.error("batch %d: kept without entities and dates: %s", index, skipped)
     for error in result.date_errors:
