@@ -1,12 +1,13 @@
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.dates import TemporalExpression, extract_dates, reference_date_from_dateline
+from tasks.dates import TemporalExpression, extract_dates, reference_date_from_dateline, reference_dates
 
 SEEDS = Path(__file__).parent.parent / "fixtures" / "seeds"
 PUBLISHED = date(2016, 3, 15)  # the day after Putin's announcement of Monday 14 March 2016
@@ -250,6 +251,22 @@ def test_reuters_dateline_after_the_title_line():
 )
 def test_dateline_forms(text, expected):
     assert reference_date_from_dateline(text, 2016) == expected
+
+
+def test_reference_date_is_the_manifest_date_else_the_dateline_else_the_drop_date():
+    docs = pl.DataFrame(
+        {
+            "published_at": [datetime(2016, 3, 10, 9, 30), None, None],
+            "text": ["LONDON, March 14 (Reuters) - Oil fell.", "LONDON, March 14 (Reuters) - Oil fell.", "Oil fell."],
+        },
+        schema={"published_at": pl.Datetime, "text": pl.String},
+    )
+    frame = reference_dates(docs, date(2016, 3, 15))
+    assert frame["reference_date"].to_list() == [date(2016, 3, 10), date(2016, 3, 14), date(2016, 3, 15)]
+    assert frame["reference_date_source"].to_list() == ["manifest", "dateline", "drop_date"]
+    without_drop_date = reference_dates(docs, None)
+    assert without_drop_date["reference_date"].to_list()[2] is None
+    assert without_drop_date["reference_date_source"].to_list() == ["manifest", "none", "none"]
 
 
 # --- properties -----------------------------------------------------------------------------------
