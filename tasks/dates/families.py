@@ -201,7 +201,11 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "relative",
         r"(?P<rel_day>today|tonight|tomorrow|yesterday)(?:\s+(?P<rel_day_pod>morning|afternoon|evening|night))?"
-        r"|(?P<rel_mod>(?:the\s+)?(?:past|previous|current|last|next|coming)|this\s+past|this|"
+        # "mid-afternoon yesterday", "late evening today": the part of the day before the day
+        r"|(?:(?:mid|early|late)[\s-]+)?(?P<rel_pod_day>morning|afternoon|evening|night)\s+(?P<rel_day_after>yesterday|today|tomorrow)"
+        # ("the next morning" is the next morning of the story: the same_day family's)
+        r"|(?!the\s+next\s+(?:morning|afternoon|evening|night)\b)"
+        r"(?P<rel_mod>(?:the\s+)?(?:past|previous|current|last|next|coming)|this\s+past|this|"
         r"(?:earlier|later|early|late)\s+(?:this|last|next))"
         r"\s+(?P<rel_unit>morning|afternoon|evening|night|weekend|week|month|year|quarter|decade|century)",
         (
@@ -259,10 +263,12 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "same_day",
-        r"(?:earlier|later)\s+(?:in\s+)?(?:that|the)\s+day|(?:that|the)\s+same\s+day",
+        r"(?:earlier|later)\s+(?:in\s+)?(?:that|the)\s+day|(?:that|the)\s+same\s+day"
+        # "the next morning", "the following day": counted from the day the story is at, not from today
+        r"|the\s+(?P<sd_step>next|following|previous|prior)\s+(?P<sd_unit>day|morning|afternoon|evening|night)(?![\w-])",
         ("earlier", "later", "that", "the"),
         norm._resolve_same_day,
-        ("DATE",),
+        ("DATE", "TIME"),
         in_context=True,
     ),
     Family(
@@ -304,6 +310,7 @@ FAMILIES: tuple[Family, ...] = (
         ),  # fmt: skip
         norm._norm_season,
         ("DATE",),
+        nameable=True,  # "the Arab Spring", ``Spring of Life'' demonstrations, the Summer Olympics
     ),
     Family(
         "holiday",

@@ -318,11 +318,12 @@ def _is_generic_today(text: str, m: re.Match[str]) -> bool:
 
 
 def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
-    if m["rel_day"]:
-        word = m["rel_day"].lower()
-        if word == "today" and not m["rel_day_pod"] and _is_generic_today(text, m):
+    if m["rel_day"] or m["rel_day_after"]:
+        word = (m["rel_day"] or m["rel_day_after"]).lower()
+        part_of_day = m["rel_day_pod"] or m["rel_pod_day"]
+        if word == "today" and not part_of_day and _is_generic_today(text, m):
             return _Normalised("DATE", "PRESENT_REF", ref, ref, None, ref)
-        pod = m["rel_day_pod"].lower() if m["rel_day_pod"] else ("night" if word == "tonight" else None)
+        pod = part_of_day.lower() if part_of_day else ("night" if word == "tonight" else None)
         offset = {"today": 0, "tonight": 0, "tomorrow": 1, "yesterday": -1}[word]
         if pod:
             if ref is None:
@@ -689,8 +690,23 @@ def _anaphoric_month(
 def _resolve_same_day(
     m: re.Match[str], text: str, ref: date | None, previous: Sequence[TemporalExpression]
 ) -> _Normalised:
-    """ "later that day", "earlier in the day", "that same day": the last day mentioned, else the reference."""
-    day = next((e.date_start for e in reversed(previous) if e.granularity == "day" and e.date_start), ref)
+    """ "later that day", "earlier in the day", "that same day": the last day mentioned, else the reference.
+
+    "the next morning", "the previous day": the day after (before) the last day mentioned, with its part of
+    the day; with no day mentioned before, the text does not say which (a null value, not the reference's).
+    """
+    last_day = next((e.date_start for e in reversed(previous) if e.granularity == "day" and e.date_start), None)
+    if m["sd_step"]:
+        unit = m["sd_unit"].lower()
+        timex_type = "DATE" if unit == "day" else "TIME"
+        if last_day is None:
+            return _Normalised(timex_type, None)
+        day = last_day + timedelta(days=1 if m["sd_step"].lower() in ("next", "following") else -1)
+        if unit == "day":
+            return _day(day, ref)
+        value = f"{day.isoformat()}T{_PART_OF_DAY_CODE[unit]}"
+        return _Normalised("TIME", value, day, day, "day", ref, unit)
+    day = last_day or ref
     return _day(day, ref) if day else _unresolved("XXXX-XX-XX")
 
 

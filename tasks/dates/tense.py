@@ -26,7 +26,7 @@ _TENSE_CUE_RE = re.compile(
     # "voters go to the polls Sunday", "Cyprus has until Monday".
     r"(?:starts|begins|opens|resumes|ends|expires|kicks\s+off|takes\s+place|meets|faces|plays|visits|arrives|"
     r"leaves|travels|heads|returns|launches|go(?:es)?\s+to\s+the\s+polls|"
-    r"(?:has|have)\s+until|(?:meet|vote|resume|begin)(?=\s+(?:on\s+)?(?:(?-i:[A-Z])|$))))|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    r"(?:has|have)\s+until|(?:meet|vote|resume|begin)(?=(?:\s+[a-z]+ly)?\s+(?:on\s+)?(?:(?-i:[A-Z])|$))))|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
     + _IRREGULAR_PAST
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,

@@ -936,3 +936,53 @@ def test_a_vague_stretch_anchored_on_an_event_is_a_date_without_a_value(text):
 def test_a_vague_stretch_on_its_own_stays_a_duration(text, value):
     found = only(text)
     assert (found.timex_type, found.value) == ("DURATION", value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Protesters started a series of ``Spring of Life'' demonstrations in 1992.",
+        "The Arab Spring toppled four rulers.",
+        "She won gold at the Summer Olympics.",
+    ],
+)
+def test_a_season_in_title_case_inside_a_sentence_is_a_name(text):
+    assert all(e.text.lower() not in ("spring", "summer") for e in extract_dates(text, PUBLISHED))
+
+
+def test_a_season_starting_a_sentence_is_still_a_season():
+    assert only("Summer will come early.").value == "2016-SU"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("In London at mid-afternoon yesterday, the shares were up 2 pence.", "2016-03-14TAF"),
+        ("The vote is due late evening tomorrow.", "2016-03-16TEV"),
+    ],
+)
+def test_a_part_of_day_before_yesterday_or_tomorrow_is_that_part_of_that_day(text, value):
+    assert (only(text).timex_type, only(text).value) == ("TIME", value)
+
+
+def test_a_scheduled_meeting_with_an_adverb_before_the_weekday_is_ahead():
+    # Friday 1 May 1998: "meet separately Monday" is the Monday to come
+    found = only("He and Arafat meet separately Monday with the Secretary of State.", date(1998, 5, 1))
+    assert found.value == "1998-05-04"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("He was arrested on Monday and appeared in court the next morning.", "2016-03-15TMO"),
+        ("On March 3 the plant closed; the following day workers protested.", "2016-03-04"),
+        ("The vote was on Feb. 10; the previous day, talks broke down.", "2016-02-09"),
+    ],
+)
+def test_the_next_morning_counts_from_the_day_the_story_is_at(text, value):
+    assert extract_dates(text, PUBLISHED)[-1].value == value
+
+
+def test_the_next_morning_with_no_day_before_it_has_no_value():
+    found = only("He appeared in court the next morning.")
+    assert (found.text, found.timex_type, found.value) == ("the next morning", "TIME", None)
