@@ -128,6 +128,13 @@ _WIRE_DATELINE = re.compile(
     r"\s*(?:\((?P<agency>[^)\n]{1,40})\)\s*)?(?:-|--|—|–)",
     re.IGNORECASE,
 )
+# The parts of a dateline's date: "1996-12-06", "Feb. 21, 2016" / "March 14", "14 March 2016".
+_DATE_PARTS = re.compile(
+    r"(?P<iso_year>\d{4})-(?P<iso_month>\d{2})-(?P<iso_day>\d{2})"
+    r"|(?P<month>[^\W\d_]+)\.?\s+(?P<day>\d{1,2})(?:,?\s+(?P<year>\d{4}))?"
+    r"|(?P<day_before>\d{1,2})\s+(?P<month_after>[^\W\d_]+)\.?(?:\s+(?P<year_after>\d{4}))?"
+)
+_MONTH_NUMBERS = {name[:3]: number for number, name in enumerate(_FULL_MONTHS, start=1)}
 # Where a dateline is looked for: the first line of each of the first paragraphs, and the first lines.
 _DATELINE_PARAGRAPHS = 3
 _DATELINE_LINES = 4
@@ -143,6 +150,17 @@ class Dateline:
     agency: str | None  # "Reuters", "AP"
     start: int  # offsets of the dateline (with its dash, if any) in the text searched
     end: int
+
+    def date_parts(self) -> tuple[int | None, int, int] | None:
+        """(year or None, month, day) of `date_text`, or None without a date."""
+        match = _DATE_PARTS.fullmatch(self.date_text) if self.date_text else None
+        if match is None:
+            return None
+        if match["iso_year"]:
+            return int(match["iso_year"]), int(match["iso_month"]), int(match["iso_day"])
+        month = _MONTH_NUMBERS[(match["month"] or match["month_after"]).casefold()[:3]]
+        year = match["year"] or match["year_after"]
+        return (int(year) if year else None), month, int(match["day"] or match["day_before"])
 
 
 def _structure_dateline(line: str) -> re.Match | None:

@@ -871,3 +871,15 @@ def test_find_dateline_reads_every_form_cleanup_and_reference_dates_accept(text,
     else:
         assert (dateline.place, dateline.date_text, dateline.agency) == (place, date_text, agency)
         assert text[dateline.start : dateline.end].startswith(place)
+
+
+def test_dateline_date_parts_give_year_month_and_day():
+    from tasks.clean import find_dateline
+
+    parts = [
+        find_dateline(text).date_parts()
+        for text in ("LONDON 1996-12-06", "NEW YORK, OCt 19 - Shr 30 cts", "PARIS, Sept. 21, 2016 (AFP) - x")
+    ]
+
+    assert parts == [(1996, 12, 6), (None, 10, 19), (2016, 9, 21)]
+    assert find_dateline("WASHINGTON (AP) — The talks").date_parts() is None
