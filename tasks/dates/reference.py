@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import polars as pl
 
-from .values import _safe_date
-from .vocabulary import _MONTH, _MONTH_NUMBER, _WEEKDAY
+from tasks.clean import find_dateline
 
-_DATELINE_RE = re.compile(
-    rf"^[^\n]{{0,80}}?,\s+(?:(?P<wd>{_WEEKDAY}),?\s+)?(?P<m>{_MONTH})\s+(?P<d>[0-3]?\d)\b(?:,?\s+(?P<y>\d{{4}}))?"
-    r"\s*(?:\([^)\n]{1,40}\)\s*)?(?:-|--|—|–)",
-    re.IGNORECASE,
-)
+from .values import _safe_date
 
 
 def reference_date_from_dateline(text: str, year_hint: int | None) -> date | None:
-    """Return the date of a news dateline ("CLEVELAND, Feb 26 -") in the first 200 characters, if any.
+    """Return the date of the text's news dateline ("CLEVELAND, Feb 26 -", "LONDON, March 14 (Reuters) -"),
+    if it has one with a date; cleanup's ``find_dateline`` is the one dateline finder.
 
     A dateline without a year ("Feb 26") takes ``year_hint``; with no hint it gives None.
     """
-    # Reuters puts a title and a blank line before the dateline: try the first few lines that start early.
-    m = None
-    for line in text[:200].split("\n")[:4]:
-        m = _DATELINE_RE.match(line.strip())
-        if m:
-            break
-    if m is None:
+    dateline = find_dateline(text)
+    parts = dateline.date_parts() if dateline is not None else None
+    if parts is None:
         return None
-    year = int(m["y"]) if m["y"] else year_hint
-    if year is None:
-        return None
-    return _safe_date(year, _MONTH_NUMBER[m["m"].rstrip(".").lower()], int(m["d"]))
+    year, month, day = parts
+    year = year if year is not None else year_hint
+    return _safe_date(year, month, day) if year is not None else None
 
 
 def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:

@@ -246,6 +246,8 @@ def test_reuters_dateline_after_the_title_line():
         ("LONDON, March 14, 2016 (Reuters) - Oil prices fell.", date(2016, 3, 14)),
         ("WASHINGTON, Feb. 26 (AP) -- The Senate voted.", date(2016, 2, 26)),
         ("MOSCOW (Reuters) - Putin ordered a withdrawal.", None),
+        ("RICHMOND, Va. Feb 26 - Qtly div eight cts vs 7.5 cts prior.", date(2016, 2, 26)),
+        ("NEW YORK, FEb 26 - Coca-Cola Co's unit said.", date(2016, 2, 26)),
         ("Russian President Vladimir Putin announced late on Monday that he will withdraw.", None),
     ],
 )
