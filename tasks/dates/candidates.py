@@ -43,7 +43,7 @@ def _expression_regex(prefilters: bool = True) -> re.Pattern[str]:
     # (most of them) before trying every family.
     first_word = rf"(?=[\d'’]|(?-i:{_FIRST_WORD_RE}))" if prefilters else ""
     families = "|".join(
-        f"(?P<{family.name}>{family.head if prefilters else ''}{family.pattern})" for family in FAMILIES
+        f"(?P<{family.name}>{family.head if prefilters else ''}(?:{family.pattern}))" for family in FAMILIES
     )
     return re.compile(rf"(?<![\w'’]){first_word}(?:{families})(?!\w)", re.IGNORECASE)
 

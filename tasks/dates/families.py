@@ -55,7 +55,10 @@ class Family:
 
     @property
     def head(self) -> str:
-        """A look-ahead on the first characters: the engine gives up on the family after one check."""
+        """A look-ahead on the first characters: the engine gives up on the family after one check.
+
+        It stands before the whole pattern (every alternative of it), so first_words must cover them all.
+        """
         letters = "".join(sorted({word[0] for word in self.first_words}))
         return f"(?=[{self.first_characters}{letters}])"
 
@@ -225,6 +228,11 @@ FAMILIES: tuple[Family, ...] = (
             "later",
             "early",
             "late",
+            "mid",
+            "morning",
+            "afternoon",
+            "evening",
+            "night",
         ),  # fmt: skip
         norm._norm_relative,
         ("DATE", "TIME", "DURATION"),

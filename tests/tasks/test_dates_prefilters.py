@@ -109,7 +109,7 @@ EXAMPLES = {
     "set": ["every two years", "each Monday morning", "annually", "per annum", "Tuesday nights"],
     "duration": ["three years", "the past 12 months", "a few days ago", "2 1/2 years", "couple of weeks"],
     "bare_unit": ["decades"],
-    "relative": ["tomorrow morning", "last week", "earlier this year", "mid-afternoon yesterday"],
+    "relative": ["tomorrow morning", "last week", "earlier this year", "mid-afternoon yesterday", "morning today"],
     "reference": ["now", "at the moment", "recently", "in the future", "then-current"],
     "same_day": ["later that day", "that same day", "the next morning", "the previous day"],
     "year_end": ["year-end", "the fiscal year's end"],
