@@ -41,6 +41,22 @@ def _is_title_mid_sentence(text: str, m: re.Match[str]) -> bool:
     return bool(before) and (before[-1].isalnum() or before[-1] == ",")
 
 
+# British English capitalises seasons: after a preposition or before a year it is still one ("by Spring 2005",
+# "in the approach to Spring"), where "Suddenly Last Summer", "My Summer of Love", "Jamie Winter" are names.
+_BEFORE_CAPITALISED_SEASON_RE = re.compile(
+    r"\b(?:in|by|to|until|till|through|since|during|before|after|from|over)\s+$", re.IGNORECASE
+)
+_YEAR_AFTER_RE = re.compile(r",?\s+(?:19|20)\d\d\b")
+
+
+def _is_capitalised_season(text: str, m: re.Match[str]) -> bool:
+    """Whether a season in Title Case is a season all the same: after a preposition or before a year."""
+    return m.lastgroup == "season" and (
+        _BEFORE_CAPITALISED_SEASON_RE.search(text, max(0, m.start() - 10), m.start()) is not None
+        or _YEAR_AFTER_RE.match(text, m.end()) is not None
+    )
+
+
 def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpression], list[tuple[int, int]]]:
     """The expressions the patterns find, and the spans of names that look like them ("This Week")."""
     found = []
@@ -56,7 +72,7 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             continue
         if normalised is None:
             continue
-        if family.nameable and _is_title_mid_sentence(text, m):
+        if family.nameable and _is_title_mid_sentence(text, m) and not _is_capitalised_season(text, m):
             names.append((m.start(), m.end()))
             continue
         if (

@@ -946,14 +946,26 @@ def test_a_vague_stretch_on_its_own_stays_a_duration(text, value):
         "Protesters started a series of ``Spring of Life'' demonstrations in 1992.",
         "The Arab Spring toppled four rulers.",
         "She won gold at the Summer Olympics.",
+        "Diana Rigg was best actress for Suddenly Last Summer.",
+        "A free kick from the left by Winter was met by Byrne.",
     ],
 )
 def test_a_season_in_title_case_inside_a_sentence_is_a_name(text):
     assert all(e.text.lower() not in ("spring", "summer") for e in extract_dates(text, PUBLISHED))
 
 
-def test_a_season_starting_a_sentence_is_still_a_season():
-    assert only("Summer will come early.").value == "2016-SU"
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Summer will come early.", "SU"),
+        ("They expect to seal a final agreement by Spring 2005.", "SP"),
+        ("The new show will launch in Spring next year.", "SP"),
+        ("In the approach to Spring, the market becomes more sensitive.", "SP"),
+    ],
+)
+def test_a_capitalised_season_at_the_start_after_a_preposition_or_before_a_year_is_still_a_season(text, code):
+    seasons = [e for e in extract_dates(text, PUBLISHED) if e.text.rstrip(" 0123456789") in ("Summer", "Spring")]
+    assert len(seasons) == 1 and seasons[0].value.endswith(code)
 
 
 @pytest.mark.parametrize(
