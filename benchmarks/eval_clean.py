@@ -35,18 +35,21 @@ benchmarks/results/clean_stories_dev/ (text, then the removed lines with their r
 
 Speed: `clean_document` over ~2,000 Reuters-21578 articles in one process (MB of UTF-8 text per second
 per core), without and with a learned boilerplate set, and the cost of the counting pass (best of
-`--speed-repeats` rounds, CPU time). `--speed-baseline REV` (e.g. main) times REV's tasks/clean.py
+`--speed-repeats` rounds, CPU time). `--speed-baseline REV` (e.g. main) times REV's clean stage
 alongside, alternating the two in the same run, so that a loaded machine slows both alike.
 
 Results are printed and written to benchmarks/results/clean.json.
 """
 
 import argparse
+import importlib
 import json
 import os
 import random
 import re
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import types
@@ -57,7 +60,7 @@ from pathlib import Path
 
 import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-1252 codec used to make mojibake)
 
-from benchmarks.revisions import module_at
+from benchmarks.revisions import ROOT, module_at
 from tasks.clean import clean_document, count_line_keys, document_line_keys, learn_boilerplate
 
 SEED = 20160314
@@ -67,7 +70,7 @@ LINE_JUNK = ("site_header", "photo_credit", "share_prompt", "newsletter", "cooki
 LINE_JUNK += ("copyright", "comment_section")
 DOC_JUNK = ("repeated_body", "hard_wrap", "indent_paragraphs", "mojibake", "crlf", "nbsp_zero_width")
 
-# --- made-up sites: their template wordings (fresh; not the curated patterns of tasks/clean.py) ---------
+# --- made-up sites: their template wordings (fresh; not the curated patterns of tasks/clean/junk.py) -----
 
 SITES = (
     {
@@ -538,18 +541,51 @@ def score(pages: list[Page], boilerplate: frozenset[int]) -> dict:
 
 
 def clean_module_at(ref: str | None) -> types.ModuleType:
-    """tasks/clean.py as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
+    """The clean stage as it is at git revision `ref` (None: the working tree), loaded under a name of its own:
+    the module tasks/clean.py of revisions before #16, else the package tasks/clean/ (its modules import
+    each other relatively, so a copy of its files imports as a package of another name).
 
     Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
     and the other not (the same code timed up to 15% apart that way).
     """
-    return module_at(ref, "tasks/clean.py")
+    if ref is not None:
+        listed = subprocess.run(
+            ["git", "ls-tree", "--name-only", ref, "tasks/clean.py"], cwd=ROOT, capture_output=True, text=True
+        ).stdout
+        if listed.strip():
+            return module_at(ref, "tasks/clean.py")
+        names = subprocess.run(
+            ["git", "ls-tree", "--name-only", f"{ref}:tasks/clean/"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        sources = {
+            name: subprocess.run(
+                ["git", "show", f"{ref}:tasks/clean/{name}"], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout
+            for name in names
+            if name.endswith(".py")
+        }
+    else:
+        sources = {path.name: path.read_text(encoding="utf-8") for path in (ROOT / "tasks" / "clean").glob("*.py")}
+    package = "clean_at_" + re.sub(r"\W", "_", "working tree" if ref is None else ref)
+    folder = Path(tempfile.mkdtemp(prefix="eval_clean_")) / package
+    folder.mkdir()
+    for name, source in sources.items():
+        (folder / name).write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(folder.parent))
+    try:
+        return importlib.import_module(package)
+    finally:
+        sys.path.remove(str(folder.parent))
 
 
 def speed(shared: Path, baseline: str | None = None, repeats: int = 2) -> dict:
     """Throughput of clean_document (one process) on a seeded sample of Reuters-21578 articles.
 
-    With `baseline` (a git revision), that revision's tasks/clean.py is timed too, in the same run: the two
+    With `baseline` (a git revision), that revision's clean stage is timed too, in the same run: the two
     alternate (which one goes first changes each round) and each keeps its best of `repeats` rounds, so a
     loaded machine slows both alike.
     """
@@ -648,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--half", choices=("tuning", "test", "both"), default="both")
     parser.add_argument("--no-speed", action="store_true", help="skip the Reuters speed measurement")
     parser.add_argument("--speed-only", action="store_true", help="only the Reuters speed measurement")
-    parser.add_argument("--speed-baseline", help="a git revision (e.g. main) whose tasks/clean.py is timed alongside")
+    parser.add_argument("--speed-baseline", help="a git revision (e.g. main) whose clean stage is timed alongside")
     parser.add_argument("--speed-repeats", type=int, default=2, help="rounds of the speed measurement (best counts)")
     args = parser.parse_args(argv)
     shared = shared_folder()

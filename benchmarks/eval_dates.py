@@ -49,8 +49,8 @@ TIMEX3 inside the line cleanup took as the headline, gold TIMEX3 whose text clea
 
 Speed. `extract_dates` alone (NER spans precomputed) on the first `--reuters-files` Reuters-21578
 articles, each with its manifest `date_iso` as reference date: documents/s on one core (best of
-`--speed-repeats`). `--speed-baseline main` times main's tasks/dates.py alongside, alternating the two in
-the same run, so that a loaded machine slows both alike.
+`--speed-repeats`). `--speed-baseline main` times main's date stage (tasks/dates.py, or the package
+tasks/dates/) alongside, alternating the two in the same run, so that a loaded machine slows both alike.
 Datelines: for every Reuters article whose first lines carry a dateline ("CLEVELAND, Feb 26 -"), the
 share for which `reference_date_from_dateline(text, year_hint=manifest year)` equals the manifest date.
 
@@ -65,10 +65,13 @@ import argparse
 import csv
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 import types
 from collections import Counter
@@ -565,8 +568,6 @@ def run_pipeline(docs: Sequence[GoldDocument], with_title: bool = False):
 
     Returns (predictions per document, per-document pipeline records, counts of losses).
     """
-    import tempfile
-
     from tasks.dates import extract_dates
 
     by_name: dict[str, PipelineDocument] = {}
@@ -652,12 +653,33 @@ def dateline_share(articles: Sequence[tuple[str, date]]) -> dict[str, float | in
 
 
 def dates_module_at(ref: str | None) -> types.ModuleType:
-    """tasks/dates.py as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
+    """tasks/dates as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
 
     Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
-    and the other not (the same code timed up to 15% apart that way).
+    and the other not (the same code timed up to 15% apart that way). Before the stage became a package
+    (tasks/dates/) it was one file, tasks/dates.py; either is loaded.
     """
-    return module_at(ref, "tasks/dates.py")
+    root = Path(__file__).resolve().parents[1]
+    if ref is not None:
+        is_file = subprocess.run(["git", "cat-file", "-e", f"{ref}:tasks/dates.py"], cwd=root, capture_output=True)
+        if is_file.returncode == 0:
+            return module_at(ref, "tasks/dates.py")
+    label = "working tree" if ref is None else ref
+    folder = root / "tasks" / "dates"
+    if ref is not None:  # the package's files at that revision, in a folder of their own
+        checkout = Path(tempfile.mkdtemp(prefix="dates-at-"))
+        archive = subprocess.run(["git", "archive", ref, "tasks/dates"], cwd=root, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
+        folder = checkout / "tasks" / "dates"
+    name = "dates_at_" + re.sub(r"\W", "_", label)
+    spec = importlib.util.spec_from_file_location(
+        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    module.__file__ = f"{label}:tasks/dates"
+    return module
 
 
 def normalisation_speed(

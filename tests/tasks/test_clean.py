@@ -794,85 +794,92 @@ def test_long_template_sentence_is_learned_at_the_end_but_kept_inside_the_articl
     assert _paragraphs(clean_document(inside, boilerplate)) == [f"{_STORY} Item 9.", footer, _SECOND]
 
 
-# --- fast pre-checks agree with the full checks they stand in front of -----------------------------------
-# Each gate may only say "cannot match" when the full check indeed does not match (speed without change).
+# --- drop-level learning, batch cleanup and the one dateline finder --------------------------------------
 
-_GATE_TEXT = st.text(
-    alphabet=st.one_of(
-        st.sampled_from(list(" -*•·▪►‣◦()[]/:|@.\r\n\t\x0b\x0c\x85\u2028\u2029\x00\x1f\x7f\u200b5٣abAB")),
-        st.characters(),
-    ),
-    min_size=1,
-    max_size=40,
+
+def test_boilerplate_threshold_is_three_documents_or_two_percent_of_the_drop():
+    from tasks.clean import boilerplate_threshold
+
+    assert [boilerplate_threshold(n) for n in (1, 100, 150, 151, 1000)] == [3, 3, 3, 4, 20]
+
+
+def test_drop_learner_over_batch_files_learns_what_the_in_memory_learner_learns(tmp_path):
+    from tasks.clean import learn_drop_boilerplate, line_key_counts
+
+    docs = _drop(footer_in=4) + [f"{text} Again." for text in PROSE]
+    paths = []
+    for index, batch in enumerate((docs[:4], docs[4:])):
+        path = tmp_path / f"line-keys-{index:05d}.parquet"
+        line_key_counts(batch).write_parquet(path)
+        paths.append(path)
+    learned = learn_drop_boilerplate(paths, len(docs))
+
+    assert learned == learn_boilerplate([document_line_keys(doc) for doc in docs], len(docs))
+    assert line_key(SITE_FOOTER) in learned
+    assert learn_drop_boilerplate([], 0) == frozenset()
+
+
+def test_clean_documents_keeps_a_headline_only_item_and_quarantines_an_empty_one():
+    import polars as pl
+
+    from tasks.clean import clean_documents
+
+    raw = pl.DataFrame(
+        {
+            "source_path": ["flash.txt", "junk.txt", "story.txt"],
+            "size_bytes": [40, 30, 300],
+            "raw_text": ["OIL PRICES JUMP 5 PCT\n\nShare this article\n", "Advertisement\n©\n", f"{_STORY}\n"],
+        }
+    )
+    batch = clean_documents(raw)
+
+    assert batch.documents["source_path"].to_list() == ["flash.txt", "story.txt"]
+    assert batch.documents["text"].to_list() == ["OIL PRICES JUMP 5 PCT", _STORY]
+    assert batch.quarantined.rows() == [
+        ("junk.txt", "empty_after_cleanup", "no text left once cleanup removed 14 characters of junk", 30)
+    ]
+    # what was removed from the documents kept, per rule
+    assert batch.chars_removed["social_prompt"] == len("Share this article")
+    assert batch.lines_removed["social_prompt"] == 1
+    assert batch.chars_removed["advertisement"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "date_text", "agency"),
+    [
+        ("LONDON 1996-12-06\n\nShares fell.", "LONDON", "1996-12-06", None),
+        ("AL-AIN , United Arab Emirates 1996-12-06\nJapan began.", "AL-AIN", "1996-12-06", None),
+        ("LONDON, March 14 (Reuters) - Shares fell.", "LONDON", "March 14", "Reuters"),
+        ("WASHINGTON (AP) — Shares fell.", "WASHINGTON", None, "AP"),
+        ("NEW YORK -- Shares fell.", "NEW YORK", None, None),
+        ("SAN FRANCISCO, Calif. Aug 30\n\nShares fell.", "SAN FRANCISCO", "Aug 30", None),
+        ("By Jane Doe\n\nPARIS, Feb. 21 (AFP) - Shares fell.", "PARIS", "Feb. 21", "AFP"),
+        # the wire form reference dates read: any case, a weekday, a year, a dash right after the date
+        ("Cleveland, Ohio, Monday, Feb 26, 1987 (AP) - Shares fell.", "Cleveland", "Feb 26, 1987", "AP"),
+        ("CLEVELAND, Feb 26- Standard Oil said.", "CLEVELAND", "Feb 26", None),
+        ("Shares fell in London on Monday.", None, None, None),
+        ("SOCCER - ENGLISH LEAGUE RESULTS\n\nBy then, the season was over.", None, None, None),
+    ],
 )
+def test_find_dateline_reads_every_form_cleanup_and_reference_dates_accept(text, place, date_text, agency):
+    from tasks.clean import find_dateline
+
+    dateline = find_dateline(text)
+
+    if place is None:
+        assert dateline is None
+    else:
+        assert (dateline.place, dateline.date_text, dateline.agency) == (place, date_text, agency)
+        assert text[dateline.start : dateline.end].startswith(place)
 
 
-@settings(max_examples=500, deadline=None)
-@given(_GATE_TEXT)
-def test_table_row_gate_agrees_with_the_gap_pattern(text):
-    from tasks.clean import _DIGIT, _TABLE_GAP, _is_table_row
+def test_dateline_date_parts_give_year_month_and_day():
+    from tasks.clean import find_dateline
 
-    gap = _TABLE_GAP.search(text)
-    full = gap is not None and (_DIGIT.search(text) is not None or _TABLE_GAP.search(text, gap.end()) is not None)
+    parts = [
+        find_dateline(text).date_parts()
+        for text in ("LONDON 1996-12-06", "NEW YORK, OCt 19 - Shr 30 cts", "PARIS, Sept. 21, 2016 (AFP) - x")
+    ]
 
-    assert _is_table_row(text) == full
-
-
-@settings(max_examples=500, deadline=None)
-@given(_GATE_TEXT)
-def test_list_item_gate_never_hides_a_list_item(text):
-    from tasks.clean import _LIST_ITEM, _may_be_list_item
-
-    assert _may_be_list_item(text) or _LIST_ITEM.match(text) is None
-
-
-@settings(max_examples=500, deadline=None)
-@given(_GATE_TEXT)
-def test_line_break_gate_agrees_with_the_line_break_pattern(text):
-    from tasks.clean import _LINE_BREAKS, _has_line_break
-
-    assert _has_line_break(text) == (_LINE_BREAKS.search(text) is not None)
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
-def test_ascii_invisible_removal_agrees_with_the_pattern(text):
-    from collections import Counter
-
-    from tasks.clean import _INVISIBLE, _LINE_BREAKS, _normalize_unicode
-
-    counts = Counter()
-    expected, n_invisible = _INVISIBLE.subn("", _LINE_BREAKS.sub("\n", text))
-
-    assert _normalize_unicode(text, counts) == expected.replace("\t", " ")
-    assert counts["control_chars"] == n_invisible
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("ab- .,A")), min_size=1, max_size=8), min_size=1, max_size=5))
-def test_join_fast_path_agrees_with_the_hyphen_join(parts):
-    from tasks.clean import _PLAIN, _join_hyphen_wrapped, _join_wrapped, _Line
-
-    lines = [_Line(part, _PLAIN, 0) for part in parts]
-
-    assert _join_wrapped(parts, lines, [None]) == _join_hyphen_wrapped(parts, lines, [None])
-
-
-_DATELINE_LIKE = st.builds(
-    lambda place, region, date, agency, tail: f"{place}{region}{date}{agency}{tail}",
-    st.sampled_from(["LONDON", "NEW YORK", "AL-AIN", "ST. LOUIS", "WINSTON-SALEM", "x"]),
-    st.sampled_from(["", ", Calif.", " , United Arab Emirates", ", Fla"]),
-    st.sampled_from(
-        [" 1996-12-06", ", March 14", " Sept. 30, 2016", " 30 September.", " 30 September. 2016", " OCt 19", " Mar 3"]
-    ),
-    st.sampled_from(["", " (Reuters)", " (AP)", " (Agence France Presse)"]),
-    st.one_of(st.just(""), _GATE_TEXT),
-)
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.one_of(_DATELINE_LIKE, _GATE_TEXT))
-def test_dateline_gate_never_hides_a_dateline(text):
-    from tasks.clean import _DATELINE, _may_be_dateline
-
-    assert _may_be_dateline(text) or _DATELINE.fullmatch(text) is None
+    assert parts == [(1996, 12, 6), (None, 10, 19), (2016, 9, 21)]
+    assert find_dateline("WASHINGTON (AP) — The talks").date_parts() is None

@@ -1,12 +1,13 @@
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.dates import TemporalExpression, extract_dates, reference_date_from_dateline
+from tasks.dates import TemporalExpression, extract_dates, reference_date_from_dateline, reference_dates
 
 SEEDS = Path(__file__).parent.parent / "fixtures" / "seeds"
 PUBLISHED = date(2016, 3, 15)  # the day after Putin's announcement of Monday 14 March 2016
@@ -245,11 +246,29 @@ def test_reuters_dateline_after_the_title_line():
         ("LONDON, March 14, 2016 (Reuters) - Oil prices fell.", date(2016, 3, 14)),
         ("WASHINGTON, Feb. 26 (AP) -- The Senate voted.", date(2016, 2, 26)),
         ("MOSCOW (Reuters) - Putin ordered a withdrawal.", None),
+        ("RICHMOND, Va. Feb 26 - Qtly div eight cts vs 7.5 cts prior.", date(2016, 2, 26)),
+        ("NEW YORK, FEb 26 - Coca-Cola Co's unit said.", date(2016, 2, 26)),
         ("Russian President Vladimir Putin announced late on Monday that he will withdraw.", None),
     ],
 )
 def test_dateline_forms(text, expected):
     assert reference_date_from_dateline(text, 2016) == expected
+
+
+def test_reference_date_is_the_manifest_date_else_the_dateline_else_the_drop_date():
+    docs = pl.DataFrame(
+        {
+            "published_at": [datetime(2016, 3, 10, 9, 30), None, None],
+            "text": ["LONDON, March 14 (Reuters) - Oil fell.", "LONDON, March 14 (Reuters) - Oil fell.", "Oil fell."],
+        },
+        schema={"published_at": pl.Datetime, "text": pl.String},
+    )
+    frame = reference_dates(docs, date(2016, 3, 15))
+    assert frame["reference_date"].to_list() == [date(2016, 3, 10), date(2016, 3, 14), date(2016, 3, 15)]
+    assert frame["reference_date_source"].to_list() == ["manifest", "dateline", "drop_date"]
+    without_drop_date = reference_dates(docs, None)
+    assert without_drop_date["reference_date"].to_list()[2] is None
+    assert without_drop_date["reference_date_source"].to_list() == ["manifest", "none", "none"]
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -919,3 +938,65 @@ def test_a_vague_stretch_anchored_on_an_event_is_a_date_without_a_value(text):
 def test_a_vague_stretch_on_its_own_stays_a_duration(text, value):
     found = only(text)
     assert (found.timex_type, found.value) == ("DURATION", value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Protesters started a series of ``Spring of Life'' demonstrations in 1992.",
+        "The Arab Spring toppled four rulers.",
+        "She won gold at the Summer Olympics.",
+        "Diana Rigg was best actress for Suddenly Last Summer.",
+        "A free kick from the left by Winter was met by Byrne.",
+    ],
+)
+def test_a_season_in_title_case_inside_a_sentence_is_a_name(text):
+    assert all(e.text.lower() not in ("spring", "summer") for e in extract_dates(text, PUBLISHED))
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Summer will come early.", "SU"),
+        ("They expect to seal a final agreement by Spring 2005.", "SP"),
+        ("The new show will launch in Spring next year.", "SP"),
+        ("In the approach to Spring, the market becomes more sensitive.", "SP"),
+    ],
+)
+def test_a_capitalised_season_at_the_start_after_a_preposition_or_before_a_year_is_still_a_season(text, code):
+    seasons = [e for e in extract_dates(text, PUBLISHED) if e.text.rstrip(" 0123456789") in ("Summer", "Spring")]
+    assert len(seasons) == 1 and seasons[0].value.endswith(code)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("In London at mid-afternoon yesterday, the shares were up 2 pence.", "2016-03-14TAF"),
+        ("The vote is due late evening tomorrow.", "2016-03-16TEV"),
+    ],
+)
+def test_a_part_of_day_before_yesterday_or_tomorrow_is_that_part_of_that_day(text, value):
+    assert (only(text).timex_type, only(text).value) == ("TIME", value)
+
+
+def test_a_scheduled_meeting_with_an_adverb_before_the_weekday_is_ahead():
+    # Friday 1 May 1998: "meet separately Monday" is the Monday to come
+    found = only("He and Arafat meet separately Monday with the Secretary of State.", date(1998, 5, 1))
+    assert found.value == "1998-05-04"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("He was arrested on Monday and appeared in court the next morning.", "2016-03-15TMO"),
+        ("On March 3 the plant closed; the following day workers protested.", "2016-03-04"),
+        ("The vote was on Feb. 10; the previous day, talks broke down.", "2016-02-09"),
+    ],
+)
+def test_the_next_morning_counts_from_the_day_the_story_is_at(text, value):
+    assert extract_dates(text, PUBLISHED)[-1].value == value
+
+
+def test_the_next_morning_with_no_day_before_it_has_no_value():
+    found = only("He appeared in court the next morning.")
+    assert (found.text, found.timex_type, found.value) == ("the next morning", "TIME", None)

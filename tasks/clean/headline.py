@@ -1,0 +1,67 @@
+"""The headline: the first line when it is shaped like one and set apart from the body (step 3)."""
+
+from .shapes import (
+    _BLANK,
+    _DIGIT,
+    _LETTER,
+    _MAX_TITLE_CHARS,
+    _MAX_TITLE_WORDS,
+    _PLAIN,
+    _TITLE_BAD_END,
+    _ends_sentence,
+    _Line,
+    _word_count,
+)
+from .structure import _is_structure_line
+
+_MAX_HEADER_LINE_WORDS = 8
+_MAX_HEADER_LINES = 2
+_MIN_HEADED_TITLE_WORDS = 3
+
+
+def _is_title_shaped(line: _Line) -> bool:
+    text = line.text
+    if (
+        line.kind != _PLAIN
+        or len(text) > _MAX_TITLE_CHARS
+        or _word_count(text) > _MAX_TITLE_WORDS
+        or not _LETTER.search(text)
+        or _is_structure_line(text)
+    ):
+        return False
+    last = text[-1]
+    return not (last in _TITLE_BAD_END and not (last == "." and text.upper() == text))
+
+
+def _detect_title(lines: list[_Line]) -> tuple[str | None, list[_Line]]:
+    """Return the headline (or None) and the lines after it.
+
+    The headline is the first line when a blank line follows it, or when the lines between it and the
+    first blank line are short header lines (a byline, a dateline, an ad label or a credit the junk rules
+    did not know): those stay in the body, but are never glued to the headline.
+    """
+    first = 0
+    while first < len(lines) and lines[first].kind == _BLANK:
+        first += 1
+    if first + 2 >= len(lines) or not _is_title_shaped(lines[first]):
+        return None, lines
+    if lines[first + 1].kind == _BLANK:
+        return lines[first].text, lines[first + 2 :]
+    end = first + 1
+    while end < len(lines) and lines[end].kind != _BLANK and end - first <= _MAX_HEADER_LINES:
+        end += 1
+    header = lines[first + 1 : end]
+    if (
+        end >= len(lines)
+        or lines[end].kind != _BLANK
+        or len(header) > _MAX_HEADER_LINES
+        or _word_count(lines[first].text) < _MIN_HEADED_TITLE_WORDS
+    ):
+        return None, lines
+    for line in header:
+        text = line.text
+        short = _word_count(text) <= _MAX_HEADER_LINE_WORDS and not _ends_sentence(text) and not _DIGIT.search(text)
+        if not (_is_structure_line(text) or (short and line.kind == _PLAIN and text[0].isupper())):
+            return None, lines
+    body = [item for line in header for item in (line, _Line("", _BLANK, 0))]
+    return lines[first].text, body + lines[end + 1 :]

@@ -1,0 +1,147 @@
+"""Paragraph by paragraph: junk rejoined from wrapped lines, learned template paragraphs, repeats and
+the comment section (steps 2, 5 and 6 on the joined paragraphs).
+"""
+
+from .boilerplate import _is_block_key_candidate, block_key
+from .junk import _COMMENT_HEADER, _COMMENT_POLICY, _MAX_JUNK_CHARS, _MAX_SHORT_TAIL_WORDS, _junk_rule, _may_be_junk
+from .removals import _remove
+from .shapes import _DIGIT, _LETTER, _LIST_ITEM, _MIN_NUMERIC_REPEAT_WORDS, _MIN_REPEAT_WORDS, _Block, _word_count
+from .structure import _is_structure_line
+
+
+def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop prose paragraphs that match a junk pattern once rejoined ("Follow us" / "on Twitter")."""
+    kept: list[_Block] = []
+    for block in blocks:
+        if not block.is_table:
+            # one-line paragraphs were judged line by line already; a contact appeal may be wrapped
+            rule = _junk_rule(block.text) if block.n_lines > 1 and len(block.text) <= _MAX_JUNK_CHARS else None
+            if rule is not None:
+                _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
+                continue
+        kept.append(block)
+    return kept
+
+
+_HEADER_ZONE_BLOCKS = 3
+_FOOTER_ZONE_BLOCKS = 4
+
+
+def _drop_learned_blocks(
+    blocks: list[_Block], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
+) -> list[_Block]:
+    """Drop short prose paragraphs joined from two or more lines whose `block_key` is learned template.
+
+    Only the header and footer zones are looked at (the first and last few paragraphs): a site wraps its
+    template sentences with the body above or below the article, and hashing every paragraph of every
+    document would cost more than the rest of the learned-boilerplate check.
+    """
+    kept: list[_Block] = []
+    n = len(blocks)
+    for index, block in enumerate(blocks):
+        if (
+            (index < _HEADER_ZONE_BLOCKS or index >= n - _FOOTER_ZONE_BLOCKS)
+            and block.n_lines >= 2
+            and not block.is_table
+            and _is_block_key_candidate(block.text, _word_count(block.text))
+            and block_key(block.text) in boilerplate
+            and not _is_structure_line(block.text)
+        ):
+            _remove("learned_boilerplate", block.text, block.n_lines, removed_chars, removed_lines)
+            continue
+        kept.append(block)
+    return kept
+
+
+def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded), and the rest
+    of a body pasted twice.
+
+    Short paragraphs, short ones with numbers and table blocks are content even when they repeat, except
+    inside a second copy of the body: once a long paragraph repeats, the paragraphs after it that repeat
+    the ones after its first copy, in the same order, are that copy too (its list lines, its data rows),
+    and so are the list lines just before it that repeat those before the first copy.
+    """
+    first_seen: dict[str, int] = {}  # long paragraph -> its index in `kept`
+    kept: list[_Block] = []
+    follows: int | None = None  # index in `kept` the next block would repeat, inside a second copy
+
+    def drop(block: _Block) -> None:
+        _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+
+    for block in blocks:
+        if follows is not None:
+            if follows < len(kept) and kept[follows].text.casefold() == block.text.casefold():
+                drop(block)
+                follows += 1
+                continue
+            follows = None
+        words = _word_count(block.text)
+        if (
+            not block.is_table
+            and words >= _MIN_REPEAT_WORDS
+            and (words >= _MIN_NUMERIC_REPEAT_WORDS or not _DIGIT.search(block.text))
+        ):
+            key = block.text.casefold()
+            original = first_seen.get(key)
+            if original is not None:
+                drop(block)
+                # the list lines just kept that repeat those before the original are the copy's start
+                back = 1
+                while (
+                    original - back >= 0
+                    and len(kept) - back > original
+                    and _LIST_ITEM.match(kept[-back].text)
+                    and kept[-back].text.casefold() == kept[original - back].text.casefold()
+                ):
+                    back += 1
+                for _ in range(back - 1):
+                    drop(kept.pop())
+                follows = original + 1
+                continue
+            first_seen[key] = len(kept)
+        kept.append(block)
+    return kept
+
+
+def _is_comment_header(block: _Block) -> bool:
+    return (
+        not block.is_table
+        and _may_be_junk(block.text)
+        and _COMMENT_HEADER.fullmatch(block.text) is not None
+        and _LETTER.search(block.text) is not None
+    )
+
+
+def _is_comment_tail(block: _Block) -> bool:
+    if block.is_table:
+        return False
+    if _word_count(block.text) <= _MAX_SHORT_TAIL_WORDS:
+        return True
+    hits = 0
+    for _ in _COMMENT_POLICY.finditer(block.text):
+        hits += 1
+        if hits >= 2:
+            return True
+    return False
+
+
+def _drop_comment_section(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+    """Drop a trailing comment section and any leftover standalone comment prompts."""
+    # Walk back from the end while paragraphs look like comment policy; the earliest header inside that
+    # stretch starts the section.
+    if not any(_is_comment_header(block) for block in blocks):
+        return blocks
+    cut = len(blocks)
+    i = len(blocks) - 1
+    while i >= 0 and (_is_comment_header(blocks[i]) or _is_comment_tail(blocks[i])):
+        if _is_comment_header(blocks[i]):
+            cut = i
+        i -= 1
+    kept: list[_Block] = []
+    for index, block in enumerate(blocks):
+        if index >= cut or _is_comment_header(block):
+            _remove("comment_section", block.text, block.n_lines, removed_chars, removed_lines)
+            continue
+        kept.append(block)
+    return kept

@@ -1,0 +1,293 @@
+"""The stage's driver: candidates -> normalised expressions -> ranges, clock times on their day, NER spans merged."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+
+from .candidates import _candidate_matches
+from .families import FAMILY_BY_NAME
+from .values import TemporalExpression, _month, _number
+from .vocabulary import _MONTH_NUMBER, _NUMBER_WORDS, _OPENING_QUOTES
+
+# An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").
+_TEMPORAL_HINT_RE = re.compile(
+    r"(?<!\d)(?:1[5-9]|20)\d\d(?!\d)|\d[:/]\d|\b(?:year|month|week|day|hour|minute|decade|centur|quarter|half|season|"
+    r"spring|summer|autumn|fall|winter|morning|afternoon|evening|night|noon|midnight|today|tonight|tomorrow|yesterday|"
+    r"daily|weekly|monthly|recent|ago|period|time|era|age|dawn|dusk|weekend|holiday|christmas|easter|"
+    r"ramadan|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|april|june|july|"
+    r"august|september|october|november|december)",
+    re.IGNORECASE,
+)
+
+
+def _month_of(expression: str) -> int | None:
+    """The month number named by the last month word of an expression, if any."""
+    for word in reversed(re.split(r"[\s-]+", expression)):
+        month = _MONTH_NUMBER.get(word.rstrip(".").lower())
+        if month is not None:
+            return month
+    return None
+
+
+def _is_title_mid_sentence(text: str, m: re.Match[str]) -> bool:
+    """Whether a match in Title Case inside a sentence is a name: ABC's "This Week", "VOA Today", "High Noon"."""
+    words = m[0].split()
+    if not all(word[0].isupper() and word[1:].islower() for word in words if word[0].isalpha()) or m[0][0].isdigit():
+        return False
+    # ABC News' "This Week": the possessive's apostrophe and the opening quote both go
+    before = text[max(0, m.start() - 20) : m.start()].rstrip(_OPENING_QUOTES + " \t\n")
+    return bool(before) and (before[-1].isalnum() or before[-1] == ",")
+
+
+# British English capitalises seasons: after a preposition or before a year it is still one ("by Spring 2005",
+# "in the approach to Spring"), where "Suddenly Last Summer", "My Summer of Love", "Jamie Winter" are names.
+_BEFORE_CAPITALISED_SEASON_RE = re.compile(
+    r"\b(?:in|by|to|until|till|through|since|during|before|after|from|over)\s+$", re.IGNORECASE
+)
+_YEAR_AFTER_RE = re.compile(r",?\s+(?:19|20)\d\d\b")
+
+
+def _is_capitalised_season(text: str, m: re.Match[str]) -> bool:
+    """Whether a season in Title Case is a season all the same: after a preposition or before a year."""
+    return m.lastgroup == "season" and (
+        _BEFORE_CAPITALISED_SEASON_RE.search(text, max(0, m.start() - 10), m.start()) is not None
+        or _YEAR_AFTER_RE.match(text, m.end()) is not None
+    )
+
+
+def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpression], list[tuple[int, int]]]:
+    """The expressions the patterns find, and the spans of names that look like them ("This Week")."""
+    found = []
+    names = []
+    for m in _candidate_matches(text):
+        family = FAMILY_BY_NAME[m.lastgroup]
+        try:
+            if family.in_context:
+                normalised = family.normalise(m, text, reference_date, found)
+            else:
+                normalised = family.normalise(m, text, reference_date)
+        except (ValueError, OverflowError):  # a reference near year 1 or 9999: no date to give
+            continue
+        if normalised is None:
+            continue
+        if family.nameable and _is_title_mid_sentence(text, m) and not _is_capitalised_season(text, m):
+            names.append((m.start(), m.end()))
+            continue
+        if (
+            family.name in ("spelled_year", "relative")
+            and normalised.granularity == "year"
+            and found
+            and found[-1].granularity == "month"
+            and found[-1].text.split()[0].lower() not in ("last", "next", "this")
+            and not any(ch.isdigit() for ch in found[-1].text)  # "December 1985 this year" has its year
+            and text[found[-1].end : m.start()].isspace()
+            and _month_of(found[-1].text) is not None
+        ):
+            # "January nineteen ninety-seven", "June last year": the month of that year
+            month_name = found.pop()
+            month = _month_of(month_name.text)
+            year_month = _month(normalised.date_start.year, month, normalised.anchor, month_name.part_of_day)
+            found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
+            continue
+        found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
+    found = _range_starts(text, found)
+    return _date_clocks_by_their_day(text, _merge_clock_and_day(text, found)), names
+
+
+# "12 to 18 months", "two or three days", "5-10 years", "between 5 and 10 years": the first number of a range
+# of durations, written just before the duration that carries the unit.
+_RANGE_START_RE = re.compile(
+    r"(?:(?<=\bbetween\s)(?P<between>)|(?<![\w.,$£€-]))(?P<n>\d{1,3}|"
+    + "|".join(w for w in sorted(_NUMBER_WORDS, key=len, reverse=True) if w not in ("a", "an", "hundred"))
+    + r")\s*(?:(?P<and>and)|to|or|-|–)\s*$",
+    re.IGNORECASE,
+)
+_DURATION_VALUE_RE = re.compile(r"(PT?)(\d+)([A-Z]+)")
+
+
+def _range_starts(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """Add the first end of each range of durations, with the unit of the second ("12" of "12 to 18 months": P12M)."""
+    result: list[TemporalExpression] = []
+    for e in found:
+        value = _DURATION_VALUE_RE.fullmatch(e.value or "") if e.timex_type == "DURATION" else None
+        start = _RANGE_START_RE.search(text, max(0, e.start - 24), e.start) if value else None
+        if start is not None and (start["and"] is None or start["between"] is not None):
+            number = _number(start["n"])
+            previous_end = result[-1].end if result else 0
+            if number and start.start("n") >= previous_end:
+                prefix, _, suffix = value.groups()
+                result.append(
+                    TemporalExpression(
+                        start["n"],
+                        start.start("n"),
+                        start.end("n"),
+                        "DURATION",
+                        f"{prefix}{number}{suffix}",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )  # fmt: skip
+                )
+        result.append(e)
+    return result
+
+
+_CLOCK_VALUE_RE = re.compile(r"T\d\d:\d\d$")
+_CLOCK_DAY_GAP_RE = re.compile(r"[\s,]*")
+
+
+def _merge_clock_and_day(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """ "10 p.m. Wednesday", "noon Thursday", "5 p.m. EST, Nov. 9": one time on that day, not two expressions."""
+    merged: list[TemporalExpression] = []
+    for e in found:
+        clock = merged[-1] if merged else None
+        if (
+            clock is not None
+            and e.granularity == "day"
+            and e.value is not None
+            and clock.value is not None
+            and _CLOCK_VALUE_RE.search(clock.value)
+            and clock.value.startswith(clock.anchor.isoformat() if clock.anchor else "XXXX-XX-XX")
+            and _CLOCK_DAY_GAP_RE.fullmatch(text, clock.end, e.start)
+        ):
+            value = e.value.split("T")[0] + clock.value[-6:]
+            merged[-1] = TemporalExpression(
+                text[clock.start : e.end], clock.start, e.end, "TIME", value, e.date_start, e.date_end, "day",
+                e.anchor, e.part_of_day,
+            )  # fmt: skip
+            continue
+        merged.append(e)
+    return merged
+
+
+# Between a clock time and the day it is on: "3 p.m. on Saturday", "10:35 a.m. (0735 GMT) Friday" ...
+_CLOCK_THEN_DAY_GAP_RE = re.compile(r"[\s,()]*(?:on\s+)?", re.IGNORECASE)
+# ... and between a day and its clock time: "Saturday at 3 p.m.", "Tuesday, around 10 a.m."
+_DAY_THEN_CLOCK_GAP_RE = re.compile(
+    r"[\s,]*(?:(?:at|from|by|until|till|before|after|shortly\s+(?:after|before))\s+)?(?:(?:about|around|approximately)\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _on_the_reference_day(e: TemporalExpression) -> bool:
+    """A clock time that was put on the reference date for want of a day ("at 3 p.m.")."""
+    return (
+        e.timex_type == "TIME"
+        and e.value is not None
+        and _CLOCK_VALUE_RE.search(e.value) is not None
+        and e.value.startswith(e.anchor.isoformat() if e.anchor else "XXXX-XX-XX")
+    )
+
+
+def _is_day(e: TemporalExpression) -> bool:
+    return e.granularity == "day" and e.value is not None and re.fullmatch(r"\d{4}-\d\d-\d\d", e.value) is not None
+
+
+def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """A clock time next to a day ("Saturday at 3 p.m.", "3 p.m. on Saturday") is on that day, not the reference's."""
+    result = list(found)
+    for i, e in enumerate(result):
+        if not _on_the_reference_day(e):
+            continue
+        day = None
+        j, previous_end = i + 1, e.end
+        # "10:35 a.m. (0735 GMT) Friday": through other clock times to the day
+        while j < len(result) and _CLOCK_THEN_DAY_GAP_RE.fullmatch(text, previous_end, result[j].start):
+            if _is_day(result[j]):
+                day = result[j]
+                break
+            if not _on_the_reference_day(result[j]):
+                break
+            previous_end, j = result[j].end, j + 1
+        if day is None and i > 0 and _is_day(result[i - 1]):
+            if _DAY_THEN_CLOCK_GAP_RE.fullmatch(text, result[i - 1].end, e.start):
+                day = result[i - 1]
+        if day is not None:
+            result[i] = e._replace(
+                value=day.value + e.value[-6:], date_start=day.date_start, date_end=day.date_end, anchor=day.anchor
+            )
+    return result
+
+
+_AGE_RE = re.compile(r"(?:\d|\b[a-z]+)[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)
+# NER spans nobody can give a value: a rate word used as an adjective ("quarterly dividend") or a bare
+# "the day" / "that night", which TimeML annotates only when it can be resolved from context.
+_UNRESOLVABLE_NER_RE = re.compile(
+    r"(?:quarterly|weekly|monthly|seasonally|(?:the|that|this)\s+(?:day|night)(?:\s+of)?)", re.IGNORECASE
+)
+# A unit with no number, name or definite article ("a quarter", "his year", "All week", "Good evening",
+# "just minutes apart", CBS's "60 Minutes") points at no particular time: nobody can give it a value.
+_GENERIC_NER_RE = re.compile(
+    r"(?:(?:a|an|his|her|its|their|our|my|your|all|only|just|more\s+than\s+a)\s+)?(?:fiscal\s+)?"
+    r"(?:year|quarter|month|week|weekend|day|morning|afternoon|evening|nights?)|(?:\d+\s+|only\s+|just\s+)?"
+    r"(?:minutes|hours|seconds)",
+    re.IGNORECASE,
+)
+_DEFINITE_BEFORE_RE = re.compile(r"\b(?:the|that|this)\s+$", re.IGNORECASE)
+
+
+def _is_generic_ner(text: str, start: int, end: int) -> bool:
+    """Whether an NER span nothing here could normalise is a bare unit ("his year") rather than a time.
+
+    "the [week]'s most active session": a unit after a definite article refers to a time and is kept.
+    """
+    if _DEFINITE_BEFORE_RE.search(text, max(0, start - 6), start):
+        return False
+    span = text[start:end]
+    return _GENERIC_NER_RE.fullmatch(span) is not None and not re.fullmatch(r"\d+\s+(?-i:[a-z]+)", span)
+
+
+def _merge_ner(
+    text: str,
+    own: list[TemporalExpression],
+    ner_spans: Sequence[tuple[int, int, str]],
+    names: Sequence[tuple[int, int]] = (),
+) -> list[TemporalExpression]:
+    """Add NER DATE/TIME spans: a span wrapping one own expression widens it, a span nobody found is kept.
+
+    Spans over ``names`` (titles such as ABC's "This Week") are dropped.
+    """
+    result = list(own)
+    for ner_start, ner_end, label in ner_spans:
+        if label not in ("DATE", "TIME") or not 0 <= ner_start < ner_end <= len(text):
+            continue
+        if any(start < ner_end and ner_start < end for start, end in names):
+            continue
+        overlapping = [i for i, e in enumerate(result) if e.start < ner_end and ner_start < e.end]
+        if not overlapping:
+            span = text[ner_start:ner_end]
+            if (
+                _TEMPORAL_HINT_RE.search(span)
+                and not _AGE_RE.search(span)
+                and not _UNRESOLVABLE_NER_RE.fullmatch(span)
+                and not _is_generic_ner(text, ner_start, ner_end)
+            ):
+                result.append(TemporalExpression(span, ner_start, ner_end, label, None, None, None, None, None, None))
+            continue
+        if len(overlapping) != 1:
+            continue
+        inner = result[overlapping[0]]
+        wider = ner_start <= inner.start and inner.end <= ner_end and (ner_end - ner_start) > (inner.end - inner.start)
+        # "about two years" widens; "the year ended March 31" holds a second expression and does not.
+        extra = text[ner_start : inner.start] + " " + text[inner.end : ner_end]
+        if wider and not _TEMPORAL_HINT_RE.search(extra):
+            result[overlapping[0]] = inner._replace(text=text[ner_start:ner_end], start=ner_start, end=ner_end)
+    return result
+
+
+def extract_dates(
+    text: str, reference_date: date | None, ner_spans: Sequence[tuple[int, int, str]] = ()
+) -> list[TemporalExpression]:
+    """Return the temporal expressions of ``text``, normalised against ``reference_date``, sorted by start.
+
+    ``ner_spans`` are ``(start, end, label)`` from an NER model; DATE and TIME spans are merged in
+    (an NER span that wraps exactly one expression found here widens it; one found nowhere else is
+    kept with ``value=None``).
+    """
+    own, names = _find_own(text, reference_date)
+    merged = _merge_ner(text, own, ner_spans, names) if ner_spans else own
+    return sorted(merged, key=lambda e: (e.start, e.end))
