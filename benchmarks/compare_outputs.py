@@ -39,6 +39,13 @@ def _table(out: Path, name: str) -> pl.DataFrame | None:
         return None
     frame = pl.concat([pl.read_parquet(p, glob=False, hive_partitioning=False) for p in parts], how="diagonal_relaxed")
     frame = frame.drop([c for c in frame.columns if c in VOLATILE])
+    if "config" in frame.columns:  # the run's settings hold the output folder, which differs by design
+        frame = frame.with_columns(
+            pl.col("config").map_elements(
+                lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "out_dir"}, sort_keys=True),
+                return_dtype=pl.String,
+            )
+        )
     # maps and lists of structs do not sort: compare them through their JSON text
     return frame.select(
         pl.col(c).map_elements(lambda v: json.dumps(v, default=str, sort_keys=True), return_dtype=pl.String)

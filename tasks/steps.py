@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -126,99 +125,9 @@ def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
     )
 
 
-# moves to tasks/dates (helper A)
-def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:
-    """reference_date and its source: manifest published_at, else the dateline, else the drop's date."""
-    year_hint = drop_date.year if drop_date else None
-    from_manifest = docs["published_at"].dt.date()
-    from_dateline = [
-        None if manifest is not None else dates_stage.reference_date_from_dateline(text, year_hint)
-        for manifest, text in zip(from_manifest, docs["text"], strict=True)
-    ]
-    frame = pl.DataFrame(
-        {"m": from_manifest, "d": pl.Series(from_dateline, dtype=pl.Date)},
-        schema={"m": pl.Date, "d": pl.Date},
-    )
-    return frame.select(
-        reference_date=pl.coalesce("m", "d", pl.lit(drop_date, dtype=pl.Date)),
-        reference_date_source=pl.when(pl.col("m").is_not_null())
-        .then(pl.lit("manifest"))
-        .when(pl.col("d").is_not_null())
-        .then(pl.lit("dateline"))
-        .when(pl.lit(drop_date is not None))
-        .then(pl.lit("drop_date"))
-        .otherwise(pl.lit("none")),
-    )
-
-
-# moves to tasks/clean (helper B)
 def learn_drop_boilerplate(ctx: RunContext, loaded: list[LoadedBatch]) -> frozenset[int]:
     """Line keys that recur in enough documents of the whole drop to be its template text."""
-    n_docs = sum(batch.docs for batch in loaded)
-    paths = [batch.keys_path for batch in loaded]
-    if not n_docs:
-        return frozenset()
-    threshold = clean.boilerplate_threshold(n_docs)
-    frequent = (
-        pl.scan_parquet(paths, glob=False).group_by("key").agg(pl.col("docs").sum()).filter(pl.col("docs") >= threshold)
-    )
-    return frozenset(frequent.collect()["key"].to_list())
-
-
-# moves to tasks/clean (helper B)
-def headline_only_as_text(cleaned: pl.DataFrame) -> pl.DataFrame:
-    """A headline-only item (a wire flash, a body that was only template text) keeps its headline as text."""
-    return cleaned.with_columns(
-        text=pl.when((pl.col("text").str.strip_chars() == "") & pl.col("title").is_not_null())
-        .then(pl.col("title"))
-        .otherwise(pl.col("text"))
-    )
-
-
-# moves to tasks/clean (helper B)
-def split_empty_after_cleanup(cleaned: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(documents with text left, quarantine rows of those with none)."""
-    is_empty = pl.col("text").str.strip_chars() == ""
-    quarantined = cleaned.filter(is_empty).select(
-        "source_path",
-        reason=pl.lit("empty_after_cleanup"),
-        detail=pl.format("no text left once cleanup removed {} characters of junk", "n_chars_removed"),
-        size_bytes="size_bytes",
-    )
-    return cleaned.filter(~is_empty), quarantined
-
-
-# moves to tasks/dates (helper A)
-def dated_rows(
-    doc_ids: pl.Series, texts: pl.Series, reference_dates: pl.Series, text_spans: list[list]
-) -> tuple[list[tuple], list[str]]:
-    """Rows of the `dates` table (without drop_id, run_id) for each document's text, resolved against its
-    reference date, and the documents whose extraction failed (they keep everything else)."""
-    date_rows: list[tuple] = []
-    date_errors: list[str] = []
-    for doc_id, text, ref, doc_spans in zip(doc_ids, texts, reference_dates, text_spans, strict=True):
-        try:
-            expressions = dates_stage.extract_dates(text, ref, doc_spans)
-        except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else
-            date_errors.append(f"{doc_id}: {type(exc).__name__}: {exc}")
-            expressions = []
-        for x in expressions:
-            date_rows.append(
-                (
-                    doc_id,
-                    x.text,
-                    x.start,
-                    x.end,
-                    x.timex_type,
-                    x.value,
-                    x.date_start,
-                    x.date_end,
-                    x.granularity,
-                    x.anchor,
-                    x.part_of_day,
-                )
-            )
-    return date_rows, date_errors
+    return clean.learn_drop_boilerplate([batch.keys_path for batch in loaded], sum(batch.docs for batch in loaded))
 
 
 def join_manifest(cleaned: pl.DataFrame, manifest_path: Path) -> pl.DataFrame:
@@ -237,28 +146,19 @@ def join_manifest(cleaned: pl.DataFrame, manifest_path: Path) -> pl.DataFrame:
 
 def prepare_documents(
     ctx: RunContext, raw: pl.DataFrame, boilerplate: frozenset[int]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, clean.CleanedBatch]:
     """Cleaned documents with ids, manifest fields, hashes, word counts and reference dates (no signatures
-    yet), and the quarantine rows of the documents cleanup emptied."""
-    cleaned = headline_only_as_text(clean.clean_batch(raw, boilerplate))
-    cleaned, quarantined = split_empty_after_cleanup(cleaned)
-    cleaned = join_manifest(cleaned, ctx.manifest_path)
+    yet), and what cleanup made of the batch (its quarantined rows, its removals per rule)."""
+    cleaned_batch = clean.clean_documents(raw, boilerplate)
+    cleaned = join_manifest(cleaned_batch.documents, ctx.manifest_path)
     docs = cleaned.with_columns(
         doc_id=doc_ids(ctx.drop_id, cleaned["source_path"], cleaned["text"]),
         drop_id=pl.lit(ctx.drop_id),
         content_hash=dedupe.content_hashes(dedupe.dedupe_texts(cleaned)),
         n_words=pl.col("text").str.count_matches(r"\S+").cast(pl.Int32),
     )
-    docs = pl.concat([docs, reference_dates(docs, drop_date_of(ctx.drop_id))], how="horizontal")
-    return docs, quarantined
-
-
-def _cleanup_totals(docs: pl.DataFrame, column: str) -> list[tuple[str, int]]:
-    """(rule, total) over the documents' per-rule cleanup counts."""
-    if docs.height == 0:
-        return []
-    totals = docs.select(pl.col(column).explode().struct.unnest()).group_by("key").agg(pl.col("value").sum())
-    return totals.rows()
+    docs = pl.concat([docs, dates_stage.reference_dates(docs, drop_date_of(ctx.drop_id))], how="horizontal")
+    return docs, cleaned_batch
 
 
 def _per_run(ctx: RunContext) -> dict[str, pl.Expr]:
@@ -298,7 +198,8 @@ def prepare_batch(ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate:
     stats = StageStats()
     raw = read_ipc(loaded.raw_path)
     documents_point(raw["raw_text"], "prepare")
-    docs, quarantined = prepare_documents(ctx, raw, boilerplate)
+    docs, cleaned = prepare_documents(ctx, raw, boilerplate)
+    quarantined = cleaned.quarantined
     stats.lap("clean")
     cfg = ctx.settings.minhash
     signatures = dedupe.minhash_signatures(dedupe.dedupe_texts(docs), cfg)
@@ -316,8 +217,8 @@ def prepare_batch(ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate:
     stats.lap("write")
     if q_rows:
         stats.count(QUARANTINE_REASONS, quarantined["reason"].value_counts().rows())
-    stats.count(CHARS_REMOVED, _cleanup_totals(docs, "cleanup"))
-    stats.count(LINES_REMOVED, _cleanup_totals(docs, "cleanup_lines"))
+    stats.count(CHARS_REMOVED, cleaned.chars_removed.items())
+    stats.count(LINES_REMOVED, cleaned.lines_removed.items())
     return PreparedBatch(index, str(path), loaded.files, docs.height, q_rows, stats)
 
 
@@ -369,7 +270,9 @@ def annotate_batch(
     )
     entity_rows = entities.mention_rows(annotated["doc_id"], annotated["title"], annotated["text"], title_spans, spans)
     stats.lap("entities")
-    date_rows, date_errors = dated_rows(annotated["doc_id"], annotated["text"], annotated["reference_date"], spans)
+    date_rows, date_errors = dates_stage.dated_rows(
+        annotated["doc_id"], annotated["text"], annotated["reference_date"], spans
+    )
     stats.lap("dates")
     per_run = ("drop_id", "run_id")
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))

@@ -55,8 +55,8 @@ Where each part lives (names with a leading underscore are private to the packag
 
 from __future__ import annotations
 
-from .extract import extract_dates
+from .extract import dated_rows, extract_dates
 from .reference import reference_date_from_dateline, reference_dates
 from .values import TemporalExpression
 
-__all__ = ["TemporalExpression", "extract_dates", "reference_date_from_dateline", "reference_dates"]
+__all__ = ["TemporalExpression", "dated_rows", "extract_dates", "reference_date_from_dateline", "reference_dates"]

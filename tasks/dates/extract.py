@@ -291,3 +291,35 @@ def extract_dates(
     own, names = _find_own(text, reference_date)
     merged = _merge_ner(text, own, ner_spans, names) if ner_spans else own
     return sorted(merged, key=lambda e: (e.start, e.end))
+
+
+def dated_rows(
+    doc_ids: Sequence[str], texts: Sequence[str], reference_dates: Sequence[date | None], text_spans: Sequence[list]
+) -> tuple[list[tuple], list[str]]:
+    """Rows of the `dates` table (without drop_id, run_id) for each document's text, resolved against its
+    reference date, and the documents whose extraction failed (they keep everything else)."""
+    date_rows: list[tuple] = []
+    date_errors: list[str] = []
+    for doc_id, text, ref, doc_spans in zip(doc_ids, texts, reference_dates, text_spans, strict=True):
+        try:
+            expressions = extract_dates(text, ref, doc_spans)
+        except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else
+            date_errors.append(f"{doc_id}: {type(exc).__name__}: {exc}")
+            expressions = []
+        for x in expressions:
+            date_rows.append(
+                (
+                    doc_id,
+                    x.text,
+                    x.start,
+                    x.end,
+                    x.timex_type,
+                    x.value,
+                    x.date_start,
+                    x.date_end,
+                    x.granularity,
+                    x.anchor,
+                    x.part_of_day,
+                )
+            )
+    return date_rows, date_errors
