@@ -38,7 +38,7 @@ Pipeline path (`--pipeline`). The held-out check runs news articles through the 
 date stage sees cleaned text, not the gold text. Each corpus is written as a drop (one `<name>.txt` per
 document holding its <TEXT>, and a manifest.csv whose `published_at` is the DCT as written) and goes
 through the pipeline's own functions in this process, without Prefect: `discover` and `read_manifest`, the
-manifest staged as the discover task stages it, `textdrops.pipeline.load_batch_to_file`,
+manifest staged as the discover task stages it, `tasks.steps.load_batch_to_file`,
 `learn_drop_boilerplate`, `prepare_batch` (cleanup, headline, manifest join, `reference_dates`) and
 `dedupe_drop`; then, as `annotate_batch` does for kept documents, `extract_entities` on the cleaned texts
 and `extract_dates(text, reference_date, spans)`. Predicted spans are mapped back onto the gold text by
@@ -497,14 +497,15 @@ def write_drop(docs: Sequence[GoldDocument], drop: Path, with_title: bool = Fals
 
 def through_pipeline(docs: Sequence[GoldDocument], work: Path, with_title: bool = False) -> list[PipelineDocument]:
     """Load, clean, reference dates and dedupe statuses of ``docs`` as one drop, by the pipeline's own
-    functions in this process (``textdrops.pipeline`` load/prepare/dedupe steps, without Prefect)."""
-    from tasks import steps as pipeline
+    functions in this process (``tasks.steps`` load/prepare/dedupe steps, without Prefect)."""
+    from tasks import steps
     from tasks.load import discover, read_manifest
     from textdrops.config import Settings
+    from textdrops.staging import RunContext
 
     drop = work / "raw" / f"tempeval3-{docs[0].corpus.lower()}"
     write_drop(docs, drop, with_title)
-    ctx = pipeline.RunContext(
+    ctx = RunContext(
         run_id=f"eval-dates-{drop.name}", drop=str(drop), drop_id=drop.name, settings=Settings(out_dir=work / "out")
     )
     files, _ = discover(drop)
@@ -514,11 +515,11 @@ def through_pipeline(docs: Sequence[GoldDocument], work: Path, with_title: bool 
     ctx.staging.mkdir(parents=True, exist_ok=True)
     # as the discover task stages it
     manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
-    loaded = pipeline.load_batch_to_file(ctx, 0, files)
-    boilerplate = pipeline.learn_drop_boilerplate(ctx, [loaded])
-    prepared = pipeline.prepare_batch(ctx, 0, loaded, boilerplate)
-    deduped = pipeline.dedupe_drop(ctx, [prepared["path"]])
-    batch = pl.read_ipc(prepared["path"]).join(pl.read_ipc(deduped["statuses_path"]), on="doc_id", how="left")
+    loaded = steps.load_batch_to_file(ctx, 0, files)
+    boilerplate = steps.learn_drop_boilerplate(ctx, [loaded])
+    prepared = steps.prepare_batch(ctx, 0, loaded, boilerplate)
+    deduped = steps.dedupe_drop(ctx, [prepared.path])
+    batch = pl.read_ipc(prepared.path).join(pl.read_ipc(deduped.statuses_path), on="doc_id", how="left")
     by_path = {row["source_path"]: row for row in batch.iter_rows(named=True)}
     out = []
     for doc in docs:

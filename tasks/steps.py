@@ -33,17 +33,8 @@ __all__ = ["RunContext", "read_ipc"]  # the context every step takes, re-exporte
 # --- what the steps return ---------------------------------------------------------------------------------
 
 
-class _ReadByKey:
-    """Transitional: `result["path"]` as well as `result.path`, for the callers that still read results as
-    dicts (benchmarks/eval_stories.py `processed_drop`, which tests/tasks/test_stories.py runs, and
-    benchmarks/eval_dates.py `through_pipeline`). Remove once they use attributes."""
-
-    def __getitem__(self, name: str):
-        return getattr(self, name)
-
-
 @dataclass(frozen=True)
-class LoadedBatch(_ReadByKey):
+class LoadedBatch:
     """A batch read and decoded: its raw documents and candidate template lines, staged."""
 
     batch: int
@@ -60,7 +51,7 @@ class LoadedBatch(_ReadByKey):
 
 
 @dataclass(frozen=True)
-class PreparedBatch(_ReadByKey):
+class PreparedBatch:
     """A batch cleaned and fingerprinted: its documents staged as one Arrow file (`path`)."""
 
     batch: int
@@ -76,7 +67,7 @@ class PreparedBatch(_ReadByKey):
 
 
 @dataclass(frozen=True)
-class DedupeResult(_ReadByKey):
+class DedupeResult:
     """Every document's status, staged (`statuses_path`), and what the history held."""
 
     statuses_path: str
@@ -91,7 +82,7 @@ class DedupeResult(_ReadByKey):
 
 
 @dataclass(frozen=True)
-class AnnotatedBatch(_ReadByKey):
+class AnnotatedBatch:
     """A batch's table parts written: documents, and entities and dates of its kept documents."""
 
     batch: int
@@ -105,7 +96,7 @@ class AnnotatedBatch(_ReadByKey):
 
 
 @dataclass(frozen=True)
-class StoriesResult(_ReadByKey):
+class StoriesResult:
     """The drop's stories staged; the stage's own stats and the largest stories (for the run summary)."""
 
     story_stats: stories_stage.StoryStats  # its seconds: linking alone
