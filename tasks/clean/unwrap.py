@@ -66,7 +66,7 @@ def _wrap_width(lines: list[_Line]) -> int | None:
 
 # Per block: a paragraph may be wrapped at its own width (a quote, a pasted block), so each run of lines
 # gets its own width. A run of a hard-wrapped paragraph has every line but the last close to one width.
-_MIN_RUN_WRAP_WIDTH = 45
+_MIN_RUN_WRAP_WIDTH = 30
 _MIN_RUN_FULL_SHARE = 0.8
 _MIN_RUN_MID_SENTENCE_SHARE = 0.5
 
@@ -113,23 +113,31 @@ def _wrap_widths(lines: list[_Line]) -> list[int] | None:
 
     The document is wrapped when it is as a whole (`_wrap_width`) or when its runs of two or more lines,
     each measured against its own width, have most lines but the last close to that width and breaking
-    mid-sentence (one paragraph at 55 columns, the next at 90). A run of three or more lines is judged by
-    its own width; a two-line run, which says little about its width, by the document's.
+    mid-sentence (one paragraph at 45 columns, the next at 90). A run of three or more lines that looks
+    wrapped by itself (the next word would not have fitted on most of its lines within its width) is
+    judged by its own width. Any other run (two lines say little about their width; ragged lines were not
+    wrapped) is judged by the narrowest such width of the document: a line that ends a sentence there
+    ends its paragraph only when it is short of every width the document was wrapped at.
     """
     document_width = _wrap_width(lines)
     runs = [(start, end) for start, end in _line_runs(lines) if end - start >= 2]
     measured: list[tuple[int, int, int]] = []
+    own: list[tuple[int, int, int]] = []  # runs wrapped by themselves, measured by their own width
     non_last = full = mid_sentence = 0
     for start, end in runs:
         width = _run_wrap_width(lines, start, end)
         if width < _MIN_RUN_WRAP_WIDTH:
             continue
         measured.append((start, end, width))
+        filled = 0  # lines the next word would not have fitted on within the width: the wrapper broke them
         for i in range(start, end - 1):
             text = lines[i].text
             non_last += 1
             full += len(text) >= width - _FULL_LINE_SLACK
             mid_sentence += not _ends_sentence(text)
+            filled += len(text) + 1 + _first_word_length(lines[i + 1].text) > width
+        if end - start >= 3 and filled >= _MIN_RUN_FULL_SHARE * (end - 1 - start):
+            own.append((start, end, width))
     runs_wrapped = (
         non_last >= _MIN_FULL_LINES
         and full >= _MIN_RUN_FULL_SHARE * non_last
@@ -137,12 +145,13 @@ def _wrap_widths(lines: list[_Line]) -> list[int] | None:
     )
     if document_width is None and not runs_wrapped:
         return None
-    if document_width is None:
+    if own:
+        document_width = min(width for _, _, width in own)
+    elif document_width is None:
         document_width = sorted(width for _, _, width in measured)[len(measured) // 2]
     widths = [document_width] * len(lines)
-    for start, end, width in measured:
-        if end - start >= 3:
-            widths[start:end] = [width] * (end - start)
+    for start, end, width in own:
+        widths[start:end] = [width] * (end - start)
     return widths
 
 
