@@ -108,7 +108,19 @@ def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
     return second if counted >= 4 else longest
 
 
-def _wrap_widths(lines: list[_Line]) -> list[int] | None:
+def _indented_runs(lines: list[_Line], base_indent: int) -> list[tuple[int, int]]:
+    """`_line_runs` of indent-paragraphed text: a line indented deeper than the body starts a new run."""
+    runs = []
+    for start, end in _line_runs(lines):
+        for i in range(start + 1, end):
+            if lines[i].kind == _PLAIN and lines[i].indent > base_indent:
+                runs.append((start, i))
+                start = i
+        runs.append((start, end))
+    return runs
+
+
+def _wrap_widths(lines: list[_Line], runs: list[tuple[int, int]] | None = None) -> list[int] | None:
     """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped.
 
     The document is wrapped when it is as a whole (`_wrap_width`) or when its runs of two or more lines,
@@ -120,7 +132,7 @@ def _wrap_widths(lines: list[_Line]) -> list[int] | None:
     ends its paragraph only when it is short of every width the document was wrapped at.
     """
     document_width = _wrap_width(lines)
-    runs = [(start, end) for start, end in _line_runs(lines) if end - start >= 2]
+    runs = [(start, end) for start, end in (runs or _line_runs(lines)) if end - start >= 2]
     measured: list[tuple[int, int, int]] = []
     own: list[tuple[int, int, int]] = []  # runs wrapped by themselves, measured by their own width
     non_last = full = mid_sentence = 0
@@ -385,9 +397,8 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
-    if indent_mode:  # the indent alone decides paragraphs: one width serves the data rows and list items
-        document_width = _wrap_width(lines)
-        wrap_widths = [document_width] * len(lines) if document_width else None
+    if indent_mode:  # the indent alone decides paragraphs; their widths serve the data rows and list items
+        wrap_widths = _wrap_widths(lines, _indented_runs(lines, base_indent))
     else:
         wrap_widths = _wrap_widths(lines)
     # Only text that is not hard-wrapped needs the local evidence of each run.

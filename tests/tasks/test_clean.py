@@ -915,3 +915,12 @@ def test_wrapped_template_sentence_goes_whole_when_one_of_its_lines_is_learned_t
         doc = clean_document(raw, boilerplate)
         assert doc.text == f"{story} Item {i}."
         assert doc.removed_chars["learned_boilerplate"] == len(footer)
+
+
+def test_indented_paragraphs_at_narrow_widths_are_not_taken_for_data_rows():
+    # short wrapped lines with numbers ("TimeWarner jumped 76% to $1.13bn") look like data rows unless each
+    # indented paragraph is measured at its own width: the next word would not have fitted on them
+    original = _read_utf8(CLEAN / "bbc_business_001.txt").split("\n\n")
+    doc = clean_document(_read_utf8(CLEAN / "bbc_business_001_indented_39_61_42_40_44.txt"))
+
+    assert _paragraphs(doc) == [paragraph.strip() for paragraph in original[1:]]
