@@ -13,7 +13,7 @@ from .paragraphs import (
     _drop_repeats,
 )
 from .removals import CLEAN_RULES, _TracedCounts
-from .shapes import _BLANK
+from .shapes import _BLANK, _LEARNED
 from .unwrap import _build_blocks
 
 
@@ -37,7 +37,8 @@ def _clean_once(
     text = _normalize_unicode(raw, removed_chars)
     lines = _classify_lines(text, removed_chars, removed_lines, boilerplate)
     if boilerplate:
-        lines = _drop_learned_paragraphs(lines, boilerplate, removed_chars, removed_lines)
+        if any(line.kind == _LEARNED for line in lines):  # a learned line may be part of a learned paragraph
+            lines = _drop_learned_paragraphs(lines, boilerplate, removed_chars, removed_lines)
         lines = _drop_learned_lines(lines, removed_chars, removed_lines)
     title = None
     if find_title:

@@ -2,7 +2,7 @@
 the comment section (steps 2, 5 and 6 on the joined paragraphs).
 """
 
-from .boilerplate import _is_block_key_candidate, block_key
+from .boilerplate import _MAX_BLOCK_KEY_CHARS, _is_block_key_candidate, block_key
 from .junk import _COMMENT_HEADER, _COMMENT_POLICY, _MAX_JUNK_CHARS, _MAX_SHORT_TAIL_WORDS, _junk_rule, _may_be_junk
 from .removals import _remove
 from .shapes import (
@@ -43,32 +43,39 @@ _FOOTER_ZONE_BLOCKS = 4
 def _drop_learned_paragraphs(
     lines: list[_Line], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
 ) -> list[_Line]:
-    """Drop whole blank-line separated paragraphs of two or more lines whose `block_key` is learned template,
-    in the header and footer zones, before single lines are judged.
+    """Drop whole blank-line separated paragraphs of two or more lines, one of them labelled learned, whose
+    `block_key` is learned template, in the header and footer zones, before single lines are judged.
 
     A template sentence the site wrapped with the body is counted whole, as a paragraph
     (`document_line_keys`); one of its wrapped lines may recur often enough to be learned as a line too
     (pages wrapped at similar widths break it alike), and removing that line alone would leave the rest
     of the sentence behind. So the paragraph is matched first, as it was counted.
     """
-    paragraphs: list[tuple[int, int]] = []
+    # (start, end) of each paragraph short enough to be a key candidate (<= 600 characters), or None
+    paragraphs: list[tuple[int, int] | None] = []
     start = None
+    chars = 0
     for index, line in enumerate(lines):
         if line.kind == _BLANK:
             if start is not None:
-                paragraphs.append((start, index))
+                paragraphs.append((start, index) if chars <= _MAX_BLOCK_KEY_CHARS else None)
                 start = None
         elif start is None:
-            start = index
+            start, chars = index, len(line.text)
+        else:
+            chars += len(line.text) + 1
     if start is not None:
-        paragraphs.append((start, len(lines)))
+        paragraphs.append((start, len(lines)) if chars <= _MAX_BLOCK_KEY_CHARS else None)
     drop: set[int] = set()
     n = len(paragraphs)
-    for number, (start, end) in enumerate(paragraphs):
-        if end - start < 2 or _HEADER_ZONE_BLOCKS <= number < n - _FOOTER_ZONE_BLOCKS:
+    for number, bounds in enumerate(paragraphs):
+        if bounds is None or bounds[1] - bounds[0] < 2 or _HEADER_ZONE_BLOCKS <= number < n - _FOOTER_ZONE_BLOCKS:
             continue
+        start, end = bounds
         part = lines[start:end]
-        if any(line.kind not in (_PLAIN, _LIST, _LEARNED) or _is_structure_line(line.text) for line in part):
+        if not any(line.kind == _LEARNED for line in part) or any(
+            line.kind not in (_PLAIN, _LIST, _LEARNED) or _is_structure_line(line.text) for line in part
+        ):
             continue
         joined = " ".join(line.text for line in part)
         if _is_block_key_candidate(joined, _word_count(joined)) and block_key(joined) in boilerplate:

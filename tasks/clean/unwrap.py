@@ -120,8 +120,14 @@ def _indented_runs(lines: list[_Line], base_indent: int) -> list[tuple[int, int]
     return runs
 
 
-def _wrap_widths(lines: list[_Line], runs: list[tuple[int, int]] | None = None) -> list[int] | None:
-    """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped.
+def _wrap_widths(lines: list[_Line]) -> list[int] | None:
+    """`_run_wrap_widths` of the runs of consecutive prose and list lines."""
+    return _run_wrap_widths(lines, _line_runs(lines), _wrap_width(lines))
+
+
+def _run_wrap_widths(lines: list[_Line], runs: list[tuple[int, int]], document_width: int | None) -> list[int] | None:
+    """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped;
+    `document_width` is `_wrap_width(lines)`.
 
     The document is wrapped when it is as a whole (`_wrap_width`) or when its runs of two or more lines,
     each measured against its own width, have most lines but the last close to that width and breaking
@@ -131,8 +137,7 @@ def _wrap_widths(lines: list[_Line], runs: list[tuple[int, int]] | None = None) 
     wrapped) is judged by the narrowest such width of the document: a line that ends a sentence there
     ends its paragraph only when it is short of every width the document was wrapped at.
     """
-    document_width = _wrap_width(lines)
-    runs = [(start, end) for start, end in (runs or _line_runs(lines)) if end - start >= 2]
+    runs = [(start, end) for start, end in runs if end - start >= 2]
     measured: list[tuple[int, int, int]] = []
     own: list[tuple[int, int, int]] = []  # runs wrapped by themselves, measured by their own width
     non_last = full = mid_sentence = 0
@@ -142,12 +147,17 @@ def _wrap_widths(lines: list[_Line], runs: list[tuple[int, int]] | None = None) 
             continue
         measured.append((start, end, width))
         filled = 0  # lines the next word would not have fitted on within the width: the wrapper broke them
-        for i in range(start, end - 1):
-            text = lines[i].text
-            non_last += 1
-            full += len(text) >= width - _FULL_LINE_SLACK
-            mid_sentence += not _ends_sentence(text)
-            filled += len(text) + 1 + _first_word_length(lines[i + 1].text) > width
+        min_full = width - _FULL_LINE_SLACK
+        following = lines[start].text
+        for i in range(start, end - 1):  # (`_ends_sentence` and `_first_word_length` inlined: every line)
+            text, following = following, lines[i + 1].text
+            length = len(text)
+            full += length >= min_full
+            core = text.rstrip(_CLOSERS)
+            mid_sentence += not core or core[-1] not in _SENTENCE_END
+            space = following.find(" ")
+            filled += length + 1 + (space if space >= 0 else len(following)) > width
+        non_last += end - 1 - start
         if end - start >= 3 and filled >= _MIN_RUN_FULL_SHARE * (end - 1 - start):
             own.append((start, end, width))
     runs_wrapped = (
@@ -397,8 +407,12 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
-    if indent_mode:  # the indent alone decides paragraphs; their widths serve the data rows and list items
-        wrap_widths = _wrap_widths(lines, _indented_runs(lines, base_indent))
+    if indent_mode:  # the indent alone decides paragraphs; the width serves the data rows and list items
+        document_width = _wrap_width(lines)
+        if document_width:  # wrapped at one width (Reuters)
+            wrap_widths = [document_width] * len(lines)
+        else:  # each paragraph at its own width, or not wrapped
+            wrap_widths = _run_wrap_widths(lines, _indented_runs(lines, base_indent), None)
     else:
         wrap_widths = _wrap_widths(lines)
     # Only text that is not hard-wrapped needs the local evidence of each run.
