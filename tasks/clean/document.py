@@ -5,9 +5,15 @@ from typing import NamedTuple
 from .encoding import _MAX_FTFY_ROUNDS, _NEEDS_FULL_FTFY, _normalize_unicode
 from .headline import _detect_title
 from .lines import _classify_lines, _drop_learned_lines
-from .paragraphs import _drop_comment_section, _drop_junk_blocks, _drop_learned_blocks, _drop_repeats
+from .paragraphs import (
+    _drop_comment_section,
+    _drop_junk_blocks,
+    _drop_learned_blocks,
+    _drop_learned_paragraphs,
+    _drop_repeats,
+)
 from .removals import CLEAN_RULES, _TracedCounts
-from .shapes import _BLANK
+from .shapes import _BLANK, _LEARNED
 from .unwrap import _build_blocks
 
 
@@ -31,6 +37,8 @@ def _clean_once(
     text = _normalize_unicode(raw, removed_chars)
     lines = _classify_lines(text, removed_chars, removed_lines, boilerplate)
     if boilerplate:
+        if any(line.kind == _LEARNED for line in lines):  # a learned line may be part of a learned paragraph
+            lines = _drop_learned_paragraphs(lines, boilerplate, removed_chars, removed_lines)
         lines = _drop_learned_lines(lines, removed_chars, removed_lines)
     title = None
     if find_title:

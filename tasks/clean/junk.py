@@ -376,11 +376,13 @@ def _may_be_junk(collapsed: str, folded: str | None = None) -> bool:
 
 def _junk_rule(collapsed: str) -> str | None:
     """Return the rule whose pattern matches the whole (short) line, or None."""
-    if _may_be_junk(collapsed, collapsed.casefold()):
+    folded = collapsed.casefold()
+    if _may_be_junk(collapsed, folded):
         match = _JUNK_LINE.fullmatch(collapsed)
         if match:
             return match.lastgroup
-    return "contact_appeal" if _is_contact_appeal(collapsed) else None
+    appeal = _may_be_contact_appeal(collapsed, folded) and _is_contact_appeal(collapsed)
+    return "contact_appeal" if appeal else None
 
 
 def _is_credit(collapsed: str) -> bool:

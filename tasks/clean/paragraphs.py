@@ -2,10 +2,23 @@
 the comment section (steps 2, 5 and 6 on the joined paragraphs).
 """
 
-from .boilerplate import _is_block_key_candidate, block_key
+from .boilerplate import _MAX_BLOCK_KEY_CHARS, _is_block_key_candidate, block_key
 from .junk import _COMMENT_HEADER, _COMMENT_POLICY, _MAX_JUNK_CHARS, _MAX_SHORT_TAIL_WORDS, _junk_rule, _may_be_junk
 from .removals import _remove
-from .shapes import _DIGIT, _LETTER, _LIST_ITEM, _MIN_NUMERIC_REPEAT_WORDS, _MIN_REPEAT_WORDS, _Block, _word_count
+from .shapes import (
+    _BLANK,
+    _DIGIT,
+    _LEARNED,
+    _LETTER,
+    _LIST,
+    _LIST_ITEM,
+    _MIN_NUMERIC_REPEAT_WORDS,
+    _MIN_REPEAT_WORDS,
+    _PLAIN,
+    _Block,
+    _Line,
+    _word_count,
+)
 from .structure import _is_structure_line
 
 
@@ -25,6 +38,55 @@ def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: 
 
 _HEADER_ZONE_BLOCKS = 3
 _FOOTER_ZONE_BLOCKS = 4
+
+
+def _drop_learned_paragraphs(
+    lines: list[_Line], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
+) -> list[_Line]:
+    """Drop whole blank-line separated paragraphs of two or more lines, one of them labelled learned, whose
+    `block_key` is learned template, in the header and footer zones, before single lines are judged.
+
+    A template sentence the site wrapped with the body is counted whole, as a paragraph
+    (`document_line_keys`); one of its wrapped lines may recur often enough to be learned as a line too
+    (pages wrapped at similar widths break it alike), and removing that line alone would leave the rest
+    of the sentence behind. So the paragraph is matched first, as it was counted.
+    """
+    # (start, end) of each paragraph short enough to be a key candidate (<= 600 characters), or None
+    paragraphs: list[tuple[int, int] | None] = []
+    start = None
+    chars = 0
+    for index, line in enumerate(lines):
+        if line.kind == _BLANK:
+            if start is not None:
+                paragraphs.append((start, index) if chars <= _MAX_BLOCK_KEY_CHARS else None)
+                start = None
+        elif start is None:
+            start, chars = index, len(line.text)
+        else:
+            chars += len(line.text) + 1
+    if start is not None:
+        paragraphs.append((start, len(lines)) if chars <= _MAX_BLOCK_KEY_CHARS else None)
+    drop: set[int] = set()
+    n = len(paragraphs)
+    for number, bounds in enumerate(paragraphs):
+        if bounds is None or bounds[1] - bounds[0] < 2 or _HEADER_ZONE_BLOCKS <= number < n - _FOOTER_ZONE_BLOCKS:
+            continue
+        start, end = bounds
+        part = lines[start:end]
+        if not any(line.kind == _LEARNED for line in part) or any(
+            line.kind not in (_PLAIN, _LIST, _LEARNED) or _is_structure_line(line.text) for line in part
+        ):
+            continue
+        joined = " ".join(line.text for line in part)
+        if _is_block_key_candidate(joined, _word_count(joined)) and block_key(joined) in boilerplate:
+            _remove("learned_boilerplate", joined, end - start, removed_chars, removed_lines)
+            drop.update(range(start, end + 1))  # with the blank line after it
+    if not drop:
+        return lines
+    kept = [line for index, line in enumerate(lines) if index not in drop]
+    while kept and kept[-1].kind == _BLANK:
+        kept.pop()
+    return kept
 
 
 def _drop_learned_blocks(

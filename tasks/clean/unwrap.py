@@ -66,7 +66,7 @@ def _wrap_width(lines: list[_Line]) -> int | None:
 
 # Per block: a paragraph may be wrapped at its own width (a quote, a pasted block), so each run of lines
 # gets its own width. A run of a hard-wrapped paragraph has every line but the last close to one width.
-_MIN_RUN_WRAP_WIDTH = 45
+_MIN_RUN_WRAP_WIDTH = 30
 _MIN_RUN_FULL_SHARE = 0.8
 _MIN_RUN_MID_SENTENCE_SHARE = 0.5
 
@@ -108,28 +108,58 @@ def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
     return second if counted >= 4 else longest
 
 
+def _indented_runs(lines: list[_Line], base_indent: int) -> list[tuple[int, int]]:
+    """`_line_runs` of indent-paragraphed text: a line indented deeper than the body starts a new run."""
+    runs = []
+    for start, end in _line_runs(lines):
+        for i in range(start + 1, end):
+            if lines[i].kind == _PLAIN and lines[i].indent > base_indent:
+                runs.append((start, i))
+                start = i
+        runs.append((start, end))
+    return runs
+
+
 def _wrap_widths(lines: list[_Line]) -> list[int] | None:
-    """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped.
+    """`_run_wrap_widths` of the runs of consecutive prose and list lines."""
+    return _run_wrap_widths(lines, _line_runs(lines), _wrap_width(lines))
+
+
+def _run_wrap_widths(lines: list[_Line], runs: list[tuple[int, int]], document_width: int | None) -> list[int] | None:
+    """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped;
+    `document_width` is `_wrap_width(lines)`.
 
     The document is wrapped when it is as a whole (`_wrap_width`) or when its runs of two or more lines,
     each measured against its own width, have most lines but the last close to that width and breaking
-    mid-sentence (one paragraph at 55 columns, the next at 90). A run of three or more lines is judged by
-    its own width; a two-line run, which says little about its width, by the document's.
+    mid-sentence (one paragraph at 45 columns, the next at 90). A run of three or more lines that looks
+    wrapped by itself (the next word would not have fitted on most of its lines within its width) is
+    judged by its own width. Any other run (two lines say little about their width; ragged lines were not
+    wrapped) is judged by the narrowest such width of the document: a line that ends a sentence there
+    ends its paragraph only when it is short of every width the document was wrapped at.
     """
-    document_width = _wrap_width(lines)
-    runs = [(start, end) for start, end in _line_runs(lines) if end - start >= 2]
+    runs = [(start, end) for start, end in runs if end - start >= 2]
     measured: list[tuple[int, int, int]] = []
+    own: list[tuple[int, int, int]] = []  # runs wrapped by themselves, measured by their own width
     non_last = full = mid_sentence = 0
     for start, end in runs:
         width = _run_wrap_width(lines, start, end)
         if width < _MIN_RUN_WRAP_WIDTH:
             continue
         measured.append((start, end, width))
-        for i in range(start, end - 1):
-            text = lines[i].text
-            non_last += 1
-            full += len(text) >= width - _FULL_LINE_SLACK
-            mid_sentence += not _ends_sentence(text)
+        filled = 0  # lines the next word would not have fitted on within the width: the wrapper broke them
+        min_full = width - _FULL_LINE_SLACK
+        following = lines[start].text
+        for i in range(start, end - 1):  # (`_ends_sentence` and `_first_word_length` inlined: every line)
+            text, following = following, lines[i + 1].text
+            length = len(text)
+            full += length >= min_full
+            core = text.rstrip(_CLOSERS)
+            mid_sentence += not core or core[-1] not in _SENTENCE_END
+            space = following.find(" ")
+            filled += length + 1 + (space if space >= 0 else len(following)) > width
+        non_last += end - 1 - start
+        if end - start >= 3 and filled >= _MIN_RUN_FULL_SHARE * (end - 1 - start):
+            own.append((start, end, width))
     runs_wrapped = (
         non_last >= _MIN_FULL_LINES
         and full >= _MIN_RUN_FULL_SHARE * non_last
@@ -137,12 +167,13 @@ def _wrap_widths(lines: list[_Line]) -> list[int] | None:
     )
     if document_width is None and not runs_wrapped:
         return None
-    if document_width is None:
+    if own:
+        document_width = min(width for _, _, width in own)
+    elif document_width is None:
         document_width = sorted(width for _, _, width in measured)[len(measured) // 2]
     widths = [document_width] * len(lines)
-    for start, end, width in measured:
-        if end - start >= 3:
-            widths[start:end] = [width] * (end - start)
+    for start, end, width in own:
+        widths[start:end] = [width] * (end - start)
     return widths
 
 
@@ -376,9 +407,12 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
-    if indent_mode:  # the indent alone decides paragraphs: one width serves the data rows and list items
+    if indent_mode:  # the indent alone decides paragraphs; the width serves the data rows and list items
         document_width = _wrap_width(lines)
-        wrap_widths = [document_width] * len(lines) if document_width else None
+        if document_width:  # wrapped at one width (Reuters)
+            wrap_widths = [document_width] * len(lines)
+        else:  # each paragraph at its own width, or not wrapped
+            wrap_widths = _run_wrap_widths(lines, _indented_runs(lines, base_indent), None)
     else:
         wrap_widths = _wrap_widths(lines)
     # Only text that is not hard-wrapped needs the local evidence of each run.
