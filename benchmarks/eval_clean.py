@@ -42,17 +42,13 @@ Results are printed and written to benchmarks/results/clean.json.
 """
 
 import argparse
-import importlib
 import json
 import os
 import random
 import re
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-import types
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -60,7 +56,7 @@ from pathlib import Path
 
 import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-1252 codec used to make mojibake)
 
-from benchmarks.revisions import ROOT, module_at
+from benchmarks.revisions import stage_at
 from tasks.clean import clean_document, count_line_keys, document_line_keys, learn_boilerplate
 
 SEED = 20160314
@@ -540,48 +536,6 @@ def score(pages: list[Page], boilerplate: frozenset[int]) -> dict:
     }
 
 
-def clean_module_at(ref: str | None) -> types.ModuleType:
-    """The clean stage as it is at git revision `ref` (None: the working tree), loaded under a name of its own:
-    the module tasks/clean.py of revisions before #16, else the package tasks/clean/ (its modules import
-    each other relatively, so a copy of its files imports as a package of another name).
-
-    Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
-    and the other not (the same code timed up to 15% apart that way).
-    """
-    if ref is not None:
-        listed = subprocess.run(
-            ["git", "ls-tree", "--name-only", ref, "tasks/clean.py"], cwd=ROOT, capture_output=True, text=True
-        ).stdout
-        if listed.strip():
-            return module_at(ref, "tasks/clean.py")
-        names = subprocess.run(
-            ["git", "ls-tree", "--name-only", f"{ref}:tasks/clean/"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        sources = {
-            name: subprocess.run(
-                ["git", "show", f"{ref}:tasks/clean/{name}"], cwd=ROOT, capture_output=True, text=True, check=True
-            ).stdout
-            for name in names
-            if name.endswith(".py")
-        }
-    else:
-        sources = {path.name: path.read_text(encoding="utf-8") for path in (ROOT / "tasks" / "clean").glob("*.py")}
-    package = "clean_at_" + re.sub(r"\W", "_", "working tree" if ref is None else ref)
-    folder = Path(tempfile.mkdtemp(prefix="eval_clean_")) / package
-    folder.mkdir()
-    for name, source in sources.items():
-        (folder / name).write_text(source, encoding="utf-8")
-    sys.path.insert(0, str(folder.parent))
-    try:
-        return importlib.import_module(package)
-    finally:
-        sys.path.remove(str(folder.parent))
-
-
 def speed(shared: Path, baseline: str | None = None, repeats: int = 2) -> dict:
     """Throughput of clean_document (one process) on a seeded sample of Reuters-21578 articles.
 
@@ -594,9 +548,9 @@ def speed(shared: Path, baseline: str | None = None, repeats: int = 2) -> dict:
     texts = [path.read_bytes().decode("utf-8") for path in sample]
     megabytes = sum(len(text.encode("utf-8")) for text in texts) / 1e6
     result = {"docs": len(texts), "megabytes": round(megabytes, 3)}
-    sides: dict[str, dict] = {"this": {"module": clean_module_at(None) if baseline else sys.modules["tasks.clean"]}}
+    sides: dict[str, dict] = {"this": {"module": stage_at(None, "clean") if baseline else sys.modules["tasks.clean"]}}
     if baseline:
-        sides["baseline"] = {"module": clean_module_at(baseline), "ref": baseline}
+        sides["baseline"] = {"module": stage_at(baseline, "clean"), "ref": baseline}
     for side in sides.values():
         module = side["module"]
         start = time.process_time()

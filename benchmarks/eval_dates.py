@@ -65,15 +65,12 @@ import argparse
 import csv
 import hashlib
 import html
-import importlib.util
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-import types
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,7 +79,7 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.revisions import module_at
+from benchmarks.revisions import stage_at
 
 SHARED = Path(os.environ.get("TEXTDROPS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 TEMPEVAL = SHARED / "gold" / "tempeval3"
@@ -653,36 +650,6 @@ def dateline_share(articles: Sequence[tuple[str, date]]) -> dict[str, float | in
     }
 
 
-def dates_module_at(ref: str | None) -> types.ModuleType:
-    """tasks/dates as it is at git revision `ref` (None: the working tree), loaded as a module of its own.
-
-    Both sides of a speed comparison are loaded this way, so that neither is timed as the imported module
-    and the other not (the same code timed up to 15% apart that way). Before the stage became a package
-    (tasks/dates/) it was one file, tasks/dates.py; either is loaded.
-    """
-    root = Path(__file__).resolve().parents[1]
-    if ref is not None:
-        is_file = subprocess.run(["git", "cat-file", "-e", f"{ref}:tasks/dates.py"], cwd=root, capture_output=True)
-        if is_file.returncode == 0:
-            return module_at(ref, "tasks/dates.py")
-    label = "working tree" if ref is None else ref
-    folder = root / "tasks" / "dates"
-    if ref is not None:  # the package's files at that revision, in a folder of their own
-        checkout = Path(tempfile.mkdtemp(prefix="dates-at-"))
-        archive = subprocess.run(["git", "archive", ref, "tasks/dates"], cwd=root, capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
-        folder = checkout / "tasks" / "dates"
-    name = "dates_at_" + re.sub(r"\W", "_", label)
-    spec = importlib.util.spec_from_file_location(
-        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    module.__file__ = f"{label}:tasks/dates"
-    return module
-
-
 def normalisation_speed(
     articles: Sequence[tuple[str, date]], spans, repeats: int = 3, baseline=None
 ) -> dict[str, float]:
@@ -691,7 +658,7 @@ def normalisation_speed(
     if baseline is None:
         from tasks import dates
     else:
-        dates = dates_module_at(None)
+        dates = stage_at(None, "dates")
     systems = {"this": dates.extract_dates}
     if baseline is not None:
         systems["baseline"] = baseline.extract_dates
@@ -884,7 +851,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         all_articles = read_reuters(None)
         datelines = dateline_share(all_articles)
         articles = all_articles[: args.reuters_files]
-        baseline = dates_module_at(args.speed_baseline) if args.speed_baseline else None
+        baseline = stage_at(args.speed_baseline, "dates") if args.speed_baseline else None
         speed = normalisation_speed(articles, ner_spans([t for t, _ in articles]), args.speed_repeats, baseline)
         print(
             f"\nnormalisation (extract_dates, NER spans precomputed): {speed['documents']} Reuters articles "

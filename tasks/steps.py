@@ -168,11 +168,8 @@ def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) ->
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     raw.write_ipc(raw_path)
     stats.lap("load")
-    keys = [list(clean.document_line_keys(text)) for text in raw["raw_text"]]
     keys_path = ctx.line_keys_path(index)
-    pl.DataFrame({"key": keys}, schema={"key": pl.List(pl.UInt64)}).explode("key").drop_nulls().group_by("key").agg(
-        docs=pl.len()
-    ).write_parquet(keys_path)
+    clean.line_key_counts(raw["raw_text"]).write_parquet(keys_path)
     stats.lap("clean")
     quarantined = quarantined.with_columns(**_per_run(ctx))
     n_quarantined = write.write_part(
