@@ -89,16 +89,7 @@ def _candidate_matches(text: str) -> list[re.Match[str]]:
     matches: list[re.Match[str]] = []
     last_end = 0
     for window_start, window_end in _windows(text):
-        scan_from = max(window_start, last_end)
-        # an expression found near the window's start may begin before it ("a couple of 1/2 - - additional
-        # trading years" puts 47 characters before its trigger): widen the window back until its first
-        # expression starts well inside it, or it reaches the end of the last one
-        while scan_from > last_end:
-            first = _EXPRESSION_RE.search(text, scan_from, window_end)
-            if first is None or first.start() >= scan_from + _WINDOW_BEFORE:
-                break
-            scan_from = max(last_end, scan_from - _WINDOW_BEFORE)
-        for m in _EXPRESSION_RE.finditer(text, scan_from, window_end):
+        for m in _EXPRESSION_RE.finditer(text, max(window_start, last_end), window_end):
             if m.end() == window_end < len(text):  # it may go on past the window
                 m = _EXPRESSION_RE.match(text, m.start()) or m
             if m.start() < last_end:
