@@ -11,8 +11,10 @@ from textdrops.served import SERVED_OUT, SERVED_RAW, check_scope, check_worker_p
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    monkeypatch.delenv(SERVED_RAW, raising=False)
-    monkeypatch.delenv(SERVED_OUT, raising=False)
+    # set through monkeypatch first, so that what `confine` writes into os.environ is undone after the test
+    # (a delenv of an unset variable records nothing to restore, and the confinement leaked into later tests)
+    monkeypatch.setenv(SERVED_RAW, "")
+    monkeypatch.setenv(SERVED_OUT, "")
     raw, out = tmp_path / "raw", tmp_path / "out"
     (raw / "2016-03-15").mkdir(parents=True)
     confine(raw, out)
