@@ -480,3 +480,17 @@ def discover_drop(ctx: RunContext, warn: Callable[[str], None]) -> DiscoveredDro
         warnings=tuple(warnings),
         stats=StageStats().count(QUARANTINE_REASONS, rejected["reason"].value_counts().rows()),
     )
+
+
+def join_manifest(cleaned: pl.DataFrame, manifest_path: Path) -> pl.DataFrame:
+    """The manifest's published_at, source, url and title joined to the documents it names (left join: a
+    document the manifest does not name keeps nulls, and its own headline)."""
+    if manifest_path.exists():
+        manifest = pl.read_parquet(manifest_path, glob=False)
+        cleaned = cleaned.join(manifest, left_on="source_path", right_on="file", how="left")
+        return cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
+    return cleaned.with_columns(
+        published_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
+        source=pl.lit(None, dtype=pl.String),
+        url=pl.lit(None, dtype=pl.String),
+    )

@@ -20,7 +20,7 @@ import polars as pl
 from tasks import clean, dedupe, dedupe_index, entities, write
 from tasks import dates as dates_stage
 from tasks import stories as stories_stage
-from tasks.load import InputFile, drop_date_of, load_batch
+from tasks.load import InputFile, drop_date_of, join_manifest, load_batch
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
 from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES
@@ -104,7 +104,7 @@ class StoriesResult:
     stats: StageStats = field(default_factory=StageStats)
 
 
-# --- stage logic kept here until its stage's package takes it over -----------------------------------------
+# --- what the prepare step composes beside cleanup: document identity and the drop's boilerplate -----------
 
 
 def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
@@ -119,20 +119,6 @@ def doc_ids(drop_id: str, paths: pl.Series, texts: pl.Series) -> pl.Series:
 def learn_drop_boilerplate(ctx: RunContext, loaded: list[LoadedBatch]) -> frozenset[int]:
     """Line keys that recur in enough documents of the whole drop to be its template text."""
     return clean.learn_drop_boilerplate([batch.keys_path for batch in loaded], sum(batch.docs for batch in loaded))
-
-
-def join_manifest(cleaned: pl.DataFrame, manifest_path: Path) -> pl.DataFrame:
-    """The manifest's published_at, source, url and title joined to the documents it names (left join: a
-    document the manifest does not name keeps nulls, and its own headline)."""
-    if manifest_path.exists():
-        manifest = pl.read_parquet(manifest_path, glob=False)
-        cleaned = cleaned.join(manifest, left_on="source_path", right_on="file", how="left")
-        return cleaned.with_columns(title=pl.coalesce("manifest_title", "title")).drop("manifest_title")
-    return cleaned.with_columns(
-        published_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
-        source=pl.lit(None, dtype=pl.String),
-        url=pl.lit(None, dtype=pl.String),
-    )
 
 
 def prepare_documents(
