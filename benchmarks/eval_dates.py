@@ -235,10 +235,6 @@ def score_document(gold: Sequence[Timex], predicted: Sequence[Timex], value_equa
     return counts
 
 
-def value_shape(value: str | None) -> str:
-    return "None" if value is None else re.sub(r"\d", "9", value)
-
-
 def _collect_errors(gold, predicted, pairs, value_equal, errors: Counter) -> None:
     matched_gold = {i for i, _ in pairs}
     matched_predicted = {j for _, j in pairs}

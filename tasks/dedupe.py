@@ -20,7 +20,6 @@ from tasks import dedupe_index
 from textdrops.config import MinHashConfig
 from textdrops.schema import DEDUPE_STATUSES, dedupe_documents
 
-_MASK32 = np.uint64(0xFFFFFFFF)
 STATUS_SCHEMA = DEDUPE_STATUSES.polars_schema()
 INDEX_COLUMNS = dedupe_documents().column_names  # what the dedupe step reads of each prepared batch
 _CHUNK_ROWS = 1_024  # shingles per block of minhash_signatures: its 1 MB of 64-bit hashes stays in L2 cache
