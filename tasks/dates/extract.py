@@ -8,8 +8,9 @@ from datetime import date
 
 from .candidates import _candidate_matches
 from .families import FAMILY_BY_NAME
-from .values import TemporalExpression, _month, _number
-from .vocabulary import _MONTH_NUMBER, _NUMBER_WORDS, _OPENING_QUOTES
+from .tense import _SENTENCE_END_RE, _sentence_start
+from .values import TemporalExpression, _month, _number, _week
+from .vocabulary import _MONTH_NUMBER, _NUMBER_WORDS, _OPENING_QUOTES, _WEEKDAY_NUMBER
 
 # An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").
 _TEMPORAL_HINT_RE = re.compile(
@@ -92,8 +93,35 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    found = _range_starts(text, found)
+    found = _weeks_of_days(text, _range_starts(text, found))
     return _date_clocks_by_their_day(text, _merge_clock_and_day(text, found)), names
+
+
+_WEEK_OF_BEFORE_RE = re.compile(r"\bthe\s+week\s+(?:of|beginning|starting|ending)\s+$", re.IGNORECASE)
+_WEEK_AFTER_RE = re.compile(r"\s+week\b(?!\s*(?:-|of|end|day|night|long)\b)", re.IGNORECASE)
+_HOLIDAY_RE = re.compile(r"[a-z' ]+", re.IGNORECASE)
+_NOT_HOLIDAYS = frozenset((*_WEEKDAY_NUMBER, "today", "tonight", "tomorrow", "yesterday"))
+
+
+def _weeks_of_days(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """ "the week of March 6", "Easter week": the week that holds the day, one expression."""
+    result = []
+    for e in found:
+        if e.granularity == "day" and e.timex_type == "DATE" and e.date_start is not None:
+            before = _WEEK_OF_BEFORE_RE.search(text, max(0, e.start - 24), e.start)
+            # a named day ("Easter", "Thanksgiving") followed by "week"; "Monday week" is British for a day
+            after = (
+                _WEEK_AFTER_RE.match(text, e.end)
+                if _HOLIDAY_RE.fullmatch(e.text) and e.text.split()[-1].lower() not in _NOT_HOLIDAYS
+                else None
+            )
+            if before or after:
+                start = before.start() if before else e.start
+                end = after.end() if after else e.end
+                result.append(TemporalExpression(text[start:end], start, end, *_week(e.date_start, e.anchor)))
+                continue
+        result.append(e)
+    return result
 
 
 # "12 to 18 months", "two or three days", "5-10 years", "between 5 and 10 years": the first number of a range
@@ -206,11 +234,31 @@ def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> lis
         if day is None and i > 0 and _is_day(result[i - 1]):
             if _DAY_THEN_CLOCK_GAP_RE.fullmatch(text, result[i - 1].end, e.start):
                 day = result[i - 1]
+        if day is None:
+            day = _the_day_of_its_sentence(text, result, i)
         if day is not None:
             result[i] = e._replace(
                 value=day.value + e.value[-6:], date_start=day.date_start, date_end=day.date_end, anchor=day.anchor
             )
     return result
+
+
+def _the_day_of_its_sentence(text: str, found: list[TemporalExpression], i: int) -> TemporalExpression | None:
+    """The one day the sentence around ``found[i]`` names ("Saturday's match kicks off at 17:00"), if only one."""
+    clock = found[i]
+    start = _sentence_start(text, clock.start)
+    end_match = _SENTENCE_END_RE.search(text, clock.end)
+    end = end_match.start() if end_match else len(text)
+    days = {e.value: e for e in found if start <= e.start and e.end <= end and _is_day(e)}
+    if len(days) != 1:
+        return None
+    day = next(iter(days.values()))
+    between = text[min(day.end, clock.end) : max(day.start, clock.start)]
+    # "He left at 3 p.m. and returned Friday": another clause, maybe another day
+    return None if _CLAUSE_JOIN_RE.search(between) else day
+
+
+_CLAUSE_JOIN_RE = re.compile(r"[;:]|\b(?:and|but|or|while|whereas|after|before|then|when|until|since)\b", re.IGNORECASE)
 
 
 _AGE_RE = re.compile(r"(?:\d|\b[a-z]+)[\s-]+(?:years?|months?)[\s-]+old\b|\bages?\b", re.IGNORECASE)

@@ -135,7 +135,8 @@ FAMILIES: tuple[Family, ...] = (
         "quarter",
         r"(?:the\s+)?(?:(?:comparable|corresponding)\s+)?(?:(?P<q_rel>year-ago|year-earlier|(?:last|next|this)\s+year's)\s+)?"
         r"(?:(?P<q_y1>(?:19|20)\d\d)\s+)?(?P<q_ord>first|second|third|fourth|final|1st|2nd|3rd|4th|last(?=[\s-]+(?:quarter|half)\s+of\s+(?:19|20)\d\d))"
-        r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d))?",
+        r"[\s-]+(?P<q_kind>quarter|qtr|half)(?:\s+(?:of\s+)?(?P<q_y2>(?:19|20)\d\d)(?!\d)"
+        r"|\s+of\s+(?P<q_yrel>this|next|last|the|the\s+current)\s+year\b(?!['’-]))?",
         (
             "the",
             "comparable",

@@ -176,6 +176,12 @@ def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
         return build(int(year_text), number, None)
     if ref is None:
         return _unresolved(f"XXXX-{'H' if is_half else 'Q'}{number}")
+    if m["q_yrel"]:  # "the second half of next year", "the first quarter of the year": that year's
+        period = build(ref.year + {"next": 1, "last": -1}.get(m["q_yrel"].lower(), 0), number, ref)
+        told_as_past = m["q_yrel"].lower().startswith("the") and _tense(text, m.start(), m.end()) == "past"
+        if period.date_start > ref and told_as_past:
+            period = build(ref.year - 1, number, ref)  # "lost money in the final quarter of the year", said in March
+        return period
     relation = re.sub(r"\s+", " ", (m["q_rel"] or "").lower())
     if relation.endswith("year's"):  # "last year's third quarter"
         return build(ref.year + {"last": -1, "next": 1}.get(relation.split()[0], 0), number, ref)
@@ -309,8 +315,15 @@ _GENERIC_TODAY_AFTER_RE = re.compile(
 )
 
 
+# "higher today than at any time since 1994", "more powerful today than": a comparison of these times with others.
+_COMPARATIVE_BEFORE_RE = re.compile(r"\b(?:more|less|fewer|[a-z]{2,}er)\s+(?:[a-z]+\s+)?$", re.IGNORECASE)
+_THAN_AFTER_RE = re.compile(r"\s+than\b", re.IGNORECASE)
+
+
 def _is_generic_today(text: str, m: re.Match[str]) -> bool:
     if _GENERIC_TODAY_AFTER_RE.match(text, m.end()):
+        return True
+    if _THAN_AFTER_RE.match(text, m.end()) and _COMPARATIVE_BEFORE_RE.search(text, max(0, m.start() - 30), m.start()):
         return True
     after = text[m.end() : m.end() + 2]
     ends_phrase = not after or after[0] in '.,;:!?)"”' or after == "''" or after[0] == "\n"
@@ -417,7 +430,7 @@ def _norm_reference(m: re.Match[str], text: str, ref: date | None) -> _Normalise
 def _norm_weekday(m: re.Match[str], text: str, ref: date | None) -> _Normalised | None:
     weekday = _WEEKDAY_NUMBER[m["wd"].lower()]
     modifier = m["wd_mod"].lower() if m["wd_mod"] else None
-    pod = (m["wd_pod1"] or m["wd_pod2"] or "").lower() or None
+    pod = (m["wd_pod2"] or m["wd_pod1"] or "").lower() or None  # "early Friday morning": the morning
     timex_type = "TIME" if pod in _PART_OF_DAY_CODE else "DATE"
     if ref is None:
         value = f"XXXX-WXX-{weekday + 1}"

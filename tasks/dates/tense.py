@@ -39,7 +39,7 @@ _DETERMINER_BEFORE_RE = re.compile(
 _PLUPERFECT_BEFORE_RE = re.compile(r"\bhad\s+(?:been\s+)?$", re.IGNORECASE)
 _PASSIVE_BETWEEN_RE = re.compile(
     r"(?:\s+(?:be|been|being|have|has|not|to|still|also|then|now|probably|likely|get|getting|start|starting|begin"
-    r"|keep|continue|up))*\s+",
+    r"|keep|continue|up|stay|remain|become|seem|appear|look))*\s+",
     re.IGNORECASE,
 )
 # A full stop after "a.m.", a title or a month abbreviation ("Nov. 9") does not end the sentence.
@@ -113,8 +113,8 @@ def _told_in_the_past(text: str, start: int) -> bool:
         return False
     if _PARTICIPLE_AFTER_RE.search(text, max(0, last.start() - 12), last.start()):
         return False  # "to be published in early November", "when the case is heard in May": a participle
-    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
-        return False  # "gave them until mid-November"
+    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start) or _deferred_to(text, start):
+        return False  # "gave them until mid-November", "the vote was postponed to March"
     return _INFINITIVE_RE.search(text, last.end(), start) is None
 
 
@@ -123,9 +123,22 @@ def _told_in_the_past(text: str, start: int) -> bool:
 _DEADLINE_BEFORE_RE = re.compile(r"\b(?:by|through|until|till)\s+(?:early\s+|late\s+|mid-?)?$", re.IGNORECASE)
 
 
+# A verb of deferral then "until"/"to" ("postponed until Tuesday", "the vote was delayed to March 3"): the new
+# date lies after the deferring, whatever the verb's tense.
+_DEFERRED_TO_RE = re.compile(
+    r"\b(?:postpon|delay|defer|adjourn|put\s+off|push(?:ed|es|ing)?\s+back|extend|recess|reschedul)\w*"
+    r"(?:\s+[\w'-]+){0,6}?\s+(?:until|till|to)\s+(?:early\s+|late\s+|mid-?)?$",
+    re.IGNORECASE,
+)
+
+
+def _deferred_to(text: str, start: int) -> bool:
+    return _DEFERRED_TO_RE.search(text, max(_sentence_start(text, start), start - 80), start) is not None
+
+
 def _calendar_tense(text: str, start: int, end: int) -> str | None:
     """The tense of a month or month-day: a deadline preposition before it says future, else ``_tense``."""
-    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
+    if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start) or _deferred_to(text, start):
         return "future"
     # "bought from Aug. 26 to Oct. 20": a range of dates, past or future as the rest of the sentence says.
     return _tense(text, start, end, from_says_future=False)
@@ -143,6 +156,8 @@ _CLOCK_LEAD_IN_RE = re.compile(r"(?:\b(?:at|by|until|till|before|from)\s+)?(?:(?
 
 def _weekday_tense(text: str, start: int, end: int) -> str | None:
     """The tense of a weekday, read from before the clock time that leads into it, if any."""
+    if _deferred_to(text, start):
+        return "future"
     clock = _CLOCK_BEFORE_WEEKDAY_RE.search(text, max(0, start - 40), start)
     if clock is not None:
         lead_in = _CLOCK_LEAD_IN_RE.search(text, max(0, clock.start() - 24), clock.start())

@@ -1000,3 +1000,65 @@ def test_the_next_morning_counts_from_the_day_the_story_is_at(text, value):
 def test_the_next_morning_with_no_day_before_it_has_no_value():
     found = only("He appeared in court the next morning.")
     assert (found.text, found.timex_type, found.value) == ("the next morning", "TIME", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "value"),
+    [
+        # a copula between the modal and the participle: still the modal's future
+        ("Banks will remain closed until Tuesday.", date(2013, 3, 22), "2013-03-26"),
+        ("Banks will stay closed until Tuesday, the central bank said.", date(2013, 3, 22), "2013-03-26"),
+        # a verb of deferral then "until"/"to": the new date lies after the deferring, whatever its tense
+        ("Officials postponed until Tuesday any action on the case.", date(2013, 3, 22), "2013-03-26"),
+        ("The vote was postponed to March 3 after talks broke down.", date(2013, 2, 20), "2013-03-03"),
+    ],
+)
+def test_a_date_ahead_of_a_copula_or_a_deferral_is_in_the_future(text, reference, value):
+    assert only(text, reference).value == value
+
+
+def test_early_on_a_weekday_morning_keeps_the_part_of_the_day():
+    found = only("The quake struck early Friday morning, officials said.", date(2013, 3, 22))
+    assert (found.timex_type, found.value) == ("TIME", "2013-03-22TMO")
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "value"),
+    [
+        ("Tickets are on sale for the week of March 6.", "the week of March 6", "2013-W10"),
+        ("Sales rose in the week ending March 9.", "the week ending March 9", "2013-W10"),
+        ("Shops were busy during Easter week.", "Easter week", "2013-W13"),
+    ],
+)
+def test_the_week_of_a_day_is_that_week(text, span, value):
+    found = only(text, date(2013, 3, 22))
+    assert (found.text, found.timex_type, found.value) == (span, "DATE", value)
+
+
+def test_a_clock_time_is_on_the_one_day_its_clause_names():
+    found = extract_dates("Saturday's match kicks off at 17:00 GMT.", date(2013, 3, 22))
+    assert [e.value for e in found] == ["2013-03-23", "2013-03-23T17:00"]
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "value"),
+    [
+        ("Analysts expect the results in the second half of the year.", "the second half of the year", "2013-H2"),
+        ("Growth should pick up in the second half of next year.", "the second half of next year", "2014-H2"),
+        ("Sales rose in the first quarter of this year.", "the first quarter of this year", "2013-Q1"),
+        ("Earnings in the first half of last year were weak.", "the first half of last year", "2012-H1"),
+        # told in the past, a quarter still ahead this year is last year's
+        ("The company lost money in the final quarter of the year.", "the final quarter of the year", "2012-Q4"),
+    ],
+)
+def test_a_quarter_or_half_of_a_named_year_is_one_expression(text, span, value):
+    found = only(text, date(2013, 3, 22))
+    assert (found.text, found.value) == (span, value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Unemployment is higher today than at any time in a decade.", "Phones are more powerful today than PCs were."],
+)
+def test_today_in_a_comparison_is_the_present(text):
+    assert next(e for e in extract_dates(text, date(2013, 3, 22)) if e.text == "today").value == "PRESENT_REF"
