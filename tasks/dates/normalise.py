@@ -228,7 +228,9 @@ def _norm_set(m: re.Match[str], text: str, ref: date | None) -> _Normalised | No
 
 
 _RATE_BEFORE_RE = re.compile(
-    r"(?:\d|%|pct|percent|dlrs|cents?|tonnes|barrels|bpd|shares|units|times|once|twice)\s*$", re.IGNORECASE
+    r"(?:\d|%|pct|percent|dlrs|dollars|euros|pounds|yuan|yen|million|billion|trillion|cents?|tonnes|barrels|bpd"
+    r"|shares|units|times|once|twice)\s*$",
+    re.IGNORECASE,
 )
 
 

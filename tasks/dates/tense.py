@@ -8,7 +8,9 @@ from .vocabulary import _TIME_ZONES
 
 # Words that decide whether a bare weekday lies in the past or the future (left context, same sentence).
 _FUTURE_JUST_BEFORE_RE = re.compile(
-    r"\b(?:from|starting|beginning|begins?|next|effective|payable|ahead\s+of|as\s+(?:soon|early)\s+as|set\s+to\s+\w+)"
+    r"\b(?:from|starting|beginning|begins?|next|effective|payable|ahead\s+of|as\s+(?:soon|early)\s+as|set\s+to\s+\w+"
+    # "Kick-off is at 3pm on Sunday", "the final is on Saturday": what is (not was) on a day is still to come
+    r"|(?<!\bthat\s)(?<!\bwhich\s)(?<!\bwho\s)(?:is|are))"
     r"\s+(?:on\s+)?$",
     re.IGNORECASE,
 )
@@ -26,7 +28,7 @@ _TENSE_CUE_RE = re.compile(
     # "voters go to the polls Sunday", "Cyprus has until Monday".
     r"(?:starts|begins|opens|resumes|ends|expires|kicks\s+off|takes\s+place|meets|faces|plays|visits|arrives|"
     r"leaves|travels|heads|returns|launches|go(?:es)?\s+to\s+the\s+polls|"
-    r"(?:has|have)\s+until|(?:meet|vote|resume|begin)(?=(?:\s+[a-z]+ly)?\s+(?:on\s+)?(?:(?-i:[A-Z])|$))))|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
+    r"(?:has|have)\s+until|(?P<bare_verb>meet|vote|resume|begin)(?=(?:\s+[a-z]+ly)?\s+(?:on\s+)?(?:(?-i:[A-Z])|$))))|(?P<past>said|says|was|were|had|did|ago|last)|(?P<past_form>"
     + _IRREGULAR_PAST
     + r"|(?!(?:need|speed|hundred|united|indeed|proceed|exceed|succeed|embed)\b)[a-z]{2,}ed))\b",
     re.IGNORECASE,
@@ -58,6 +60,18 @@ def _sentence_start(text: str, start: int) -> int:
     return sentence_start
 
 
+# "on a 221-207 vote Thursday", "the planned merger": after a determiner or a count it is no verb
+_NOUN_BEFORE_RE = re.compile(r"(?:\b(?:a|an|the|its|their|his|her|our|this|that)|\d)[\s\d,-]*$", re.IGNORECASE)
+
+
+def _is_noun_or_adjective(text: str, cue: re.Match[str]) -> bool:
+    if cue["past_form"] is not None:
+        return _DETERMINER_BEFORE_RE.search(text, max(0, cue.start() - 24), cue.start()) is not None
+    if cue["bare_verb"] is not None:
+        return _NOUN_BEFORE_RE.search(text, max(0, cue.start() - 24), cue.start()) is not None
+    return False
+
+
 def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> str | None:
     """ "future", "past" or None: what the sentence around ``text[start:end]`` says about its time.
 
@@ -65,15 +79,15 @@ def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> st
     """
     sentence_start = _sentence_start(text, start)
     just_before = _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start)
-    if just_before and (from_says_future or not just_before[0].lower().startswith("from")):
+    if just_before and just_before[0].lower().startswith("from"):
+        # "from Monday, shops must close" lies ahead; "the strike lasted from Monday to Wednesday" does not
+        if from_says_future and _tense(text, start, start, from_says_future=False) != "past":
+            return "future"
+    elif just_before:
         return "future"
     if _PAST_JUST_BEFORE_RE.search(text, sentence_start, start):
         return "past"
-    cues = [
-        cue
-        for cue in _TENSE_CUE_RE.finditer(text, sentence_start, start)
-        if cue["past_form"] is None or not _DETERMINER_BEFORE_RE.search(text, max(0, cue.start() - 24), cue.start())
-    ]
+    cues = [cue for cue in _TENSE_CUE_RE.finditer(text, sentence_start, start) if not _is_noun_or_adjective(text, cue)]
     if not cues:
         # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
         after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
@@ -125,9 +139,12 @@ _DEADLINE_BEFORE_RE = re.compile(r"\b(?:by|through|until|till)\s+(?:early\s+|lat
 
 # A verb of deferral then "until"/"to" ("postponed until Tuesday", "the vote was delayed to March 3"): the new
 # date lies after the deferring, whatever the verb's tense.
+# A verb that grants time then "until" ("gave Cyprus until Monday") says the same.
 _DEFERRED_TO_RE = re.compile(
-    r"\b(?:postpon|delay|defer|adjourn|put\s+off|push(?:ed|es|ing)?\s+back|extend|recess|reschedul)\w*"
-    r"(?:\s+[\w'-]+){0,6}?\s+(?:until|till|to)\s+(?:early\s+|late\s+|mid-?)?$",
+    r"(?:\b(?:postpon|delay|defer|adjourn|put\s+off|push(?:ed|es|ing)?\s+back|extend|recess|reschedul)\w*"
+    r"(?:\s+[\w'-]+){0,6}?\s+(?:until|till|to)"
+    r"|\b(?:give|gives|gave|given|giving|grant\w*|allow\w*)(?:\s+[\w'-]+){0,6}?\s+(?:until|till))"
+    r"\s+(?:early\s+|late\s+|mid-?)?$",
     re.IGNORECASE,
 )
 
