@@ -20,7 +20,7 @@ _NUMBER_WORDS = {
 }  # fmt: skip
 _VAGUE_QUANTITIES = ("a few", "few", "several", "some", "many", "a couple of", "a number of")
 _PART_OF_DAY_CODE = {"morning": "MO", "afternoon": "AF", "evening": "EV", "night": "NI"}
-_TIME_ZONES = "GMT|UTC|EST|EDT|CST|CDT|MST|MDT|PST|PDT|BST|CET|CEST|JST|HKT|SGT|AEST|AEDT|MSK"
+_TIME_ZONES = "GMT|UTC|EST|EDT|CST|CDT|MST|MDT|PST|PDT|BST|CET|CEST|JST|HKT|SGT|AEST|AEDT|MSK|ET|PT|CT|MT"
 
 
 def _cased(words: Sequence[str]) -> str:
