@@ -301,7 +301,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "season",
         r"(?:(?P<se_mod>this|last|next|early|late|(?:the\s+)?(?:early|late|coming|past)|the)\s+)?"
-        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+of\s+(?P<se_y>(?:19|20)\d\d(?!\d)|['’]\d\d(?!\d)|{_SPELLED_YEAR}))?",
+        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+(?:of\s+)?(?P<se_y>(?:19|20)\d\d(?!\d)|['’]\d\d(?!\d)|{_SPELLED_YEAR}))?",
         (
             "this",
             "last",

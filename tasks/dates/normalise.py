@@ -349,6 +349,9 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
 
     modifier = re.sub(r"\s+", " ", m["rel_mod"].lower())
     unit = m["rel_unit"].lower()
+    if unit == "weekend" and modifier in ("the past", "past", "this past", "the previous") and ref is not None:
+        # "this past weekend": the one just gone (not a span of time like "the past week")
+        return _weekend(ref - timedelta(weeks=1) if ref.weekday() < 5 else ref, ref)
     if modifier in ("the past", "the previous", "past") and unit not in _PART_OF_DAY_CODE:
         # "the past year": a period up to now, TimeML annotates it as a duration.
         if modifier != "the previous":
@@ -363,7 +366,7 @@ def _norm_relative(m: re.Match[str], text: str, ref: date | None) -> _Normalised
     part = words[0] if words[0] in ("early", "late", "earlier", "later") else None
     if part in ("earlier", "later"):
         part = part[:-2]
-    step = {"last": -1, "previous": -1, "next": 1, "coming": 1}.get(words[-1], 0)
+    step = {"last": -1, "previous": -1, "past": -1, "next": 1, "coming": 1}.get(words[-1], 0)  # "this past"
 
     if unit in _PART_OF_DAY_CODE:
         day_offset = -1 if (step == -1 and unit in ("night", "evening")) else 0

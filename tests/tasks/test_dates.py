@@ -1074,3 +1074,17 @@ def test_today_in_a_comparison_is_the_present(text):
 def test_an_amount_a_year_is_a_rate():
     found = only("He earns $5 million a year.", date(2013, 3, 22))
     assert (found.timex_type, found.value) == ("SET", "P1Y")
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "value"),
+    [
+        ("This past weekend, fans lined the streets.", "This past weekend", "2013-W11-WE"),
+        ("Over the past weekend, fans lined the streets.", "the past weekend", "2013-W11-WE"),
+        ("This past week was busy.", "This past week", "2013-W11"),
+        ("The store will open in spring 2014.", "spring 2014", "2014-SP"),
+    ],
+)
+def test_past_weekends_and_seasons_of_a_year(text, span, value):
+    found = only(text, date(2013, 3, 22))
+    assert (found.text, found.value) == (span, value)
