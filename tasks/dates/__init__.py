@@ -27,8 +27,13 @@ Resolution is relative to ``reference_date`` (the document's publication date):
 - the tense of a sentence is read from cheap cues: modals and plans (will, 'll, would, is to, plans to,
   expected, scheduled), present-tense verbs of schedule ("starts", "go to the polls", "has until"), past
   forms; for a weekday led by a clock time ("will play at 15:00 GMT Saturday") they are read before the
-  clock, and a clock time next to a day ("Saturday at 3 p.m.") is on that day; seasons follow the tense as
+  clock, and a clock time next to a day ("Saturday at 3 p.m.") or in a clause naming one day ("Saturday's
+  match kicks off at 17:00") is on that day; a verb of deferral or of granting time before "until"/"to"
+  ("postponed until Tuesday", "gave Cyprus until Monday") and "is" on a day ("Kick-off is on Sunday") say
+  future, "from Monday" in a sentence told in the past starts a past range; seasons follow the tense as
   months do, and a bare month told in the simple past just before it is the one before;
+- "the week of March 6" and "Easter week" are that ISO week; "the second half of next year" is one
+  expression of that year;
 - durations are told from points ("a month" P1M, "a month ago" 2016-02; "the next decade" P10Y), both
   ends of a range carry a duration ("12 to 18 months": P12M and P18M), each year of a span of years its
   own value ("2008-09"), abbreviated years ("'58") their century from the reference date;
