@@ -248,7 +248,8 @@ FAMILIES: tuple[Family, ...] = (
         # "in recent weeks" is a stretch of some weeks up to now (a duration); "recent years" an era.
         r"|(?P<ref_span>recent\s+(?P<ref_span_u>months|weeks))"
         r"|(?P<ref_past>recently|lately|(?:recent|past)\s+(?:years|months|weeks|decades)"
-        r"|in\s+the\s+past(?!\s+(?:\d|(?:[a-z]+\s+)?(?:years?|months?|weeks?|days?|decades?|quarters?)\b)))"
+        r"|in\s+the\s+past(?!\s+(?:\d|(?:[a-z]+(?:\s+(?:to|or)\s+[a-z]+)?\s+)?(?:years?|months?|weeks?|days?|hours?|decades?"
+        r"|quarters?)\b)))"
         r"|(?P<ref_future>(?:in\s+)?the\s+future|in\s+future)",
         (
             "now",

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
-from .tense import _calendar_tense, _tense, _told_in_the_past, _weekday_tense
+from .tense import _calendar_tense, _sentence_start, _tense, _told_in_the_past, _weekday_tense
 from .values import (
     _UNIT_CODE,
     TemporalExpression,
@@ -751,5 +751,21 @@ def _norm_duration_in_context(
     """A duration, or the point it counts back to ("three years ago"), which may be a quarter reported before."""
     normalised = _norm_duration(m, text, ref)
     if normalised is not None and normalised.timex_type == "DATE":
-        return _year_ago_quarter(m, previous) or normalised
+        return _year_ago_quarter(m, previous) or _earlier_than_said(m, text, previous) or normalised
     return normalised
+
+
+_SHIFTABLE = frozenset(("year", "month", "day"))
+
+
+def _earlier_than_said(m: re.Match[str], text: str, previous: Sequence[TemporalExpression]) -> _Normalised | None:
+    """ "in 2008, up from 55 percent four years earlier": earlier than the date just said (2004), not than the
+    reference; "ago" always counts from the reference."""
+    if not m["du_ago"] or m["du_ago"].lower() != "earlier" or not previous:
+        return None
+    said = previous[-1]
+    if said.start < _sentence_start(text, m.start()) or said.granularity not in _SHIFTABLE or said.date_start is None:
+        return None
+    if said.value is None or not re.fullmatch(r"\d{4}(?:-\d\d){0,2}", said.value):
+        return None
+    return _ago(_number(m["du_n"].lower()), _unit(m["du_u"]), said.date_start)._replace(anchor=said.anchor)

@@ -1088,3 +1088,18 @@ def test_an_amount_a_year_is_a_rate():
 def test_past_weekends_and_seasons_of_a_year(text, span, value):
     found = only(text, date(2013, 3, 22))
     assert (found.text, found.value) == (span, value)
+
+
+def test_earlier_counts_back_from_the_date_just_said():
+    text = "Turnout was 60 percent in 2008, up from 55 percent four years earlier."
+    assert [e.value for e in extract_dates(text, date(2013, 3, 22))] == ["2008", "2004"]
+    # "ago" always counts from the reference date
+    assert [e.value for e in extract_dates("In 2008 he said it began four years ago.", date(2013, 3, 22))] == [
+        "2008",
+        "2009",
+    ]
+
+
+def test_in_the_past_before_a_range_of_durations_is_not_the_past():
+    found = extract_dates("Police made 20 arrests in the past two to three days.", date(2013, 3, 22))
+    assert [(e.text, e.value) for e in found] == [("two", "P2D"), ("three days", "P3D")]
