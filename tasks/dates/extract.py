@@ -93,8 +93,47 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    found = _weeks_of_days(text, _range_starts(text, found))
+    found = _ordered_ranges(text, _weeks_of_days(text, _range_starts(text, found)))
     return _date_clocks_by_their_day(text, _merge_clock_and_day(text, found)), names
+
+
+_RANGE_FROM_RE = re.compile(r"\b(?:from|between)\s+$", re.IGNORECASE)
+_RANGE_TO_RE = re.compile(r"\s*(?:to|until|till|through|and|-|–)\s*", re.IGNORECASE)
+_YEAR_IN_TEXT_RE = re.compile(r"\d{4}|['’]\d\d")
+
+
+def _ordered_ranges(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """ "from June 1 to November 30": a range ends after it starts, so an end without its year is moved on
+    a year when the nearest reading would put it first."""
+    result = list(found)
+    for i in range(1, len(result)):
+        first, last = result[i - 1], result[i]
+        if (
+            first.granularity in ("day", "month")
+            and last.granularity == first.granularity
+            and first.date_start is not None
+            and last.date_start is not None
+            and last.date_start < first.date_start
+            and not _YEAR_IN_TEXT_RE.search(last.text)
+            and _RANGE_TO_RE.fullmatch(text, first.end, last.start)
+            and _RANGE_FROM_RE.search(text, max(0, first.start - 12), first.start)
+        ):
+            later = _a_year_later(last)
+            if later is not None:
+                result[i] = later
+    return result
+
+
+def _a_year_later(e: TemporalExpression) -> TemporalExpression | None:
+    if e.value is None or not re.fullmatch(r"\d{4}-\d\d(?:-\d\d)?", e.value):
+        return None
+    try:
+        start, end = e.date_start.replace(year=e.date_start.year + 1), e.date_end.replace(year=e.date_end.year + 1)
+    except ValueError:  # February 29
+        return None
+    if e.granularity == "month":
+        end = _month(start.year, start.month, None).date_end
+    return e._replace(value=f"{start.year}{e.value[4:]}", date_start=start, date_end=end)
 
 
 _WEEK_OF_BEFORE_RE = re.compile(r"\bthe\s+week\s+(?:of|beginning|starting|ending)\s+$", re.IGNORECASE)

@@ -1103,3 +1103,11 @@ def test_earlier_counts_back_from_the_date_just_said():
 def test_in_the_past_before_a_range_of_durations_is_not_the_past():
     found = extract_dates("Police made 20 arrests in the past two to three days.", date(2013, 3, 22))
     assert [(e.text, e.value) for e in found] == [("two", "P2D"), ("three days", "P3D")]
+
+
+def test_a_range_ends_after_it_starts():
+    found = extract_dates("The hurricane season runs from June 1 to November 30.", date(2013, 3, 22))
+    assert [(e.value, e.date_start) for e in found] == [
+        ("2013-06-01", date(2013, 6, 1)),
+        ("2013-11-30", date(2013, 11, 30)),
+    ]
