@@ -101,9 +101,11 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "day_month",
+        # "Tuesday 19 March", British order: the weekday belongs to the date
+        rf"(?:(?P<dm_wd>{_WEEKDAY}),?\s+(?:the\s+)?)?"
         rf"(?<![\d.,])(?P<dm_d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_m>{_MONTH})"
         rf"(?:,?\s+(?P<dm_y>\d{{4}})(?!\d))?",
-        (),
+        WEEKDAYS,
         norm._norm_dm,
         ("DATE",),
         first_characters=DIGITS,

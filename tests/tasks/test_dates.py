@@ -1111,3 +1111,8 @@ def test_a_range_ends_after_it_starts():
         ("2013-06-01", date(2013, 6, 1)),
         ("2013-11-30", date(2013, 11, 30)),
     ]
+
+
+def test_a_weekday_before_a_day_and_month_is_part_of_that_date():
+    found = only("Scotland host Italy on Saturday 23 March.", date(2013, 3, 20))
+    assert (found.text, found.value) == ("Saturday 23 March", "2013-03-23")
