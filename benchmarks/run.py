@@ -1,6 +1,7 @@
 """Benchmark textdrops end to end and stage by stage: `make bench` (= `.venv/bin/python -m benchmarks.run`).
 
-    .venv/bin/python -m benchmarks.run [--limit N] [--skip-bbc] [--ner-one-process-all]
+    .venv/bin/python -m benchmarks.run [--limit N] [--skip-bbc] [--ner-one-process-all] [--cpu-profile]
+    .venv/bin/python -m benchmarks.run --reuters-floor-only [--cpu-profile]   (the end-to-end vs floor ratio)
 
 Reads ../shared (or $TEXTDROPS_SHARED); without it the benchmark says so, measures nothing and exits 0.
 
@@ -32,6 +33,10 @@ Side by side, on the same documents, in this run:
 - Dates: `tasks.dates.extract_dates` with precomputed NER spans (`extract_entities`, 2,000 documents) vs
   `dateparser.search_dates(languages=['en'], RELATIVE_BASE=reference date)` on the first 300 of them; the
   ratio compares docs/s on those same 300; target >= 30x.
+
+With `--cpu-profile` the Reuters run's process tree is also sampled every 0.5 s (`benchmarks.cpu_profile`):
+CPU seconds of the flow process, the temporary Prefect server and each worker, per phase of the flow, and
+the core-seconds the tree left idle. `--reuters-floor-only` runs only the Reuters drops and the NER floor.
 
 Memory: peak RSS of the Reuters run <= 2 GB and <= 1.25x that of the 2,000-file run. Fixed costs: the
 sample drop's run, and a scheduled run (`process_new_drops` flow, subprocess, default settle_seconds=2,
@@ -190,8 +195,11 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def run_measured(name: str, argv: list[str], logs: Path) -> dict:
-    """Run argv (cwd = the repo), measuring wall time and peak RSS; never raises on failure."""
+def run_measured(name: str, argv: list[str], logs: Path, cpu_profile: bool = False) -> dict:
+    """Run argv (cwd = the repo), measuring wall time and peak RSS (and with cpu_profile the CPU seconds of
+    each process of its tree, `benchmarks.cpu_profile`); never raises on failure."""
+    from benchmarks.cpu_profile import CpuSampler, summary
+
     logs.mkdir(parents=True, exist_ok=True)
     stdout_path, stderr_path = logs / f"{name}.out", logs / f"{name}.err"
     print(f"  [{name}] {' '.join(argv)}", flush=True)
@@ -200,9 +208,13 @@ def run_measured(name: str, argv: list[str], logs: Path) -> dict:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err)
         sampler = TreeSampler(proc.pid)
         sampler.start()
+        cpu_sampler = CpuSampler(proc.pid) if cpu_profile else None
+        if cpu_sampler:
+            cpu_sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         sampler.stop()
+        cpu = summary(cpu_sampler.stop()) if cpu_sampler else None
         proc.returncode = os.waitstatus_to_exitcode(status)
     result = {
         "ok": proc.returncode == 0,
@@ -214,6 +226,8 @@ def run_measured(name: str, argv: list[str], logs: Path) -> dict:
         "max_processes_in_tree": sampler.peak_processes,
         "stdout_tail": stdout_path.read_text(errors="replace")[-600:].strip(),
     }
+    if cpu:
+        result["cpu_profile"] = cpu
     if not result["ok"]:
         tail = stderr_path.read_text(errors="replace")[-3000:]
         result["stderr_tail"] = tail
@@ -257,11 +271,13 @@ def run_record(out: Path, drop_id: str) -> dict | None:
     return row
 
 
-def end_to_end(name: str, drop: Path, out: Path, logs: Path) -> dict:
-    """`textdrops run drop --out out --force` measured, with its run record's stage throughputs."""
+def end_to_end(name: str, drop: Path, out: Path, logs: Path, cpu_profile: bool = False) -> dict:
+    """`textdrops run drop --out out --force` measured, with its run record's stage throughputs (and with
+    cpu_profile the CPU seconds of each process, per phase of the flow)."""
     files, raw_bytes = drop_inputs(drop)
     result = {"drop": str(drop), "input_files": files, "input_mb": round(raw_bytes / MB, 2)}
-    result |= run_measured(name, [*textdrops_command(), "run", str(drop), "--out", str(out), "--force"], logs)
+    argv = [*textdrops_command(), "run", str(drop), "--out", str(out), "--force"]
+    result |= run_measured(name, argv, logs, cpu_profile)
     if not result["ok"]:
         return result
     record = run_record(out, drop.name)
@@ -270,6 +286,12 @@ def end_to_end(name: str, drop: Path, out: Path, logs: Path) -> dict:
         result["error"] = f"no succeeded run record for {drop.name} under {out}/runs"
         return result
     flow_seconds = (record["finished_at"] - record["started_at"]).total_seconds()
+    if "cpu_profile" in result:
+        from benchmarks.cpu_profile import phase_breakdown, print_summary
+
+        result["cpu_profile"]["phases"] = phase_breakdown(result["cpu_profile"], record)
+        print_summary(result["cpu_profile"], timeline=False)
+        del result["cpu_profile"]["timeline"]  # the 5-second steps stay in bench.json
     result |= {
         "flow_seconds": round(flow_seconds, 2),
         "files_seen": record["files_seen"],
@@ -364,9 +386,16 @@ def _pool(processes: int, model: str) -> ProcessPoolExecutor:
 
 
 def ner_floor(
-    texts: list[str], words: int, model: str, batch_size: int, dates_texts: list[str], one_process_all: bool
+    texts: list[str],
+    words: int,
+    model: str,
+    batch_size: int,
+    dates_texts: list[str],
+    one_process_all: bool,
+    one_process: bool = True,
 ) -> tuple[dict, list]:
-    """nlp.pipe over texts on two processes (alternate halves) and on one; NER spans of dates_texts."""
+    """nlp.pipe over texts on two processes (alternate halves) and (unless not one_process) on one; NER
+    spans of dates_texts."""
     result: dict = {"docs": len(texts), "words": words, "model": model, "batch_size": batch_size}
     with _pool(2, model) as pool:
         runs = []  # two runs, the faster counts: a slow one (a busy host) would flatter the pipeline's ratio
@@ -382,6 +411,14 @@ def ner_floor(
         parts = [f.result() for f in spans_parts]
     spans = [None] * len(dates_texts)
     spans[0::2], spans[1::2] = parts[0], parts[1]
+    result |= {
+        "two_processes_seconds": round(two, 2),
+        "two_processes_worker_seconds": [round(s, 2) for s in inside],
+        "two_processes_words_per_second": round(words / two),
+        "two_processes_docs_per_second": round(len(texts) / two, 1),
+    }
+    if not one_process:
+        return result, spans
     # one process on every text, or (default, to keep the bench short) on the half worker 0 piped above
     one_texts = texts if one_process_all else texts[0::2]
     one_words = words if one_process_all else sum(len(t.split()) for t in one_texts)
@@ -389,10 +426,6 @@ def ner_floor(
         one = pool.submit(_ner_pipe, model, one_texts, batch_size).result()
     print(f"  NER floor, 1 process: {one:.1f} s ({one_words / one:,.0f} words/s)", flush=True)
     result |= {
-        "two_processes_seconds": round(two, 2),
-        "two_processes_worker_seconds": [round(s, 2) for s in inside],
-        "two_processes_words_per_second": round(words / two),
-        "two_processes_docs_per_second": round(len(texts) / two, 1),
         "one_process_docs": len(one_texts),
         "one_process_words": one_words,
         "one_process_seconds": round(one, 2),
@@ -718,6 +751,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--adversarial-mb", type=float, default=2.0, help="size of the adversarial inputs in MB (0: skip them)"
     )
+    parser.add_argument(
+        "--reuters-floor-only",
+        action="store_true",
+        help="run only the Reuters drops (all, and the first 2,000 files) and the NER floor: the end-to-end vs "
+        "floor ratio and the memory targets, ~9 min; written to results/bench-reuters-floor.json",
+    )
+    parser.add_argument(
+        "--cpu-profile",
+        action="store_true",
+        help="also measure the CPU seconds of each process of the Reuters run, per phase (benchmarks.cpu_profile)",
+    )
     parser.add_argument("--history", action="store_true", help="also run the dedupe-history section (~15 min)")
     parser.add_argument("--history-only", action="store_true", help="run only the dedupe-history section")
     parser.add_argument(
@@ -761,10 +805,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(SAMPLE_DROP, sample)
         print("End-to-end runs", flush=True)
         e2e = results["end_to_end"]
+        if args.reuters_floor_only:  # and the 2,000-file drop, for the memory targets
+            e2e["reuters_small"] = end_to_end("reuters_small", small, work / "out-small", logs)
+            e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs, args.cpu_profile)
+            corpus, every_document = _reuters_corpus(e2e["reuters"], work, reuters)
+            if corpus is not None:
+                print("NER floor", flush=True)
+                # the two-process floor only: the ratio needs no more
+                results["ner_floor"], _ = _ner_floor_of(corpus, e2e["reuters"], args.ner_one_process_all, 0, False)
+            return _finish(results, bench_started, RESULTS.with_name("bench-reuters-floor.json"))
         e2e["sample"] = end_to_end("sample", sample, work / "out-sample", logs)
         scheduled = scheduled_nothing_new(sample_root, work / "out-sample", logs)
         e2e["reuters_small"] = end_to_end("reuters_small", small, work / "out-small", logs)
-        e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs)
+        e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs, args.cpu_profile)
         bbc = shared / "corpora" / "bbc"
         if args.skip_bbc:
             e2e["bbc"] = None
@@ -785,46 +838,14 @@ def main(argv: list[str] | None = None) -> int:
         if not scheduled["ok"]:
             results["fixed_costs"]["scheduled_nothing_new_error"] = scheduled.get("stderr_tail", "")[-500:]
 
-        corpus = None
-        if e2e["reuters"].get("ok"):
-            import polars as pl
-
+        corpus, every_document = _reuters_corpus(e2e["reuters"], work, reuters)
+        if corpus is not None:
             from tasks.dedupe import dedupe_texts
 
-            documents = work / "out-reuters" / "documents" / f"drop_id={reuters.name}"
-            every_document = pl.read_parquet(sorted(documents.glob("*.parquet"))).sort("source_path")
-            corpus = every_document.filter(pl.col("status") == "kept")
-        else:
-            print("  the Reuters run failed: NER floor, near-duplicate and date comparisons not measured")
-
-        if corpus is not None:
-            from textdrops.config import Settings
-
-            settings = Settings()
             texts = corpus["text"].to_list()
-            # the floor gets what the pipeline's NER gets: every kept document's text and its headline
-            titles = [t for t in corpus["title"].to_list() if t and t.strip()]
-            words = int(corpus["n_words"].sum()) + sum(len(t.split()) for t in titles)
             n_dates = min(DATES_DOCS, len(texts))
             print("NER floor", flush=True)
-            try:
-                results["ner_floor"], spans = ner_floor(
-                    texts + titles,
-                    words,
-                    settings.ner_model,
-                    settings.ner_batch_size,
-                    texts[:n_dates],
-                    args.ner_one_process_all,
-                )
-                results["ner_floor"]["titles"] = len(titles)
-                entities_seconds = e2e["reuters"]["stages"].get("entities", {}).get("seconds")
-                if entities_seconds:  # the pipeline's NER, summed over its worker processes
-                    results["ner_floor"]["pipeline_entities_stage_words_per_second_per_process"] = round(
-                        words / entities_seconds
-                    )
-            except Exception:
-                traceback.print_exc()
-                results["ner_floor"], spans = {"error": traceback.format_exc()[-1500:]}, None
+            results["ner_floor"], spans = _ner_floor_of(corpus, e2e["reuters"], args.ner_one_process_all, n_dates)
             print("Near duplicates", flush=True)
             try:
                 # every document (kept and duplicates): on kept ones alone there is little left to find
@@ -862,14 +883,63 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             results["adversarial"] = {"error": traceback.format_exc()[-1500:]}
 
+    return _finish(results, bench_started, RESULTS)
+
+
+def _reuters_corpus(run: dict, work: Path, reuters: Path):
+    """(kept documents, every document) of the Reuters run's output, sorted by source path; Nones if it failed."""
+    if not run.get("ok"):
+        print("  the Reuters run failed: NER floor, near-duplicate and date comparisons not measured")
+        return None, None
+    import polars as pl
+
+    documents = work / "out-reuters" / "documents" / f"drop_id={reuters.name}"
+    every_document = pl.read_parquet(sorted(documents.glob("*.parquet"))).sort("source_path")
+    return every_document.filter(pl.col("status") == "kept"), every_document
+
+
+def _ner_floor_of(
+    corpus, run: dict, one_process_all: bool, n_dates: int, one_process: bool = True
+) -> tuple[dict, list | None]:
+    """`ner_floor` over what the Reuters run's NER got (every kept text and headline), with the pipeline's
+    words/s per process beside it; the NER spans of the first n_dates texts (None when it failed)."""
+    from textdrops.config import Settings
+
+    settings = Settings()
+    texts = corpus["text"].to_list()
+    # the floor gets what the pipeline's NER gets: every kept document's text and its headline
+    titles = [t for t in corpus["title"].to_list() if t and t.strip()]
+    words = int(corpus["n_words"].sum()) + sum(len(t.split()) for t in titles)
+    try:
+        floor, spans = ner_floor(
+            texts + titles,
+            words,
+            settings.ner_model,
+            settings.ner_batch_size,
+            texts[:n_dates],
+            one_process_all,
+            one_process,
+        )
+    except Exception:
+        traceback.print_exc()
+        return {"error": traceback.format_exc()[-1500:]}, None
+    floor["titles"] = len(titles)
+    entities_seconds = run["stages"].get("entities", {}).get("seconds")
+    if entities_seconds:  # the pipeline's NER, summed over its worker processes
+        floor["pipeline_entities_stage_words_per_second_per_process"] = round(words / entities_seconds)
+    return floor, spans
+
+
+def _finish(results: dict, bench_started: float, path: Path) -> int:
+    """Targets, report, and the results written to path."""
     results["targets"] = targets(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["bench_seconds"] = round(time.perf_counter() - bench_started, 1)
     print_report(results)
     print(f"\nbench time: {results['bench_seconds']:.0f} s")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"written to {path.relative_to(ROOT)}")
     return 0
 
 
