@@ -126,7 +126,8 @@ def run_isolating(
 
 _DETAIL = {
     "worker_crash": "the worker process died on this document twice (a crash or an out-of-memory kill) in {stage}",
-    "timeout": "{stage} of this document alone ran past the batch time limit of {limit:g} s (TEXTDROPS_BATCH_TIMEOUT)",
+    "timeout": "{stage} of this document alone ran past the batch time limit of {limit:g} CPU seconds "
+    "(TEXTDROPS_BATCH_TIMEOUT)",
 }
 
 

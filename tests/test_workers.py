@@ -39,3 +39,43 @@ def test_warm_runs_in_worker_processes_and_ignores_failures(tmp_path):
 def test_warm_is_a_no_op_without_a_pool(tmp_path):
     workers.warm(_record_pid, str(tmp_path), processes=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def _spin_forever() -> None:
+    while True:
+        sum(range(10_000))
+
+
+def _sleep(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "slept"
+
+
+def test_the_time_limit_counts_the_workers_cpu_time_not_the_wait():
+    import time
+
+    import pytest
+
+    try:
+        # waiting (for a core on a busy machine, or here in a sleep) uses no CPU: 2.5 s of it is within 1 s
+        assert workers.run(_sleep, 2.5, processes=1, timeout=1.0) == "slept"
+        started = time.monotonic()
+        with pytest.raises(workers.WorkerTimeout, match="CPU seconds"):
+            workers.run(_spin_forever, processes=1, timeout=1.0)  # computing: stopped once it used 1 CPU-s
+        assert time.monotonic() - started < 9.0  # long before the wall-time backstop (10 x 1 s)
+        started = time.monotonic()
+        with pytest.raises(workers.WorkerTimeout):
+            workers.run(_sleep, 3600.0, processes=1, timeout=0.3)  # waiting forever: the wall-time backstop
+        assert time.monotonic() - started >= 0.3 * workers.WALL_LIMIT_FACTOR
+    finally:
+        workers.shutdown()
+
+
+def test_the_cpu_seconds_of_a_process_are_read_from_proc():
+    import time
+
+    sum(range(3_000_000))
+    assert abs(workers.process_cpu_seconds(os.getpid()) - time.process_time()) < 0.1
+    assert workers.process_cpu_seconds(2**22 + 12345) is None  # no such process

@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Iterable
 
 CRASH_ENV = "TEXTDROPS_CRASH_AT"
@@ -66,5 +65,5 @@ def document_point(text: str, stage: str = "load") -> None:
             handle.write(f"{os.getpid()}\n")
     if fault == "crash":
         os.kill(os.getpid(), signal.SIGKILL)
-    while True:
-        time.sleep(0.05)  # busy in Python, as a slow loop would be: signals still reach this process
+    while True:  # busy in Python, as a pathological input would be (it uses CPU); signals still reach it
+        sum(range(10_000))

@@ -23,7 +23,7 @@ QUARANTINE_REASONS: dict[str, str] = {
     "worker_crash": "the worker process died on it twice, the second time with the file alone (a crash or an "
     "out-of-memory kill); the rest of its batch is processed",
     "timeout": "reading or cleaning it alone ran past the batch time limit (TEXTDROPS_BATCH_TIMEOUT, "
-    "default 900 s); the rest of its batch is processed",
+    "default 900 CPU seconds); the rest of its batch is processed",
 }
 
 DOC_STATUSES = ("kept", "exact_duplicate", "near_duplicate")

@@ -8,7 +8,8 @@ small to need a time limit); with `processes=1` it runs in one worker process wh
 to enforce, which is what each worker of a Dask cluster does, and here when there is none.
 
 A worker that dies (a crash, an out-of-memory kill) breaks the whole pool: `run` replaces it and raises
-`WorkerCrashed`; a call over its time limit has its pool killed and replaced, and raises `WorkerTimeout`.
+`WorkerCrashed`; a call over its time limit (CPU seconds of its worker, so a busy machine does not make a slow
+call a faulty one) has its pool killed and replaced, and raises `WorkerTimeout`.
 Calls of other batches that were running in a pool killed that way are resubmitted, not failed.
 Workers ignore Ctrl-C (the parent decides what stops) and exit when their parent dies.
 """
@@ -115,10 +116,12 @@ def run(
 ) -> Any:
     """fn(*args) in a pool of `processes` worker processes; here when processes is 0, or 1 with no timeout.
 
-    `timeout` counts from the moment the call starts in its worker: time spent queued behind other
-    batches, starting a worker, importing the stage code or running `setup` (e.g. loading a model into a
-    new worker) is not counted. A running call can only be stopped with its process, so a call under a
-    time limit always runs in a worker.
+    `timeout` is CPU seconds of the worker process, counted from the moment the call starts in it: time
+    spent queued behind other batches, starting a worker, importing the stage code or running `setup`
+    (e.g. loading a model into a new worker) is not counted, and neither is time the worker waits for a
+    core on a busy machine (a starved run is slow, not faulty). A call that waits without computing is
+    stopped after `WALL_LIMIT_FACTOR` times `timeout` of wall time. A running call can only be stopped
+    with its process, so a call under a time limit always runs in a worker.
     """
     if processes <= 0 or (processes == 1 and timeout is None):
         return fn(*args)
@@ -134,7 +137,7 @@ def run(
             return _result(future, marker, timeout)
         except concurrent.futures.TimeoutError:
             _discard(generation, kill=True)  # a running call can only be stopped with its process
-            raise WorkerTimeout(f"still running after the time limit of {timeout:g} s") from None
+            raise WorkerTimeout(f"still running after its time limit of {timeout:g} CPU seconds") from None
         except BrokenProcessPool:
             _discard(generation, kill=False)
             if generation in _terminated:
@@ -153,25 +156,60 @@ def _marked_call(
     """In the worker: run setup, note that the call has started (its code is imported by now), run it."""
     if setup is not None:
         setup[0](*setup[1])
-    with open(marker, "w"):
-        pass
+    with open(marker, "w") as handle:
+        handle.write(f"{os.getpid()} {time.process_time()}")
     return fn(*args)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) process `pid` has used; None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime (fields 14 and 15)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# A call that has used less CPU than its limit is still stopped after this many times the limit of wall
+# time: it waits on something (a lock, a stalled mount) rather than computing.
+WALL_LIMIT_FACTOR = 10.0
+
+
+def _started(marker: str) -> tuple[int, float] | None:
+    """(worker pid, its CPU seconds when the call started) once the call has started."""
+    try:
+        with open(marker) as handle:
+            pid, cpu = handle.read().split()
+        return int(pid), float(cpu)
+    except (OSError, ValueError):  # not there yet, or being written
+        return None
+
+
 def _result(future: concurrent.futures.Future, marker: str, timeout: float | None) -> Any:
-    """The future's result; concurrent.futures.TimeoutError once it has run `timeout` seconds."""
+    """The future's result; concurrent.futures.TimeoutError once it has used `timeout` CPU seconds (or run
+    `WALL_LIMIT_FACTOR` times that long)."""
     if timeout is None:
         return future.result()
-    started: float | None = None
+    started: tuple[int, float] | None = None
+    started_at = 0.0
     give_up = time.monotonic() + _STARTUP_SECONDS
     while True:
         done, _ = concurrent.futures.wait([future], timeout=0.2)
         if done:
             return future.result()
         now = time.monotonic()
-        if started is None and os.path.exists(marker):
-            started = now
-        if (started is not None and now - started > timeout) or (started is None and now > give_up):
+        if started is None:
+            started = _started(marker)
+            started_at = now
+            if started is None and now > give_up:
+                raise concurrent.futures.TimeoutError
+            continue
+        pid, cpu_at_start = started
+        cpu = process_cpu_seconds(pid)
+        used = now - started_at if cpu is None else cpu - cpu_at_start  # no /proc: wall time
+        if used > timeout or now - started_at > WALL_LIMIT_FACTOR * timeout:
             raise concurrent.futures.TimeoutError
 
 
