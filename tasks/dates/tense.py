@@ -137,9 +137,8 @@ def _told_in_the_past(text: str, start: int) -> bool:
 _DEADLINE_BEFORE_RE = re.compile(r"\b(?:by|through|until|till)\s+(?:early\s+|late\s+|mid-?)?$", re.IGNORECASE)
 
 
-# A verb of deferral then "until"/"to" ("postponed until Tuesday", "the vote was delayed to March 3"): the new
-# date lies after the deferring, whatever the verb's tense.
-# A verb that grants time then "until" ("gave Cyprus until Monday") says the same.
+# A verb of deferral then "until"/"to" ("postponed until Tuesday", "delayed to March 3"), or one granting
+# time then "until" ("gave Cyprus until Monday"): the date lies after the deferring, whatever its tense.
 _DEFERRED_TO_RE = re.compile(
     r"(?:\b(?:postpon|delay|defer|adjourn|put\s+off|push(?:ed|es|ing)?\s+back|extend|recess|reschedul)\w*"
     r"(?:\s+[\w'-]+){0,6}?\s+(?:until|till|to)"
