@@ -161,6 +161,9 @@ def _norm_month(m: re.Match[str], text: str, ref: date | None) -> _Normalised | 
     return _month(year, month, ref, part)
 
 
+_QUARTER_DEADLINE_RE = re.compile(
+    r"\b(?:by|until|till|before)\s+(?:the\s+(?:end|close|middle|start)\s+of\s+)?$", re.IGNORECASE
+)
 _ORDINAL = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
 
 
@@ -186,7 +189,9 @@ def _norm_quarter(m: re.Match[str], text: str, ref: date | None) -> _Normalised 
     if relation.endswith("year's"):  # "last year's third quarter"
         return build(ref.year + {"last": -1, "next": 1}.get(relation.split()[0], 0), number, ref)
     period = build(ref.year, number, ref)
-    if period.date_start > ref:  # "fourth quarter" in February means last year's
+    # "fourth quarter" in February means last year's ("will report fourth-quarter results" too), unless it is
+    # a deadline ("expects to close the deal by the end of the second quarter", said in March)
+    if period.date_start > ref and not _QUARTER_DEADLINE_RE.search(text, max(0, m.start() - 30), m.start()):
         period = build(ref.year - 1, number, ref)
     if relation:  # "the year-ago third quarter": the same quarter one year before
         period = build(period.date_start.year - 1, number, ref)

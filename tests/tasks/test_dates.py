@@ -1116,3 +1116,16 @@ def test_a_range_ends_after_it_starts():
 def test_a_weekday_before_a_day_and_month_is_part_of_that_date():
     found = only("Scotland host Italy on Saturday 23 March.", date(2013, 3, 20))
     assert (found.text, found.value) == ("Saturday 23 March", "2013-03-23")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # a deadline: this year's quarter, still ahead
+        ("It expects to complete the deal by the end of the second quarter.", "2013-Q2"),
+        # results are reported after the quarter: last year's
+        ("The company will report fourth-quarter results next week.", "2012-Q4"),
+    ],
+)
+def test_a_quarter_not_yet_begun_is_last_years_unless_it_is_a_deadline(text, value):
+    assert extract_dates(text, date(2013, 3, 22))[0].value == value
