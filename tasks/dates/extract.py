@@ -93,8 +93,31 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
-    found = _ordered_ranges(text, _weeks_of_days(text, _range_starts(text, found)))
+    found = _ordered_ranges(text, _weeks_of_days(text, _range_starts(text, _day_range_starts(text, found))))
     return _date_clocks_by_their_day(text, _merge_clock_and_day(text, found)), names
+
+
+# "from 3 to 5 April", "3-5 April": the first day of a range of days, written before the day that has the month
+_DAY_RANGE_START_RE = re.compile(r"(?<![\w.,])(?P<d>[0-3]?\d)(?:st|nd|rd|th)?\s*(?:to|-|–|and)\s*$", re.IGNORECASE)
+_DAY_MONTH_RE = re.compile(r"[0-3]?\d(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Za-z]")
+
+
+def _day_range_starts(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
+    """Add the first day of "3 to 5 April" (the date "3 April"), which the patterns do not see as a date."""
+    result: list[TemporalExpression] = []
+    for e in found:
+        if e.granularity == "day" and e.date_start is not None and e.value and _DAY_MONTH_RE.match(e.text):
+            start = _DAY_RANGE_START_RE.search(text, max(0, e.start - 12), e.start)
+            previous_end = result[-1].end if result else 0
+            if start is not None and start.start("d") >= previous_end:
+                day = int(start["d"])
+                first = e.date_start.replace(day=day) if 1 <= day < e.date_start.day else None
+                if first is not None:
+                    value = first.isoformat() + e.value[10:]
+                    result.append(e._replace(text=start["d"], start=start.start("d"), end=start.end("d"), value=value,
+                                             date_start=first, date_end=first))  # fmt: skip
+        result.append(e)
+    return result
 
 
 _RANGE_FROM_RE = re.compile(r"\b(?:from|between)\s+$", re.IGNORECASE)

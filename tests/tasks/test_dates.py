@@ -1129,3 +1129,8 @@ def test_a_weekday_before_a_day_and_month_is_part_of_that_date():
 )
 def test_a_quarter_not_yet_begun_is_last_years_unless_it_is_a_deadline(text, value):
     assert extract_dates(text, date(2013, 3, 22))[0].value == value
+
+
+def test_a_range_of_days_gives_each_day():
+    found = extract_dates("The conference takes place from 3 to 5 April in Berlin.", date(2013, 3, 22))
+    assert [(e.text, e.value) for e in found] == [("3", "2013-04-03"), ("5 April", "2013-04-05")]
