@@ -8,7 +8,7 @@ from datetime import date
 
 from .candidates import _candidate_matches
 from .families import FAMILY_BY_NAME
-from .tense import _SENTENCE_END_RE, _sentence_start
+from .tense import _CONTEXT_CHARS, _SENTENCE_END_RE, _sentence_start
 from .values import TemporalExpression, _month, _number, _week
 from .vocabulary import _MONTH_NUMBER, _NUMBER_WORDS, _OPENING_QUOTES, _WEEKDAY_NUMBER
 
@@ -280,6 +280,7 @@ def _is_day(e: TemporalExpression) -> bool:
 def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
     """A clock time next to a day ("Saturday at 3 p.m.", "3 p.m. on Saturday") is on that day, not the reference's."""
     result = list(found)
+    any_day = any(_is_day(e) for e in result)
     for i, e in enumerate(result):
         if not _on_the_reference_day(e):
             continue
@@ -296,7 +297,7 @@ def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> lis
         if day is None and i > 0 and _is_day(result[i - 1]):
             if _DAY_THEN_CLOCK_GAP_RE.fullmatch(text, result[i - 1].end, e.start):
                 day = result[i - 1]
-        if day is None:
+        if day is None and any_day:
             day = _the_day_of_its_sentence(text, result, i)
         if day is not None:
             result[i] = e._replace(
@@ -308,10 +309,18 @@ def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> lis
 def _the_day_of_its_sentence(text: str, found: list[TemporalExpression], i: int) -> TemporalExpression | None:
     """The one day the sentence around ``found[i]`` names ("Saturday's match kicks off at 17:00"), if only one."""
     clock = found[i]
-    start = _sentence_start(text, clock.start)
-    end_match = _SENTENCE_END_RE.search(text, clock.end)
-    end = end_match.start() if end_match else len(text)
-    days = {e.value: e for e in found if start <= e.start and e.end <= end and _is_day(e)}
+    start = _sentence_start(text, clock.start)  # at most _CONTEXT_CHARS back, and as far ahead:
+    limit = min(len(text), clock.end + _CONTEXT_CHARS)
+    end_match = _SENTENCE_END_RE.search(text, clock.end, limit)
+    end = end_match.start() if end_match else limit
+    j = i
+    while j > 0 and found[j - 1].start >= start:  # found is in text order: only the sentence's neighbours
+        j -= 1
+    days = {}
+    while j < len(found) and found[j].start < end:
+        if found[j].end <= end and _is_day(found[j]):
+            days[found[j].value] = found[j]
+        j += 1
     if len(days) != 1:
         return None
     day = next(iter(days.values()))
