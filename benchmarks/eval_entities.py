@@ -262,16 +262,16 @@ _ISO_DATE_END = re.compile(r"\b\d{4}-\d{2}-\d{2}$")
 
 def _structure_lines(text: str) -> tuple[list[str], list[str]]:
     """(datelines, bylines) among the first lines of a CoNLL document ("LONDON 1996-08-30", "By Jane Doe")."""
-    from tasks.clean import _is_byline, _is_structure_line
+    from tasks.clean import is_byline, is_structure_line
 
     lines = [line.strip() for line in text.split("\n")[:6] if line.strip()]
-    bylines = [line for line in lines if _is_byline(line) or (line.startswith("By ") and len(line.split()) <= 8)]
+    bylines = [line for line in lines if is_byline(line) or (line.startswith("By ") and len(line.split()) <= 8)]
     # CoNLL's datelines end in an ISO date ("MILWAUKEE , Wisconsin 1996-08-29"): found here without the
     # cleaner's own rule, so that a dateline it fails to recognise is still counted.
     datelines = [
         line
         for line in lines
-        if line not in bylines and ((len(line) <= 80 and _ISO_DATE_END.search(line)) or _is_structure_line(line))
+        if line not in bylines and ((len(line) <= 80 and _ISO_DATE_END.search(line)) or is_structure_line(line))
     ]
     return datelines, bylines
 

@@ -84,7 +84,7 @@ from .boilerplate import (
 )
 from .document import CleanedDocument, clean_document
 from .removals import CLEAN_RULES
-from .structure import Dateline, _is_byline, _is_structure_line, article_structure, find_dateline
+from .structure import Dateline, article_structure, find_dateline, is_byline, is_structure_line
 
 __all__ = [
     "CLEAN_RULES",
@@ -105,6 +105,6 @@ __all__ = [
     "line_key",
     "line_key_counts",
     # used by benchmarks/eval_entities.py (dateline and byline counts)
-    "_is_byline",
-    "_is_structure_line",
+    "is_byline",
+    "is_structure_line",
 ]

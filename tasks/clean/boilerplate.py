@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .encoding import _normalize_unicode
-from .shapes import _LETTER, _is_table_row, _word_count
+from .encoding import normalize_unicode
+from .shapes import LETTER, is_table_row, word_count
 
 # --- Learned boilerplate --------------------------------------------------------------------------------
 # A site's template (its footer, newsletter box, "More from X" header) repeats word for word across the
@@ -27,7 +27,7 @@ from .shapes import _LETTER, _is_table_row, _word_count
 # Only short lines are candidates; digits are kept in the key, so data lines ("Shr 50 cts vs 37 cts")
 # with different numbers never merge into one frequent key.
 
-_MAX_KEY_WORDS = 30
+MAX_KEY_WORDS = 30
 # Punctuation and bullets around a line do not make it a different line ("Share this:" / "Share this").
 _KEY_TRIM = " .,:;!?|-–—•*·»>«<"
 # Default document-frequency threshold (see `boilerplate_threshold`).
@@ -40,26 +40,26 @@ def line_key(line: str) -> int:
 
     Stable across processes and runs (blake2b, not `hash`), so keys from different workers can be merged.
     """
-    return _collapsed_key(" ".join(line.split()))
+    return collapsed_key(" ".join(line.split()))
 
 
-def _collapsed_key(collapsed: str) -> int:
+def collapsed_key(collapsed: str) -> int:
     """`line_key` of a line whose whitespace is already collapsed."""
     normalised = collapsed.casefold().strip(_KEY_TRIM)
     digest = hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
 
-def _is_key_candidate(collapsed: str) -> bool:
+def is_key_candidate(collapsed: str) -> bool:
     """True for a line that could be template text: <= 60 words (600 characters) and holds a letter.
 
     Lines of more than 30 words (a long footer sentence) count as template only in the header and footer
-    zones of a document (`_drop_learned_lines`).
+    zones of a document (`drop_learned_lines`).
     """
     return (
-        len(collapsed) <= _MAX_BLOCK_KEY_CHARS
-        and collapsed.count(" ") < _MAX_BLOCK_KEY_WORDS  # `_word_count` of a non-empty line, inlined
-        and _LETTER.search(collapsed) is not None
+        len(collapsed) <= MAX_BLOCK_KEY_CHARS
+        and collapsed.count(" ") < _MAX_BLOCK_KEY_WORDS  # `word_count` of a non-empty line, inlined
+        and LETTER.search(collapsed) is not None
     )
 
 
@@ -67,7 +67,7 @@ def _is_key_candidate(collapsed: str) -> bool:
 # say over" / "what we cover.") splits into lines that differ with each page's width, so short paragraphs
 # of two or more lines are counted whole too, as one key of their joined lines.
 _MAX_BLOCK_KEY_WORDS = 60
-_MAX_BLOCK_KEY_CHARS = 600
+MAX_BLOCK_KEY_CHARS = 600
 _WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])- (?=[^\W\d_])")
 
 
@@ -78,8 +78,8 @@ def block_key(text: str) -> int:
     return line_key(_WRAPPED_HYPHEN.sub("-", text) if "- " in text else text)
 
 
-def _is_block_key_candidate(text: str, n_words: int) -> bool:
-    return n_words <= _MAX_BLOCK_KEY_WORDS and len(text) <= _MAX_BLOCK_KEY_CHARS and _LETTER.search(text) is not None
+def is_block_key_candidate(text: str, n_words: int) -> bool:
+    return n_words <= _MAX_BLOCK_KEY_WORDS and len(text) <= MAX_BLOCK_KEY_CHARS and LETTER.search(text) is not None
 
 
 def document_line_keys(raw: str) -> set[int]:
@@ -89,7 +89,7 @@ def document_line_keys(raw: str) -> set[int]:
     The text is unicode-normalised as `clean_document` does first, so the keys match the lines it sees.
     Table rows and long lines are not candidates.
     """
-    text = _normalize_unicode(raw, Counter())
+    text = normalize_unicode(raw, Counter())
     keys: set[int] = set()
     paragraph: list[str] = []
     paragraph_words = 0
@@ -97,7 +97,7 @@ def document_line_keys(raw: str) -> set[int]:
     def add_paragraph() -> None:
         if len(paragraph) >= 2:
             joined = " ".join(paragraph)
-            if _is_block_key_candidate(joined, paragraph_words):
+            if is_block_key_candidate(joined, paragraph_words):
                 keys.add(block_key(joined))
 
     for line in text.split("\n"):
@@ -106,15 +106,15 @@ def document_line_keys(raw: str) -> set[int]:
             add_paragraph()
             paragraph, paragraph_words = [], 0
             continue
-        if _is_table_row(stripped):
+        if is_table_row(stripped):
             paragraph_words = _MAX_BLOCK_KEY_WORDS + 1
             continue
         collapsed = " ".join(stripped.split()) if "  " in stripped else stripped
-        if _is_key_candidate(collapsed):
-            keys.add(_collapsed_key(collapsed))
+        if is_key_candidate(collapsed):
+            keys.add(collapsed_key(collapsed))
         if paragraph_words <= _MAX_BLOCK_KEY_WORDS:
             paragraph.append(collapsed)
-            paragraph_words += _word_count(collapsed)
+            paragraph_words += word_count(collapsed)
     add_paragraph()
     return keys
 

@@ -2,19 +2,19 @@
 
 from typing import NamedTuple
 
-from .encoding import _MAX_FTFY_ROUNDS, _NEEDS_FULL_FTFY, _normalize_unicode
-from .headline import _detect_title
-from .lines import _classify_lines, _drop_learned_lines
+from .encoding import MAX_FTFY_ROUNDS, NEEDS_FULL_FTFY, normalize_unicode
+from .headline import detect_title
+from .lines import classify_lines, drop_learned_lines
 from .paragraphs import (
-    _drop_comment_section,
-    _drop_junk_blocks,
-    _drop_learned_blocks,
-    _drop_learned_paragraphs,
-    _drop_repeats,
+    drop_comment_section,
+    drop_junk_blocks,
+    drop_learned_blocks,
+    drop_learned_paragraphs,
+    drop_repeats,
 )
-from .removals import CLEAN_RULES, _TracedCounts
-from .shapes import _BLANK, _LEARNED
-from .unwrap import _build_blocks
+from .removals import Removals
+from .shapes import BLANK, LEARNED
+from .unwrap import build_blocks
 
 
 class CleanedDocument(NamedTuple):
@@ -28,30 +28,29 @@ class CleanedDocument(NamedTuple):
 
 def _clean_once(
     raw: str,
-    removed_chars: dict[str, int],
-    removed_lines: dict[str, int],
+    removals: Removals,
     find_title: bool,
     boilerplate: frozenset[int] = frozenset(),
 ) -> tuple[str | None, str]:
     """Return (title, body) after one pass of every step, adding what it removed to the counts."""
-    text = _normalize_unicode(raw, removed_chars)
-    lines = _classify_lines(text, removed_chars, removed_lines, boilerplate)
+    text = normalize_unicode(raw, removals.chars)
+    lines = classify_lines(text, removals, boilerplate)
     if boilerplate:
-        if any(line.kind == _LEARNED for line in lines):  # a learned line may be part of a learned paragraph
-            lines = _drop_learned_paragraphs(lines, boilerplate, removed_chars, removed_lines)
-        lines = _drop_learned_lines(lines, removed_chars, removed_lines)
+        if any(line.kind == LEARNED for line in lines):  # a learned line may be part of a learned paragraph
+            lines = drop_learned_paragraphs(lines, boilerplate, removals)
+        lines = drop_learned_lines(lines, removals)
     title = None
     if find_title:
-        title, lines = _detect_title(lines)
+        title, lines = detect_title(lines)
     # Paragraph keys are learned from blank-line separated paragraphs: a body without blank lines (Reuters'
     # indented paragraphs) has none to look up.
-    has_paragraphs = boilerplate and any(line.kind == _BLANK for line in lines)
-    blocks = _build_blocks(lines)
+    has_paragraphs = boilerplate and any(line.kind == BLANK for line in lines)
+    blocks = build_blocks(lines)
     if has_paragraphs:
-        blocks = _drop_learned_blocks(blocks, boilerplate, removed_chars, removed_lines)
-    blocks = _drop_junk_blocks(blocks, removed_chars, removed_lines)
-    blocks = _drop_repeats(blocks, removed_chars, removed_lines)
-    blocks = _drop_comment_section(blocks, removed_chars, removed_lines)
+        blocks = drop_learned_blocks(blocks, boilerplate, removals)
+    blocks = drop_junk_blocks(blocks, removals)
+    blocks = drop_repeats(blocks, removals)
+    blocks = drop_comment_section(blocks, removals)
     return title, "\n\n".join(block.text for block in blocks)
 
 
@@ -64,18 +63,15 @@ def clean_document(
     short lines with those keys are removed as `learned_boilerplate`. When `trace` is a list, every
     removed line or paragraph is appended to it as (rule, text).
     """
-    removed_chars = dict.fromkeys(CLEAN_RULES, 0)
-    if trace is not None:
-        removed_chars = _TracedCounts(removed_chars, trace)
-    removed_lines = dict.fromkeys(CLEAN_RULES, 0)
-    title, body = _clean_once(raw, removed_chars, removed_lines, find_title=True, boilerplate=boilerplate)
+    removals = Removals(trace)
+    title, body = _clean_once(raw, removals, find_title=True, boilerplate=boilerplate)
     # ftfy judges mojibake line by line, so rejoining hard-wrapped lines can give it new context. When
     # the body may still hold mojibake, clean it again until it is stable, so that cleaning is idempotent.
-    for _ in range(_MAX_FTFY_ROUNDS):
-        if body.isascii() or not _NEEDS_FULL_FTFY.search(body):
+    for _ in range(MAX_FTFY_ROUNDS):
+        if body.isascii() or not NEEDS_FULL_FTFY.search(body):
             break
-        _, again = _clean_once(body, removed_chars, removed_lines, find_title=False, boilerplate=boilerplate)
+        _, again = _clean_once(body, removals, find_title=False, boilerplate=boilerplate)
         if again == body:
             break
         body = again
-    return CleanedDocument(title, body, removed_chars, removed_lines)
+    return CleanedDocument(title, body, removals.chars, removals.lines)

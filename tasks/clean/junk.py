@@ -2,7 +2,7 @@
 
 Each family is one `JunkFamily` record: its anchored patterns, the words (or characters) every line it
 matches starts with, and the rule its removals count under. The combined line pattern and the cheap gate
-in front of it (`_may_be_junk`) are derived from the records, so a new family is one record.
+in front of it (`may_be_junk`) are derived from the records, so a new family is one record.
 Image captions that end in their credit, appeals for tips with an address or number, and comment
 section headers are matched here too.
 """
@@ -10,21 +10,21 @@ section headers are matched here too.
 import re
 from dataclasses import dataclass
 
-from .shapes import _ends_sentence, _word_count
+from .shapes import closes_sentence, word_count
 
 # --- Junk line patterns --------------------------------------------------------------------------------
 # Each family is matched against a whole line (or paragraph) after whitespace collapsing, case-insensitive,
-# and only when that line is at most _MAX_JUNK_CHARS long. Order matters only between families that
+# and only when that line is at most MAX_JUNK_CHARS long. Order matters only between families that
 # could both match: copyright is tried before photo_credit so "© 2016 Rudaw" counts as copyright.
 
-_MAX_JUNK_CHARS = 320
+MAX_JUNK_CHARS = 320
 
-_AGENCIES = (
+AGENCIES = (
     r"(?:getty(?: images)?|afp|reuters|ap(?: photo)?|epa(?:-efe)?|sputnik|tass|ria novosti|xinhua|anadolu agency"
     r"|shutterstock|istock(?:photo)?|alamy(?: stock photo)?|pa(?: wire| media)?|bloomberg|rex features"
     r"|rex/shutterstock|corbis|wikimedia commons|flickr)"
 )
-_NAME = r"[\w.'’&-]+(?: [\w.'’&-]+){0,4}"
+NAME_PATTERN = r"[\w.'’&-]+(?: [\w.'’&-]+){0,4}"
 _NETWORKS = r"(?:twitter|x|facebook|instagram|linkedin|youtube|tiktok|google\+?|social media|telegram)"
 
 
@@ -60,7 +60,7 @@ class JunkFamily:
     case-insensitive. Every line a pattern can match starts with one of `first_words` (its first run of
     letters, "'", "-" and "+", case-folded) or one of `first_chars` (or a digit), or holds one of `signs`
     (case-folded): the gate in
-    front of the regexes (`_may_be_junk`) is built from these, and a property test checks each family's
+    front of the regexes (`may_be_junk`) is built from these, and a property test checks each family's
     patterns against its own signs.
     """
 
@@ -98,7 +98,7 @@ JUNK_FAMILIES: tuple[JunkFamily, ...] = (
             r"(?:copyright(?![^\W\d_])|©|\(c\))\s*(?:©|\(c\)|copyright)?\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?)\b.{0,120}",
             r"(?:copyright|©|\(c\))\s*(?:©|\(c\))?\s*[^.!?]{0,120}\ball rights reserved\b.{0,80}",
             r"[^.!?]{0,120}\ball rights reserved[.!]?",
-            r"copyright\b\s*(?:©|\(c\))?\s*" + _NAME + r"[.]?",
+            r"copyright\b\s*(?:©|\(c\))?\s*" + NAME_PATTERN + r"[.]?",
         ),
     ),
     # "© Sputnik/ Alexei Druzhinin", "Photo: X", "Image copyright X", "Image caption X",
@@ -122,12 +122,12 @@ JUNK_FAMILIES: tuple[JunkFamily, ...] = (
             # The same in brackets, as captions print them: "(Photo by X)", "[Picture: X/AP]", "(X/Reuters)".
             r"[(\[](?:photo(?:graph)?s?|pictures?|pics?|images?|credits?)(?:\s*:|\s+by|\s+courtesy(?: of)?)"
             r"\s*[^()\[\]]{1,100}[)\]]",
-            r"[(\[]" + _NAME + r"\s*/\s*" + _AGENCIES + r"[)\]]",
+            r"[(\[]" + NAME_PATTERN + r"\s*/\s*" + AGENCIES + r"[)\]]",
             r"image (?:copyright|caption|source)\b.{0,200}",
-            rf"(?:{_NAME}\s*/\s*)?(?:getty images|shutterstock|istock(?:photo)?|alamy(?: stock photo)?)"
-            rf"(?:\s*(?:/|\bvia\b)\s*{_NAME})?",  # (a whole "via", not the end of a glued word)
-            _NAME + r"\s*[/|]\s*" + _AGENCIES + r"(?:\s*[/|]\s*" + _NAME + r")?",
-            _AGENCIES + r"\s*(?:[/|]|\bvia\b)\s*" + _NAME,
+            rf"(?:{NAME_PATTERN}\s*/\s*)?(?:getty images|shutterstock|istock(?:photo)?|alamy(?: stock photo)?)"
+            rf"(?:\s*(?:/|\bvia\b)\s*{NAME_PATTERN})?",  # (a whole "via", not the end of a glued word)
+            NAME_PATTERN + r"\s*[/|]\s*" + AGENCIES + r"(?:\s*[/|]\s*" + NAME_PATTERN + r")?",
+            AGENCIES + r"\s*(?:[/|]|\bvia\b)\s*" + NAME_PATTERN,
             r"(?:gallery\s*\|\s*)?\d+ (?:photos|pictures|images)",
         ),
     ),
@@ -218,23 +218,23 @@ JUNK_FAMILIES: tuple[JunkFamily, ...] = (
         ),
     ),
 )
-_JUNK_LINE = re.compile("|".join(f"(?P<{family.rule}>{family.alternation})" for family in JUNK_FAMILIES), re.IGNORECASE)
+JUNK_LINE = re.compile("|".join(f"(?P<{family.rule}>{family.alternation})" for family in JUNK_FAMILIES), re.IGNORECASE)
 # An image caption ends in its credit ("... found “inappropriate content” Dado Ruvic/Reuters", "... while
 # tweens consume six hours. Photograph: Graeme Robertson for the Guardian"): such a line is the caption of
 # a picture, not article text, whatever it says before the credit.
-_CAPTION_CREDIT_END = re.compile(
-    rf"(?:^|\s)(?:{_NAME}\s*/\s*{_AGENCIES}(?:\s*/\s*{_NAME})?"
+CAPTION_CREDIT_END = re.compile(
+    rf"(?:^|\s)(?:{NAME_PATTERN}\s*/\s*{AGENCIES}(?:\s*/\s*{NAME_PATTERN})?"
     r"|(?:photo(?:graph)?|picture|image)s?\s*:\s*[^.!?:]{1,80}"
     r"|[(\[](?:photo(?:graph)?|picture|image)s?(?:\s*:|\s+by)\s*[^()\[\]]{1,80}[)\]])$",
     re.IGNORECASE,
 )
-_MAX_CAPTION_WORDS = 60
-_CAPTION_CREDIT_CHARS = 120  # a credit is at most this long: only the line's end is searched
+MAX_CAPTION_WORDS = 60
+CAPTION_CREDIT_CHARS = 120  # a credit is at most this long: only the line's end is searched
 
 
-def _may_end_in_credit(collapsed: str) -> bool:
-    """False when the line cannot end in a caption credit (a fast pre-check of `_CAPTION_CREDIT_END`)."""
-    tail = collapsed[-_CAPTION_CREDIT_CHARS:]
+def may_end_in_credit(collapsed: str) -> bool:
+    """False when the line cannot end in a caption credit (a fast pre-check of `CAPTION_CREDIT_END`)."""
+    tail = collapsed[-CAPTION_CREDIT_CHARS:]
     return "/" in tail or ":" in tail or collapsed[-1] in ")]"
 
 
@@ -242,7 +242,7 @@ def _may_end_in_credit(collapsed: str) -> bool:
 # your stories! Do you have a story for The Sun Online news team? Email us at tips@... or call 0207 ...",
 # "Got a tip? Contact us at ...", "Email: reporter@paper.com; Follow ... on Twitter". Only lines holding an
 # "@", a link or a long number are tried (`_contact_appeal`).
-_CONTACT_APPEAL = re.compile(
+CONTACT_APPEAL = re.compile(
     r"(?=.*\b(?:(?:e-?mail|call|contact|text|message|write to|tell|whatsapp) us|get in touch"
     r"|do you have a (?:story|tip|video|photo)|got a (?:story|tip|news tip)|have a (?:story|news )?tip"
     r"|send (?:us )?(?:your )?(?:tips?|stories|pictures|photos|videos))\b)"
@@ -253,8 +253,8 @@ _CONTACT_APPEAL = re.compile(
 _LONG_NUMBER = re.compile(r"\d[\d ()-]{7,}\d")
 
 
-def _may_be_contact_appeal(collapsed: str, folded: str | None = None) -> bool:
-    """False when `_CONTACT_APPEAL` cannot match (a fast pre-check): an appeal has an "@", or the words of
+def may_be_contact_appeal(collapsed: str, folded: str | None = None) -> bool:
+    """False when `CONTACT_APPEAL` cannot match (a fast pre-check): an appeal has an "@", or the words of
     an appeal ("... us", "get in touch", "have a", "got a", "send") and a link or a long number.
     `folded` is `collapsed.casefold()` when the caller has it."""
     if "@" in collapsed:
@@ -266,11 +266,11 @@ def _may_be_contact_appeal(collapsed: str, folded: str | None = None) -> bool:
     return "http" in folded or "www." in folded or _LONG_NUMBER.search(collapsed) is not None
 
 
-def _is_contact_appeal(collapsed: str) -> bool:
+def is_contact_appeal(collapsed: str) -> bool:
     """True for a short line that asks readers to send stories or tips to an address or number."""
-    if len(collapsed) > _MAX_JUNK_CHARS or not _may_be_contact_appeal(collapsed):
+    if len(collapsed) > MAX_JUNK_CHARS or not may_be_contact_appeal(collapsed):
         return False
-    return _CONTACT_APPEAL.fullmatch(collapsed) is not None
+    return CONTACT_APPEAL.fullmatch(collapsed) is not None
 
 
 # A bare "©" (or "Photo:") line credits the next line: "©" / "Sputnik/ Alexei Druzhinin".
@@ -281,10 +281,10 @@ CREDIT_MARKER = JunkFamily(
     first_words=_words("photo image picture credit"),
     first_chars="©(",
 )
-_CREDIT_MARKER = re.compile(CREDIT_MARKER.alternation, re.IGNORECASE)
+CREDIT_MARKER_RE = re.compile(CREDIT_MARKER.alternation, re.IGNORECASE)
 _MAX_CREDIT_WORDS = 8
 # A "Related stories:" header lists links below it: short lines without sentence punctuation.
-_LINK_LIST_HEADER = re.compile(
+LINK_LIST_HEADER = re.compile(
     r"(?:related|read more|see also|more on this story|more from \w+|most read|top stories)"
     r"(?: articles| stories| coverage| content| links| news)?\s*:?",
     re.IGNORECASE,
@@ -311,15 +311,15 @@ COMMENT_HEADER = JunkFamily(
     ),
     starts_with_number=True,
 )
-_COMMENT_HEADER = re.compile(COMMENT_HEADER.alternation, re.IGNORECASE)
+COMMENT_HEADER_RE = re.compile(COMMENT_HEADER.alternation, re.IGNORECASE)
 # Words of comment-moderation policy: a long paragraph after a header needs two of them to count as policy.
-_COMMENT_POLICY = re.compile(
+COMMENT_POLICY = re.compile(
     r"\b(?:comments?|comment(?:ing|ers?)|moderat\w*|guidelines?|approv\w*|reject\w*|profanity|vulgarity"
     r"|abus\w*|offensive|terms (?:of|and) (?:use|service|conditions)|community (?:standards|rules)"
     r"|log ?in|sign ?in|register\w*|repl(?:y|ies)|posted by|discussions?|disqus)\b",
     re.IGNORECASE,
 )
-_MAX_SHORT_TAIL_WORDS = 6
+MAX_SHORT_TAIL_WORDS = 6
 
 # Cheap gate before the patterns above, derived from the families' own signs: a line that starts with none
 # of their first words or characters and holds none of their signs skips the regexes (most article lines).
@@ -345,19 +345,19 @@ for _word in sorted(_JUNK_FIRST_WORDS):
         _JUNK_WORDS_BY_LETTER[_spelling[0]] = (*_JUNK_WORDS_BY_LETTER.get(_spelling[0], ()), _spelling)
 _JUNK_SIGNS = {sign for family in _GATED_FAMILIES for sign in family.signs}
 # signs without letters are looked for before case folding, the others in the case-folded line
-_JUNK_SIGN_CHARS = tuple(sorted(sign for sign in _JUNK_SIGNS if sign.casefold() == sign.upper()))
-_JUNK_SIGN_PHRASES = tuple(sorted(_JUNK_SIGNS.difference(_JUNK_SIGN_CHARS)))
+JUNK_SIGN_CHARS = tuple(sorted(sign for sign in _JUNK_SIGNS if sign.casefold() == sign.upper()))
+JUNK_SIGN_PHRASES = tuple(sorted(_JUNK_SIGNS.difference(JUNK_SIGN_CHARS)))
 
 
-def _may_be_junk(collapsed: str, folded: str | None = None) -> bool:
+def may_be_junk(collapsed: str, folded: str | None = None) -> bool:
     """False when no junk or comment pattern can match the whole line (a fast pre-check); `folded` is
     `collapsed.casefold()` when the caller has it.
 
-    It runs for every line, so it is spelled out: its signs are `_JUNK_SIGN_CHARS` and `_JUNK_SIGN_PHRASES`
+    It runs for every line, so it is spelled out: its signs are `JUNK_SIGN_CHARS` and `JUNK_SIGN_PHRASES`
     (a test keeps them the same), and `_first_word`'s regex runs only for a first word that is not all
     letters and starts like a junk word.
     """
-    if len(collapsed) > _MAX_JUNK_CHARS:
+    if len(collapsed) > MAX_JUNK_CHARS:
         return False
     if collapsed[0] in _JUNK_FIRST_CHARS or "/" in collapsed or "|" in collapsed:
         return True
@@ -374,24 +374,24 @@ def _may_be_junk(collapsed: str, folded: str | None = None) -> bool:
     return "rights reserved" in folded
 
 
-def _junk_rule(collapsed: str) -> str | None:
+def junk_rule(collapsed: str) -> str | None:
     """Return the rule whose pattern matches the whole (short) line, or None."""
     folded = collapsed.casefold()
-    if _may_be_junk(collapsed, folded):
-        match = _JUNK_LINE.fullmatch(collapsed)
+    if may_be_junk(collapsed, folded):
+        match = JUNK_LINE.fullmatch(collapsed)
         if match:
             return match.lastgroup
-    appeal = _may_be_contact_appeal(collapsed, folded) and _is_contact_appeal(collapsed)
+    appeal = may_be_contact_appeal(collapsed, folded) and is_contact_appeal(collapsed)
     return "contact_appeal" if appeal else None
 
 
-def _is_credit(collapsed: str) -> bool:
+def is_credit(collapsed: str) -> bool:
     """True for a short name-like line that follows a bare "©": "Sputnik/ Alexei Druzhinin"."""
-    words = _word_count(collapsed)
+    words = word_count(collapsed)
     if words > _MAX_CREDIT_WORDS:
         return False
     return words <= 3 or collapsed[-1:] not in ".!?"
 
 
-def _is_link_title(collapsed: str) -> bool:
-    return _word_count(collapsed) <= _MAX_LINK_WORDS and not _ends_sentence(collapsed)
+def is_link_title(collapsed: str) -> bool:
+    return word_count(collapsed) <= _MAX_LINK_WORDS and not closes_sentence(collapsed)

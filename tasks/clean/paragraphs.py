@@ -2,35 +2,35 @@
 the comment section (steps 2, 5 and 6 on the joined paragraphs).
 """
 
-from .boilerplate import _MAX_BLOCK_KEY_CHARS, _is_block_key_candidate, block_key
-from .junk import _COMMENT_HEADER, _COMMENT_POLICY, _MAX_JUNK_CHARS, _MAX_SHORT_TAIL_WORDS, _junk_rule, _may_be_junk
-from .removals import _remove
+from .boilerplate import MAX_BLOCK_KEY_CHARS, block_key, is_block_key_candidate
+from .junk import COMMENT_HEADER_RE, COMMENT_POLICY, MAX_JUNK_CHARS, MAX_SHORT_TAIL_WORDS, junk_rule, may_be_junk
+from .removals import Removals
 from .shapes import (
-    _BLANK,
-    _DIGIT,
-    _LEARNED,
-    _LETTER,
-    _LIST,
-    _LIST_ITEM,
-    _MIN_NUMERIC_REPEAT_WORDS,
-    _MIN_REPEAT_WORDS,
-    _PLAIN,
-    _Block,
-    _Line,
-    _word_count,
+    BLANK,
+    DIGIT,
+    LEARNED,
+    LETTER,
+    LIST,
+    LIST_ITEM,
+    MIN_NUMERIC_REPEAT_WORDS,
+    MIN_REPEAT_WORDS,
+    PLAIN,
+    Block,
+    Line,
+    word_count,
 )
-from .structure import _is_structure_line
+from .structure import is_structure_line
 
 
-def _drop_junk_blocks(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+def drop_junk_blocks(blocks: list[Block], removals: Removals) -> list[Block]:
     """Drop prose paragraphs that match a junk pattern once rejoined ("Follow us" / "on Twitter")."""
-    kept: list[_Block] = []
+    kept: list[Block] = []
     for block in blocks:
         if not block.is_table:
             # one-line paragraphs were judged line by line already; a contact appeal may be wrapped
-            rule = _junk_rule(block.text) if block.n_lines > 1 and len(block.text) <= _MAX_JUNK_CHARS else None
+            rule = junk_rule(block.text) if block.n_lines > 1 and len(block.text) <= MAX_JUNK_CHARS else None
             if rule is not None:
-                _remove(rule, block.text, block.n_lines, removed_chars, removed_lines)
+                removals.remove(rule, block.text, block.n_lines)
                 continue
         kept.append(block)
     return kept
@@ -40,9 +40,7 @@ _HEADER_ZONE_BLOCKS = 3
 _FOOTER_ZONE_BLOCKS = 4
 
 
-def _drop_learned_paragraphs(
-    lines: list[_Line], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
-) -> list[_Line]:
+def drop_learned_paragraphs(lines: list[Line], boilerplate: frozenset[int], removals: Removals) -> list[Line]:
     """Drop whole blank-line separated paragraphs of two or more lines, one of them labelled learned, whose
     `block_key` is learned template, in the header and footer zones, before single lines are judged.
 
@@ -56,16 +54,16 @@ def _drop_learned_paragraphs(
     start = None
     chars = 0
     for index, line in enumerate(lines):
-        if line.kind == _BLANK:
+        if line.kind == BLANK:
             if start is not None:
-                paragraphs.append((start, index) if chars <= _MAX_BLOCK_KEY_CHARS else None)
+                paragraphs.append((start, index) if chars <= MAX_BLOCK_KEY_CHARS else None)
                 start = None
         elif start is None:
             start, chars = index, len(line.text)
         else:
             chars += len(line.text) + 1
     if start is not None:
-        paragraphs.append((start, len(lines)) if chars <= _MAX_BLOCK_KEY_CHARS else None)
+        paragraphs.append((start, len(lines)) if chars <= MAX_BLOCK_KEY_CHARS else None)
     drop: set[int] = set()
     n = len(paragraphs)
     for number, bounds in enumerate(paragraphs):
@@ -73,50 +71,48 @@ def _drop_learned_paragraphs(
             continue
         start, end = bounds
         part = lines[start:end]
-        if not any(line.kind == _LEARNED for line in part) or any(
-            line.kind not in (_PLAIN, _LIST, _LEARNED) or _is_structure_line(line.text) for line in part
+        if not any(line.kind == LEARNED for line in part) or any(
+            line.kind not in (PLAIN, LIST, LEARNED) or is_structure_line(line.text) for line in part
         ):
             continue
         joined = " ".join(line.text for line in part)
-        if _is_block_key_candidate(joined, _word_count(joined)) and block_key(joined) in boilerplate:
-            _remove("learned_boilerplate", joined, end - start, removed_chars, removed_lines)
+        if is_block_key_candidate(joined, word_count(joined)) and block_key(joined) in boilerplate:
+            removals.remove("learned_boilerplate", joined, end - start)
             drop.update(range(start, end + 1))  # with the blank line after it
     if not drop:
         return lines
     kept = [line for index, line in enumerate(lines) if index not in drop]
-    while kept and kept[-1].kind == _BLANK:
+    while kept and kept[-1].kind == BLANK:
         kept.pop()
     return kept
 
 
-def _drop_learned_blocks(
-    blocks: list[_Block], boilerplate: frozenset[int], removed_chars: dict, removed_lines: dict
-) -> list[_Block]:
+def drop_learned_blocks(blocks: list[Block], boilerplate: frozenset[int], removals: Removals) -> list[Block]:
     """Drop short prose paragraphs joined from two or more lines whose `block_key` is learned template.
 
     Only the header and footer zones are looked at (the first and last few paragraphs): a site wraps its
     template sentences with the body above or below the article, and hashing every paragraph of every
     document would cost more than the rest of the learned-boilerplate check.
     """
-    kept: list[_Block] = []
+    kept: list[Block] = []
     n = len(blocks)
     for index, block in enumerate(blocks):
         if (
             (index < _HEADER_ZONE_BLOCKS or index >= n - _FOOTER_ZONE_BLOCKS)
             and block.n_lines >= 2
             and not block.is_table
-            and _is_block_key_candidate(block.text, _word_count(block.text))
+            and is_block_key_candidate(block.text, word_count(block.text))
             and block_key(block.text) in boilerplate
-            and not _is_structure_line(block.text)
+            and not is_structure_line(block.text)
         ):
-            _remove("learned_boilerplate", block.text, block.n_lines, removed_chars, removed_lines)
+            removals.remove("learned_boilerplate", block.text, block.n_lines)
             continue
         kept.append(block)
     return kept
 
 
-def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
-    """Drop later copies of prose paragraphs of >= _MIN_REPEAT_WORDS words (case folded), and the rest
+def drop_repeats(blocks: list[Block], removals: Removals) -> list[Block]:
+    """Drop later copies of prose paragraphs of >= MIN_REPEAT_WORDS words (case folded), and the rest
     of a body pasted twice.
 
     Short paragraphs, short ones with numbers and table blocks are content even when they repeat, except
@@ -125,11 +121,11 @@ def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict
     and so are the list lines just before it that repeat those before the first copy.
     """
     first_seen: dict[str, int] = {}  # long paragraph -> its index in `kept`
-    kept: list[_Block] = []
+    kept: list[Block] = []
     follows: int | None = None  # index in `kept` the next block would repeat, inside a second copy
 
-    def drop(block: _Block) -> None:
-        _remove("repeated_paragraph", block.text, block.n_lines, removed_chars, removed_lines)
+    def drop(block: Block) -> None:
+        removals.remove("repeated_paragraph", block.text, block.n_lines)
 
     for block in blocks:
         if follows is not None:
@@ -138,11 +134,11 @@ def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict
                 follows += 1
                 continue
             follows = None
-        words = _word_count(block.text)
+        words = word_count(block.text)
         if (
             not block.is_table
-            and words >= _MIN_REPEAT_WORDS
-            and (words >= _MIN_NUMERIC_REPEAT_WORDS or not _DIGIT.search(block.text))
+            and words >= MIN_REPEAT_WORDS
+            and (words >= MIN_NUMERIC_REPEAT_WORDS or not DIGIT.search(block.text))
         ):
             key = block.text.casefold()
             original = first_seen.get(key)
@@ -153,7 +149,7 @@ def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict
                 while (
                     original - back >= 0
                     and len(kept) - back > original
-                    and _LIST_ITEM.match(kept[-back].text)
+                    and LIST_ITEM.match(kept[-back].text)
                     and kept[-back].text.casefold() == kept[original - back].text.casefold()
                 ):
                     back += 1
@@ -166,29 +162,29 @@ def _drop_repeats(blocks: list[_Block], removed_chars: dict, removed_lines: dict
     return kept
 
 
-def _is_comment_header(block: _Block) -> bool:
+def _is_comment_header(block: Block) -> bool:
     return (
         not block.is_table
-        and _may_be_junk(block.text)
-        and _COMMENT_HEADER.fullmatch(block.text) is not None
-        and _LETTER.search(block.text) is not None
+        and may_be_junk(block.text)
+        and COMMENT_HEADER_RE.fullmatch(block.text) is not None
+        and LETTER.search(block.text) is not None
     )
 
 
-def _is_comment_tail(block: _Block) -> bool:
+def _is_comment_tail(block: Block) -> bool:
     if block.is_table:
         return False
-    if _word_count(block.text) <= _MAX_SHORT_TAIL_WORDS:
+    if word_count(block.text) <= MAX_SHORT_TAIL_WORDS:
         return True
     hits = 0
-    for _ in _COMMENT_POLICY.finditer(block.text):
+    for _ in COMMENT_POLICY.finditer(block.text):
         hits += 1
         if hits >= 2:
             return True
     return False
 
 
-def _drop_comment_section(blocks: list[_Block], removed_chars: dict, removed_lines: dict) -> list[_Block]:
+def drop_comment_section(blocks: list[Block], removals: Removals) -> list[Block]:
     """Drop a trailing comment section and any leftover standalone comment prompts."""
     # Walk back from the end while paragraphs look like comment policy; the earliest header inside that
     # stretch starts the section.
@@ -200,10 +196,10 @@ def _drop_comment_section(blocks: list[_Block], removed_chars: dict, removed_lin
         if _is_comment_header(blocks[i]):
             cut = i
         i -= 1
-    kept: list[_Block] = []
+    kept: list[Block] = []
     for index, block in enumerate(blocks):
         if index >= cut or _is_comment_header(block):
-            _remove("comment_section", block.text, block.n_lines, removed_chars, removed_lines)
+            removals.remove("comment_section", block.text, block.n_lines)
             continue
         kept.append(block)
     return kept

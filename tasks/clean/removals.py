@@ -17,16 +17,18 @@ CLEAN_RULES: tuple[str, ...] = (
 )
 
 
-class _TracedCounts(dict):
-    """Removal counts that also keep what was removed, (rule, text), for audits (`clean_document(trace=)`)."""
+class Removals:
+    """What cleanup removed from one document: characters and lines per rule, and with `trace` the removed
+    lines and paragraphs themselves as (rule, text), for audits (`clean_document(trace=)`)."""
 
-    def __init__(self, counts: dict[str, int], trace: list[tuple[str, str]]) -> None:
-        super().__init__(counts)
+    def __init__(self, trace: list[tuple[str, str]] | None = None) -> None:
+        self.chars = dict.fromkeys(CLEAN_RULES, 0)
+        self.lines = dict.fromkeys(CLEAN_RULES, 0)
         self.trace = trace
 
-
-def _remove(rule: str, text: str, n_lines: int, removed_chars: dict, removed_lines: dict) -> None:
-    removed_chars[rule] += len(text)
-    removed_lines[rule] += n_lines
-    if isinstance(removed_chars, _TracedCounts):
-        removed_chars.trace.append((rule, text))
+    def remove(self, rule: str, text: str, n_lines: int) -> None:
+        """Count `text` (`n_lines` lines of it) as removed by `rule`."""
+        self.chars[rule] += len(text)
+        self.lines[rule] += n_lines
+        if self.trace is not None:
+            self.trace.append((rule, text))

@@ -8,22 +8,22 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .shapes import _DIGIT
+from .shapes import DIGIT
 
 # A dateline on its own line ("BEIJING 1996-08-30", "LONDON, March 14, 2016 (Reuters)", "SAN FRANCISCO,
 # Calif. Aug 30"): an ALL-CAPS place, maybe a country or state after a comma, a date and nothing else. It
 # heads the story and is never joined into the sentence after it.
-_MONTH = (  # any case: Reuters writes "MARCH 11" and "OCt 19" too
+MONTH = (  # any case: Reuters writes "MARCH 11" and "OCt 19" too
     r"(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
     r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
-_DATELINE = re.compile(
+DATELINE = re.compile(
     r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
     r"(?: ?, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?,? "
-    rf"(?P<date>\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?)"
+    rf"(?P<date>\d{{4}}-\d{{2}}-\d{{2}}|{MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {MONTH}(?: \d{{4}})?)"
     r"(?: \((?P<agency>[^\W\d_][\w ]{0,24})\))?"
 )
-_MAX_DATELINE_CHARS = 80
+MAX_DATELINE_CHARS = 80
 # A dateline as agencies print it, on its own line or leading the first paragraph, with or without a date:
 # "LONDON, March 14 (Reuters) -", "WASHINGTON (AP) —", "PARIS, Feb. 21 (AFP) -", "NEW YORK --". The place
 # is in capitals (checked apart), an agency in brackets or a dash follows.
@@ -31,20 +31,20 @@ _DATELINE_DASH = r"(?:-{1,2}|–|—)"
 _DATELINE_PREFIX = (
     r"(?P<place>[^\W\d_][^\W\d_.'&-]*(?:[ .'&-]+[^\W\d_]+){0,4}\.?)"
     r"(?: ?, [^\W\d_][\w.'&-]*(?: [^\W\d_][\w.'&-]*){0,2})?"
-    rf"(?P<date> ?,? (?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {_MONTH}(?: \d{{4}})?))?"
+    rf"(?P<date> ?,? (?:\d{{4}}-\d{{2}}-\d{{2}}|{MONTH} \d{{1,2}}(?:, \d{{4}})?|\d{{1,2}} {MONTH}(?: \d{{4}})?))?"
     r"(?: \((?P<agency>[^\W\d_][\w .&-]{0,24})\))?"
 )
-_DATELINE_LEAD = re.compile(_DATELINE_PREFIX + rf" (?P<dash>{_DATELINE_DASH})(?= |$)")
-_DATELINE_ALONE = re.compile(_DATELINE_PREFIX + rf"(?: (?P<dash>{_DATELINE_DASH}))?")
+DATELINE_LEAD = re.compile(_DATELINE_PREFIX + rf" (?P<dash>{_DATELINE_DASH})(?= |$)")
+DATELINE_ALONE = re.compile(_DATELINE_PREFIX + rf"(?: (?P<dash>{_DATELINE_DASH}))?")
 # A byline: "By Jane Doe", "By JANE DOE", "By Jane Doe and John Roe", "By Jane Doe, BBC News", "By Jane Doe
 # in London". Capitalised words only after "By", so "By then, ..." and "By continuing ..." are not bylines.
 _NAME_WORD = r"[A-Z][\w.'’-]*"
 _NAMES = rf"{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}"
-_BYLINE = re.compile(
+BYLINE = re.compile(
     rf"(?:By|BY) (?P<names>{_NAMES}(?:(?: and| &) {_NAMES}){{0,3}})"
     rf"(?:(?:,| in| for) {_NAME_WORD}(?: {_NAME_WORD}){{0,4}})?"
 )
-_MAX_BYLINE_CHARS = 100
+MAX_BYLINE_CHARS = 100
 
 
 # The date ends a dateline, or only an agency in brackets follows it; every date form holds a digit within
@@ -52,19 +52,19 @@ _MAX_BYLINE_CHARS = 100
 _DATE_TAIL_CHARS = 20
 
 
-def _may_be_dateline(text: str) -> bool:
-    """False when `_DATELINE` cannot match the whole text (a fast pre-check): a digit near the end, or a
+def may_be_dateline(text: str) -> bool:
+    """False when `DATELINE` cannot match the whole text (a fast pre-check): a digit near the end, or a
     closing bracket there and a digit anywhere."""
     if text[-1:] == ")":
-        return _DIGIT.search(text) is not None
-    return _DIGIT.search(text, max(0, len(text) - _DATE_TAIL_CHARS)) is not None
+        return DIGIT.search(text) is not None
+    return DIGIT.search(text, max(0, len(text) - _DATE_TAIL_CHARS)) is not None
 
 
-def _is_dateline(text: str) -> bool:
+def is_dateline(text: str) -> bool:
     """True for a line that is a dateline and nothing else ("BEIJING 1996-08-30")."""
-    if len(text) > _MAX_DATELINE_CHARS or not text[:2].isupper() or not _may_be_dateline(text):
+    if len(text) > MAX_DATELINE_CHARS or not text[:2].isupper() or not may_be_dateline(text):
         return False
-    match = _DATELINE.fullmatch(text)
+    match = DATELINE.fullmatch(text)
     return match is not None and match["place"].isupper()
 
 
@@ -76,7 +76,7 @@ def _dateline_lead(text: str) -> re.Match | None:
     """
     if not text[:2].isupper():
         return None
-    match = _DATELINE_LEAD.match(text)
+    match = DATELINE_LEAD.match(text)
     if match is None or not match["place"].isupper():
         return None
     if match["agency"] is None and match["date"] is None:
@@ -86,20 +86,20 @@ def _dateline_lead(text: str) -> re.Match | None:
     return match
 
 
-def _is_byline(text: str) -> bool:
-    return len(text) <= _MAX_BYLINE_CHARS and text[:3] in ("By ", "BY ") and _BYLINE.fullmatch(text) is not None
+def is_byline(text: str) -> bool:
+    return len(text) <= MAX_BYLINE_CHARS and text[:3] in ("By ", "BY ") and BYLINE.fullmatch(text) is not None
 
 
-def _is_structure_line(text: str) -> bool:
+def is_structure_line(text: str) -> bool:
     """True for a dateline or byline line: article structure, never template however often it recurs."""
-    if len(text) > _MAX_BYLINE_CHARS:
+    if len(text) > MAX_BYLINE_CHARS:
         return False
-    if _is_byline(text) or _is_dateline(text):
+    if is_byline(text) or is_dateline(text):
         return True
     # a dateline alone ends in its date, its agency's bracket or a dash
     if not text[:2].isupper() or not (text[-1].isdigit() or text[-1] in ")-–—"):
         return False
-    match = _DATELINE_ALONE.fullmatch(text)
+    match = DATELINE_ALONE.fullmatch(text)
     return (
         match is not None
         and match["place"].isupper()
@@ -164,8 +164,8 @@ class Dateline:
 
 
 def _structure_dateline(line: str) -> re.Match | None:
-    """The dateline a line is (`_DATELINE`, whole line) or starts with (`_dateline_lead`), or None."""
-    return _DATELINE.fullmatch(line) if _is_dateline(line) else _dateline_lead(line)
+    """The dateline a line is (`DATELINE`, whole line) or starts with (`_dateline_lead`), or None."""
+    return DATELINE.fullmatch(line) if is_dateline(line) else _dateline_lead(line)
 
 
 def _dateline_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -230,13 +230,13 @@ def article_structure(title: str | None, text: str) -> tuple[str | None, str | N
     place = byline = None
     for paragraph in text.split("\n\n", 3)[:3]:
         first_line = paragraph.split("\n", 1)[0]
-        if byline is None and _is_byline(first_line):
-            byline = _BYLINE.fullmatch(first_line)["names"]
+        if byline is None and is_byline(first_line):
+            byline = BYLINE.fullmatch(first_line)["names"]
             continue
         if place is None:
             match = _structure_dateline(first_line)
             if match is not None:
                 place = match["place"].rstrip(".")
-    if byline is None and title is not None and _is_byline(title):
-        byline = _BYLINE.fullmatch(title)["names"]
+    if byline is None and title is not None and is_byline(title):
+        byline = BYLINE.fullmatch(title)["names"]
     return place, byline

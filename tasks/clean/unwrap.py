@@ -12,22 +12,22 @@ import bisect
 from collections import Counter
 
 from .shapes import (
-    _BLANK,
-    _CLOSERS,
-    _DIGIT,
-    _LETTER,
-    _LIST,
-    _LIST_ITEM,
-    _PLAIN,
-    _SENTENCE_END,
-    _STANDALONE,
-    _TABLE,
-    _Block,
-    _ends_sentence,
-    _Line,
-    _word_count,
+    BLANK,
+    CLOSERS,
+    DIGIT,
+    LETTER,
+    LIST,
+    LIST_ITEM,
+    PLAIN,
+    SENTENCE_END,
+    STANDALONE,
+    TABLE,
+    Block,
+    Line,
+    closes_sentence,
+    word_count,
 )
-from .structure import _is_byline, _is_dateline
+from .structure import is_byline, is_dateline
 
 # A hard-wrapped document: its longest prose line is at most this long and several lines come close to it.
 _MIN_WRAP_WIDTH = 50
@@ -37,7 +37,7 @@ _MIN_FULL_LINES = 3
 _FULL_LINE_SLACK = 12
 
 
-def _wrap_width(lines: list[_Line]) -> int | None:
+def _wrap_width(lines: list[Line]) -> int | None:
     """Return the width a document is hard-wrapped at, or None when it does not look wrapped.
 
     In a wrapped document a line that ends a sentence still continues its paragraph when the next line's
@@ -46,7 +46,7 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     document counts as wrapped when that is 50-100 columns and many lines come close to it and break
     mid-sentence.
     """
-    texts = [line.text for line in lines if line.kind == _PLAIN]
+    texts = [line.text for line in lines if line.kind == PLAIN]
     if len(texts) < _MIN_FULL_LINES:
         return None
     lengths = sorted(map(len, texts), reverse=True)
@@ -57,8 +57,8 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     if len(lengths) - bisect.bisect_left(lengths[::-1], min_full) < _MIN_FULL_SHARE * len(lengths):
         return None
     # Wrapping breaks most lines mid-sentence; text written one sentence per line is not wrapped.
-    ends = [text.rstrip(_CLOSERS)[-1:] for text in texts]  # "" for a line of closers only
-    mid_sentence = len(ends) - sum(map(_SENTENCE_END.__contains__, ends))
+    ends = [text.rstrip(CLOSERS)[-1:] for text in texts]  # "" for a line of closers only
+    mid_sentence = len(ends) - sum(map(SENTENCE_END.__contains__, ends))
     if mid_sentence < _MIN_FULL_SHARE * len(lengths):
         return None
     return width
@@ -71,24 +71,24 @@ _MIN_RUN_FULL_SHARE = 0.8
 _MIN_RUN_MID_SENTENCE_SHARE = 0.5
 
 
-def _line_runs(lines: list[_Line]) -> list[tuple[int, int]]:
+def _line_runs(lines: list[Line]) -> list[tuple[int, int]]:
     """(start, end) of each stretch of consecutive prose and list lines (end exclusive)."""
     runs = []
     start = 0
     n = len(lines)
     while start < n:
-        if lines[start].kind not in (_PLAIN, _LIST):
+        if lines[start].kind not in (PLAIN, LIST):
             start += 1
             continue
         end = start
-        while end < n and lines[end].kind in (_PLAIN, _LIST):
+        while end < n and lines[end].kind in (PLAIN, LIST):
             end += 1
         runs.append((start, end))
         start = end
     return runs
 
 
-def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
+def _run_wrap_width(lines: list[Line], start: int, end: int) -> int:
     """The width the run's lines were wrapped at, judged from all lines but the last (0 when unknown):
     the second-longest of them when there are four or more, so that one junk line left unwrapped in the
     run does not widen it, else the longest. A run with two lines longer than any wrap is not wrapped."""
@@ -108,24 +108,24 @@ def _run_wrap_width(lines: list[_Line], start: int, end: int) -> int:
     return second if counted >= 4 else longest
 
 
-def _indented_runs(lines: list[_Line], base_indent: int) -> list[tuple[int, int]]:
+def _indented_runs(lines: list[Line], base_indent: int) -> list[tuple[int, int]]:
     """`_line_runs` of indent-paragraphed text: a line indented deeper than the body starts a new run."""
     runs = []
     for start, end in _line_runs(lines):
         for i in range(start + 1, end):
-            if lines[i].kind == _PLAIN and lines[i].indent > base_indent:
+            if lines[i].kind == PLAIN and lines[i].indent > base_indent:
                 runs.append((start, i))
                 start = i
         runs.append((start, end))
     return runs
 
 
-def _wrap_widths(lines: list[_Line]) -> list[int] | None:
+def _wrap_widths(lines: list[Line]) -> list[int] | None:
     """`_run_wrap_widths` of the runs of consecutive prose and list lines."""
     return _run_wrap_widths(lines, _line_runs(lines), _wrap_width(lines))
 
 
-def _run_wrap_widths(lines: list[_Line], runs: list[tuple[int, int]], document_width: int | None) -> list[int] | None:
+def _run_wrap_widths(lines: list[Line], runs: list[tuple[int, int]], document_width: int | None) -> list[int] | None:
     """Return the wrap width of each line's run (0 where unknown), or None when the text is not hard-wrapped;
     `document_width` is `_wrap_width(lines)`.
 
@@ -149,12 +149,12 @@ def _run_wrap_widths(lines: list[_Line], runs: list[tuple[int, int]], document_w
         filled = 0  # lines the next word would not have fitted on within the width: the wrapper broke them
         min_full = width - _FULL_LINE_SLACK
         following = lines[start].text
-        for i in range(start, end - 1):  # (`_ends_sentence` and `_first_word_length` inlined: every line)
+        for i in range(start, end - 1):  # (`closes_sentence` and `_first_word_length` inlined: every line)
             text, following = following, lines[i + 1].text
             length = len(text)
             full += length >= min_full
-            core = text.rstrip(_CLOSERS)
-            mid_sentence += not core or core[-1] not in _SENTENCE_END
+            core = text.rstrip(CLOSERS)
+            mid_sentence += not core or core[-1] not in SENTENCE_END
             space = following.find(" ")
             filled += length + 1 + (space if space >= 0 else len(following)) > width
         non_last += end - 1 - start
@@ -186,7 +186,7 @@ _MAX_ROW_LABEL_WORDS = 3
 _MIN_RUN_ROWS = 2
 
 
-def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[int]:
+def data_run_lines(lines: list[Line], wrap_widths: list[int] | None) -> set[int]:
     """Return the indices of the lines that belong to runs of data rows, to be kept line by line.
 
     A run is a stretch of consecutive short prose or list lines, each a data row or a label, where every line
@@ -198,23 +198,23 @@ def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[in
     def shape(index: int) -> int:  # 2 data row, 1 label, 0 neither
         line = lines[index]
         text = line.text
-        if line.kind not in (_PLAIN, _LIST) or len(text) > _MAX_ROW_CHARS or text[0].islower():
+        if line.kind not in (PLAIN, LIST) or len(text) > _MAX_ROW_CHARS or text[0].islower():
             return 0
         following = lines[index + 1] if index + 1 < len(lines) else None
-        if following and following.kind == _PLAIN and following.text[0].islower() and not _ends_sentence(text):
+        if following and following.kind == PLAIN and following.text[0].islower() and not closes_sentence(text):
             return 0  # its sentence goes on in lower case on the next line: prose, not a row
-        if _is_dateline(text):
+        if is_dateline(text):
             return 0
         # A numbered result ("2. Ludmila Engquist ( Sweden ) 12.74") is a row; its number alone is not data
         # (whether "2." reads as a list marker depends on the line before it).
-        marker = _LIST_ITEM.match(text)
-        if _DIGIT.search(text, marker.end() if marker else 0):
+        marker = LIST_ITEM.match(text)
+        if DIGIT.search(text, marker.end() if marker else 0):
             return 2
-        return 1 if _word_count(text) <= _MAX_ROW_LABEL_WORDS and _LETTER.match(text) else 0
+        return 1 if word_count(text) <= _MAX_ROW_LABEL_WORDS and LETTER.match(text) else 0
 
     def linked_shape(index: int) -> int:  # the next line's shape when it and line index are rows of one run
         text = lines[index].text
-        if _ends_sentence(text):
+        if closes_sentence(text):
             return 0
         following_shape = shape(index + 1)
         if not following_shape:
@@ -230,7 +230,7 @@ def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[in
     for index in [
         i
         for i, line in enumerate(lines)
-        if line.kind in (_PLAIN, _LIST) and len(line.text) <= _MAX_ROW_CHARS and not line.text[0].islower()
+        if line.kind in (PLAIN, LIST) and len(line.text) <= _MAX_ROW_CHARS and not line.text[0].islower()
     ]:
         if index < next_index:
             continue
@@ -251,7 +251,7 @@ def _data_run_lines(lines: list[_Line], wrap_widths: list[int] | None) -> set[in
     return rows
 
 
-def _run_widths(lines: list[_Line]) -> list[int]:
+def _run_widths(lines: list[Line]) -> list[int]:
     """Return, for each line, the wrap width its run of consecutive prose and list lines could have.
 
     That is the longest line of the run no longer than `_MAX_WRAP_WIDTH` (longer lines were not wrapped):
@@ -261,12 +261,12 @@ def _run_widths(lines: list[_Line]) -> list[int]:
     widths = [0] * len(lines)
     start = 0
     while start < len(lines):
-        if lines[start].kind not in (_PLAIN, _LIST):
+        if lines[start].kind not in (PLAIN, LIST):
             start += 1
             continue
         end = start
         longest = 0
-        while end < len(lines) and lines[end].kind in (_PLAIN, _LIST):
+        while end < len(lines) and lines[end].kind in (PLAIN, LIST):
             length = len(lines[end].text)
             if length <= _MAX_WRAP_WIDTH:
                 longest = max(longest, length)
@@ -296,7 +296,7 @@ def _continues_line(
     """
     if text[0].islower():
         return True
-    ends_sentence = _ends_sentence(previous)
+    ends_sentence = closes_sentence(previous)
     next_fits = len(previous) + 1 + _first_word_length(text)
     if wrap_width:
         return not ends_sentence or (not sentence_end_breaks and next_fits > wrap_width)
@@ -332,11 +332,11 @@ class _HyphenEvidence:
     many wraps it has (a per-wrap scan of the whole document would be quadratic in its length).
     """
 
-    def __init__(self, lines: list[_Line]) -> None:
+    def __init__(self, lines: list[Line]) -> None:
         self.spaced: Counter[tuple[str, str]] = Counter()
         self.glued: Counter[str] = Counter()
         for line in lines:
-            if line.kind == _BLANK or "-" not in line.text:
+            if line.kind == BLANK or "-" not in line.text:
                 continue
             words = [_bare_word(word) for word in line.text.split()]
             for word, following in zip(words, words[1:], strict=False):
@@ -359,7 +359,7 @@ def _bare_word(word: str) -> str:
     return word.lstrip(_OPENING_PUNCTUATION).rstrip(_WORD_EDGE_PUNCTUATION)
 
 
-def _join_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEvidence | None]) -> str:
+def join_wrapped(parts: list[str], lines: list[Line], evidence: list[_HyphenEvidence | None]) -> str:
     """Join wrapped lines with a space, or with nothing after a word broken at its hyphen ("anti-" /
     "racketeering"): wrappers break compounds there, and the hyphen is part of the word.
 
@@ -374,11 +374,11 @@ def _join_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEv
     # Only a line that ends in a hyphen can join without the space (most paragraphs have none).
     if "- " not in joined or "-" not in "".join([part[-1] for part in parts[:-1]]):
         return joined
-    return _join_hyphen_wrapped(parts, lines, evidence)
+    return join_hyphen_wrapped(parts, lines, evidence)
 
 
-def _join_hyphen_wrapped(parts: list[str], lines: list[_Line], evidence: list[_HyphenEvidence | None]) -> str:
-    """`_join_wrapped` without its fast path, for paragraphs with a line that ends in a hyphen."""
+def join_hyphen_wrapped(parts: list[str], lines: list[Line], evidence: list[_HyphenEvidence | None]) -> str:
+    """`join_wrapped` without its fast path, for paragraphs with a line that ends in a hyphen."""
     pieces = [parts[0]]
     previous = parts[0]
     for part in parts[1:]:
@@ -398,13 +398,13 @@ def _join_hyphen_wrapped(parts: list[str], lines: list[_Line], evidence: list[_H
     return "".join(pieces)
 
 
-def _build_blocks(lines: list[_Line]) -> list[_Block]:
+def build_blocks(lines: list[Line]) -> list[Block]:
     """Join hard-wrapped lines into paragraphs; keep table rows together as one block."""
-    plain_indents = [ln.indent for ln in lines if ln.kind in (_PLAIN, _LIST)]
+    plain_indents = [ln.indent for ln in lines if ln.kind in (PLAIN, LIST)]
     base_indent = min(plain_indents) if plain_indents else 0
     # Indent-paragraphed text (Reuters): an indented line directly follows a non-blank prose line.
     indent_mode = any(
-        cur.kind == _PLAIN and cur.indent > base_indent and prev.kind in (_PLAIN, _LIST)
+        cur.kind == PLAIN and cur.indent > base_indent and prev.kind in (PLAIN, LIST)
         for prev, cur in zip(lines, lines[1:], strict=False)
     )
     if indent_mode:  # the indent alone decides paragraphs; the width serves the data rows and list items
@@ -417,31 +417,31 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         wrap_widths = _wrap_widths(lines)
     # Only text that is not hard-wrapped needs the local evidence of each run.
     run_widths = [0] * len(lines) if wrap_widths or indent_mode else _run_widths(lines)
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     parts: list[str] = []
-    parts_kind = _BLANK
+    parts_kind = BLANK
     hyphen_evidence: list[_HyphenEvidence | None] = [None]
 
     def flush() -> None:
         nonlocal parts, parts_kind
         if parts:
-            is_table = parts_kind == _TABLE
-            text = "\n".join(parts) if is_table else _join_wrapped(parts, lines, hyphen_evidence)
-            blocks.append(_Block(text, is_table, len(parts)))
+            is_table = parts_kind == TABLE
+            text = "\n".join(parts) if is_table else join_wrapped(parts, lines, hyphen_evidence)
+            blocks.append(Block(text, is_table, len(parts)))
         parts = []
-        parts_kind = _BLANK
+        parts_kind = BLANK
 
     # Cheap gates first: most prose lines are long and none of their neighbours holds a digit.
-    data_rows = _data_run_lines(lines, wrap_widths) if any(_DIGIT.search(ln.text) for ln in lines) else set()
+    data_rows = data_run_lines(lines, wrap_widths) if any(DIGIT.search(ln.text) for ln in lines) else set()
     for index, line in enumerate(lines):
         kind = line.kind
-        if kind == _BLANK:
+        if kind == BLANK:
             flush()
             continue
         text = line.text
         # (a dateline starts with two capitals, a byline with "By ")
-        if kind == _PLAIN and (
-            (text[:2].isupper() and _is_dateline(text)) or (text[:3] in ("By ", "BY ") and _is_byline(text))
+        if kind == PLAIN and (
+            (text[:2].isupper() and is_dateline(text)) or (text[:3] in ("By ", "BY ") and is_byline(text))
         ):
             flush()
             parts.append(line.text)
@@ -449,24 +449,24 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
             continue
         if index in data_rows:
             # Kept line by line, as a table block: a data row is not a wrapped piece of a sentence.
-            if parts_kind != _TABLE or index - 1 not in data_rows:
+            if parts_kind != TABLE or index - 1 not in data_rows:
                 flush()
             parts.append(line.text)
-            parts_kind = _TABLE
+            parts_kind = TABLE
             continue
-        if kind == _TABLE:
-            if parts_kind != _TABLE:
+        if kind == TABLE:
+            if parts_kind != TABLE:
                 flush()
             parts.append(line.text)
-            parts_kind = _TABLE
+            parts_kind = TABLE
             continue
-        if kind == _PLAIN and parts_kind == _PLAIN and line.indent <= base_indent:
+        if kind == PLAIN and parts_kind == PLAIN and line.indent <= base_indent:
             wrap_width = wrap_widths[index - 1] if wrap_widths else None
             if indent_mode or _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1]):
                 parts.append(line.text)
                 continue
         # A list item absorbs its wrapped continuation, however that is indented.
-        if kind == _PLAIN and parts_kind == _LIST:
+        if kind == PLAIN and parts_kind == LIST:
             wrap_width = wrap_widths[index - 1] if wrap_widths else None
             if _continues_line(parts[-1], line.text, wrap_width, run_widths[index - 1], sentence_end_breaks=True):
                 parts.append(line.text)
@@ -474,7 +474,7 @@ def _build_blocks(lines: list[_Line]) -> list[_Block]:
         flush()
         parts.append(line.text)
         parts_kind = kind
-        if kind == _STANDALONE:
+        if kind == STANDALONE:
             flush()
     flush()
     return blocks

@@ -36,7 +36,7 @@ _FIRST_WORDS = sorted({word for family in FAMILIES for word in family.first_word
 _FIRST_WORD_RE = _word_trie(_FIRST_WORDS)
 
 
-def _expression_regex(prefilters: bool = True) -> re.Pattern[str]:
+def expression_regex(prefilters: bool = True) -> re.Pattern[str]:
     """All families as the named alternatives of one regex; without ``prefilters`` (to test them) the same
     regex without the first-word trie and the per-family look-aheads."""
     # The look-aheads let the engine skip positions inside words and words no expression starts with
@@ -48,12 +48,12 @@ def _expression_regex(prefilters: bool = True) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w'’]){first_word}(?:{families})(?!\w)", re.IGNORECASE)
 
 
-_EXPRESSION_RE = _expression_regex()
+EXPRESSION_RE = expression_regex()
 
 
 # Every expression contains one of these (matched on lower-cased text): the full patterns only run in a
 # window around them, which is most of the speed on long articles where dates are sparse.
-_TRIGGER_RE = re.compile(
+TRIGGER_RE = re.compile(
     # The look-ahead (every trigger's first character) spares the alternation at most positions.
     r"(?=[0-9'’acdefhjlmnopqrstwy])(?:year|month|week|day|hour|minute|decade|centur|quarter|qtr|half|annum|annual|noon|night|now|period"
     # ISO and numeric dates with any year ("2105-03-04"): the property tests found them missed
@@ -64,7 +64,7 @@ _TRIGGER_RE = re.compile(
     r"|seconds?\b|daily|morning|evening|tomorrow|current|present|recent|lately|past|future|moment|spring|summer"
     r"|autumn|fall|winter|nineteen|two\s+thousand|christmas|thanksgiving|halloween|easter))"
 )
-_WINDOW_BEFORE = 40
+WINDOW_BEFORE = 40
 _WINDOW_AFTER = 30
 
 
@@ -74,8 +74,8 @@ def _windows(text: str) -> list[tuple[int, int]]:
     if len(lowered) != len(text):  # a few characters change length when lower-cased: scan everything
         return [(0, len(text))]
     windows: list[tuple[int, int]] = []
-    for trigger in _TRIGGER_RE.finditer(lowered):
-        start = max(0, trigger.start() - _WINDOW_BEFORE)
+    for trigger in TRIGGER_RE.finditer(lowered):
+        start = max(0, trigger.start() - WINDOW_BEFORE)
         end = min(len(text), trigger.end() + _WINDOW_AFTER)
         if windows and start <= windows[-1][1]:
             windows[-1] = (windows[-1][0], end)
@@ -84,14 +84,14 @@ def _windows(text: str) -> list[tuple[int, int]]:
     return windows
 
 
-def _candidate_matches(text: str) -> list[re.Match[str]]:
-    """What one ``_EXPRESSION_RE.finditer`` over the whole text finds, searched only near triggers."""
+def candidate_matches(text: str) -> list[re.Match[str]]:
+    """What one ``EXPRESSION_RE.finditer`` over the whole text finds, searched only near triggers."""
     matches: list[re.Match[str]] = []
     last_end = 0
     for window_start, window_end in _windows(text):
-        for m in _EXPRESSION_RE.finditer(text, max(window_start, last_end), window_end):
+        for m in EXPRESSION_RE.finditer(text, max(window_start, last_end), window_end):
             if m.end() == window_end < len(text):  # it may go on past the window
-                m = _EXPRESSION_RE.match(text, m.start()) or m
+                m = EXPRESSION_RE.match(text, m.start()) or m
             if m.start() < last_end:
                 continue
             matches.append(m)

@@ -6,11 +6,11 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
-from .candidates import _candidate_matches
+from .candidates import candidate_matches
 from .families import FAMILY_BY_NAME
-from .tense import _CONTEXT_CHARS, _SENTENCE_END_RE, _sentence_start
-from .values import TemporalExpression, _month, _number, _week
-from .vocabulary import _MONTH_NUMBER, _NUMBER_WORDS, _OPENING_QUOTES, _WEEKDAY_NUMBER
+from .tense import CONTEXT_CHARS, SENTENCE_END_RE, sentence_start_of
+from .values import TemporalExpression, month_value, quantity_value, week_value
+from .vocabulary import MONTH_NUMBER, NUMBER_WORDS, OPENING_QUOTES, WEEKDAY_NUMBER
 
 # An NER span we cannot normalise is kept only if it looks temporal at all (spaCy sometimes tags "we").
 _TEMPORAL_HINT_RE = re.compile(
@@ -26,7 +26,7 @@ _TEMPORAL_HINT_RE = re.compile(
 def _month_of(expression: str) -> int | None:
     """The month number named by the last month word of an expression, if any."""
     for word in reversed(re.split(r"[\s-]+", expression)):
-        month = _MONTH_NUMBER.get(word.rstrip(".").lower())
+        month = MONTH_NUMBER.get(word.rstrip(".").lower())
         if month is not None:
             return month
     return None
@@ -38,7 +38,7 @@ def _is_title_mid_sentence(text: str, m: re.Match[str]) -> bool:
     if not all(word[0].isupper() and word[1:].islower() for word in words if word[0].isalpha()) or m[0][0].isdigit():
         return False
     # ABC News' "This Week": the possessive's apostrophe and the opening quote both go
-    before = text[max(0, m.start() - 20) : m.start()].rstrip(_OPENING_QUOTES + " \t\n")
+    before = text[max(0, m.start() - 20) : m.start()].rstrip(OPENING_QUOTES + " \t\n")
     return bool(before) and (before[-1].isalnum() or before[-1] == ",")
 
 
@@ -62,7 +62,7 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
     """The expressions the patterns find, and the spans of names that look like them ("This Week")."""
     found = []
     names = []
-    for m in _candidate_matches(text):
+    for m in candidate_matches(text):
         family = FAMILY_BY_NAME[m.lastgroup]
         try:
             if family.in_context:
@@ -89,7 +89,7 @@ def _find_own(text: str, reference_date: date | None) -> tuple[list[TemporalExpr
             # "January nineteen ninety-seven", "June last year": the month of that year
             month_name = found.pop()
             month = _month_of(month_name.text)
-            year_month = _month(normalised.date_start.year, month, normalised.anchor, month_name.part_of_day)
+            year_month = month_value(normalised.date_start.year, month, normalised.anchor, month_name.part_of_day)
             found.append(TemporalExpression(text[month_name.start : m.end()], month_name.start, m.end(), *year_month))
             continue
         found.append(TemporalExpression(m[0], m.start(), m.end(), *normalised))
@@ -155,14 +155,14 @@ def _a_year_later(e: TemporalExpression) -> TemporalExpression | None:
     except ValueError:  # February 29
         return None
     if e.granularity == "month":
-        end = _month(start.year, start.month, None).date_end
+        end = month_value(start.year, start.month, None).date_end
     return e._replace(value=f"{start.year}{e.value[4:]}", date_start=start, date_end=end)
 
 
 _WEEK_OF_BEFORE_RE = re.compile(r"\bthe\s+week\s+(?:of|beginning|starting|ending)\s+$", re.IGNORECASE)
 _WEEK_AFTER_RE = re.compile(r"\s+week\b(?!\s*(?:-|of|end|day|night|long)\b)", re.IGNORECASE)
 _HOLIDAY_RE = re.compile(r"[a-z' ]+", re.IGNORECASE)
-_NOT_HOLIDAYS = frozenset((*_WEEKDAY_NUMBER, "today", "tonight", "tomorrow", "yesterday"))
+_NOT_HOLIDAYS = frozenset((*WEEKDAY_NUMBER, "today", "tonight", "tomorrow", "yesterday"))
 
 
 def _weeks_of_days(text: str, found: list[TemporalExpression]) -> list[TemporalExpression]:
@@ -180,7 +180,7 @@ def _weeks_of_days(text: str, found: list[TemporalExpression]) -> list[TemporalE
             if before or after:
                 start = before.start() if before else e.start
                 end = after.end() if after else e.end
-                result.append(TemporalExpression(text[start:end], start, end, *_week(e.date_start, e.anchor)))
+                result.append(TemporalExpression(text[start:end], start, end, *week_value(e.date_start, e.anchor)))
                 continue
         result.append(e)
     return result
@@ -190,7 +190,7 @@ def _weeks_of_days(text: str, found: list[TemporalExpression]) -> list[TemporalE
 # of durations, written just before the duration that carries the unit.
 _RANGE_START_RE = re.compile(
     r"(?:(?<=\bbetween\s)(?P<between>)|(?<![\w.,$£€-]))(?P<n>\d{1,3}|"
-    + "|".join(w for w in sorted(_NUMBER_WORDS, key=len, reverse=True) if w not in ("a", "an", "hundred"))
+    + "|".join(w for w in sorted(NUMBER_WORDS, key=len, reverse=True) if w not in ("a", "an", "hundred"))
     + r")\s*(?:(?P<and>and)|to|or|-|–)\s*$",
     re.IGNORECASE,
 )
@@ -204,7 +204,7 @@ def _range_starts(text: str, found: list[TemporalExpression]) -> list[TemporalEx
         value = _DURATION_VALUE_RE.fullmatch(e.value or "") if e.timex_type == "DURATION" else None
         start = _RANGE_START_RE.search(text, max(0, e.start - 24), e.start) if value else None
         if start is not None and (start["and"] is None or start["between"] is not None):
-            number = _number(start["n"])
+            number = quantity_value(start["n"])
             previous_end = result[-1].end if result else 0
             if number and start.start("n") >= previous_end:
                 prefix, _, suffix = value.groups()
@@ -309,9 +309,9 @@ def _date_clocks_by_their_day(text: str, found: list[TemporalExpression]) -> lis
 def _the_day_of_its_sentence(text: str, found: list[TemporalExpression], i: int) -> TemporalExpression | None:
     """The one day the sentence around ``found[i]`` names ("Saturday's match kicks off at 17:00"), if only one."""
     clock = found[i]
-    start = _sentence_start(text, clock.start)  # at most _CONTEXT_CHARS back, and as far ahead:
-    limit = min(len(text), clock.end + _CONTEXT_CHARS)
-    end_match = _SENTENCE_END_RE.search(text, clock.end, limit)
+    start = sentence_start_of(text, clock.start)  # at most CONTEXT_CHARS back, and as far ahead:
+    limit = min(len(text), clock.end + CONTEXT_CHARS)
+    end_match = SENTENCE_END_RE.search(text, clock.end, limit)
     end = end_match.start() if end_match else limit
     j = i
     while j > 0 and found[j - 1].start >= start:  # found is in text order: only the sentence's neighbours

@@ -10,26 +10,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import normalise as norm
-from .values import _Normalised
+from .values import Normalised
 from .vocabulary import (
-    _FULL_MONTH,
-    _MONTH,
-    _MONTH_NUMBER,
-    _NOT_AN_AMOUNT,
-    _NUMBER,
-    _NUMBER_WORDS,
-    _ONES,
-    _SPELLED_YEAR,
-    _TIME_ZONES,
-    _UNIT,
-    _VAGUE_QUANTITIES,
-    _WEEKDAY,
-    _WEEKDAY_NUMBER,
+    FULL_MONTH,
+    MONTH,
+    MONTH_NUMBER,
+    NOT_AN_AMOUNT,
+    NUMBER,
+    NUMBER_WORDS,
+    ONES,
+    SPELLED_YEAR,
+    TIME_ZONES,
+    UNIT_WORDS,
+    VAGUE_QUANTITIES,
+    WEEKDAY,
+    WEEKDAY_NUMBER,
 )
 
 DIGITS = "0-9"
-MONTHS = tuple(_MONTH_NUMBER)  # with their abbreviations: "jan", "sept"
-WEEKDAYS = tuple(_WEEKDAY_NUMBER)
+MONTHS = tuple(MONTH_NUMBER)  # with their abbreviations: "jan", "sept"
+WEEKDAYS = tuple(WEEKDAY_NUMBER)
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class Family:
     # The lower-case words an expression of the family can start with, or a prefix of such a word ("mid"
     # for "midday"); with first_characters, they make the prefilters: a word starting otherwise is skipped.
     first_words: tuple[str, ...]
-    # (match, text, reference date) -> _Normalised, or None when the match is not temporal after all;
+    # (match, text, reference date) -> Normalised, or None when the match is not temporal after all;
     # with in_context, also the expressions found before it in the document.
-    normalise: Callable[..., _Normalised | None]
+    normalise: Callable[..., Normalised | None]
     timex_types: tuple[str, ...]
     # Non-letter first characters, as the inside of a character class ("0-9", "'’").
     first_characters: str = ""
@@ -63,14 +63,14 @@ class Family:
         return f"(?=[{self.first_characters}{letters}])"
 
 
-_NUMBER_FIRST_WORDS = (*_NUMBER_WORDS, *(q.split()[0] for q in _VAGUE_QUANTITIES), "couple")
+_NUMBER_FIRST_WORDS = (*NUMBER_WORDS, *(q.split()[0] for q in VAGUE_QUANTITIES), "couple")
 
 # Python's regex takes the first alternative that matches at the leftmost position, so longer forms come
 # before their prefixes.
 FAMILIES: tuple[Family, ...] = (
     Family(
         "spelled_year",
-        rf"(?:(?P<sy_the>the\s+year)\s+)?(?P<sy>{_SPELLED_YEAR})",
+        rf"(?:(?P<sy_the>the\s+year)\s+)?(?P<sy>{SPELLED_YEAR})",
         ("the", "nineteen", "two"),
         norm._norm_spelled_year,
         ("DATE",),
@@ -93,8 +93,8 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "month_day",
-        rf"(?:(?P<md_wd>{_WEEKDAY}),?\s+)?(?:(?P<md_mod>last|next|this|early|late|mid)[\s-]+)?"
-        rf"(?P<md_m>{_MONTH})\s+(?P<md_d>[0-3]?\d)(?:st|nd|rd|th)?{_NOT_AN_AMOUNT}(?:,?\s+(?P<md_y>\d{{4}})(?!\d))?",
+        rf"(?:(?P<md_wd>{WEEKDAY}),?\s+)?(?:(?P<md_mod>last|next|this|early|late|mid)[\s-]+)?"
+        rf"(?P<md_m>{MONTH})\s+(?P<md_d>[0-3]?\d)(?:st|nd|rd|th)?{NOT_AN_AMOUNT}(?:,?\s+(?P<md_y>\d{{4}})(?!\d))?",
         (*WEEKDAYS, "last", "next", "this", "early", "late", "mid", *MONTHS),
         norm._norm_md,
         ("DATE",),
@@ -102,8 +102,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "day_month",
         # "Tuesday 19 March", British order: the weekday belongs to the date
-        rf"(?:(?P<dm_wd>{_WEEKDAY}),?\s+(?:the\s+)?)?"
-        rf"(?<![\d.,])(?P<dm_d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_m>{_MONTH})"
+        rf"(?:(?P<dm_wd>{WEEKDAY}),?\s+(?:the\s+)?)?"
+        rf"(?<![\d.,])(?P<dm_d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_m>{MONTH})"
         rf"(?:,?\s+(?P<dm_y>\d{{4}})(?!\d))?",
         WEEKDAYS,
         norm._norm_dm,
@@ -112,14 +112,14 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "month_year",
-        rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{_MONTH}),?\s+(?P<my_y>\d{{4}}|['’]\d\d)(?!\d)",
+        rf"(?:(?P<my_mod>early|late|mid|end)[\s-]+)?(?P<my_m>{MONTH}),?\s+(?P<my_y>\d{{4}}|['’]\d\d)(?!\d)",
         ("early", "late", "mid", "end", *MONTHS),
         norm._norm_month_year,
         ("DATE",),
     ),
     Family(
         "month",
-        rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{_FULL_MONTH})",
+        rf"(?:(?P<mo_mod>last|next|this|early|late|mid|end)[\s-]+)?(?P<mo_m>{FULL_MONTH})",
         ("last", "next", "this", "early", "late", "mid", "end", *MONTHS),
         norm._norm_month,
         ("DATE",),
@@ -159,13 +159,13 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "set",
-        rf"(?:every|each)\s+(?P<set_n>\d{{1,3}}|{_ONES}|ten|eleven|twelve|fifteen|twenty|thirty|other)\s+"
+        rf"(?:every|each)\s+(?P<set_n>\d{{1,3}}|{ONES}|ten|eleven|twelve|fifteen|twenty|thirty|other)\s+"
         r"(?P<set_nu>years?|months?|weeks?|days?|hours?|minutes?)"
-        rf"|(?:every|each)\s+(?P<set_every>{_WEEKDAY}|{_FULL_MONTH}|day|week|month|year|quarter|morning|afternoon|evening|night)"
+        rf"|(?:every|each)\s+(?P<set_every>{WEEKDAY}|{FULL_MONTH}|day|week|month|year|quarter|morning|afternoon|evening|night)"
         r"(?:\s+(?P<set_every_pod>morning|afternoon|evening|night)(?![\w-]))?"
         r"|(?P<set_adv>daily|weekly|monthly|quarterly|annually|yearly|hourly|nightly)"
         r"|per\s+(?P<set_per>annum|year|month|week|day|hour)"
-        rf"|(?:on\s+)?(?P<set_wd>{_WEEKDAY})(?:(?-i:s)(?:\s+(?P<set_wd_pod>morning|afternoon|evening|night)s?)?"
+        rf"|(?:on\s+)?(?P<set_wd>{WEEKDAY})(?:(?-i:s)(?:\s+(?P<set_wd_pod>morning|afternoon|evening|night)s?)?"
         r"|\s+(?P<set_wd_pods>morning|afternoon|evening|night)s)",
         (
             "every",
@@ -188,7 +188,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "duration",
         rf"(?:(?P<du_the>the\s+)?(?P<du_rel>past|last|previous|next|coming|first|final)\s+)?"
-        rf"(?P<du_n>{_NUMBER})(?P<du_half>\s+1/2|\s+and\s+a\s+half)?[\s-]+(?:(?:more|additional|further|straight|consecutive)\s+)?(?:(?:trading|business|working)\s+)?(?P<du_u>{_UNIT})"
+        rf"(?P<du_n>{NUMBER})(?P<du_half>\s+1/2|\s+and\s+a\s+half)?[\s-]+(?:(?:more|additional|further|straight|consecutive)\s+)?(?:(?:trading|business|working)\s+)?(?P<du_u>{UNIT_WORDS})"
         # "a year-earlier loss": the unit belongs to "year-earlier" (anaphoric), not to a duration
         r"(?P<du_and_half>\s+and\s+a\s+half)?(?:\s+(?P<du_ago>ago|earlier))?(?!-(?:earlier|ago)\b)",
         ("the", "past", "last", "previous", "next", "coming", "first", "final", *_NUMBER_FIRST_WORDS),
@@ -304,7 +304,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "season",
         r"(?:(?P<se_mod>this|last|next|early|late|(?:the\s+)?(?:early|late|coming|past)|the)\s+)?"
-        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+(?:of\s+)?(?P<se_y>(?:19|20)\d\d(?!\d)|['’]\d\d(?!\d)|{_SPELLED_YEAR}))?",
+        rf"(?P<se>spring|summer|autumn|fall|winter)(?:\s+(?:of\s+)?(?P<se_y>(?:19|20)\d\d(?!\d)|['’]\d\d(?!\d)|{SPELLED_YEAR}))?",
         (
             "this",
             "last",
@@ -350,7 +350,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "weekday",
         r"(?:(?P<wd_mod>last|next|this|coming|past)\s+)?(?:(?P<wd_pod1>late|early)\s+(?:on\s+)?)?"
-        rf"(?P<wd>{_WEEKDAY})(?:\s+(?P<wd_pod2>morning|afternoon|evening|night))?",
+        rf"(?P<wd>{WEEKDAY})(?:\s+(?P<wd_pod2>morning|afternoon|evening|night))?",
         ("last", "next", "this", "coming", "past", "late", "early", *WEEKDAYS),
         norm._norm_weekday,
         ("DATE", "TIME"),
@@ -358,9 +358,9 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "clock",
         r"(?<![\d:.,])(?P<ck_h>[01]?\d)(?:[:.](?P<ck_m>[0-5]\d))?\s*(?P<ck_ampm>[ap]\.?m\b\.?)"
-        rf"(?:\s*(?-i:{_TIME_ZONES})\b)?"
-        rf"|(?<![\d:.,])(?P<ck_h2>[012]?\d):(?P<ck_m2>[0-5]\d)(?!\d)(?:\s*(?P<ck_tz>{_TIME_ZONES})\b)?"
-        rf"|(?<![\d:.,])(?P<ck_hhmm>[012]\d[0-5]\d)\s+(?P<ck_tz2>(?-i:{_TIME_ZONES}|hrs))\b"
+        rf"(?:\s*(?-i:{TIME_ZONES})\b)?"
+        rf"|(?<![\d:.,])(?P<ck_h2>[012]?\d):(?P<ck_m2>[0-5]\d)(?!\d)(?:\s*(?P<ck_tz>{TIME_ZONES})\b)?"
+        rf"|(?<![\d:.,])(?P<ck_hhmm>[012]\d[0-5]\d)\s+(?P<ck_tz2>(?-i:{TIME_ZONES}|hrs))\b"
         r"|(?P<ck_word>noon|midday|midnight)",
         ("noon", "midday", "midnight"),
         norm._norm_clock,
@@ -400,7 +400,7 @@ FAMILIES: tuple[Family, ...] = (
         r"(?<![$£€\d.,/-])(?:(?P<yr_mod>early|late|mid|fiscal)[\s-]+)?"
         r"(?P<yr>(?:19|20)\d\d|(?:(?<=\bin\s)|(?<=\bsince\s))1[5-8]\d\d)"
         # "2008-09", "1998/1999": a span of two years (or a season): each year is its own expression
-        rf"(?:(?=[-–/](?:(?:19|20)\d\d|\d\d)(?![\d/-]|[.,]\d))|(?![/-]\d|\.\d)){_NOT_AN_AMOUNT}",
+        rf"(?:(?=[-–/](?:(?:19|20)\d\d|\d\d)(?![\d/-]|[.,]\d))|(?![/-]\d|\.\d)){NOT_AN_AMOUNT}",
         ("early", "late", "mid", "fiscal"),
         norm._norm_year,
         ("DATE",),

@@ -8,7 +8,7 @@ import polars as pl
 
 from tasks.clean import find_dateline
 
-from .values import _safe_date
+from .values import safe_date
 
 
 def reference_date_from_dateline(text: str, year_hint: int | None) -> date | None:
@@ -23,7 +23,7 @@ def reference_date_from_dateline(text: str, year_hint: int | None) -> date | Non
         return None
     year, month, day = parts
     year = year if year is not None else year_hint
-    return _safe_date(year, month, day) if year is not None else None
+    return safe_date(year, month, day) if year is not None else None
 
 
 def reference_dates(docs: pl.DataFrame, drop_date: date | None) -> pl.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .vocabulary import _TIME_ZONES
+from .vocabulary import TIME_ZONES
 
 # Words that decide whether a bare weekday lies in the past or the future (left context, same sentence).
 _FUTURE_JUST_BEFORE_RE = re.compile(
@@ -45,17 +45,17 @@ _PASSIVE_BETWEEN_RE = re.compile(
     re.IGNORECASE,
 )
 # A full stop after "a.m.", a title or a month abbreviation ("Nov. 9") does not end the sentence.
-_SENTENCE_END_RE = re.compile(
+SENTENCE_END_RE = re.compile(
     r"(?<!\b[ap]\.m)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|Lt))(?<!\b(?:Mrs|Gen|Gov|Sen|Rep|Col|U\.S|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec))"
     r"(?<!\bSept)(?<!\bvs)(?<!\bv)[.!?][\"'”’)]*\s|\n\s*\n"
 )
-_CONTEXT_CHARS = 160
+CONTEXT_CHARS = 160
 
 
-def _sentence_start(text: str, start: int) -> int:
-    """Where the sentence holding ``start`` begins (at most ``_CONTEXT_CHARS`` back)."""
-    sentence_start = max(0, start - _CONTEXT_CHARS)
-    for boundary in _SENTENCE_END_RE.finditer(text, sentence_start, start):
+def sentence_start_of(text: str, start: int) -> int:
+    """Where the sentence holding ``start`` begins (at most ``CONTEXT_CHARS`` back)."""
+    sentence_start = max(0, start - CONTEXT_CHARS)
+    for boundary in SENTENCE_END_RE.finditer(text, sentence_start, start):
         sentence_start = boundary.end()
     return sentence_start
 
@@ -72,16 +72,16 @@ def _is_noun_or_adjective(text: str, cue: re.Match[str]) -> bool:
     return False
 
 
-def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> str | None:
+def sentence_tense(text: str, start: int, end: int, from_says_future: bool = True) -> str | None:
     """ "future", "past" or None: what the sentence around ``text[start:end]`` says about its time.
 
     ``from_says_future=False`` reads "from" just before as the start of a range ("from Aug. 26 to Oct. 20").
     """
-    sentence_start = _sentence_start(text, start)
+    sentence_start = sentence_start_of(text, start)
     just_before = _FUTURE_JUST_BEFORE_RE.search(text, sentence_start, start)
     if just_before and just_before[0].lower().startswith("from"):
         # "from Monday, shops must close" lies ahead; "the strike lasted from Monday to Wednesday" does not
-        if from_says_future and _tense(text, start, start, from_says_future=False) != "past":
+        if from_says_future and sentence_tense(text, start, start, from_says_future=False) != "past":
             return "future"
     elif just_before:
         return "future"
@@ -90,8 +90,8 @@ def _tense(text: str, start: int, end: int, from_says_future: bool = True) -> st
     cues = [cue for cue in _TENSE_CUE_RE.finditer(text, sentence_start, start) if not _is_noun_or_adjective(text, cue)]
     if not cues:
         # Nothing before it ("On Tuesday, talks will resume"): the first tense cue after it decides.
-        after = _SENTENCE_END_RE.search(text, end, end + _CONTEXT_CHARS)
-        cue = _TENSE_CUE_RE.search(text, end, after.start() if after else min(len(text), end + _CONTEXT_CHARS))
+        after = SENTENCE_END_RE.search(text, end, end + CONTEXT_CHARS)
+        cue = _TENSE_CUE_RE.search(text, end, after.start() if after else min(len(text), end + CONTEXT_CHARS))
         if cue is not None and cue[0].lower().startswith("planned"):
             return "past"  # "On Friday, the government planned to pay": the planning was on Friday
         cues = [cue] if cue else []
@@ -111,14 +111,14 @@ _PARTICIPLE_AFTER_RE = re.compile(r"\b(?:is|are|was|were|be|been|being|get|gets|
 _INFINITIVE_RE = re.compile(r"\bto\s+(?!(?:a|an|the|his|her|its|their|our|this|that|\d)\b)[a-z]+", re.IGNORECASE)
 
 
-def _told_in_the_past(text: str, start: int) -> bool:
+def told_in_the_past(text: str, start: int) -> bool:
     """Whether a past-tense verb just before ``start`` tells of it ("changed to a calendar year in December").
 
     An event told in the simple past cannot lie ahead, however near the next such month is. Not when a modal
     or "to" + verb stands between ("agreed to buy it in February": the buying may be ahead) or a reporting
     verb ("said") is all there is.
     """
-    window_start = max(_sentence_start(text, start), start - _NEAR_VERB_CHARS)
+    window_start = max(sentence_start_of(text, start), start - _NEAR_VERB_CHARS)
     cues = list(_TENSE_CUE_RE.finditer(text, window_start, start))
     if not cues or cues[-1]["past_form"] is None or any(c["future"] for c in cues):
         return False
@@ -149,28 +149,28 @@ _DEFERRED_TO_RE = re.compile(
 
 
 def _deferred_to(text: str, start: int) -> bool:
-    return _DEFERRED_TO_RE.search(text, max(_sentence_start(text, start), start - 80), start) is not None
+    return _DEFERRED_TO_RE.search(text, max(sentence_start_of(text, start), start - 80), start) is not None
 
 
-def _calendar_tense(text: str, start: int, end: int) -> str | None:
-    """The tense of a month or month-day: a deadline preposition before it says future, else ``_tense``."""
+def calendar_tense(text: str, start: int, end: int) -> str | None:
+    """The tense of a month or month-day: a deadline preposition before it says future, else ``sentence_tense``."""
     if _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start) or _deferred_to(text, start):
         return "future"
     # "bought from Aug. 26 to Oct. 20": a range of dates, past or future as the rest of the sentence says.
-    return _tense(text, start, end, from_says_future=False)
+    return sentence_tense(text, start, end, from_says_future=False)
 
 
 # A clock time just before a weekday ("at 15:00 GMT Saturday", "until 9 a.m. EST Tuesday") belongs to it:
 # the tense cues are read before the clock, and a deadline preposition before the clock says future.
 _CLOCK_BEFORE_WEEKDAY_RE = re.compile(
     rf"(?:\d{{1,2}}[:.][0-5]\d(?:\s*[ap]\.?m\b\.?)?|\d{{1,2}}\s*[ap]\.?m\b\.?|noon|midnight)"
-    rf"(?:\s*(?-i:{_TIME_ZONES})\b)?(?:\s*\(\d{{4}}\s*(?-i:GMT|UTC)\))?,?\s+(?:on\s+)?$",
+    rf"(?:\s*(?-i:{TIME_ZONES})\b)?(?:\s*\(\d{{4}}\s*(?-i:GMT|UTC)\))?,?\s+(?:on\s+)?$",
     re.IGNORECASE,
 )
 _CLOCK_LEAD_IN_RE = re.compile(r"(?:\b(?:at|by|until|till|before|from)\s+)?(?:(?:about|around|approximately)\s+)?$")
 
 
-def _weekday_tense(text: str, start: int, end: int) -> str | None:
+def weekday_tense(text: str, start: int, end: int) -> str | None:
     """The tense of a weekday, read from before the clock time that leads into it, if any."""
     if _deferred_to(text, start):
         return "future"
@@ -180,7 +180,7 @@ def _weekday_tense(text: str, start: int, end: int) -> str | None:
         start = lead_in.start()
         if lead_in[0][:2].lower() in ("by", "un", "ti", "be"):
             return "future"  # "gave them until 9 a.m. Tuesday": a deadline with an hour lies ahead
-    tense = _tense(text, start, end)
+    tense = sentence_tense(text, start, end)
     if tense is None and _DEADLINE_BEFORE_RE.search(text, max(0, start - 16), start):
         return "future"  # "until Monday" with nothing saying past
     return tense

@@ -10,7 +10,7 @@ import re
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from .vocabulary import _NUMBER_WORDS
+from .vocabulary import NUMBER_WORDS
 
 
 class TemporalExpression(NamedTuple):
@@ -28,7 +28,7 @@ class TemporalExpression(NamedTuple):
     part_of_day: str | None
 
 
-class _Normalised(NamedTuple):
+class Normalised(NamedTuple):
     timex_type: str
     value: str | None
     date_start: date | None = None
@@ -38,85 +38,85 @@ class _Normalised(NamedTuple):
     part_of_day: str | None = None
 
 
-def _month_end(year: int, month: int) -> date:
+def month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+def add_months(year: int, month: int, months: int) -> tuple[int, int]:
     index = year * 12 + (month - 1) + months
     return index // 12, index % 12 + 1
 
 
-def _safe_date(year: int, month: int, day: int) -> date | None:
+def safe_date(year: int, month: int, day: int) -> date | None:
     try:
         return date(year, month, day)
     except ValueError:
         return None
 
 
-def _day(day: date, anchor: date | None, part_of_day: str | None = None) -> _Normalised:
-    return _Normalised("DATE", day.isoformat(), day, day, "day", anchor, part_of_day)
+def day_value(day: date, anchor: date | None, part_of_day: str | None = None) -> Normalised:
+    return Normalised("DATE", day.isoformat(), day, day, "day", anchor, part_of_day)
 
 
-def _week(day: date, anchor: date | None) -> _Normalised:
+def week_value(day: date, anchor: date | None) -> Normalised:
     iso_year, iso_week, _ = day.isocalendar()
     monday = day - timedelta(days=day.weekday())
-    return _Normalised("DATE", f"{iso_year}-W{iso_week:02d}", monday, monday + timedelta(days=6), "week", anchor)
+    return Normalised("DATE", f"{iso_year}-W{iso_week:02d}", monday, monday + timedelta(days=6), "week", anchor)
 
 
-def _weekend(day: date, anchor: date | None) -> _Normalised:
-    week = _week(day, anchor)
+def weekend_value(day: date, anchor: date | None) -> Normalised:
+    week = week_value(day, anchor)
     saturday = week.date_start + timedelta(days=5)
     return week._replace(value=f"{week.value}-WE", date_start=saturday)
 
 
-def _month(year: int, month: int, anchor: date | None, part: str | None = None) -> _Normalised:
-    return _Normalised(
-        "DATE", f"{year}-{month:02d}", date(year, month, 1), _month_end(year, month), "month", anchor, part
+def month_value(year: int, month: int, anchor: date | None, part: str | None = None) -> Normalised:
+    return Normalised(
+        "DATE", f"{year}-{month:02d}", date(year, month, 1), month_end(year, month), "month", anchor, part
     )
 
 
 def _months(year: int, first_month: int, n_months: int, value: str, granularity: str, anchor: date | None):
     """A run of whole months of one year (a quarter, a half) as a DATE interval."""
-    interval = date(year, first_month, 1), _month_end(year, first_month + n_months - 1)
-    return _Normalised("DATE", value, *interval, granularity, anchor)
+    interval = date(year, first_month, 1), month_end(year, first_month + n_months - 1)
+    return Normalised("DATE", value, *interval, granularity, anchor)
 
 
-def _quarter(year: int, quarter: int, anchor: date | None) -> _Normalised:
+def quarter_value(year: int, quarter: int, anchor: date | None) -> Normalised:
     return _months(year, 3 * (quarter - 1) + 1, 3, f"{year}-Q{quarter}", "quarter", anchor)
 
 
-def _half(year: int, half: int, anchor: date | None) -> _Normalised:
+def half_value(year: int, half: int, anchor: date | None) -> Normalised:
     return _months(year, 6 * (half - 1) + 1, 6, f"{year}-H{half}", "half", anchor)
 
 
-def _year(year: int, anchor: date | None, part: str | None = None) -> _Normalised:
-    return _Normalised("DATE", str(year), date(year, 1, 1), date(year, 12, 31), "year", anchor, part)
+def year_value(year: int, anchor: date | None, part: str | None = None) -> Normalised:
+    return Normalised("DATE", str(year), date(year, 1, 1), date(year, 12, 31), "year", anchor, part)
 
 
-def _shifted_period(unit: str, ref: date, step: int, part: str | None) -> _Normalised | None:
+def shifted_period(unit: str, ref: date, step: int, part: str | None) -> Normalised | None:
     """The week, month, year or quarter `step` of them from the reference's (None for other units)."""
     if unit == "week":
-        return _week(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
+        return week_value(ref + timedelta(weeks=step), ref)._replace(part_of_day=part)
     if unit == "month":
-        return _month(*_add_months(ref.year, ref.month, step), ref, part)
+        return month_value(*add_months(ref.year, ref.month, step), ref, part)
     if unit == "year":
-        return _year(ref.year + step, ref, part)
+        return year_value(ref.year + step, ref, part)
     if unit == "quarter":
-        year, month = _add_months(ref.year, ref.month, 3 * step)
-        return _quarter(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
+        year, month = add_months(ref.year, ref.month, 3 * step)
+        return quarter_value(year, (month - 1) // 3 + 1, ref)._replace(part_of_day=part)
     return None
 
 
-def _unresolved(value: str, part: str | None = None, timex_type: str = "DATE") -> _Normalised:
-    return _Normalised(timex_type, value, part_of_day=part)
+def unresolved(value: str, part: str | None = None, timex_type: str = "DATE") -> Normalised:
+    return Normalised(timex_type, value, part_of_day=part)
 
 
-def _nearest_year(reference: date, month: int, day: int, direction: str | None) -> int:
+def nearest_year(reference: date, month: int, day: int, direction: str | None) -> int:
     """Year putting month/day nearest the reference (past/future only when the text says so)."""
     candidates = []
     for year in (reference.year - 1, reference.year, reference.year + 1):
-        candidate = _safe_date(year, month, min(day, calendar.monthrange(year, month)[1]))
+        candidate = safe_date(year, month, min(day, calendar.monthrange(year, month)[1]))
         if candidate is None:
             continue
         if direction == "past" and candidate >= reference:
@@ -128,36 +128,36 @@ def _nearest_year(reference: date, month: int, day: int, direction: str | None) 
     return min(candidates)[2]
 
 
-def _direction(modifier: str | None) -> str | None:
+def direction_of(modifier: str | None) -> str | None:
     if modifier is None:
         return None
     modifier = modifier.lower()
     return {"last": "past", "past": "past", "next": "future", "coming": "future"}.get(modifier)
 
 
-def _part(modifier: str | None) -> str | None:
+def part_of(modifier: str | None) -> str | None:
     if modifier is None:
         return None
     modifier = modifier.lower()
     return modifier if modifier in ("early", "late", "mid", "end") else None
 
 
-def _number(text: str) -> int | None:
+def quantity_value(text: str) -> int | None:
     """Integer value of a quantity word or numeral; None for vague quantities ("several")."""
     text = re.sub(r"\s+", " ", text.lower())
     if text.isdigit():
         return int(text)
-    if text in _NUMBER_WORDS:
-        return _NUMBER_WORDS[text]
+    if text in NUMBER_WORDS:
+        return NUMBER_WORDS[text]
     if text in ("a couple of", "couple of"):
         return 2
     parts = re.split(r"[\s-]", text)
-    if len(parts) == 2 and parts[0] in _NUMBER_WORDS and parts[1] in _NUMBER_WORDS:
-        return _NUMBER_WORDS[parts[0]] + _NUMBER_WORDS[parts[1]]
+    if len(parts) == 2 and parts[0] in NUMBER_WORDS and parts[1] in NUMBER_WORDS:
+        return NUMBER_WORDS[parts[0]] + NUMBER_WORDS[parts[1]]
     return None
 
 
-_UNIT_CODE = {
+UNIT_CODE = {
     "year": ("P", "Y"),
     "month": ("P", "M"),
     "week": ("P", "W"),
@@ -171,49 +171,49 @@ _UNIT_CODE = {
 }
 
 
-def _unit(text: str) -> str:
+def unit_name(text: str) -> str:
     text = text.lower()
     return "century" if text.startswith("centur") else text.rstrip("s")
 
 
-def _two_digit_year(digits: str, ref: date | None) -> int:
+def two_digit_year(digits: str, ref: date | None) -> int:
     """The year of "'58" or "’09": in this century unless that lies more than ten years after the reference."""
     short = int(digits)
     this_century = (ref.year // 100 * 100 if ref else 2000) + short
     return this_century if this_century <= (ref.year if ref else 2000) + 10 else this_century - 100
 
 
-def _year_number(text: str, ref: date | None = None) -> int:
+def year_number(text: str, ref: date | None = None) -> int:
     """The year of "1994", "'94", "nineteen ninety-four" or "two thousand and one"."""
     if text.isdigit():
         return int(text)
     if text[0] in "'’":
-        return _two_digit_year(text[1:], ref)
+        return two_digit_year(text[1:], ref)
     words = [w for w in re.split(r"[\s-]+", text.lower()) if w not in ("and", "oh")]
     if words[:2] == ["two", "thousand"]:
-        return 2000 + sum(_NUMBER_WORDS[w] for w in words[2:])
-    return 1900 + sum(_NUMBER_WORDS[w] for w in words[1:])
+        return 2000 + sum(NUMBER_WORDS[w] for w in words[2:])
+    return 1900 + sum(NUMBER_WORDS[w] for w in words[1:])
 
 
-def _shift_quarter(year: int, quarter: int, quarters: int) -> tuple[int, int]:
+def shift_quarter(year: int, quarter: int, quarters: int) -> tuple[int, int]:
     index = year * 4 + quarter - 1 + quarters
     return index // 4, index % 4 + 1
 
 
-def _quarter_number(day: date) -> int:
+def quarter_number(day: date) -> int:
     return (day.month - 1) // 3 + 1
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+def nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
     """The n-th (n < 0: from the end) ``weekday`` of a month."""
     if n > 0:
         first = date(year, month, 1)
         return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
-    last = _month_end(year, month)
+    last = month_end(year, month)
     return last - timedelta(days=(last.weekday() - weekday) % 7 + 7 * (-n - 1))
 
 
-def _easter(year: int) -> date:
+def easter_sunday(year: int) -> date:
     """Gregorian Easter Sunday (the anonymous Gregorian computus)."""
     a, b, c = year % 19, year // 100, year % 100
     d, e = divmod(b, 4)

@@ -7,31 +7,31 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tasks.clean.junk import (
-    _AGENCIES,
-    _CAPTION_CREDIT_CHARS,
-    _CAPTION_CREDIT_END,
-    _COMMENT_HEADER,
-    _CONTACT_APPEAL,
-    _CREDIT_MARKER,
-    _JUNK_LINE,
-    _MAX_JUNK_CHARS,
-    _NAME,
+    AGENCIES,
+    CAPTION_CREDIT_CHARS,
+    CAPTION_CREDIT_END,
     COMMENT_HEADER,
+    COMMENT_HEADER_RE,
+    CONTACT_APPEAL,
     CREDIT_MARKER,
+    CREDIT_MARKER_RE,
     JUNK_FAMILIES,
-    _is_contact_appeal,
-    _may_be_junk,
-    _may_end_in_credit,
+    JUNK_LINE,
+    MAX_JUNK_CHARS,
+    NAME_PATTERN,
+    is_contact_appeal,
+    may_be_junk,
+    may_end_in_credit,
 )
 from tasks.clean.removals import CLEAN_RULES
 from tasks.clean.structure import (
-    _BYLINE,
-    _DATELINE,
-    _DATELINE_ALONE,
-    _DATELINE_LEAD,
-    _MAX_BYLINE_CHARS,
-    _MAX_DATELINE_CHARS,
-    _is_structure_line,
+    BYLINE,
+    DATELINE,
+    DATELINE_ALONE,
+    DATELINE_LEAD,
+    MAX_BYLINE_CHARS,
+    MAX_DATELINE_CHARS,
+    is_structure_line,
 )
 
 # --- fast pre-checks agree with the full checks they stand in front of -----------------------------------
@@ -50,28 +50,28 @@ _GATE_TEXT = st.text(
 @settings(max_examples=500, deadline=None)
 @given(_GATE_TEXT)
 def test_table_row_gate_agrees_with_the_gap_pattern(text):
-    from tasks.clean.shapes import _DIGIT, _TABLE_GAP, _is_table_row
+    from tasks.clean.shapes import DIGIT, TABLE_GAP, is_table_row
 
-    gap = _TABLE_GAP.search(text)
-    full = gap is not None and (_DIGIT.search(text) is not None or _TABLE_GAP.search(text, gap.end()) is not None)
+    gap = TABLE_GAP.search(text)
+    full = gap is not None and (DIGIT.search(text) is not None or TABLE_GAP.search(text, gap.end()) is not None)
 
-    assert _is_table_row(text) == full
+    assert is_table_row(text) == full
 
 
 @settings(max_examples=500, deadline=None)
 @given(_GATE_TEXT)
 def test_list_item_gate_never_hides_a_list_item(text):
-    from tasks.clean.shapes import _LIST_ITEM, _may_be_list_item
+    from tasks.clean.shapes import LIST_ITEM, may_be_list_item
 
-    assert _may_be_list_item(text) or _LIST_ITEM.match(text) is None
+    assert may_be_list_item(text) or LIST_ITEM.match(text) is None
 
 
 @settings(max_examples=500, deadline=None)
 @given(_GATE_TEXT)
 def test_line_break_gate_agrees_with_the_line_break_pattern(text):
-    from tasks.clean.encoding import _LINE_BREAKS, _has_line_break
+    from tasks.clean.encoding import LINE_BREAKS, has_line_break
 
-    assert _has_line_break(text) == (_LINE_BREAKS.search(text) is not None)
+    assert has_line_break(text) == (LINE_BREAKS.search(text) is not None)
 
 
 @settings(max_examples=500, deadline=None)
@@ -79,24 +79,24 @@ def test_line_break_gate_agrees_with_the_line_break_pattern(text):
 def test_ascii_invisible_removal_agrees_with_the_pattern(text):
     from collections import Counter
 
-    from tasks.clean.encoding import _INVISIBLE, _LINE_BREAKS, _normalize_unicode
+    from tasks.clean.encoding import INVISIBLE, LINE_BREAKS, normalize_unicode
 
     counts = Counter()
-    expected, n_invisible = _INVISIBLE.subn("", _LINE_BREAKS.sub("\n", text))
+    expected, n_invisible = INVISIBLE.subn("", LINE_BREAKS.sub("\n", text))
 
-    assert _normalize_unicode(text, counts) == expected.replace("\t", " ")
+    assert normalize_unicode(text, counts) == expected.replace("\t", " ")
     assert counts["control_chars"] == n_invisible
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.text(alphabet=st.sampled_from(list("ab- .,A")), min_size=1, max_size=8), min_size=1, max_size=5))
 def test_join_fast_path_agrees_with_the_hyphen_join(parts):
-    from tasks.clean.shapes import _PLAIN, _Line
-    from tasks.clean.unwrap import _join_hyphen_wrapped, _join_wrapped
+    from tasks.clean.shapes import PLAIN, Line
+    from tasks.clean.unwrap import join_hyphen_wrapped, join_wrapped
 
-    lines = [_Line(part, _PLAIN, 0) for part in parts]
+    lines = [Line(part, PLAIN, 0) for part in parts]
 
-    assert _join_wrapped(parts, lines, [None]) == _join_hyphen_wrapped(parts, lines, [None])
+    assert join_wrapped(parts, lines, [None]) == join_hyphen_wrapped(parts, lines, [None])
 
 
 _DATELINE_LIKE = st.builds(
@@ -114,9 +114,9 @@ _DATELINE_LIKE = st.builds(
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(_DATELINE_LIKE, _GATE_TEXT))
 def test_dateline_gate_never_hides_a_dateline(text):
-    from tasks.clean.structure import _DATELINE, _may_be_dateline
+    from tasks.clean.structure import DATELINE, may_be_dateline
 
-    assert _may_be_dateline(text) or _DATELINE.fullmatch(text) is None
+    assert may_be_dateline(text) or DATELINE.fullmatch(text) is None
 
 
 # --- junk families: every line a family's patterns match passes the gates in front of them -----------------
@@ -141,7 +141,7 @@ def test_every_line_a_junk_family_matches_passes_its_gate_and_the_shared_gate(fa
     @given(_family_lines(family))
     def check(line):
         assert family.may_match(line)
-        assert len(line) > _MAX_JUNK_CHARS or _may_be_junk(line)
+        assert len(line) > MAX_JUNK_CHARS or may_be_junk(line)
 
     check()
 
@@ -152,11 +152,11 @@ def test_junk_gate_agrees_with_the_full_patterns(text):
     line = _collapsed(text)
     assume(line)
     matches = (
-        any(pattern.fullmatch(line) for pattern in (_JUNK_LINE, _CREDIT_MARKER, _COMMENT_HEADER))
-        and len(line) <= _MAX_JUNK_CHARS
+        any(pattern.fullmatch(line) for pattern in (JUNK_LINE, CREDIT_MARKER_RE, COMMENT_HEADER_RE))
+        and len(line) <= MAX_JUNK_CHARS
     )
 
-    assert _may_be_junk(line) or not matches
+    assert may_be_junk(line) or not matches
 
 
 def test_every_junk_family_counts_under_a_cleanup_rule():
@@ -168,7 +168,7 @@ _CREDIT_TAIL = st.builds(
     lambda head, credit: f"{head} {credit}",
     st.sampled_from(["The minister arrived on Monday.", "Crowds gathered", "x"]),
     st.one_of(
-        st.from_regex(re.compile(rf"{_NAME}\s*/\s*{_AGENCIES}", re.IGNORECASE), fullmatch=True),
+        st.from_regex(re.compile(rf"{NAME_PATTERN}\s*/\s*{AGENCIES}", re.IGNORECASE), fullmatch=True),
         st.from_regex(re.compile(r"(?:photo(?:graph)?|picture|image)s?\s*:\s*[^.!?:]{1,80}", re.I), fullmatch=True),
         st.from_regex(
             re.compile(r"[(\[](?:photo|picture|image)s?(?:\s*:|\s+by)\s*[^()\[\]]{1,80}[)\]]", re.I), fullmatch=True
@@ -182,9 +182,9 @@ _CREDIT_TAIL = st.builds(
 def test_caption_credit_gate_never_hides_a_credit(text):
     line = _collapsed(text)
     assume(line)
-    tail = line[-_CAPTION_CREDIT_CHARS:]
+    tail = line[-CAPTION_CREDIT_CHARS:]
 
-    assert _may_end_in_credit(line) or _CAPTION_CREDIT_END.search(tail) is None
+    assert may_end_in_credit(line) or CAPTION_CREDIT_END.search(tail) is None
 
 
 _APPEAL = st.builds(
@@ -208,9 +208,9 @@ _APPEAL = st.builds(
 def test_contact_appeal_gates_agree_with_the_pattern(text):
     line = _collapsed(text)
     assume(line)
-    full = len(line) <= _MAX_JUNK_CHARS and _CONTACT_APPEAL.fullmatch(line) is not None
+    full = len(line) <= MAX_JUNK_CHARS and CONTACT_APPEAL.fullmatch(line) is not None
 
-    assert _is_contact_appeal(line) == full
+    assert is_contact_appeal(line) == full
 
 
 # --- datelines and bylines ----------------------------------------------------------------------------------
@@ -225,11 +225,11 @@ def test_contact_appeal_gates_agree_with_the_pattern(text):
 def test_structure_line_gates_agree_with_the_patterns(text):
     line = _collapsed(text)
     assume(line)
-    alone = _DATELINE_ALONE.fullmatch(line)
-    full = len(line) <= _MAX_BYLINE_CHARS and (
-        _BYLINE.fullmatch(line) is not None
-        and len(line) <= _MAX_BYLINE_CHARS
-        or (len(line) <= _MAX_DATELINE_CHARS and (m := _DATELINE.fullmatch(line)) is not None and m["place"].isupper())
+    alone = DATELINE_ALONE.fullmatch(line)
+    full = len(line) <= MAX_BYLINE_CHARS and (
+        BYLINE.fullmatch(line) is not None
+        and len(line) <= MAX_BYLINE_CHARS
+        or (len(line) <= MAX_DATELINE_CHARS and (m := DATELINE.fullmatch(line)) is not None and m["place"].isupper())
         or (
             alone is not None
             and alone["place"].isupper()
@@ -237,13 +237,13 @@ def test_structure_line_gates_agree_with_the_patterns(text):
         )
     )
 
-    assert _is_structure_line(line) == full
+    assert is_structure_line(line) == full
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(_DATELINE_LIKE.map(lambda s: s + " - Text"), _GATE_TEXT))
 def test_dateline_lead_capitals_gate_never_hides_a_lead(text):
-    match = _DATELINE_LEAD.match(text)
+    match = DATELINE_LEAD.match(text)
 
     assert text[:2].isupper() or match is None or not match["place"].isupper()
 
@@ -256,9 +256,9 @@ def test_dateline_lead_capitals_gate_never_hides_a_lead(text):
 def test_ligature_and_width_gate_never_hides_a_fix(text):
     import ftfy.fixes
 
-    from tasks.clean.encoding import _LIGATURE_OR_WIDE
+    from tasks.clean.encoding import LIGATURE_OR_WIDE
 
-    if _LIGATURE_OR_WIDE.search(text) is None:
+    if LIGATURE_OR_WIDE.search(text) is None:
         assert ftfy.fixes.fix_character_width(ftfy.fixes.fix_latin_ligatures(text)) == text
 
 
@@ -272,17 +272,17 @@ _ROWS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(_ROWS)
 def test_data_rows_need_a_digit(texts):
-    from tasks.clean.shapes import _BLANK, _DIGIT, _PLAIN, _Line
-    from tasks.clean.unwrap import _data_run_lines
+    from tasks.clean.shapes import BLANK, DIGIT, PLAIN, Line
+    from tasks.clean.unwrap import data_run_lines
 
-    lines = [_Line(_collapsed(text), _PLAIN, 0) if _collapsed(text) else _Line("", _BLANK, 0) for text in texts]
-    if not any(_DIGIT.search(line.text) for line in lines):
-        assert _data_run_lines(lines, None) == set()
+    lines = [Line(_collapsed(text), PLAIN, 0) if _collapsed(text) else Line("", BLANK, 0) for text in texts]
+    if not any(DIGIT.search(line.text) for line in lines):
+        assert data_run_lines(lines, None) == set()
 
 
 def test_the_spelled_out_junk_gate_checks_the_signs_the_families_declare():
-    from tasks.clean.junk import _JUNK_SIGN_CHARS, _JUNK_SIGN_PHRASES
+    from tasks.clean.junk import JUNK_SIGN_CHARS, JUNK_SIGN_PHRASES
 
-    # `_may_be_junk` spells these out for speed: a family with a new sign must be added there too
-    assert _JUNK_SIGN_CHARS == ("/", "|")
-    assert _JUNK_SIGN_PHRASES == ("rights reserved",)
+    # `may_be_junk` spells these out for speed: a family with a new sign must be added there too
+    assert JUNK_SIGN_CHARS == ("/", "|")
+    assert JUNK_SIGN_PHRASES == ("rights reserved",)

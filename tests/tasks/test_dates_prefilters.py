@@ -17,10 +17,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tasks.dates import extract_dates
-from tasks.dates.candidates import _EXPRESSION_RE, _TRIGGER_RE, _WINDOW_BEFORE, _candidate_matches, _expression_regex
+from tasks.dates.candidates import EXPRESSION_RE, TRIGGER_RE, WINDOW_BEFORE, candidate_matches, expression_regex
 from tasks.dates.families import FAMILIES, FAMILY_BY_NAME
 
-FULL_SCAN = _expression_regex(prefilters=False)
+FULL_SCAN = expression_regex(prefilters=False)
 
 FIRST_WORDS = sorted({word for family in FAMILIES for word in family.first_words})
 UNITS = [
@@ -74,17 +74,17 @@ def _found(matches) -> list[tuple[int, int, str]]:
 @settings(max_examples=400, deadline=None)
 @given(DATE_LIKE_TEXT)
 def test_first_word_trie_and_family_lookaheads_agree_with_a_full_scan(text):
-    assert _found(_EXPRESSION_RE.finditer(text)) == _found(FULL_SCAN.finditer(text))
+    assert _found(EXPRESSION_RE.finditer(text)) == _found(FULL_SCAN.finditer(text))
 
 
 def _within_the_windows_reach(text: str) -> bool:
-    """True when every expression a full scan finds starts at most _WINDOW_BEFORE characters before its
+    """True when every expression a full scan finds starts at most WINDOW_BEFORE characters before its
     first trigger word: the windows' documented reach (an expression whose words spread further, "a couple
     of - - - - additional trading years", is not looked for; cleanup collapses runs of blanks)."""
     lowered = text.lower()
     for m in FULL_SCAN.finditer(text):
-        trigger = _TRIGGER_RE.search(lowered, m.start(), m.end())
-        if trigger is not None and trigger.start() - m.start() > _WINDOW_BEFORE:
+        trigger = TRIGGER_RE.search(lowered, m.start(), m.end())
+        if trigger is not None and trigger.start() - m.start() > WINDOW_BEFORE:
             return False
     return True
 
@@ -93,19 +93,19 @@ def _within_the_windows_reach(text: str) -> bool:
 @given(DATE_LIKE_TEXT)
 def test_trigger_windows_agree_with_a_full_scan(text):
     assume(_within_the_windows_reach(text))
-    assert _found(_candidate_matches(text)) == _found(FULL_SCAN.finditer(text))
+    assert _found(candidate_matches(text)) == _found(FULL_SCAN.finditer(text))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=ANY_CHARACTER, max_size=300))
 def test_prefilters_agree_with_a_full_scan_on_any_text(text):
-    assert _found(_candidate_matches(text)) == _found(FULL_SCAN.finditer(text))
+    assert _found(candidate_matches(text)) == _found(FULL_SCAN.finditer(text))
 
 
 def test_windows_agree_on_a_long_article_with_sparse_dates():
     filler = "The committee discussed the proposal at length and no decision was reached. " * 12
     text = filler + "He left late on Monday and will return on February 27, 2016. " + filler + "It rose 5 pct a year."
-    assert _found(_candidate_matches(text)) == _found(FULL_SCAN.finditer(text))
+    assert _found(candidate_matches(text)) == _found(FULL_SCAN.finditer(text))
 
 
 # One example at least per family: a family added without one fails here.
@@ -148,7 +148,7 @@ def test_every_family_has_examples():
 def test_each_family_finds_its_examples_through_the_prefilters(family, example):
     before = CONTEXT.get(family, "In ")
     text = f"{before}{example}."
-    matches = [m for m in _candidate_matches(text) if m.start() == len(before)]
+    matches = [m for m in candidate_matches(text) if m.start() == len(before)]
     assert matches and matches[0].lastgroup == family and matches[0][0] == example
 
 
@@ -162,7 +162,7 @@ def test_family_first_words_are_lower_case_words_and_types_are_timex3_types():
 @given(DATE_LIKE_TEXT, st.one_of(st.none(), st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 1, 1))))
 def test_each_value_has_a_type_its_family_declares(text, reference):
     expressions = {(e.start, e.end): e for e in extract_dates(text, reference)}
-    for m in _candidate_matches(text):
+    for m in candidate_matches(text):
         expression = expressions.get((m.start(), m.end()))
         if expression is not None and expression.text == m[0]:
             assert expression.timex_type in FAMILY_BY_NAME[m.lastgroup].timex_types, (m.lastgroup, expression)
