@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from tasks import dedupe, steps, write
+from tasks import dedupe, minhash, steps, write
 from tasks.load import discover_drop, drop_id_of
 from textdrops.config import MinHashConfig, Settings
 
@@ -400,8 +400,8 @@ def evaluate_edited(bbc: pl.DataFrame) -> dict:
             copies[len(pool_texts)] = (i, true_jaccard(orig_text, copy_text))
             pool_texts.append(copy_text)
         series = pl.Series(pool_texts)
-        sig = dedupe.minhash_signatures(series, CFG)
-        candidates = dedupe.candidate_pairs(dedupe.band_keys(sig, CFG))
+        sig = minhash.minhash_signatures(series, CFG)
+        candidates = dedupe.candidate_pairs(minhash.band_keys(sig, CFG))
         found = dedupe.verified_pairs(sig, candidates, CFG.threshold)
         candidate_set = set(candidates.iter_rows())
         ranked = pl.DataFrame(
@@ -526,7 +526,7 @@ def evaluate_msrp(path: Path) -> dict:
     for k in (5, 3):
         cfg = dataclasses.replace(CFG, shingle_size=k)
         n = len(pairs)
-        sig = dedupe.minhash_signatures(pl.Series([p[1] for p in pairs] + [p[2] for p in pairs]), cfg)
+        sig = minhash.minhash_signatures(pl.Series([p[1] for p in pairs] + [p[2] for p in pairs]), cfg)
         est = dedupe.estimated_jaccard(sig, np.arange(n), np.arange(n, 2 * n))
         true = np.array([true_jaccard(p[1], p[2], k) for p in pairs])
         row = {}

@@ -440,11 +440,11 @@ def ner_floor(
 
 
 def dedupe_ours(texts, cfg) -> tuple[float, int, int]:
-    from tasks import dedupe
+    from tasks import dedupe, minhash
 
     started = time.perf_counter()
-    signatures = dedupe.minhash_signatures(texts, cfg)
-    keys = dedupe.band_keys(signatures, cfg)
+    signatures = minhash.minhash_signatures(texts, cfg)
+    keys = minhash.band_keys(signatures, cfg)
     pairs = dedupe.verified_pairs(signatures, dedupe.candidate_pairs(keys), cfg.threshold)
     seconds = time.perf_counter() - started
     return seconds, pairs.height, len(set(pairs["a"].to_list()) | set(pairs["b"].to_list()))

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from tasks.minhash import band_keys as bands_of
 from textdrops.config import MinHashConfig
 from textdrops.durable import fsync_path
 from textdrops.faults import crash_point
@@ -109,14 +110,12 @@ def write_segment(
 
     doc_ids (n, 16) and content_hashes (n, 20) are raw bytes; ranks is the keep order within the drop.
     """
-    from tasks.dedupe import band_keys  # the stage's own banding: stored keys match query keys
-
     n = len(ranks)
     folder.mkdir(parents=True, exist_ok=True)
     docs = np.empty(n, dtype=DOCS_DTYPE)
     docs["doc_id"], docs["content_hash"], docs["rank"] = doc_ids, content_hashes, ranks
     signatures = np.ascontiguousarray(signatures, dtype=np.uint32).reshape(n, cfg.num_perm)
-    keys = lookup_keys(band_keys(signatures, cfg), hash_prefixes(content_hashes)) if n else np.empty((0, 1), np.uint32)
+    keys = lookup_keys(bands_of(signatures, cfg), hash_prefixes(content_hashes)) if n else np.empty((0, 1), np.uint32)
     # sort (key, row) pairs as one uint64: faster than an argsort
     rows = np.broadcast_to(np.arange(n, dtype=np.uint64)[:, None], keys.shape)
     packed = (keys.astype(np.uint64) << np.uint64(32)) | rows
@@ -394,7 +393,6 @@ def query(
     candidates (doc_id, drop_id, rank, content_hash, signature; in keep order: drop, then rank) and the
     number of documents in the history searched. The drop's own entries are never searched.
     """
-    from tasks.dedupe import band_keys as bands_of
 
     segments = read_manifest(out_dir) or []
     other = [s for s in segments if s.drop_id != exclude_drop]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks import clean, dedupe, dedupe_index, entities, write
+from tasks import clean, dedupe, dedupe_index, entities, minhash, write
 from tasks import dates as dates_stage
 from tasks import stories as stories_stage
 from tasks.load import InputFile, drop_date_of, join_manifest, load_batch
@@ -176,7 +176,7 @@ def prepare_batch(ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate:
     quarantined = cleaned.quarantined
     stats.lap("clean")
     cfg = ctx.settings.minhash
-    signatures = dedupe.minhash_signatures(dedupe.dedupe_texts(docs), cfg)
+    signatures = minhash.minhash_signatures(dedupe.dedupe_texts(docs), cfg)
     docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, cfg.num_perm)))
     stats.lap("dedupe")
     path = ctx.batch_path(index)

@@ -12,10 +12,9 @@ from tasks.dedupe import (
     candidate_pairs,
     content_hashes,
     estimated_jaccard,
-    minhash_signatures,
     rank_order,
-    word_hashes,
 )
+from tasks.minhash import minhash_signatures, word_hashes
 from textdrops.config import MinHashConfig
 
 CFG = MinHashConfig()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tasks import dedupe, dedupe_index, write
+from tasks import dedupe, dedupe_index, minhash, write
 from tasks.steps import RunContext, dedupe_drop, doc_ids
 from textdrops.config import MinHashConfig, Settings
 
@@ -47,7 +47,7 @@ def _docs(drop_id: str, texts: dict[str, str], published: dict[str, datetime] | 
             "content_hash": dedupe.content_hashes(body),
         }
     )
-    signatures = dedupe.minhash_signatures(body, CFG)
+    signatures = minhash.minhash_signatures(body, CFG)
     return frame.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, CFG.num_perm)))
 
 
