@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,6 +183,23 @@ class Settings:
                 else:
                     source = f"{env}={os.environ.get(env, str(value))!r}"
                 raise SettingsError(f"{source} is not allowed: {_ALLOWED[field]}")
+
+    def check_writable(self, given_out: str | None = None) -> None:
+        """Raise SettingsError when this process cannot write into the output folder (a read-only file
+        system, no permission): made if missing, then a file created and removed where runs take locks."""
+        locks = Path(self.out_dir) / "_locks"
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(prefix=".write-check-", dir=locks)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            env, flag = _SOURCES["out_dir"]
+            source = f"{flag} {given_out!r}" if given_out else f"{env}={os.environ.get(env, str(self.out_dir))!r}"
+            raise SettingsError(
+                f"{source} is not allowed: a folder this user can write to "
+                f"({exc.filename or self.out_dir}: {exc.strerror})"
+            ) from None
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)
