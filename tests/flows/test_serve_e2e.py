@@ -238,8 +238,8 @@ def test_stopping_one_of_two_serve_processes_keeps_the_schedule_on(service):
     first = service.procs.pop("serve")
     first.send_signal(signal.SIGTERM)
     assert first.wait(60) == 0
-    assert "still serves the deployments" in service.serve_log.read_text(errors="replace")
     assert service.get(deployment)["paused"] is False
+    assert "still serves the deployments" in service.serve_log.read_text(errors="replace")
 
     # placed after the first serve exited: only the remaining one can run the scheduled run that takes it
     _place_drop(service.raw, "2016-03-15", sorted(SEEDS.glob("*.txt")))
