@@ -48,7 +48,7 @@ from textdrops.faults import crash_point
 from textdrops.local_runner import StoppableThreadPoolTaskRunner, as_completed_responsive
 from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
 from textdrops.progress import Progress
-from textdrops.served import check_scope, check_worker_processes
+from textdrops.served import check_model, check_scope, check_worker_processes
 from textdrops.staging import RunContext
 from textdrops.stats import StageStats
 from textdrops.stopping import cancel_signal
@@ -110,8 +110,9 @@ def process_drop(
         out_dir=out_dir, ner_model=ner_model, batch_size=batch_size, ner_processes=worker_processes
     )
     check_worker_processes(worker_processes)
+    check_model(ner_model)
+    check_scope(Path(drop).expanduser(), settings.out_dir, drop=True)
     drop_path = Path(drop).expanduser().resolve()
-    check_scope(drop_path, settings.out_dir)
     if not drop_path.is_dir():
         raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
     started = datetime.now(UTC)

@@ -49,11 +49,13 @@ def process_new_drops(
     logger = get_run_logger()
     trigger = own_trigger()
     settings = Settings.from_env(out_dir=out_dir)
-    check_scope(Path(raw_root), settings.out_dir)
+    check_scope(Path(raw_root), settings.out_dir, drop=False)
     out = str(settings.out_dir)
     states = survey_task(raw_root, out, settle_seconds, require_marker)
     for state in states:
-        if state["status"] in ("writing", "not_ready", "empty"):
+        if state["status"] == "link":
+            logger.warning("%s skipped: %s", state["drop"], state["detail"])
+        elif state["status"] in ("writing", "not_ready", "empty"):
             logger.warning("drop %s left for a later run: %s", state["drop_id"], state["detail"])
     pending = [s for s in states if s["status"] == "pending"]
     if not pending:

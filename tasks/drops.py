@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ def find_drops(raw_root: Path) -> list[Path]:
 @dataclass(frozen=True)
 class DropState:
     path: Path
-    status: str  # pending | processed | writing | not_ready | empty
+    status: str  # pending | processed | writing | not_ready | empty | link
     detail: str
 
 
@@ -36,19 +37,27 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
 
     A drop is `writing` when its files change between two looks `settle_seconds` apart, `not_ready` when a
     ready marker (_SUCCESS or _READY) is required and missing, `processed` when its latest successful run
-    saw the same content, else `pending`. Interrupted commits of every drop not being run are finished (or
-    rolled back) first, so a drop whose commit was cut short is not called processed.
+    saw the same content, else `pending`. A symbolic link in raw_root is a `link`, never followed (it may
+    point anywhere, and served runs read only folders in raw_root). Interrupted commits of every drop not
+    being run are finished (or rolled back) first, so a drop whose commit was cut short is not called processed.
     """
     from tasks.write import recover
 
-    drops = sorted(find_drops(raw_root), key=_order)
+    found = find_drops(raw_root)
+    links = [d for d in found if d.is_symlink()]
+    drops = sorted((d for d in found if not d.is_symlink()), key=_order)
     if out_dir.exists():
         recover(out_dir)
     first = {d: listing(d) for d in drops}
     if settle_seconds > 0 and drops:
         time.sleep(settle_seconds)
     done = successful_fingerprints(out_dir)
-    states = []
+    states = [
+        DropState(
+            d, "link", f"a symbolic link to {os.readlink(d)}, not followed: move or copy the drop into {raw_root}"
+        )
+        for d in links
+    ]
     for drop in drops:
         if require_marker and not any((drop / m).exists() for m in READY_MARKERS):
             states.append(DropState(drop, "not_ready", f"no {' or '.join(READY_MARKERS)} marker yet"))

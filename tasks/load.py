@@ -124,7 +124,18 @@ def discover(drop: Path) -> tuple[list[InputFile], pl.DataFrame]:
         raise NotADirectoryError(f"drop {drop} is not a folder: give the path of a folder of .txt files")
     files: list[InputFile] = []
     rejected: list[dict] = []
-    for dirpath, dirnames, filenames in os.walk(drop, followlinks=False):
+
+    def unlisted(error: OSError) -> None:
+        # a folder the walk cannot list (no permission, a path past the system's limit): its files are
+        # unknown, so the folder itself is quarantined; the drop's own folder fails the run
+        where = Path(error.filename) if error.filename else drop
+        if where == drop:
+            raise OSError(error.errno, f"drop folder {drop} cannot be listed: {error.strerror}; fix its permissions")
+        rel = where.relative_to(drop).as_posix()
+        detail = f"folder cannot be listed ({error.strerror}): the files in it were not read"
+        rejected.append({"source_path": rel, "reason": "unreadable", "detail": detail, "size_bytes": None})
+
+    for dirpath, dirnames, filenames in os.walk(drop, onerror=unlisted, followlinks=False):
         dirnames.sort()
         base = Path(dirpath)
         for name in dirnames:

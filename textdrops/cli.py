@@ -130,7 +130,8 @@ def _run(args: argparse.Namespace) -> int:
     from textdrops.config import Settings, SettingsError
 
     try:  # every setting checked before any work: one line naming the setting, its value and what is allowed
-        Settings.from_env(out_dir=args.out, ner_model=args.ner_model, batch_size=args.batch_size)
+        settings = Settings.from_env(out_dir=args.out, ner_model=args.ner_model, batch_size=args.batch_size)
+        settings.check_writable(args.out)
     except SettingsError as exc:
         print(f"textdrops run: {exc}", file=sys.stderr)
         return 2
@@ -213,7 +214,7 @@ def _serve(args: argparse.Namespace) -> int:
     from textdrops.config import Settings, SettingsError
 
     try:
-        Settings.from_env(out_dir=args.out)
+        Settings.from_env(out_dir=args.out).check_writable(args.out)
     except SettingsError as exc:
         print(f"textdrops serve: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,23 @@ class Settings:
             else:
                 source = f"{setting.env}={os.environ.get(setting.env, str(value))!r}"
             raise SettingsError(f"{source} is not allowed: {setting.allowed}")
+
+    def check_writable(self, given_out: str | None = None) -> None:
+        """Raise SettingsError when this process cannot write into the output folder (a read-only file
+        system, no permission): made if missing, then a file created and removed where runs take locks."""
+        locks = Path(self.out_dir) / "_locks"
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(prefix=".write-check-", dir=locks)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            env = next(s.env for s in SETTINGS if s.path == "out_dir")
+            source = f"--out {given_out!r}" if given_out else f"{env}={os.environ.get(env, str(self.out_dir))!r}"
+            raise SettingsError(
+                f"{source} is not allowed: a folder this user can write to "
+                f"({exc.filename or self.out_dir}: {exc.strerror})"
+            ) from None
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)

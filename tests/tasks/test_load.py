@@ -193,3 +193,17 @@ def test_a_manifest_over_the_size_limit_is_refused(tmp_path, monkeypatch):
         read_manifest(drop)
     monkeypatch.setattr("tasks.load.MAX_MANIFEST_BYTES", 5_000)
     assert read_manifest(drop)[0]["file"].to_list() == ["a.txt"]
+
+
+def test_a_folder_past_the_path_limit_is_quarantined_with_its_path_not_lost(tmp_path):
+    from tests.flows.test_cli_run import make_deep_file
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "visible.txt").write_text("An article.", encoding="utf-8")
+    deep = make_deep_file(drop)
+    files, rejected = discover(drop)
+    assert [f.path for f in files] == ["visible.txt"]
+    [row] = rejected.rows(named=True)
+    assert row["reason"] == "unreadable" and "File name too long" in row["detail"]
+    assert deep.startswith(row["source_path"] + "/") and len(str(drop / row["source_path"])) > 4096
