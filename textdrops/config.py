@@ -90,7 +90,7 @@ class Settings:
     pool_min_docs: int = 200  # smaller batches run in the flow's process: starting workers costs more
     ner_max_chars: int = 20_000  # long documents are split at paragraph boundaries into pieces this size
     lock_timeout: float = 600.0  # seconds a run waits for another run of the same drop
-    batch_timeout: float = 900.0  # CPU seconds one stage of a batch may use in the pool (scaled for larger batches)
+    batch_timeout: float = 900.0  # CPU seconds one stage of a batch may use in the pool, plus 1 s per 5 KB of its text
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
     stories: StorySettings = dataclasses.field(default_factory=StorySettings)
 
@@ -265,8 +265,8 @@ SETTINGS: tuple[Setting, ...] = (
         _number(0),
         "a number of seconds > 0",
         "time limit of one stage of one batch in the worker pool, in CPU seconds of its worker",
-        default_note="scaled up for batches larger than the batch size; a call that waits without computing is "
-        "stopped after 10x that of wall time; over it: quarantined `timeout`",
+        default_note="plus 1 s per 5 KB of the batch's text; a call that waits without computing is stopped after "
+        "10x that of wall time; a document over it alone: quarantined `timeout`",
     ),
     _whole_setting(
         "pool_min_docs",

@@ -13,13 +13,15 @@ Under the output folder (`data/processed/` by default):
     _staging/<run_id>/index/                            the drop's dedupe-index segment (moved in at commit)
     _staging/<run_id>/COMMITTING                        the commit marker
     _staging/<run_id>/replaced/<table>/                 the live partitions a commit replaced
+    _staging/<run_id>/parts/<batch>/<n>/                a part of a batch run on its own (isolation): its
+                                                        raw/, batches/ and tables/, merged into the batch's own
 
 Frames travel between steps as these files (Arrow IPC / Parquet), not through the scheduler.
 """
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,7 @@ DROP_ID_FILE = "drop_id"
 STAGED_TABLES = "tables"
 STAGED_INDEX = "index"
 REPLACED = "replaced"
-_probe_ids = itertools.count()
+PARTS = "parts"
 
 
 def staging_dir(out_dir: Path, run_id: str) -> Path:
@@ -68,11 +70,6 @@ def quarantine_part(step: str, batch: int | None = None) -> str:
     return step if batch is None else f"{step}-{batch:05d}"
 
 
-def probe_path(raw_path: Path) -> Path:
-    """A fresh file beside a batch's raw documents for a subset of them (isolation probes)."""
-    return raw_path.with_name(f"{raw_path.stem}-part-{next(_probe_ids)}.arrow")
-
-
 def read_ipc(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
     """An Arrow IPC file, its path taken literally: polars would expand `[`, `?` and `*` as a glob."""
     frame = pl.scan_ipc(path, glob=False)
@@ -87,6 +84,20 @@ class RunContext:
     drop: str  # absolute path of the drop folder
     drop_id: str
     settings: Settings
+    part: str | None = None  # a part of a batch (`part_of`): what its steps write goes under parts/<part>/
+
+    def part_of(self, part: str) -> RunContext:
+        """This context for one part of a batch run on its own: it reads the run's inputs (manifest,
+        statuses) and writes its raw, batch and table files under `parts_dir(part)`, for the caller to
+        merge (`tasks.isolation`)."""
+        return dataclasses.replace(self, part=part)
+
+    def parts_dir(self, part: str) -> Path:
+        return self.staging / PARTS / part
+
+    @property
+    def _outputs(self) -> Path:
+        return self.staging if self.part is None else self.parts_dir(self.part)
 
     @property
     def out_dir(self) -> Path:
@@ -117,13 +128,15 @@ class RunContext:
         return staged_index(self.out_dir, self.run_id)
 
     def raw_path(self, index: int) -> Path:
-        return self.staging / "raw" / f"raw-{index:05d}.arrow"
+        return self._outputs / "raw" / f"raw-{index:05d}.arrow"
 
     def line_keys_path(self, index: int) -> Path:
-        return self.staging / "raw" / f"line-keys-{index:05d}.parquet"
+        return self._outputs / "raw" / f"line-keys-{index:05d}.parquet"
 
     def batch_path(self, index: int) -> Path:
-        return self.staging / "batches" / f"batch-{index:05d}.arrow"
+        return self._outputs / "batches" / f"batch-{index:05d}.arrow"
 
     def staged(self, table: str) -> Path:
+        if self.part is not None:
+            return self._outputs / STAGED_TABLES / table / f"drop_id={self.drop_id}"
         return staged_partition(self.out_dir, self.run_id, table, self.drop_id)

@@ -92,3 +92,60 @@ def test_a_batch_on_a_dask_worker_is_stopped_at_the_time_limit(tmp_path, monkeyp
     assert quarantine.select("source_path", "reason").rows() == [("01-slow.txt", "timeout")]
     assert _read(out, "documents")["source_path"].to_list() == ["00.txt"]
     assert _read(out, "entities").height > 0  # annotated in a Dask worker's own worker process
+
+
+def _articles(n: int) -> dict[str, str]:
+    """n distinct articles of real sentences (the fixtures'), twelve each, so none is a near-duplicate."""
+    import random
+    import re
+
+    texts = [SEED_0, SEED_1, BBC, (FIXTURES / "clean" / "reuters_00002.txt").read_text(encoding="utf-8")]
+    sentences = sorted({s.strip() for t in texts for s in re.split(r"(?<=\.)\s+", t) if len(s.strip()) > 40})
+    articles = {}
+    for i in range(n):
+        picked = random.Random(i).sample(sentences, 12)
+        body = "\n\n".join(" ".join(picked[j : j + 3]) for j in range(0, 12, 3))
+        articles[f"{i:03d}.txt"] = f"Article {i} of the day\n\n{body}\n"
+    return articles
+
+
+def test_a_low_time_limit_on_real_articles_commits_every_document_and_the_rows_of_a_run_without_one(
+    tmp_path, monkeypatch, capfd, caplog, fresh_pool
+):
+    """TEXTDROPS_BATCH_TIMEOUT far below what a batch needs, though no document needs it alone: the limit
+    grows with the batch's text, so the batch runs whole; and where even that is too little (as on a machine
+    much slower than the limit assumes) the batch is finished in parts. Either way the drop commits the
+    rows of a run without a limit, nothing quarantined."""
+    from flows.process_drop import process_drop
+    from tasks import isolation
+
+    drop = make_drop(tmp_path, "2016-03-15", _articles(20))
+    unlimited = process_drop(drop=str(drop), out_dir=str(tmp_path / "unlimited"), trigger="test")  # in-process
+    monkeypatch.setenv("TEXTDROPS_POOL_MIN_DOCS", "1")  # every batch runs in the pool, under the limit
+    monkeypatch.setenv("TEXTDROPS_BATCH_TIMEOUT", "0.4")  # a document takes ~0.07 CPU s of it; the batch ~1.3 s
+    for case in ("scaled", "parts"):
+        if case == "parts":  # no time for the text at all
+            monkeypatch.setattr(isolation, "MIN_BYTES_PER_SECOND", float("inf"), raising=False)
+        out = tmp_path / case
+        capfd.readouterr()
+        caplog.clear()
+
+        record = process_drop(drop=str(drop), out_dir=str(out), trigger="test", worker_processes=1)
+
+        log = capfd.readouterr().err + "\n".join(r.getMessage() for r in caplog.records)  # where Prefect sends it
+        assert unlimited["status"] == "succeeded" and record["status"] == "succeeded", case
+        assert record["files_quarantined"] == 0 and record["quarantine_reasons"] == {}
+        if case == "scaled":
+            assert "time limit" not in log  # the batch's limit covers its text: it ran whole
+        else:
+            assert "the batch was finished in" in log  # the run log says so
+        for table, key in (
+            ("documents", ["doc_id"]),
+            ("entities", ["doc_id", "field", "start", "end", "label"]),
+            ("dates", ["doc_id", "start", "end"]),
+        ):
+            got, want = (_read(o, table).drop("run_id").sort(key) for o in (out, tmp_path / "unlimited"))
+            assert got.height > 0 and got.equals(want), (case, table)
+        documents = _read(out, "documents")
+        assert documents.height == 20 and set(documents["status"]) == {"kept"}
+        assert not list((out / "_staging").glob("*/parts"))  # the parts were merged and removed

@@ -50,8 +50,8 @@ def test_load_quarantines_the_files_that_crash_or_hang_a_worker_and_keeps_the_re
 
 
 def test_in_process_work_is_not_isolated(tmp_path):
-    result, bad = isolation.run_isolating(lambda items: (sum, (items,)), [1, 2, 3], 0, 1.0, print)
-    assert (result, bad) == (6, {})
+    isolated = isolation.run_isolating(lambda positions, part: (sum, (positions,)), [10, 20, 30], 0, 1.0, print)
+    assert (isolated.whole, isolated.bad) == (3, {})
 
 
 def test_a_time_limit_on_one_process_runs_the_call_in_a_worker(fresh_pool):
