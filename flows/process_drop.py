@@ -31,6 +31,7 @@ from tasks.prefect_tasks import (
     prepare_task,
     stories_task,
 )
+from tasks.report import run_picture_markdown
 from tasks.runs import (
     build_record,
     failed_record,
@@ -205,6 +206,14 @@ def process_drop(
         markdown=summary_markdown(record, top_entities) + stories_markdown(storied.largest),
         description=f"textdrops run of drop {ctx.drop_id}",
     )
+    try:  # the run is committed: a chart that cannot be drawn costs the picture, not the run
+        create_markdown_artifact(
+            key=f"run-report-{_artifact_key(ctx.drop_id)}",
+            markdown=run_picture_markdown(settings.out_dir, record),
+            description=f"charts of the textdrops run of drop {ctx.drop_id}",
+        )
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("could not draw the run report of %s: %s", ctx.drop_id, exc)
     return record
 
 
