@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import os
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +24,8 @@ from tasks.runs import read_runs
 
 log = logging.getLogger(__name__)
 
+MAX_RUN_FILES = 2_000  # run records read at most: the recent ones all, a sample of the older ones
+RECENT_FILES = 500
 MAX_TREND_POINTS = 400  # runs beyond this are aggregated into time buckets: the file's size stays bounded
 RECENT_RUNS = 30  # the runs an unusual run is compared with
 MAD_LIMIT = 3.0
@@ -46,12 +49,24 @@ _FUNNEL_ORDER = ["files seen", "kept", "exact duplicate", "near duplicate", "qua
 _WIDTH = 560
 
 
+_ROWS = alt.NamedData(name="rows")  # a chart's rows go into its spec's datasets (see `spec`)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart and its rows (kept apart from the chart: see `spec`)."""
+
+    chart: alt.Chart
+    rows: list[dict]
+
+
 @dataclass(frozen=True)
 class ReportData:
     """What the report shows: the runs (one row each, oldest first) and the latest run's tables."""
 
     out_dir: Path
     runs: pl.DataFrame
+    total_runs: int
     latest: dict | None
     per_date: pl.DataFrame
     entities: pl.DataFrame
@@ -60,26 +75,59 @@ class ReportData:
     unusual: list[str]
 
 
-def read_run_table(out_dir: Path) -> pl.DataFrame | None:
-    """The `runs` rows the report needs, in commit order (`commit_seq` when recorded, else `run_id`). One lazy
-    scan of every file; a damaged file makes it fall back to `read_runs`, which skips that file with a warning."""
-    paths = sorted((out_dir / "runs").glob("drop_id=*/*.parquet"))
-    if not paths:
-        return None
+def run_files(out_dir: Path) -> list[Path]:
+    """Every run record file, oldest first: the file names are run ids, which sort in start order."""
+    root = out_dir / "runs"
+    if not root.is_dir():
+        return []
+    files = [
+        Path(entry.path)
+        for folder in os.scandir(root)
+        if folder.is_dir() and folder.name.startswith("drop_id=")
+        for entry in os.scandir(folder.path)
+        if entry.name.endswith(".parquet")
+    ]
+    return sorted(files, key=lambda p: p.name)
+
+
+def sample_run_files(files: list[Path]) -> list[Path]:
+    """Every one of the last RECENT_FILES run files, and an evenly spaced sample of the older ones: at most
+    MAX_RUN_FILES are read, however many drops the folder holds (reading a file costs ~0.5 ms)."""
+    if len(files) <= MAX_RUN_FILES:
+        return files
+    older, recent = files[:-RECENT_FILES], files[-RECENT_FILES:]
+    step = len(older) / (MAX_RUN_FILES - RECENT_FILES)
+    return [older[int(i * step)] for i in range(MAX_RUN_FILES - RECENT_FILES)] + recent
+
+
+def read_run_table(out_dir: Path) -> tuple[pl.DataFrame | None, int]:
+    """The `runs` rows the report needs (a bounded sample of them, see `sample_run_files`) in commit order
+    (`commit_seq` when recorded, else `run_id`), and how many runs there are in all. One lazy scan; a damaged
+    file makes it fall back to `read_runs`, which skips that file with a warning."""
+    files = run_files(out_dir)
+    if not files:
+        return None, 0
+    paths = sample_run_files(files)
+    has_seq = "commit_seq" in pl.read_parquet_schema(paths[-1])  # the newest file tells whether runs record it
+    columns = [*_RUN_COLUMNS, "commit_seq"] if has_seq else _RUN_COLUMNS
     try:
-        runs = pl.scan_parquet(paths, glob=False, hive_partitioning=False, missing_columns="insert").collect()
+        runs = (
+            pl.scan_parquet(paths, glob=False, hive_partitioning=False, missing_columns="insert")
+            .select(columns)
+            .collect()
+        )
     except Exception:  # noqa: BLE001  (polars raises several error types for a damaged file)
         runs = read_runs(out_dir)
         if runs is None:
-            return None
+            return None, 0
+        runs = runs.select(c for c in columns if c in runs.columns)
     keys = ["commit_seq", "run_id"] if "commit_seq" in runs.columns else ["run_id"]
-    columns = [c for c in _RUN_COLUMNS if c in runs.columns]
-    return runs.sort(keys, nulls_last=False).select(columns)
+    return runs.sort(keys, nulls_last=False).select(c for c in _RUN_COLUMNS if c in runs.columns), len(files)
 
 
 def gather(out_dir: Path, since: date | None = None) -> ReportData:
     """The report's data: every run since `since` (all when None), and the latest run's drop in detail."""
-    runs = read_run_table(out_dir)
+    runs, total_runs = read_run_table(out_dir)
     if runs is None:
         runs = pl.DataFrame(schema={c: pl.Null for c in _RUN_COLUMNS})
     elif since is not None:
@@ -106,6 +154,7 @@ def gather(out_dir: Path, since: date | None = None) -> ReportData:
     return ReportData(
         out_dir=out_dir,
         runs=runs,
+        total_runs=total_runs,
         latest=latest,
         per_date=per_date,
         entities=entities,
@@ -213,7 +262,8 @@ def unusual_runs(runs: pl.DataFrame) -> list[str]:
 
 
 def trend_frame(runs: pl.DataFrame) -> pl.DataFrame:
-    """One row per run, or per bucket of consecutive runs when there are more than MAX_TREND_POINTS."""
+    """One row per run, or per bucket of consecutive runs when there are more than MAX_TREND_POINTS: documents
+    and run time are means per run, rates are over the bucket's files (both stay true of a sample of runs)."""
     runs = runs.filter(pl.col("status") == "succeeded")
     n = runs.height
     if n == 0:
@@ -225,7 +275,7 @@ def trend_frame(runs: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.col("started_at").first(),
             pl.col("files_seen").sum(),
-            pl.col("docs_kept").sum(),
+            pl.col("docs_kept").mean(),
             pl.col("duplicates").sum(),
             pl.col("files_quarantined").sum(),
             pl.col("seconds").mean(),
@@ -262,7 +312,7 @@ def quarantine_trend(runs: pl.DataFrame) -> pl.DataFrame:
 # --- charts -------------------------------------------------------------------------------------------------
 
 
-def funnel_chart(latest: dict) -> alt.Chart:
+def funnel_chart(latest: dict) -> Figure:
     reasons = _map(latest.get("quarantine_reasons"))
     rows = [
         {"step": "files seen", "part": "files", "files": latest["files_seen"]},
@@ -273,8 +323,8 @@ def funnel_chart(latest: dict) -> alt.Chart:
     rows += [{"step": "quarantined", "part": f"quarantined: {r}", "files": n} for r, n in sorted(reasons.items())]
     if not reasons:
         rows.append({"step": "quarantined", "part": "quarantined", "files": 0})
-    return (
-        alt.Chart(alt.Data(values=rows), title=f"Where the {latest['files_seen']:,} files of the drop went")
+    chart = (
+        alt.Chart(_ROWS, title=f"Where the {latest['files_seen']:,} files of the drop went")
         .mark_bar()
         .encode(
             y=alt.Y("step:N", sort=_FUNNEL_ORDER, title=None),
@@ -284,25 +334,27 @@ def funnel_chart(latest: dict) -> alt.Chart:
         )
         .properties(width=_WIDTH)
     )
+    return Figure(chart, rows)
 
 
-def seconds_chart(latest: dict) -> alt.Chart:
+def seconds_chart(latest: dict) -> Figure:
     seconds = _map(latest.get("stage_seconds"))
     walls = {k.removeprefix("wall_"): v for k, v in seconds.items() if k.startswith("wall_")}
     shown, title = (walls, "Wall seconds per step") if walls else (seconds, "Seconds per stage")
     rows = [{"step": k, "seconds": round(v, 3)} for k, v in shown.items()]
-    return (
-        alt.Chart(alt.Data(values=rows), title=title)
+    chart = (
+        alt.Chart(_ROWS, title=title)
         .mark_bar()
         .encode(y=alt.Y("step:N", sort=None, title=None), x=alt.X("seconds:Q"), tooltip=["step:N", "seconds:Q"])
         .properties(width=_WIDTH)
     )
+    return Figure(chart, rows)
 
 
-def per_date_chart(per_date: pl.DataFrame) -> alt.Chart:
+def per_date_chart(per_date: pl.DataFrame) -> Figure:
     rows = per_date.with_columns(pl.col("reference_date").cast(pl.String).fill_null("none")).to_dicts()
-    return (
-        alt.Chart(alt.Data(values=rows), title="Documents per reference date (colour: where the date came from)")
+    chart = (
+        alt.Chart(_ROWS, title="Documents per reference date (colour: where the date came from)")
         .mark_bar()
         .encode(
             x=alt.X("reference_date:O", title="reference date"),
@@ -312,12 +364,13 @@ def per_date_chart(per_date: pl.DataFrame) -> alt.Chart:
         )
         .properties(width=_WIDTH, height=160)
     )
+    return Figure(chart, rows)
 
 
-def entities_chart(entities: pl.DataFrame) -> alt.Chart:
+def entities_chart(entities: pl.DataFrame) -> Figure:
     rows = entities.select("canonical", "label", "documents").to_dicts()
-    return (
-        alt.Chart(alt.Data(values=rows), title=f"Top {len(rows)} entities (kept documents mentioning them)")
+    chart = (
+        alt.Chart(_ROWS, title=f"Top {len(rows)} entities (kept documents mentioning them)")
         .mark_bar()
         .encode(
             y=alt.Y("canonical:N", sort="-x", title=None),
@@ -327,12 +380,13 @@ def entities_chart(entities: pl.DataFrame) -> alt.Chart:
         )
         .properties(width=_WIDTH)
     )
+    return Figure(chart, rows)
 
 
-def timelines_chart(timelines: pl.DataFrame) -> alt.Chart:
+def timelines_chart(timelines: pl.DataFrame) -> Figure:
     rows = timelines.with_columns(pl.col("reference_date").cast(pl.String)).to_dicts()
-    return (
-        alt.Chart(alt.Data(values=rows), title="The largest stories: documents per reference date")
+    chart = (
+        alt.Chart(_ROWS, title="The largest stories: documents per reference date")
         .mark_circle()
         .encode(
             x=alt.X("yearmonthdate(reference_date):T", title="reference date", axis=alt.Axis(format="%Y-%m-%d")),
@@ -342,21 +396,25 @@ def timelines_chart(timelines: pl.DataFrame) -> alt.Chart:
         )
         .properties(width=_WIDTH - 150)
     )
+    return Figure(chart, rows)
 
 
-def trend_charts(runs: pl.DataFrame) -> list[alt.Chart]:
+def trend_charts(runs: pl.DataFrame) -> list[Figure]:
     trend = trend_frame(runs)
     if not trend.height:
         return []
     rows = trend.with_columns(pl.col("started_at").dt.strftime("%Y-%m-%dT%H:%M:%S")).drop("bucket").to_dicts()
-    per = "run" if trend["runs_in_bucket"].max() == 1 else "group of consecutive runs"
-    base = alt.Chart(alt.Data(values=rows)).encode(x=alt.X("started_at:T", title="run start (UTC)"))
+    per = "run" if trend["runs_in_bucket"].max() == 1 else "run (mean over groups of consecutive runs)"
+    base = alt.Chart(_ROWS).encode(x=alt.X("started_at:T", title="run start (UTC)"))
     charts = [
-        base.mark_line(point=True)
-        .encode(y=alt.Y(f"{col}:Q", title=title, axis=alt.Axis(format=fmt)))
-        .properties(width=_WIDTH, height=120, title=f"{title} per {per}")
+        Figure(
+            base.mark_line(point=True)
+            .encode(y=alt.Y(f"{col}:Q", title=title, axis=alt.Axis(format=fmt)))
+            .properties(width=_WIDTH, height=120, title=f"{title} per {per}"),
+            rows,
+        )
         for col, title, fmt in (
-            ("docs_kept", "documents kept", ",d"),
+            ("docs_kept", "documents kept", ",.0f"),
             ("duplicate_rate", "duplicate rate", "%"),
             ("seconds", "run time (s)", ",.1f"),
         )
@@ -366,14 +424,17 @@ def trend_charts(runs: pl.DataFrame) -> list[alt.Chart]:
         q_rows = quarantine.with_columns(pl.col("started_at").dt.strftime("%Y-%m-%dT%H:%M:%S")).to_dicts()
         charts.insert(
             2,
-            alt.Chart(alt.Data(values=q_rows), title=f"Quarantine rate by reason per {per}")
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("started_at:T", title="run start (UTC)"),
-                y=alt.Y("rate:Q", title="quarantined / files", axis=alt.Axis(format="%")),
-                color=alt.Color("reason:N"),
-            )
-            .properties(width=_WIDTH, height=120),
+            Figure(
+                alt.Chart(_ROWS, title=f"Quarantine rate by reason per {per}")
+                .mark_line(point=True)
+                .encode(
+                    x=alt.X("started_at:T", title="run start (UTC)"),
+                    y=alt.Y("rate:Q", title="quarantined / files", axis=alt.Axis(format="%")),
+                    color=alt.Color("reason:N"),
+                )
+                .properties(width=_WIDTH, height=120),
+                q_rows,
+            ),
         )
     return charts
 
@@ -387,18 +448,23 @@ def _map(value) -> dict:
     return {item["key"]: item["value"] for item in value}
 
 
-def svg(chart: alt.Chart) -> str:
-    return vlc.vegalite_to_svg(chart.to_dict())
+def spec(figure: Figure) -> dict:
+    """The figure's Vega-Lite spec, its rows added after Altair (which would walk every value) is done."""
+    return figure.chart.to_dict(validate=False) | {"datasets": {"rows": figure.rows}}
 
 
-def png_data_uri(chart: alt.Chart) -> str:
-    return "data:image/png;base64," + base64.b64encode(vlc.vegalite_to_png(chart.to_dict(), scale=1)).decode()
+def svg(figure: Figure) -> str:
+    return vlc.vegalite_to_svg(spec(figure))
+
+
+def png_data_uri(chart: Figure) -> str:
+    return "data:image/png;base64," + base64.b64encode(vlc.vegalite_to_png(spec(chart), scale=1)).decode()
 
 
 # --- the HTML file and the Prefect picture ------------------------------------------------------------------
 
 
-def latest_run_charts(data: ReportData) -> list[alt.Chart]:
+def latest_run_charts(data: ReportData) -> list[Figure]:
     if data.latest is None:
         return []
     charts = [funnel_chart(data.latest), seconds_chart(data.latest)]
@@ -421,7 +487,14 @@ def render_html(data: ReportData) -> str:
         "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd}</style>",
         "</head><body>",
         f"<h1>textdrops run report</h1><p>Output folder <code>{html.escape(str(data.out_dir))}</code>, "
-        f"written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {data.runs.height:,} runs.</p>",
+        f"written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {data.total_runs:,} runs"
+        + (
+            f" (the charts across runs read the last {RECENT_FILES:,} and an even sample of the older ones: "
+            f"{data.runs.height:,} in all)"
+            if data.runs.height < data.total_runs
+            else ""
+        )
+        + ".</p>",
     ]
     if data.latest is None:
         parts.append("<p>No runs yet.</p></body></html>")
