@@ -34,7 +34,7 @@ def _write(out: Path, table, drop_id: str, rows: list[dict], name: str = "part-0
     pq.write_table(pa.Table.from_pylist(rows, schema=table.arrow_schema), folder / name)
 
 
-def build_output(out: Path, drops: int, seed: int = 0, detailed: int = 100) -> None:
+def build_output(out: Path, drops: int, seed: int = 0, detailed: int = 100, unusual: bool = True) -> None:
     """An output folder of `drops` daily drops, one succeeded run each; the last `detailed` drops also get small
     partitions of documents, entity_counts, stories and quarantine (the report reads only recent drops' rows)."""
     rng = random.Random(seed)
@@ -44,10 +44,10 @@ def build_output(out: Path, drops: int, seed: int = 0, detailed: int = 100) -> N
         day = date(2000, 1, 1) + timedelta(days=i)
         drop_id, started = day.isoformat(), start + timedelta(days=i)
         run_id = f"{started:%Y%m%dT%H%M%S.%f}-{i:08x}"
-        files = rng.randint(800, 1200)
-        exact, near = rng.randint(0, 60), rng.randint(0, 40)
+        files = rng.randint(950, 1050)
+        exact, near = rng.randint(20, 40), rng.randint(10, 20)
         reasons = {r: rng.randint(0, 5) for r in REASONS if rng.random() < 0.5}
-        if i == drops - 3:  # one unusual run for the report to call out
+        if unusual and i == drops - 3:  # one unusual run for the report to call out
             exact = files // 2
         kept = files - exact - near - sum(reasons.values())
         records.append(

@@ -108,11 +108,18 @@ def read_run_table(out_dir: Path) -> tuple[pl.DataFrame | None, int]:
     if not files:
         return None, 0
     paths = sample_run_files(files)
-    has_seq = "commit_seq" in pl.read_parquet_schema(paths[-1])  # the newest file tells whether runs record it
-    columns = [*_RUN_COLUMNS, "commit_seq"] if has_seq else _RUN_COLUMNS
     try:
+        newest = pl.read_parquet_schema(paths[-1])  # older records may lack its columns (commit_seq): nulls
+        columns = [c for c in [*_RUN_COLUMNS, "commit_seq"] if c in newest]
         runs = (
-            pl.scan_parquet(paths, glob=False, hive_partitioning=False, missing_columns="insert")
+            pl.scan_parquet(
+                paths,
+                schema={c: newest[c] for c in columns},
+                glob=False,
+                hive_partitioning=False,
+                missing_columns="insert",
+                extra_columns="ignore",
+            )
             .select(columns)
             .collect()
         )
@@ -120,7 +127,7 @@ def read_run_table(out_dir: Path) -> tuple[pl.DataFrame | None, int]:
         runs = read_runs(out_dir)
         if runs is None:
             return None, 0
-        runs = runs.select(c for c in columns if c in runs.columns)
+        runs = runs.select(c for c in [*_RUN_COLUMNS, "commit_seq"] if c in runs.columns)
     keys = ["commit_seq", "run_id"] if "commit_seq" in runs.columns else ["run_id"]
     return runs.sort(keys, nulls_last=False).select(c for c in _RUN_COLUMNS if c in runs.columns), len(files)
 
@@ -224,7 +231,7 @@ def _rates(runs: pl.DataFrame) -> pl.DataFrame:
 
 def unusual_runs(runs: pl.DataFrame) -> list[str]:
     """Sentences naming the recent runs whose documents, duplicate or quarantine rate or run time lie more than
-    three median absolute deviations from the runs before them (the latest run first)."""
+    three (scaled) median absolute deviations from the 30 runs before them, the most unusual first."""
     done = _rates(runs.filter(pl.col("status") == "succeeded")) if runs.height else runs
     if done.height < 5:
         return []
@@ -246,8 +253,10 @@ def unusual_runs(runs: pl.DataFrame) -> list[str]:
             if value is None or len(past) < 4:
                 continue
             median = statistics.median(past)
-            mad = statistics.median(abs(x - median) for x in past)
-            spread = max(mad, abs(median) * 0.05, 1e-9)  # a perfectly steady feed: 5% off counts, not 0.1%
+            # scaled by 1.4826, the MAD estimates the standard deviation of normal noise; a perfectly steady
+            # feed (MAD 0) still needs a run 15% off its median to be called unusual, not 0.1%
+            mad = 1.4826 * statistics.median(abs(x - median) for x in past)
+            spread = max(mad, abs(median) * 0.05, 1e-9)
             if abs(value - median) > MAD_LIMIT * spread:
                 found.append(
                     (
