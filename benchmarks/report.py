@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -173,7 +175,9 @@ def bench_report(drops: int, work: Path) -> dict:
     started = time.perf_counter()
     build_output(out, drops)
     built = time.perf_counter() - started
+    load = os.getloadavg()
     target = work / "report.html"
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [Path(sys.executable).parent / "textdrops", "report", "--out", str(out), "--to", str(target)],
@@ -181,6 +185,8 @@ def bench_report(drops: int, work: Path) -> dict:
         text=True,
     )
     seconds = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     size_mb = target.stat().st_size / 1e6
@@ -188,6 +194,8 @@ def bench_report(drops: int, work: Path) -> dict:
         "drops": drops,
         "build_seconds": round(built, 1),
         "report_seconds": round(seconds, 2),
+        "report_cpu_seconds": round(cpu, 2),  # on a busy machine, wall time says more about the neighbours
+        "load_average_before": [round(x, 2) for x in load],
         "report_mb": round(size_mb, 3),
         "unusual_called_out": "is unusual" in target.read_text(encoding="utf-8"),
         "targets": {

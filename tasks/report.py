@@ -24,8 +24,8 @@ from tasks.runs import read_runs
 
 log = logging.getLogger(__name__)
 
-MAX_RUN_FILES = 2_000  # run records read at most: the recent ones all, a sample of the older ones
-RECENT_FILES = 500
+MAX_RUN_FILES = 1_000  # run records read at most: the recent ones all, a sample of the older ones
+RECENT_FILES = 300
 MAX_TREND_POINTS = 400  # runs beyond this are aggregated into time buckets: the file's size stays bounded
 RECENT_RUNS = 30  # the runs an unusual run is compared with
 MAD_LIMIT = 3.0
