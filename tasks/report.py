@@ -100,14 +100,14 @@ def sample_run_files(files: list[Path]) -> list[Path]:
     return [older[int(i * step)] for i in range(MAX_RUN_FILES - RECENT_FILES)] + recent
 
 
-def read_run_table(out_dir: Path) -> tuple[pl.DataFrame | None, int]:
+def read_run_table(out_dir: Path, recent_files: int | None = None) -> tuple[pl.DataFrame | None, int]:
     """The `runs` rows the report needs (a bounded sample of them, see `sample_run_files`) in commit order
     (`commit_seq` when recorded, else `run_id`), and how many runs there are in all. One lazy scan; a damaged
     file makes it fall back to `read_runs`, which skips that file with a warning."""
     files = run_files(out_dir)
     if not files:
         return None, 0
-    paths = sample_run_files(files)
+    paths = files[-recent_files:] if recent_files else sample_run_files(files)
     try:
         newest = pl.read_parquet_schema(paths[-1])  # older records may lack its columns (commit_seq): nulls
         columns = [c for c in [*_RUN_COLUMNS, "commit_seq"] if c in newest]
@@ -132,9 +132,10 @@ def read_run_table(out_dir: Path) -> tuple[pl.DataFrame | None, int]:
     return runs.sort(keys, nulls_last=False).select(c for c in _RUN_COLUMNS if c in runs.columns), len(files)
 
 
-def gather(out_dir: Path, since: date | None = None) -> ReportData:
-    """The report's data: every run since `since` (all when None), and the latest run's drop in detail."""
-    runs, total_runs = read_run_table(out_dir)
+def gather(out_dir: Path, since: date | None = None, recent_files: int | None = None) -> ReportData:
+    """The report's data: the runs since `since` (all when None; only the last `recent_files` records when
+    given), and the latest run's drop in detail."""
+    runs, total_runs = read_run_table(out_dir, recent_files)
     if runs is None:
         runs = pl.DataFrame(schema={c: pl.Null for c in _RUN_COLUMNS})
     elif since is not None:
@@ -551,7 +552,7 @@ def write_report(out_dir: Path, target: Path, since: date | None = None) -> Path
 
 def run_picture_markdown(out_dir: Path, record: dict) -> str:
     """The latest run's picture for the Prefect UI: funnel, seconds per step and dates as PNG images."""
-    data = gather(out_dir)
+    data = gather(out_dir, recent_files=RECENT_RUNS + 11)  # enough to judge the last ten runs
     latest = record if data.latest is None or data.latest["run_id"] != record["run_id"] else data.latest
     charts = [funnel_chart(latest), seconds_chart(latest)]
     if data.per_date.height:
