@@ -31,7 +31,6 @@ from tasks.prefect_tasks import (
     prepare_task,
     stories_task,
 )
-from tasks.report import run_picture_markdown
 from tasks.runs import (
     build_record,
     failed_record,
@@ -207,6 +206,8 @@ def process_drop(
         description=f"textdrops run of drop {ctx.drop_id}",
     )
     try:  # the run is committed: a chart that cannot be drawn costs the picture, not the run
+        from tasks.report import run_picture_markdown  # altair's import (~1 s) only when a run has finished
+
         create_markdown_artifact(
             key=f"run-report-{_artifact_key(ctx.drop_id)}",
             markdown=run_picture_markdown(settings.out_dir, record),
