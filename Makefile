@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 DROP ?= data/raw/2016-03-15
 
-.PHONY: install run test lint format bench eval clean
+.PHONY: install chromium run test lint format bench eval clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -25,7 +25,14 @@ install: $(VENV)/.synced
 run: install
 	$(BIN)/textdrops run $(DROP)
 
-test: install
+# the browser test needs Debian's chromium: installed here when missing, as root with apt-get (else it skips)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		echo "installing chromium for the browser test" && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium missing and not installable here: the browser test will skip"
+
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

@@ -738,6 +738,27 @@ def run_history_section(shared: Path, sizes: list[int], bbc_history: int) -> dic
     return history
 
 
+def _report_section(drops: int) -> dict:
+    """`textdrops report` on an output folder of `drops` synthetic drops (benchmarks/report.py)."""
+    from benchmarks.report import bench_report
+
+    print(f"Run report of {drops:,} drops", flush=True)
+    with tempfile.TemporaryDirectory(prefix="textdrops-bench-report-") as tmp:
+        report = bench_report(drops, Path(tmp))
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"  {report['report_seconds']} s, {report['report_mb']} MB: {report['targets']}", flush=True)
+    return report
+
+
+def run_report_section(drops: int) -> int:
+    results = {"machine": machine(), "report": _report_section(drops)}
+    path = RESULTS.with_name("report.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"written to {path.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="use only the first N Reuters files everywhere")
@@ -772,7 +793,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bbc-history", type=int, default=5_000_000, help="synthetic documents between BBC and its re-crawl"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run only the run-report section (benchmarks.report: `textdrops report` on 10,000 synthetic drops); "
+        "written to results/report.json",
+    )
+    parser.add_argument("--report-drops", type=int, default=10_000, help="drops of the run-report section")
     args = parser.parse_args(argv)
+    if args.report_only:
+        return run_report_section(args.report_drops)
     shared = shared_folder()
     reuters_full = shared / "corpora" / "reuters21578"
     if not (reuters_full / "manifest.csv").is_file():
@@ -883,6 +913,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             results["adversarial"] = {"error": traceback.format_exc()[-1500:]}
 
+    results["report"] = _report_section(args.report_drops)
     return _finish(results, bench_started, RESULTS)
 
 

@@ -206,6 +206,16 @@ def process_drop(
         markdown=summary_markdown(record, top_entities) + stories_markdown(storied.largest),
         description=f"textdrops run of drop {ctx.drop_id}",
     )
+    try:  # the run is committed: a chart that cannot be drawn costs the picture, not the run
+        from tasks.report import run_picture_markdown  # altair's import (~1 s) only when a run has finished
+
+        create_markdown_artifact(
+            key=f"run-report-{_artifact_key(ctx.drop_id)}",
+            markdown=run_picture_markdown(settings.out_dir, record),
+            description=f"charts of the textdrops run of drop {ctx.drop_id}",
+        )
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("could not draw the run report of %s: %s", ctx.drop_id, exc)
     return record
 
 

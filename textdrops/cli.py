@@ -102,12 +102,23 @@ def _parser() -> argparse.ArgumentParser:
         "--since", default=None, help="only stories with a document on or after this date (YYYY-MM-DD)"
     )
     stories.add_argument("--limit", type=int, default=10, help="how many stories to show (default: 10)")
+
+    report = sub.add_parser(
+        "report",
+        help="write the run report: one self-contained HTML file of charts",
+        description="Write one HTML file (charts embedded as SVG, opens offline) of the latest run (where its "
+        "files went, seconds per step, dates, entities, stories) and of every run over time (documents, duplicate "
+        "and quarantine rates, run time), calling out an unusual run.",
+    )
+    report.add_argument("--out", default=None, help=out_help)
+    report.add_argument("--since", default=None, help="only runs started on or after this date (YYYY-MM-DD)")
+    report.add_argument("--to", default=None, help="the HTML file to write (default: <out>/report.html)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "serve": _serve, "status": _status, "stories": _stories}[args.command]
+    handler = {"run": _run, "serve": _serve, "status": _status, "stories": _stories, "report": _report}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
@@ -314,6 +325,19 @@ def _stories(args: argparse.Namespace) -> int:
     ):
         print(f"Top {view.height} of {current.height} stories ({out}/stories){f' since {since}' if since else ''}:")
         print(view)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from tasks.report import write_report
+
+    out = _out(args)
+    target = write_report(
+        out, Path(args.to) if args.to else out / "report.html", since=args.since and date.fromisoformat(args.since)
+    )
+    print(f"Report written to {target} ({target.stat().st_size / 1e3:,.0f} kB)")
     return 0
 
 
