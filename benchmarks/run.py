@@ -582,7 +582,9 @@ def prefect_in_process(sample_raw_root: Path, out: Path, work: Path) -> dict:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.testing.utilities import prefect_test_harness
 
-    import textdrops  # noqa: F401  (Prefect defaults)
+    from textdrops.prefect_defaults import apply_prefect_defaults
+
+    apply_prefect_defaults()
     from flows.process_drop import process_drop
     from flows.process_new_drops import process_new_drops
 

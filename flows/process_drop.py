@@ -17,7 +17,6 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
-import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
 from tasks import isolation
 from tasks.entities import warm_up as warm_up_ner
 from tasks.load import drop_id_of
@@ -47,11 +46,15 @@ from textdrops.config import Settings
 from textdrops.faults import crash_point
 from textdrops.local_runner import StoppableThreadPoolTaskRunner, as_completed_responsive
 from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
+from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.progress import Progress
 from textdrops.served import check_model, check_scope, check_worker_processes
 from textdrops.staging import RunContext
 from textdrops.stats import StageStats
 from textdrops.stopping import cancel_signal
+
+# a flow module is an entry point of its own (Prefect's runner and workers import it): its Prefect defaults
+apply_prefect_defaults()
 
 TRIGGERS = ("manual", "schedule", "deployment", "test")
 

@@ -10,11 +10,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
-import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
 from flows.process_drop import process_drop
 from tasks.drops import survey
 from textdrops.config import Settings
+from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.served import check_scope
+
+# a flow module is an entry point of its own (Prefect's runner and workers import it): its Prefect defaults
+apply_prefect_defaults()
 
 
 @task(name="survey", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

@@ -9,11 +9,14 @@ from pathlib import Path
 
 from prefect.runner import Runner
 
-import textdrops  # noqa: F401  (Prefect defaults before Prefect is imported)
 from flows.process_drop import process_drop
 from flows.process_new_drops import process_new_drops
 from textdrops.config import Settings
+from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.served import confine
+
+# a flow module is an entry point of its own (Prefect's runner and workers import it): its Prefect defaults
+apply_prefect_defaults()
 
 DEFAULT_CRON = "0 * * * *"  # hourly, on the hour
 

@@ -11,7 +11,9 @@ import pytest
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TEXTDROPS_NER_PROCESSES", "1")
 
-import textdrops  # noqa: E402,F401  (Prefect defaults)
+from textdrops.prefect_defaults import apply_prefect_defaults  # noqa: E402
+
+apply_prefect_defaults()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEEDS = FIXTURES / "seeds"

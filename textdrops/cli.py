@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT, environment_help
+from textdrops.prefect_defaults import apply_prefect_defaults
 
 USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
 DEFAULT_RAW = "data/raw"
@@ -117,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    apply_prefect_defaults()  # before anything imports Prefect
     args = _parser().parse_args(argv)
     handler = {"run": _run, "serve": _serve, "status": _status, "stories": _stories, "report": _report}[args.command]
     try:
