@@ -309,16 +309,22 @@ def _recover_stage(out_dir: Path, stage: Path, info: dict | None) -> None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def write_run_record(out_dir: Path, record: dict) -> Path:
-    """Append one row to the `runs` table."""
-    row = dict(record)
+def run_record_table(record: dict) -> pa.Table:
+    """A run record as one row of the `runs` table."""
+    row = {"commit_seq": None, **record}  # a marker of an earlier version has no commit_seq
     for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed"):
         row[key] = as_map(row[key])
     frame = pl.DataFrame([row], schema_overrides=RUNS.map_overrides(), strict=False).with_columns(
-        pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us")
+        pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us"),
+        pl.col("commit_seq").cast(pl.Int64),
     )
+    return to_arrow(frame, RUNS)
+
+
+def write_run_record(out_dir: Path, record: dict) -> Path:
+    """Append one row to the `runs` table."""
     path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
-    write_parquet(to_arrow(frame, RUNS), path)
+    write_parquet(run_record_table(record), path)
     fsync_path(path.parent)
     return path
 

@@ -288,8 +288,8 @@ def _stories(args: argparse.Namespace) -> int:
     since = date.fromisoformat(args.since) if args.since else None
     current = (
         pl.read_parquet(files, hive_partitioning=False, glob=False)
-        .sort("run_id", descending=True)
-        .unique("story_id", keep="first")  # a story's latest row is its state as of the latest run
+        .sort("commit_seq", descending=True)
+        .unique("story_id", keep="first")  # a story's latest row is its state as of the latest commit
     )
     if since is not None:
         current = current.filter(pl.col("last_date") >= since)

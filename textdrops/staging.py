@@ -87,6 +87,7 @@ class RunContext:
     drop: str  # absolute path of the drop folder
     drop_id: str
     settings: Settings
+    commit_seq: int | None = None  # taken under the index lock before the stories step (tasks.runs)
 
     @property
     def out_dir(self) -> Path:
