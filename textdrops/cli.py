@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except USER_ERRORS as exc:
         print(f"textdrops {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(
+            f"textdrops {args.command}: the disk is full ({exc}); nothing of the run was committed unless "
+            f"`textdrops status --out {_out(args)}` lists a pending commit (it is finished once space is freed)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -227,13 +238,22 @@ def _status(args: argparse.Namespace) -> int:
     from tasks.dedupe_index import history_size
     from tasks.drops import survey
     from tasks.runs import read_runs
-    from tasks.write import recover
+    from tasks.write import pending_commits, recover
 
     out = _out(args)
     if out.exists():
         finished = recover(out)  # interrupted commits of every drop not being run, before anything is shown
         if finished:
             print(f"Finished or cleared interrupted runs: {', '.join(finished)}")
+        pending = pending_commits(out)
+        if pending:
+            print(
+                f"Commits under way or not finished yet (a run holds the drop, or the disk is full): "
+                f"{', '.join(pending)}; the next run or status finishes them"
+            )
+        free = shutil.disk_usage(out).free
+        if free < 100e6:
+            print(f"The disk holding {out} is {'full' if free < 1e6 else 'nearly full'}: {free / 1e6:,.1f} MB free")
     runs = read_runs(out)
     if runs is not None:
         runs = runs.sort("started_at", descending=True)

@@ -11,8 +11,14 @@ Under the output folder (`data/processed/` by default):
     _staging/<run_id>/statuses.arrow                    every document's dedupe status (dedupe)
     _staging/<run_id>/tables/<table>/drop_id=<drop id>/ the run's partition of each table (swapped in at commit)
     _staging/<run_id>/index/                            the drop's dedupe-index segment (moved in at commit)
+    _staging/<run_id>/run/<run_id>.parquet              the run record (moved into runs/ at commit)
+    _staging/<run_id>/index-manifest.json, .base        the dedupe index's next manifest, and the hash of the
+                                                        live one it was computed from (moved in at commit)
     _staging/<run_id>/COMMITTING                        the commit marker
     _staging/<run_id>/replaced/<table>/                 the live partitions a commit replaced
+
+Every byte a commit puts in place is written here before the commit marker, so once the marker exists the
+commit only renames (a full disk cannot stop it half-way).
 
 Frames travel between steps as these files (Arrow IPC / Parquet), not through the scheduler.
 """
@@ -33,6 +39,8 @@ DROP_ID_FILE = "drop_id"
 STAGED_TABLES = "tables"
 STAGED_INDEX = "index"
 REPLACED = "replaced"
+STAGED_RUN = "run"
+STAGED_MANIFEST = "index-manifest.json"
 _probe_ids = itertools.count()
 
 
@@ -51,6 +59,16 @@ def live_partition(out_dir: Path, table: str, drop_id: str) -> Path:
 def staged_index(out_dir: Path, run_id: str) -> Path:
     """Where a run writes its drop's dedupe-index segment until the commit moves it in."""
     return staging_dir(out_dir, run_id) / STAGED_INDEX
+
+
+def staged_run_record(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes its own record before the commit moves it into `runs/`."""
+    return staging_dir(out_dir, run_id) / STAGED_RUN / f"{run_id}.parquet"
+
+
+def staged_manifest(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes the dedupe index's next manifest before the commit moves it in."""
+    return staging_dir(out_dir, run_id) / STAGED_MANIFEST
 
 
 def part_name(part: int | str) -> str:
