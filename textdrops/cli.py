@@ -306,11 +306,11 @@ def _stories(args: argparse.Namespace) -> int:
         print(f"No stories yet under {out}/stories.")
         return 0
     since = date.fromisoformat(args.since) if args.since else None
-    current = (
-        pl.read_parquet(files, hive_partitioning=False, glob=False)
-        .sort("commit_seq", descending=True)
-        .unique("story_id", keep="first")  # a story's latest row is its state as of the latest commit
-    )
+    rows = pl.concat([pl.read_parquet(f, hive_partitioning=False, glob=False) for f in files], how="diagonal_relaxed")
+    # a story's latest row (greatest commit_seq) is its current state; run_id orders rows of a folder that no
+    # run of this version has upgraded yet
+    latest = ["commit_seq", "run_id"] if "commit_seq" in rows.columns else ["run_id"]
+    current = rows.sort(latest, descending=True, nulls_last=True).unique("story_id", keep="first")
     if since is not None:
         current = current.filter(pl.col("last_date") >= since)
     top = current.sort(["documents", "last_date", "story_id"], descending=[True, True, False], nulls_last=True)
