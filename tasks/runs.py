@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import textdrops
 from tasks import write
 from textdrops.config import Settings
+from textdrops.faults import crash_point
 from textdrops.schema import RUNS, STORIES
 from textdrops.staging import COMMIT_MARKER, STAGING, RunContext, live_partition
 from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
@@ -301,6 +302,8 @@ def add_commit_order(out_dir: Path) -> int:
     for table in (STORIES, RUNS):
         for path in sorted((out_dir / table.name).glob("drop_id=*/*.parquet")):
             rewritten += _add_commit_seq(path, plan, default=0 if table is STORIES else None)
+            if rewritten:
+                crash_point("mid_upgrade")
     if rewritten:
         log.warning(
             "upgraded %s: added commit_seq (commit order) to %d files of runs and stories written by an earlier "

@@ -27,6 +27,8 @@ CRASH_POINTS = (
     "mid_index_commit",  # every partition swapped in, the index segment moved in, the manifest not yet swapped
     "before_run_record",  # every partition swapped in, run record not yet written
 )
+# points outside a drop's run (not in CRASH_POINTS, whose test kills a run at each)
+UPGRADE_CRASH_POINTS = ("mid_upgrade",)  # an earlier version's runs/stories: one file given commit_seq, not all
 
 
 def crash_point(name: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from tests.conftest import SEEDS, make_drop
 from tests.flows.test_reliability import SEED_0, SEED_1, TEXTDROPS, _env
 from tests.tasks.test_stories import readme_queries
+from textdrops.faults import CRASH_ENV
 from textdrops.locking import drop_lock
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -95,6 +98,12 @@ def test_an_output_folder_of_an_earlier_version_gets_commit_order_and_reads_stay
     process_drop(drop=str(first), out_dir=str(out), trigger="test", force=True)
     _as_written_by_an_earlier_version(out)
     old_runs = _runs(out).sort("finished_at")["run_id"].to_list()
+    # the upgrade killed after its first file: the next one finishes it with the same numbers
+    upgrade = f"from pathlib import Path; from tasks.runs import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
+    killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: "mid_upgrade"})
+    assert killed.returncode == -9
+    upgraded = [p for p in (out / "stories").glob("*/*.parquet") if "commit_seq" in pq.read_schema(p).names]
+    assert len(upgraded) == 1 and (out / "_commit_seq.upgrade.json").exists()
 
     process_drop(drop=str(second), out_dir=str(out), trigger="test")
 
