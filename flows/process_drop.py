@@ -7,6 +7,7 @@ drop against history) -> annotate (entities + dates, per batch) -> commit (atomi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from tasks.runs import (
     stories_markdown,
     successful_fingerprints,
     summary_markdown,
+    take_commit_seq,
 )
 from tasks.write import recover, write_run_record
 from textdrops import workers
@@ -176,6 +178,8 @@ def process_drop(
             wall.lap("annotate")
             # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
             workers.shutdown()
+            # commits are serialised by the index lock: a number taken now orders the runs as they commit
+            ctx = dataclasses.replace(ctx, commit_seq=take_commit_seq(settings.out_dir))
             storied = stories_task(ctx)
             wall.lap("stories")
             stats = run_stats(discovered, loaded, prepared, deduped, annotated)

@@ -220,9 +220,40 @@ def segment_name(drop_id: str, run_id: str) -> str:
     return f"{hashlib.sha1(drop_id.encode()).hexdigest()[:12]}-{safe_run}"
 
 
-def commit_segment(out_dir: Path, drop_id: str, staged: Path, name: str) -> None:
+def _manifest_hash(out_dir: Path) -> str:
+    """sha256 of the live manifest's bytes ("" when there is none yet)."""
+    import hashlib
+
+    path = index_root(out_dir) / MANIFEST
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def _next_segments(out_dir: Path, drop_id: str, segment: Path, name: str) -> list[Segment]:
+    """The live segments with `segment` (named `name`) as the drop's entries, replacing its earlier ones."""
+    meta = json.loads((segment / "segment.json").read_text(encoding="utf-8"))
+    new = Segment(name, drop_id, int(meta["docs"]), str(meta["signature_kind"]))
+    return [*(s for s in read_manifest(out_dir) or [] if s.drop_id != drop_id), new]
+
+
+def stage_manifest(out_dir: Path, drop_id: str, staged: Path, name: str, manifest: Path) -> None:
+    """Write the manifest that will name the staged segment to `manifest`, and beside it (`.base`) the hash of
+    the live manifest it was computed from, so the commit puts it in place with a rename and writes nothing.
+    The caller holds the index lock (the live manifest cannot change before its commit)."""
+    segments = _next_segments(out_dir, drop_id, staged, name)
+    _write_json_durably(manifest, {"format": FORMAT, "segments": [s.__dict__ for s in segments]})
+    base = manifest.with_name(manifest.name + ".base")
+    base.write_text(_manifest_hash(out_dir), encoding="utf-8")
+    fsync_path(base)
+    (index_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)  # the commit creates no folder either
+
+
+def commit_segment(out_dir: Path, drop_id: str, staged: Path, name: str, manifest: Path | None = None) -> None:
     """Make the staged segment the drop's entries in the index, replacing its earlier ones (idempotent:
-    recovery may call it again after a crash at any point). The caller holds the index lock."""
+    recovery may call it again after a crash at any point). The caller holds the index lock.
+
+    With `manifest` (written by `stage_manifest`) still computed from the live manifest, the new manifest is
+    moved in by a rename; otherwise (another drop committed in between, or a marker of an earlier version)
+    it is computed and written here."""
     root = index_root(out_dir)
     segments_dir = root / SEGMENTS
     segments_dir.mkdir(parents=True, exist_ok=True)
@@ -240,11 +271,15 @@ def commit_segment(out_dir: Path, drop_id: str, staged: Path, name: str) -> None
     if not target.exists():
         log.warning("index segment %s of drop %s is missing; its index entries are left as they were", name, drop_id)
         return
-    meta = json.loads((target / "segment.json").read_text(encoding="utf-8"))
-    new = Segment(name, drop_id, int(meta["docs"]), str(meta["signature_kind"]))
-    kept = [s for s in live if s.drop_id != drop_id]
-    write_manifest(out_dir, [*kept, new])
-    _remove_unreferenced(out_dir, [*kept, new])
+    base = manifest.with_name(manifest.name + ".base") if manifest else None
+    if manifest and manifest.exists() and base.exists() and base.read_text(encoding="utf-8") == _manifest_hash(out_dir):
+        os.replace(manifest, root / MANIFEST)
+        fsync_path(root)
+        _remove_unreferenced(out_dir, read_manifest(out_dir) or [])
+        return
+    segments = _next_segments(out_dir, drop_id, target, name)
+    write_manifest(out_dir, segments)
+    _remove_unreferenced(out_dir, segments)
 
 
 def _remove_unreferenced(out_dir: Path, live: list[Segment]) -> None:

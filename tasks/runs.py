@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 import textdrops
+from tasks import write
 from textdrops.config import Settings
-from textdrops.schema import RUNS
-from textdrops.staging import RunContext, live_partition
+from textdrops.faults import crash_point
+from textdrops.schema import RUNS, STORIES
+from textdrops.staging import COMMIT_MARKER, STAGING, RunContext, live_partition
 from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
 from textdrops.stopping import cancel_message, cancel_signal
 
@@ -29,12 +33,14 @@ if TYPE_CHECKING:  # the steps import every stage; reading the runs table needs 
     from tasks.steps import AnnotatedBatch, DedupeResult, LoadedBatch, PreparedBatch
 
 log = logging.getLogger(__name__)
+COMMIT_SEQ = "_commit_seq"  # the last commit sequence number taken (a decimal number)
+COMMIT_SEQ_UPGRADE = "_commit_seq.upgrade.json"  # the numbers an interrupted upgrade gives (run id -> number)
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
 
 
 def new_run_id(now: datetime) -> str:
-    """Unique run id that sorts in start order: to the microsecond, since runs of two drops can start within
-    one second and consumers take `max(run_id)` as the latest run."""
+    """Unique run id that sorts in start order, to the microsecond. Runs that overlap may commit in another
+    order: the latest run is the one with the greatest `commit_seq` (`take_commit_seq`), not `max(run_id)`."""
     return f"{now:%Y%m%dT%H%M%S.%f}-{uuid.uuid4().hex[:8]}"
 
 
@@ -100,6 +106,7 @@ def build_record(
         "versions": versions(ctx.settings),
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
+        "commit_seq": ctx.commit_seq,
     }
     accounted = (
         record["docs_kept"]
@@ -151,6 +158,7 @@ def failed_record(
         "versions": versions(ctx.settings),
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
+        "commit_seq": None,
     }
 
 
@@ -207,7 +215,7 @@ def read_runs(out_dir: Path, columns: list[str] | None = None, drop_id: str | No
             log.warning(
                 "skipping unreadable run record %s (%s: %s); delete it to silence this", path, type(exc).__name__, exc
             )
-    return pl.concat(frames, how="vertical_relaxed") if frames else None
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None  # files of earlier versions: fewer columns
 
 
 def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
@@ -227,3 +235,101 @@ def stored_source(out_dir: Path, drop_id: str) -> str | None:
         return None
     runs = runs.filter(pl.col("status") == "succeeded")
     return runs.sort("finished_at")["drop_path"][-1] if runs.height else None
+
+
+# --- commit order ------------------------------------------------------------------------------------------
+
+
+def take_commit_seq(out_dir: Path) -> int:
+    """The next commit sequence number, recorded in `_commit_seq` before it is used.
+
+    The caller holds the index lock, which serialises commits, so the numbers follow commit order whatever
+    order the runs started in. An output folder written before `commit_seq` existed is upgraded first.
+    """
+    path = out_dir / COMMIT_SEQ
+    try:
+        last = int(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        last = add_commit_order(out_dir)
+    except (OSError, ValueError) as exc:
+        last = _greatest_commit_seq(out_dir)
+        log.warning("%s is unreadable (%s); numbering commits on from the greatest stored, %d", path, exc, last)
+    write.write_text_atomically(path, str(last + 1))
+    (out_dir / COMMIT_SEQ_UPGRADE).unlink(missing_ok=True)
+    return last + 1
+
+
+def _greatest_commit_seq(out_dir: Path) -> int:
+    """The greatest commit_seq in `runs` and in the markers of interrupted commits (0 when none)."""
+    runs = read_runs(out_dir)
+    found = [int(runs["commit_seq"].max() or 0)] if runs is not None and "commit_seq" in runs.columns else []
+    for marker in (out_dir / STAGING).glob(f"*/{COMMIT_MARKER}"):
+        try:
+            found.append(int(json.loads(marker.read_text(encoding="utf-8"))["record"]["commit_seq"] or 0))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return max(found, default=0)
+
+
+def add_commit_order(out_dir: Path) -> int:
+    """Add `commit_seq` to the `runs` and `stories` files of an earlier version, in place; returns the greatest
+    commit_seq stored.
+
+    Succeeded runs without one are numbered in the order of their `finished_at`, which a run takes under the
+    index lock just before its commit, so it is their commit order. The numbers are written down
+    (`_commit_seq.upgrade.json`) before any file is rewritten, and each file is replaced whole (temporary file
+    and rename), so an upgrade that a crash interrupts is finished by the next one with the same numbers.
+    """
+    plan_path = out_dir / COMMIT_SEQ_UPGRADE
+    runs = read_runs(out_dir)
+    if runs is not None and "commit_seq" not in runs.columns:
+        runs = runs.with_columns(commit_seq=pl.lit(None, dtype=pl.Int64))
+    stored = int(runs["commit_seq"].max() or 0) if runs is not None else 0
+    try:
+        plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        legacy = (
+            runs.filter((pl.col("status") == "succeeded") & pl.col("commit_seq").is_null()).sort(
+                "finished_at", "run_id"
+            )
+            if runs is not None
+            else pl.DataFrame({"run_id": []}, schema={"run_id": pl.String})
+        )
+        plan = {run_id: stored + i for i, run_id in enumerate(legacy["run_id"], start=1)}
+        if plan:
+            write.write_text_atomically(plan_path, json.dumps(plan))
+    rewritten = 0
+    for table in (STORIES, RUNS):
+        for path in sorted((out_dir / table.name).glob("drop_id=*/*.parquet")):
+            rewritten += _add_commit_seq(path, plan, default=0 if table is STORIES else None)
+            if rewritten:
+                crash_point("mid_upgrade")
+    if rewritten:
+        log.warning(
+            "upgraded %s: added commit_seq (commit order) to %d files of runs and stories written by an earlier "
+            "version; nothing was re-processed",
+            out_dir,
+            rewritten,
+        )
+    return max([stored, *plan.values()])
+
+
+def _add_commit_seq(path: Path, plan: dict[str, int], default: int | None) -> int:
+    """Give the rows of one file their commit_seq from `plan` (1 when the file was rewritten, else 0)."""
+    try:
+        table = pq.ParquetFile(path).read()
+    except Exception as exc:  # noqa: BLE001  (a damaged file costs itself, as in read_runs)
+        log.warning("skipping unreadable file %s while adding commit_seq (%s)", path, exc)
+        return 0
+    run_ids = table.column("run_id").to_pylist()
+    if "commit_seq" in table.column_names:
+        current = table.column("commit_seq").to_pylist()
+        if not any(seq is None and run_id in plan for seq, run_id in zip(current, run_ids, strict=True)):
+            return 0
+        values = [plan.get(r, default) if seq is None else seq for seq, r in zip(current, run_ids, strict=True)]
+        table = table.drop_columns(["commit_seq"])
+    else:
+        values = [plan.get(r, default) for r in run_ids]
+    table = table.append_column(pa.field("commit_seq", pa.int64()), pa.array(values, pa.int64()))
+    write.write_parquet(table, path)
+    return 1

@@ -299,7 +299,9 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
         )
         write.write_parquet(write.to_arrow(frame, DOCUMENTS), part)
     per_run = _per_run(ctx)
-    write.write_part(result.stories.with_columns(**per_run), "stories", ctx.staged("stories"), 0, keep_empty=True)
+    commit_seq = pl.lit(ctx.commit_seq, dtype=pl.Int64)  # "latest" is commit order, not start order
+    stories = result.stories.with_columns(**per_run, commit_seq=commit_seq)
+    write.write_part(stories, "stories", ctx.staged("stories"), 0, keep_empty=True)
     for table, frame in (("_story_index", result.index), ("_story_vocabulary", result.vocabulary)):
         declared = INTERNAL_TABLES[table]
         write.write_part(

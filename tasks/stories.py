@@ -130,7 +130,7 @@ def empty_history() -> StoryHistory:
 
 
 INDEX_SCHEMA = STORY_INDEX.polars_schema(exclude=("run_id",))
-STORIES_SCHEMA = STORIES.polars_schema(exclude=("drop_id", "run_id"))
+STORIES_SCHEMA = STORIES.polars_schema(exclude=("drop_id", "run_id", "commit_seq"))
 
 
 @functools.cache

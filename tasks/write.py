@@ -44,7 +44,9 @@ from textdrops.staging import (
     live_partition,
     part_name,
     staged_index,
+    staged_manifest,
     staged_partition,
+    staged_run_record,
     staging_dir,
 )
 
@@ -132,17 +134,35 @@ def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int | str, k
 def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) -> list[str]:
     """Swap every staged partition of this run into place, commit its index segment, append the run record.
 
-    Everything staged is fsynced before the marker is written, so the marker never names a part a power
-    cut could lose. The marker (with the record) makes the commit resumable: `recover` finishes a commit
-    that a crash interrupted, so a drop's partitions, its index entries and its run record land together.
+    Every byte the commit puts in place (the parts, the index segment and its next manifest, the run record)
+    and every folder it renames into is written and fsynced before the marker, so the marker never names a
+    part a power cut could lose, and after it the commit only renames: a full disk fails a run before its
+    marker (nothing of it is visible) or not at all. The marker (with the record) makes the commit resumable:
+    `recover` finishes a commit that a crash interrupted, so a drop's partitions, its index entries and its
+    run record land together. The caller holds the index lock.
     """
     stage = staging_dir(out_dir, run_id)
     tables_dir = stage / STAGED_TABLES
     tables = sorted(p.name for p in tables_dir.iterdir()) if tables_dir.exists() else []
     has_index = staged_index(out_dir, run_id).exists()
-    for folder in (tables_dir, staged_index(out_dir, run_id)):
+    if has_index:
+        dedupe_index.stage_manifest(
+            out_dir,
+            drop_id,
+            staged_index(out_dir, run_id),
+            dedupe_index.segment_name(drop_id, run_id),
+            staged_manifest(out_dir, run_id),
+        )
+    write_parquet(run_record_table(record), staged_run_record(out_dir, run_id))
+    for table in (*tables, RUNS.name):  # the folders the swaps rename into
+        live_partition(out_dir, table, drop_id).parent.mkdir(parents=True, exist_ok=True)
+    live_partition(out_dir, RUNS.name, drop_id).mkdir(exist_ok=True)
+    (stage / REPLACED).mkdir(exist_ok=True)
+    for folder in (tables_dir, staged_index(out_dir, run_id), staged_run_record(out_dir, run_id).parent):
         if folder.exists():
             fsync_tree(folder)
+    fsync_path(stage)
+    fsync_path(out_dir)
     crash_point("before_commit")
     inodes = {t: staged_partition(out_dir, run_id, t, drop_id).stat().st_ino for t in tables}
     marker = {"drop_id": drop_id, "tables": tables, "index": has_index, "record": record, "inodes": inodes}
@@ -219,10 +239,20 @@ def _swap_all(
     if has_index:
         with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
             dedupe_index.commit_segment(
-                out_dir, drop_id, staged_index(out_dir, run_id), dedupe_index.segment_name(drop_id, run_id)
+                out_dir,
+                drop_id,
+                staged_index(out_dir, run_id),
+                dedupe_index.segment_name(drop_id, run_id),
+                staged_manifest(out_dir, run_id),
             )
     crash_point("before_run_record")
-    write_run_record(out_dir, record)
+    staged_record = staged_run_record(out_dir, run_id)
+    live_record = live_partition(out_dir, RUNS.name, drop_id) / staged_record.name
+    if staged_record.exists():
+        os.rename(staged_record, live_record)
+        fsync_path(live_record.parent)
+    elif not live_record.exists():  # the marker of an earlier version: its record was not staged
+        write_run_record(out_dir, record)
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -297,9 +327,25 @@ def recover(out_dir: Path, drop_id: str | None = None) -> list[str]:
             continue
         with try_drop_lock(out_dir, owner) as acquired:
             if acquired and stage.exists():
-                _recover_stage(out_dir, stage, info)
+                try:
+                    _recover_stage(out_dir, stage, info)
+                except OSError as exc:  # a full disk, say: another drop's commit stays pending, this caller goes on
+                    log.warning(
+                        "could not finish the interrupted commit %s of drop %s (%s); it stays pending and the next "
+                        "run, `textdrops status` or survey finishes it",
+                        stage.name,
+                        owner,
+                        exc,
+                    )
+                    continue
                 handled.append(stage.name)
     return handled
+
+
+def pending_commits(out_dir: Path) -> list[str]:
+    """Run ids of commits that are under way or were interrupted and not finished yet (their marker is there)."""
+    root = out_dir / STAGING
+    return sorted(p.parent.name for p in root.glob(f"*/{COMMIT_MARKER}")) if root.exists() else []
 
 
 def _recover_stage(out_dir: Path, stage: Path, info: dict | None) -> None:
@@ -309,16 +355,22 @@ def _recover_stage(out_dir: Path, stage: Path, info: dict | None) -> None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def write_run_record(out_dir: Path, record: dict) -> Path:
-    """Append one row to the `runs` table."""
-    row = dict(record)
+def run_record_table(record: dict) -> pa.Table:
+    """A run record as one row of the `runs` table."""
+    row = {"commit_seq": None, **record}  # a marker of an earlier version has no commit_seq
     for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed"):
         row[key] = as_map(row[key])
     frame = pl.DataFrame([row], schema_overrides=RUNS.map_overrides(), strict=False).with_columns(
-        pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us")
+        pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us"),
+        pl.col("commit_seq").cast(pl.Int64),
     )
+    return to_arrow(frame, RUNS)
+
+
+def write_run_record(out_dir: Path, record: dict) -> Path:
+    """Append one row to the `runs` table."""
     path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
-    write_parquet(to_arrow(frame, RUNS), path)
+    write_parquet(run_record_table(record), path)
     fsync_path(path.parent)
     return path
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -126,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"textdrops {args.command}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(
+            f"textdrops {args.command}: the disk is full ({exc}); nothing of the run was committed unless "
+            f"`textdrops status --out {_out(args)}` lists a pending commit (it is finished once space is freed)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -245,13 +256,22 @@ def _status(args: argparse.Namespace) -> int:
     from tasks.dedupe_index import history_size
     from tasks.drops import survey
     from tasks.runs import read_runs
-    from tasks.write import recover
+    from tasks.write import pending_commits, recover
 
     out = _out(args)
     if out.exists():
         finished = recover(out)  # interrupted commits of every drop not being run, before anything is shown
         if finished:
             print(f"Finished or cleared interrupted runs: {', '.join(finished)}")
+        pending = pending_commits(out)
+        if pending:
+            print(
+                f"Commits under way or not finished yet (a run holds the drop, or the disk is full): "
+                f"{', '.join(pending)}; the next run or status finishes them"
+            )
+        free = shutil.disk_usage(out).free
+        if free < 100e6:
+            print(f"The disk holding {out} is {'full' if free < 1e6 else 'nearly full'}: {free / 1e6:,.1f} MB free")
     runs = read_runs(out)
     if runs is not None:
         runs = runs.sort("started_at", descending=True)
@@ -304,11 +324,11 @@ def _stories(args: argparse.Namespace) -> int:
         print(f"No stories yet under {out}/stories.")
         return 0
     since = date.fromisoformat(args.since) if args.since else None
-    current = (
-        pl.read_parquet(files, hive_partitioning=False, glob=False)
-        .sort("run_id", descending=True)
-        .unique("story_id", keep="first")  # a story's latest row is its state as of the latest run
-    )
+    rows = pl.concat([pl.read_parquet(f, hive_partitioning=False, glob=False) for f in files], how="diagonal_relaxed")
+    # a story's latest row (greatest commit_seq) is its current state; run_id orders rows of a folder that no
+    # run of this version has upgraded yet
+    latest = ["commit_seq", "run_id"] if "commit_seq" in rows.columns else ["run_id"]
+    current = rows.sort(latest, descending=True, nulls_last=True).unique("story_id", keep="first")
     if since is not None:
         current = current.filter(pl.col("last_date") >= since)
     top = current.sort(["documents", "last_date", "story_id"], descending=[True, True, False], nulls_last=True)

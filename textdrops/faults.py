@@ -7,12 +7,17 @@ uninterrupted run. Unset (always, outside tests), `crash_point` does nothing.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import signal
 from collections.abc import Iterable
+from pathlib import Path
 
 CRASH_ENV = "TEXTDROPS_CRASH_AT"
+# "<point>:<file>": at that crash point, write <file> until its file system is full (a real ENOSPC for what
+# the run writes next), for tests of a full disk on a small file system
+FILL_DISK_ENV = "TEXTDROPS_FILL_DISK_AT"
 CRASH_POINTS = (
     "after_load",  # batches loaded and staged, nothing committed
     "after_dedupe",  # statuses staged
@@ -22,12 +27,32 @@ CRASH_POINTS = (
     "mid_index_commit",  # every partition swapped in, the index segment moved in, the manifest not yet swapped
     "before_run_record",  # every partition swapped in, run record not yet written
 )
+# points outside a drop's run (not in CRASH_POINTS, whose test kills a run at each)
+UPGRADE_CRASH_POINTS = ("mid_upgrade",)  # an earlier version's runs/stories: one file given commit_seq, not all
 
 
 def crash_point(name: str) -> None:
-    """Kill this process with SIGKILL if TEXTDROPS_CRASH_AT names this point."""
+    """Kill this process with SIGKILL if TEXTDROPS_CRASH_AT names this point; fill the disk if
+    TEXTDROPS_FILL_DISK_AT does."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    point, _, ballast = os.environ.get(FILL_DISK_ENV, "").partition(":")
+    if point == name and ballast:
+        fill_disk(Path(ballast))
+
+
+def fill_disk(ballast: Path) -> None:
+    """Append to `ballast` until its file system has no byte left."""
+    with open(ballast, "ab", buffering=0) as handle:
+        for size in (1 << 20, 1 << 12, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    handle.write(block)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
 
 
 # Faults tied to a document, for tests of the worker pool and of stopping a run. With TEXTDROPS_FAULT_DOC

@@ -249,13 +249,19 @@ RUNS = Table(
         _c("versions", pa.map_(pa.string(), pa.string()), "library and model versions", False),
         _c("config_hash", pa.string(), "hash of the settings that shape output rows", False),
         _c("config", pa.string(), "the full settings as JSON", False),
+        _c(
+            "commit_seq",
+            pa.int64(),
+            "commit order: 1, 2, 3, ... as runs committed (null when the run did not commit); the greatest "
+            "is the latest run (run_id sorts by start, and overlapping runs may commit in another order)",
+        ),
     ),
 )
 
 STORIES = Table(
     "stories",
     "One row per story (event) with documents in the drop, as of the run that wrote it; a story's latest "
-    "row (greatest run_id) is its current state.",
+    "row (greatest commit_seq) is its current state.",
     (
         _c("story_id", pa.string(), "doc_id of the document that started the story (stable across re-runs)", False),
         _DROP_ID,
@@ -269,6 +275,7 @@ STORIES = Table(
         _c("top_entities", pa.list_(pa.string()), "the entities mentioned in most of its documents", False),
         _c("is_new", pa.bool_(), "the story started in this drop", False),
         _RUN_ID,
+        _c("commit_seq", pa.int64(), "the commit_seq of the run that wrote this row (see `runs`)", False),
     ),
 )
 

@@ -11,10 +11,16 @@ Under the output folder (`data/processed/` by default):
     _staging/<run_id>/statuses.arrow                    every document's dedupe status (dedupe)
     _staging/<run_id>/tables/<table>/drop_id=<drop id>/ the run's partition of each table (swapped in at commit)
     _staging/<run_id>/index/                            the drop's dedupe-index segment (moved in at commit)
+    _staging/<run_id>/run/<run_id>.parquet              the run record (moved into runs/ at commit)
+    _staging/<run_id>/index-manifest.json, .base        the dedupe index's next manifest, and the hash of the
+                                                        live one it was computed from (moved in at commit)
     _staging/<run_id>/COMMITTING                        the commit marker
     _staging/<run_id>/replaced/<table>/                 the live partitions a commit replaced
     _staging/<run_id>/parts/<batch>/<n>/                a part of a batch run on its own (isolation): its
                                                         raw/, batches/ and tables/, merged into the batch's own
+
+Every byte a commit puts in place is written here before the commit marker, so once the marker exists the
+commit only renames (a full disk cannot stop it half-way).
 
 Frames travel between steps as these files (Arrow IPC / Parquet), not through the scheduler.
 """
@@ -36,6 +42,8 @@ STAGED_TABLES = "tables"
 STAGED_INDEX = "index"
 REPLACED = "replaced"
 PARTS = "parts"
+STAGED_RUN = "run"
+STAGED_MANIFEST = "index-manifest.json"
 
 
 def staging_dir(out_dir: Path, run_id: str) -> Path:
@@ -53,6 +61,16 @@ def live_partition(out_dir: Path, table: str, drop_id: str) -> Path:
 def staged_index(out_dir: Path, run_id: str) -> Path:
     """Where a run writes its drop's dedupe-index segment until the commit moves it in."""
     return staging_dir(out_dir, run_id) / STAGED_INDEX
+
+
+def staged_run_record(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes its own record before the commit moves it into `runs/`."""
+    return staging_dir(out_dir, run_id) / STAGED_RUN / f"{run_id}.parquet"
+
+
+def staged_manifest(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes the dedupe index's next manifest before the commit moves it in."""
+    return staging_dir(out_dir, run_id) / STAGED_MANIFEST
 
 
 def part_name(part: int | str) -> str:
@@ -84,6 +102,7 @@ class RunContext:
     drop: str  # absolute path of the drop folder
     drop_id: str
     settings: Settings
+    commit_seq: int | None = None  # taken under the index lock before the stories step (tasks.runs)
     part: str | None = None  # a part of a batch (`part_of`): what its steps write goes under parts/<part>/
 
     def part_of(self, part: str) -> RunContext:
