@@ -1,0 +1,186 @@
+"""Delta output tables on a local folder and on a real S3 API: one commit per drop, schema evolution, races, vacuum."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from textdrops.store import open_store
+from textdrops.tables import TableError, read_table, replace_drop, table_exists, vacuum
+
+HERE = Path(__file__).parent
+
+
+def docs(drop_id: str, n: int, text: str = "v1", **extra) -> pa.Table:
+    columns = {
+        "drop_id": [drop_id] * n,
+        "doc_id": [f"{drop_id}/{i:04d}.txt" for i in range(n)],
+        "text": [f"{text} article {i}" for i in range(n)],
+    }
+    columns.update({name: [value] * n for name, value in extra.items()})
+    return pa.table(columns)
+
+
+def live(table_uri: str, options: dict) -> pl.DataFrame:
+    return pl.from_arrow(read_table(table_uri, options)).sort("doc_id")
+
+
+@pytest.fixture
+def table(location) -> tuple[str, dict]:
+    store = open_store(location)
+    return store.child_uri("documents"), store.storage_options()
+
+
+def test_replacing_a_drop_leaves_the_others_in_one_commit(table):
+    uri, options = table
+    assert not table_exists(uri, options)
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 3), options)
+    replace_drop(uri, "2016-03-16", docs("2016-03-16", 2), options)
+    before = DeltaTable(uri, storage_options=options).version()
+
+    version = replace_drop(uri, "2016-03-15", docs("2016-03-15", 4, text="v2"), options)
+
+    assert version == before + 1  # one commit: a reader sees the old rows or the new ones, never a mix
+    rows = live(uri, options)
+    assert rows.filter(pl.col("drop_id") == "2016-03-15")["text"].to_list() == [f"v2 article {i}" for i in range(4)]
+    assert rows.filter(pl.col("drop_id") == "2016-03-16")["text"].to_list() == ["v1 article 0", "v1 article 1"]
+    # the version before the replacement still reads as it was
+    old = pl.from_arrow(read_table(uri, options, version=before))
+    assert old.filter(pl.col("drop_id") == "2016-03-15")["text"].to_list()[0] == "v1 article 0"
+    assert old.height == 5
+
+
+def test_a_rerun_gives_the_same_rows_not_twice_the_rows(table):
+    uri, options = table
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 3), options)
+    first = live(uri, options)
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 3), options)
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 3), options)
+    assert live(uri, options).equals(first)
+    assert first.height == 3
+
+
+def test_an_empty_drop_removes_the_drops_rows(table):
+    uri, options = table
+    replace_drop(uri, "a", docs("a", 2), options)
+    replace_drop(uri, "b", docs("b", 2), options)
+    replace_drop(uri, "a", docs("a", 0), options)
+    assert live(uri, options)["drop_id"].to_list() == ["b", "b"]
+
+
+def test_a_quote_in_a_drop_id_cannot_widen_the_replacement(table):
+    uri, options = table
+    replace_drop(uri, "x", docs("x", 1), options)
+    replace_drop(uri, "it's", docs("it's", 2), options)
+    replace_drop(uri, "it's", docs("it's", 1, text="v2"), options)
+    assert live(uri, options).select("drop_id", "text").rows() == [("it's", "v2 article 0"), ("x", "v1 article 0")]
+
+
+def test_rows_of_another_drop_and_unsafe_rename_are_refused(table):
+    uri, options = table
+    with pytest.raises(TableError, match="carry drop_id"):
+        replace_drop(uri, "a", docs("b", 1), options)
+    with pytest.raises(TableError, match="AWS_S3_ALLOW_UNSAFE_RENAME"):
+        replace_drop(uri, "a", docs("a", 1), {**options, "AWS_S3_ALLOW_UNSAFE_RENAME": "true"})
+    assert not table_exists(uri, options)
+
+
+def test_a_column_added_later_reads_as_null_for_earlier_drops_with_every_reader(table):
+    """Drop 1 written by the old schema, drop 2 by a new one with headline_date: all readers see both."""
+    uri, options = table
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 2), options)
+    replace_drop(uri, "2016-03-16", docs("2016-03-16", 2, headline_date="2016-03-16"), options)
+    expected = [("2016-03-15", None), ("2016-03-15", None), ("2016-03-16", "2016-03-16"), ("2016-03-16", "2016-03-16")]
+
+    by_polars = pl.read_delta(uri, storage_options=options).sort("doc_id")
+    assert by_polars.select("drop_id", "headline_date").rows() == expected
+    lazily = pl.scan_delta(uri, storage_options=options).filter(pl.col("headline_date") == "2016-03-16").collect()
+    assert lazily["drop_id"].to_list() == ["2016-03-16", "2016-03-16"]
+
+    dataset = DeltaTable(uri, storage_options=options).to_pyarrow_dataset()
+    by_pyarrow = pl.from_arrow(dataset.to_table()).sort("doc_id")
+    assert by_pyarrow.select("drop_id", "headline_date").rows() == expected
+
+    arrow = DeltaTable(uri, storage_options=options).to_pyarrow_table()  # DuckDB reads it through Arrow
+    with duckdb.connect() as con:
+        con.register("documents", arrow)
+        found = con.execute(
+            "select drop_id, count(*) from documents where headline_date = '2016-03-16' group by drop_id"
+        ).fetchall()
+        nulls = con.execute("select count(*) from documents where headline_date is null").fetchone()
+    assert found == [("2016-03-16", 2)]
+    assert nulls == (2,)
+
+    # the older drop rewritten by the new schema keeps the column; the table never loses it
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 1, headline_date="2016-03-15"), options)
+    replace_drop(uri, "2016-03-17", docs("2016-03-17", 1), options)
+    assert live(uri, options).select("drop_id", "headline_date").rows() == [
+        ("2016-03-15", "2016-03-15"),
+        ("2016-03-16", "2016-03-16"),
+        ("2016-03-16", "2016-03-16"),
+        ("2016-03-17", None),
+    ]
+
+
+def test_writers_in_separate_processes_racing_on_one_table_all_land(table):
+    """Three processes, three drops, six replacements each, started together: every commit lands."""
+    uri, _ = table
+    options = table[1]
+    start_at = time.time() + 3  # past the writers' import time, so they race from the first commit
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "table_writer.py"), uri, drop, "40", "6", str(start_at)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for drop in ("d1", "d2", "d3")
+    ]
+    errors = [writer.communicate(timeout=300)[1] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0], errors
+
+    rows = live(uri, options)
+    assert rows.group_by("drop_id").agg(pl.len(), pl.col("round").max()).sort("drop_id").rows() == [
+        ("d1", 40, 5),
+        ("d2", 40, 5),
+        ("d3", 40, 5),
+    ]
+    # 18 commits, versions 0..17: no writer's commit overwrote another's log entry
+    history = DeltaTable(uri, storage_options=options).history()
+    assert len(history) == 18
+    assert DeltaTable(uri, storage_options=options).version() == 17
+
+
+def test_vacuum_keeps_what_a_reader_within_the_retention_needs(table, location):
+    uri, options = table
+    store = open_store(location)
+    replace_drop(uri, "a", docs("a", 3), options)
+    replace_drop(uri, "b", docs("b", 3), options)
+    replace_drop(uri, "a", docs("a", 2, text="v2"), options)  # a's first file is now obsolete
+    # a writer's data file not yet committed (or a crashed writer's): no commit references it
+    store.put("documents/drop_id=a/part-99999-in-flight.snappy.parquet", b"PAR1 not yet committed")
+    files_before = {info.path for info in store.list("documents/drop_id=a")}
+
+    assert vacuum(uri, retention_hours=1, storage_options=options) == []
+    assert {info.path for info in store.list("documents/drop_id=a")} == files_before
+    assert pl.from_arrow(read_table(uri, options, version=1)).height == 6  # time travel within the retention
+
+    removed = vacuum(uri, retention_hours=0, storage_options=options)
+    assert len(removed) == 2 and any("in-flight" in path for path in removed)
+    assert len(store.list("documents/drop_id=a")) == 1
+    assert live(uri, options).select("drop_id", "text").rows() == [
+        ("a", "v2 article 0"),
+        ("a", "v2 article 1"),
+        ("b", "v1 article 0"),
+        ("b", "v1 article 1"),
+        ("b", "v1 article 2"),
+    ]
+    with pytest.raises(TableError, match=">= 0"):
+        vacuum(uri, retention_hours=-1, storage_options=options)

@@ -1,0 +1,132 @@
+"""The output tables as Delta Lake tables (delta-rs), partitioned by drop_id, on a local folder or object storage.
+
+A drop's rows are replaced in ONE commit (an overwrite with a drop_id predicate), so a reader sees the drop's old
+rows or its new ones, never a mix, and never two copies. A column added by a later version is merged into the
+table's schema; earlier drops read it as null. Commits are serialised by the store's put-if-absent on the next
+log entry (`conditional_put="etag"` on S3, an atomic no-replace rename on a local folder), never by
+`AWS_S3_ALLOW_UNSAFE_RENAME`: a writer that loses the race re-reads the log and commits again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+PARTITION_COLUMN = "drop_id"
+# a commit that loses a race is retried by delta-rs itself (it re-reads the log and checks for a real conflict);
+# the outer attempts cover the rarer loss of the race to create the table and a conflict delta-rs will not resolve
+COMMIT_RETRIES = 20
+ATTEMPTS = 5
+
+
+class TableError(RuntimeError):
+    """A table operation a user must look at (one line, no secrets)."""
+
+
+def _options(storage_options: Mapping[str, str] | None) -> dict[str, str]:
+    options = dict(storage_options or {})
+    if options.get("AWS_S3_ALLOW_UNSAFE_RENAME", "false").lower() == "true":
+        raise TableError("AWS_S3_ALLOW_UNSAFE_RENAME would let two commits overwrite each other: remove it")
+    return options
+
+
+def drop_predicate(drop_id: str) -> str:
+    """The SQL predicate selecting one drop's rows (quotes in the id are doubled, so no id can widen it)."""
+    return f"{PARTITION_COLUMN} = '{drop_id.replace(chr(39), chr(39) * 2)}'"
+
+
+def replace_drop(
+    table_uri: str | os.PathLike,
+    drop_id: str,
+    rows: pa.Table,
+    storage_options: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
+    """Replace drop_id's rows of the table with rows in one commit (creating the table); returns the new version.
+
+    rows must all carry drop_id (it is the partition column). metadata is recorded in the commit's info (e.g. the
+    run id and the schema version that wrote the drop).
+    """
+    if PARTITION_COLUMN not in rows.column_names:
+        raise TableError(f"{table_uri}: rows for drop {drop_id} have no {PARTITION_COLUMN} column")
+    ids = rows.column(PARTITION_COLUMN).unique().to_pylist()
+    if rows.num_rows and ids != [drop_id]:
+        raise TableError(f"{table_uri}: rows for drop {drop_id} carry drop_id {sorted(map(str, ids))}")
+    options = _options(storage_options)
+    commit = CommitProperties(custom_metadata=dict(metadata or {}), max_commit_retries=COMMIT_RETRIES)
+    for attempt in range(ATTEMPTS):
+        try:
+            write_deltalake(
+                str(table_uri),
+                rows,
+                mode="overwrite",
+                predicate=drop_predicate(drop_id),
+                partition_by=[PARTITION_COLUMN],
+                schema_mode="merge",
+                storage_options=options,
+                commit_properties=commit,
+            )
+            break
+        except (CommitFailedError, DeltaError) as error:
+            # another writer created the table or committed a conflicting version first: data files of a failed
+            # attempt are never referenced, and vacuum removes them once they are older than the retention
+            if attempt == ATTEMPTS - 1 or not _lost_race(error):
+                raise TableError(f"{table_uri}: replacing drop {drop_id} failed: {_one_line(error)}") from None
+            time.sleep(0.05 * (attempt + 1))
+    return DeltaTable(str(table_uri), storage_options=options).version()
+
+
+def _lost_race(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, CommitFailedError) or any(
+        phrase in text for phrase in ("already exists", "conflict", "concurrent")
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def read_table(
+    table_uri: str | os.PathLike, storage_options: Mapping[str, str] | None = None, version: int | None = None
+) -> pa.Table:
+    """The table's live rows (at version, if given), sorted by nothing in particular."""
+    table = DeltaTable(str(table_uri), storage_options=_options(storage_options), version=version)
+    return table.to_pyarrow_table()
+
+
+def table_exists(table_uri: str | os.PathLike, storage_options: Mapping[str, str] | None = None) -> bool:
+    try:
+        DeltaTable(str(table_uri), storage_options=_options(storage_options))
+    except TableNotFoundError:
+        return False
+    return True
+
+
+def vacuum(
+    table_uri: str | os.PathLike,
+    retention_hours: int,
+    storage_options: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+) -> list[str]:
+    """Delete the files no version within the last retention_hours needs; returns their paths.
+
+    A file a replacement made obsolete is deleted only once it has been out of the table for retention_hours,
+    and a file no commit references (a failed or still running writer's) only once it is that old: a reader
+    that started within the retention, or a writer about to commit, still finds every file it needs.
+    """
+    if retention_hours < 0:
+        raise TableError(f"{table_uri}: vacuum retention must be >= 0 hours, not {retention_hours}")
+    table = DeltaTable(str(table_uri), storage_options=_options(storage_options))
+    return table.vacuum(
+        retention_hours=retention_hours,
+        dry_run=dry_run,
+        enforce_retention_duration=False,  # the user's retention is the rule, not the table's 7-day default
+        full=True,  # also files no commit references (a crashed or conflicted writer's), by age
+    )
