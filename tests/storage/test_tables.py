@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from textdrops.schema import TABLES
 from textdrops.store import open_store
 from textdrops.tables import TableError, read_table, replace_drop, table_exists, vacuum
 
@@ -184,3 +186,49 @@ def test_vacuum_keeps_what_a_reader_within_the_retention_needs(table, location):
     ]
     with pytest.raises(TableError, match=">= 0"):
         vacuum(uri, retention_hours=-1, storage_options=options)
+
+
+def rows_of(columns: pa.Schema, drop_id: str, n: int) -> pa.Table:
+    """n rows of every column type the output tables use (nested lists of structs are left null)."""
+    stamp = datetime.datetime(2016, 3, 15, 12, tzinfo=datetime.UTC)
+    values = []
+    for field in columns:
+        kind = field.type
+        if field.name == "drop_id":
+            column = [drop_id] * n
+        elif pa.types.is_string(kind):
+            column = [f"{field.name} {i}" for i in range(n)]
+        elif pa.types.is_integer(kind):
+            column = list(range(n))
+        elif pa.types.is_floating(kind):
+            column = [0.25 * i for i in range(n)]
+        elif pa.types.is_boolean(kind):
+            column = [i % 2 == 0 for i in range(n)]
+        elif pa.types.is_date(kind):
+            column = [stamp.date()] * n
+        elif pa.types.is_timestamp(kind):
+            column = [stamp] * n
+        elif pa.types.is_map(kind) and pa.types.is_integer(kind.item_type):
+            column = [[("boilerplate", i)] for i in range(n)]
+        elif pa.types.is_map(kind) and pa.types.is_floating(kind.item_type):
+            column = [[("dedupe", 0.5 * i)] for i in range(n)]
+        elif pa.types.is_map(kind) and pa.types.is_string(kind.item_type):
+            column = [[("polars", "1.0")] for _ in range(n)]
+        elif pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
+            column = [["BBC", f"source {i}"] for i in range(n)]
+        else:
+            assert field.nullable, f"{field.name}: {kind} needs a value here"
+            column = [None] * n
+        values.append(pa.array(column, type=kind))
+    return pa.Table.from_arrays(values, schema=columns)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, t in TABLES.items() if "drop_id" in t.arrow_schema.names))
+def test_every_output_tables_schema_comes_back_from_delta_unchanged(name, tmp_path):
+    columns = TABLES[name].arrow_schema
+    uri = str(tmp_path / name)
+    replace_drop(uri, "2016-03-15", rows_of(columns, "2016-03-15", 4))
+    replace_drop(uri, "2016-03-16", rows_of(columns, "2016-03-16", 3))
+    back = read_table(uri).select(columns.names)
+    assert back.schema.equals(columns)
+    assert sorted(back.column("drop_id").to_pylist()) == ["2016-03-15"] * 4 + ["2016-03-16"] * 3
