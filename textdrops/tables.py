@@ -22,6 +22,10 @@ PARTITION_COLUMN = "drop_id"
 # the outer attempts cover the rarer loss of the race to create the table and a conflict delta-rs will not resolve
 COMMIT_RETRIES = 20
 ATTEMPTS = 5
+# set when a table is created: a checkpoint every 10 commits keeps what a commit or a reader must fetch from the
+# log (the last checkpoint plus at most 10 commit files) from growing with the number of drops (delta's default
+# is 100)
+TABLE_CONFIGURATION = {"delta.checkpointInterval": "10"}
 
 
 class TableError(RuntimeError):
@@ -68,6 +72,7 @@ def replace_drop(
                 predicate=drop_predicate(drop_id),
                 partition_by=[PARTITION_COLUMN],
                 schema_mode="merge",
+                configuration=TABLE_CONFIGURATION,
                 storage_options=options,
                 commit_properties=commit,
             )

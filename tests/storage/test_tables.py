@@ -232,3 +232,14 @@ def test_every_output_tables_schema_comes_back_from_delta_unchanged(name, tmp_pa
     back = read_table(uri).select(columns.names)
     assert back.schema.equals(columns)
     assert sorted(back.column("drop_id").to_pylist()) == ["2016-03-15"] * 4 + ["2016-03-16"] * 3
+
+
+def test_a_checkpoint_every_ten_commits_keeps_the_log_a_commit_reads_short(table, location):
+    """Every commit and reader fetches the last checkpoint plus the commits after it: at most ten, not all."""
+    uri, options = table
+    for day in range(1, 13):
+        replace_drop(uri, f"2016-03-{day:02d}", docs(f"2016-03-{day:02d}", 2), options)
+    log = [info.path.rsplit("/", 1)[1] for info in open_store(location).list("documents/_delta_log")]
+    assert [name for name in log if name.endswith(".checkpoint.parquet")] == ["00000000000000000009.checkpoint.parquet"]
+    assert "_last_checkpoint" in log
+    assert live(uri, options).height == 24
