@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from textdrops.store import (
@@ -13,6 +18,8 @@ from textdrops.store import (
     display_url,
     open_store,
 )
+
+HERE = Path(__file__).parent
 
 
 def test_put_get_list_and_delete(location):
@@ -158,3 +165,21 @@ def test_a_store_shows_no_secret(s3_server, aws_env):
     store = open_store(f"s3://user:pw@{s3_server.bucket}/out?token=abc")
     assert repr(store) == f"Store('s3://{s3_server.bucket}/out')"
     assert "pw" not in store.display_url() and "abc" not in store.display_url()
+
+
+def test_compare_and_swap_from_separate_processes_loses_no_update(location):
+    """Three processes add 1 to one counter 15 times each, by read / put-if-match / retry: 45, not fewer."""
+    store = open_store(location)
+    store.put_if_absent("index/counter", b"0")
+    start_at = time.time() + 2
+    racers = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "manifest_incrementer.py"), location, "index/counter", "15", str(start_at)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    errors = [racer.communicate(timeout=300)[1] for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0, 0], errors
+    assert store.get("index/counter") == b"45"
