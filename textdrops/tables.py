@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -104,6 +106,32 @@ def read_table(
     """The table's live rows (at version, if given), sorted by nothing in particular."""
     table = DeltaTable(str(table_uri), storage_options=_options(storage_options), version=version)
     return table.to_pyarrow_table()
+
+
+def dataset(table_uri: str | os.PathLike, storage_options: Mapping[str, str] | None = None) -> ds.Dataset:
+    """The live rows as a lazy pyarrow dataset that filters right on columns added later (DuckDB can register it).
+
+    deltalake's own `to_pyarrow_dataset()` gives a file written before a column existed the guarantee
+    `col >= null and col <= null`, so a filter `col IS NULL` skips that file and loses exactly the rows that
+    schema evolution made null. Here each file keeps only its drop_id as a guarantee.
+    """
+    table = DeltaTable(str(table_uri), storage_options=_options(storage_options))
+    raw = table.to_pyarrow_dataset()
+    drops = {
+        row["path"]: row[f"partition.{PARTITION_COLUMN}"]
+        for row in pa.table(table.get_add_actions(flatten=True))
+        .select(["path", f"partition.{PARTITION_COLUMN}"])
+        .to_pylist()
+    }
+    fragments = [
+        raw.format.make_fragment(
+            fragment.path,
+            filesystem=fragment.filesystem,
+            partition_expression=pc.field(PARTITION_COLUMN) == drops[fragment.path],
+        )
+        for fragment in raw.get_fragments()
+    ]
+    return ds.FileSystemDataset(fragments, raw.schema, raw.format)
 
 
 def table_exists(table_uri: str | os.PathLike, storage_options: Mapping[str, str] | None = None) -> bool:
