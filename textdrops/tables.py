@@ -9,15 +9,21 @@ log entry (`conditional_put="etag"` on S3, an atomic no-replace rename on a loca
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from textdrops.faults import crash_point
+from textdrops.store import ObjectExistsError, Store
 
 PARTITION_COLUMN = "drop_id"
 # a commit that loses a race is retried by delta-rs itself (it re-reads the log and checks for a real conflict);
@@ -163,3 +169,58 @@ def vacuum(
         enforce_retention_duration=False,  # the user's retention is the rule, not the table's 7-day default
         full=True,  # also files no commit references (a crashed or conflicted writer's), by age
     )
+
+
+MIGRATIONS = "_textdrops/migrating"
+PLAIN_PART = re.compile(rf"^{PARTITION_COLUMN}=([^/]+)/[^/]+\.parquet$")
+
+
+def migrate_parquet_table(store: Store, name: str) -> int:
+    """Turn the plain-Parquet table `<name>/drop_id=<drop>/*.parquet` into the Delta table `<name>`, in place.
+
+    Returns the number of drops adopted (0 when there was nothing to do). Crash-safe and idempotent: the list
+    of old files is recorded first (`_textdrops/migrating/<name>.json`, put-if-absent), each drop is rewritten
+    by replace_drop (one commit, files of different schema versions merged), then the old files are deleted
+    and the record last; a run killed anywhere repeats the remaining steps from the record.
+    """
+    uri = store.child_uri(name)
+    record = f"{MIGRATIONS}/{name}.json"
+    try:
+        found = json.loads(store.get(record))
+        files, committed = found["files"], found.get("committed", False)
+    except FileNotFoundError:
+        committed = False
+        if table_exists(uri, store.storage_options()):
+            return 0  # a Delta table and no record: migrated before, or written by this layout from the start
+        files = [
+            info.path[len(name) + 1 :] for info in store.list(name) if PLAIN_PART.match(info.path[len(name) + 1 :])
+        ]
+        if not files:
+            return 0
+        try:
+            store.put_if_absent(record, json.dumps({"files": files}).encode())
+        except ObjectExistsError:  # another process started the same migration: follow its record
+            found = json.loads(store.get(record))
+            files, committed = found["files"], found.get("committed", False)
+    by_drop: dict[str, list[str]] = {}
+    for path in files:
+        by_drop.setdefault(PLAIN_PART.match(path).group(1), []).append(path)
+    for number, (drop_id, paths) in enumerate([] if committed else sorted(by_drop.items())):
+        parts = []
+        for path in sorted(paths):
+            part = pq.read_table(pa.BufferReader(store.get(f"{name}/{path}")))
+            ids = pa.array([drop_id] * part.num_rows, pa.string())
+            if PARTITION_COLUMN in part.column_names:
+                part = part.drop_columns([PARTITION_COLUMN])
+            parts.append(part.append_column(PARTITION_COLUMN, ids))
+        rows = pa.concat_tables(parts, promote_options="default")
+        replace_drop(uri, drop_id, rows, store.storage_options(), {"textdrops.migrated_from": "plain parquet"})
+        if number == 0:
+            crash_point("mid_migration")
+    if not committed:  # from here on the old files may be missing: a re-run must not re-read them
+        store.put(record, json.dumps({"files": files, "committed": True}).encode())
+    for path in files:
+        store.delete(f"{name}/{path}")
+        crash_point("mid_migration_cleanup")
+    store.delete(record)
+    return len(by_drop)

@@ -12,12 +12,22 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
 from textdrops.schema import TABLES
 from textdrops.store import open_store
-from textdrops.tables import TableError, dataset, read_table, replace_drop, table_exists, vacuum
+from textdrops.tables import (
+    MIGRATIONS,
+    TableError,
+    dataset,
+    migrate_parquet_table,
+    read_table,
+    replace_drop,
+    table_exists,
+    vacuum,
+)
 
 HERE = Path(__file__).parent
 
@@ -246,3 +256,66 @@ def test_a_checkpoint_every_ten_commits_keeps_the_log_a_commit_reads_short(table
     assert [name for name in log if name.endswith(".checkpoint.parquet")] == ["00000000000000000009.checkpoint.parquet"]
     assert "_last_checkpoint" in log
     assert live(uri, options).height == 24
+
+
+def plain_parquet(store, path: str, table: pa.Table) -> None:
+    """A file as the plain-Parquet layout wrote it (drop_id inside the file too)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    store.put(path, sink.getvalue().to_pybytes())
+
+
+def old_layout(location: str):
+    """A documents table written as today's main writes it: the older drop before dateline_place existed."""
+    store = open_store(location)
+    plain_parquet(store, "documents/drop_id=2016-03-15/part-00000.parquet", docs("2016-03-15", 2))
+    plain_parquet(store, "documents/drop_id=2016-03-16/part-00000.parquet", docs("2016-03-16", 2, dateline_place="X"))
+    plain_parquet(store, "documents/drop_id=2016-03-16/part-00001.parquet", docs("2016-03-16", 1, text="more"))
+    return store
+
+
+EXPECTED_MIGRATED = [
+    ("2016-03-15/0000.txt", "2016-03-15", None),
+    ("2016-03-15/0001.txt", "2016-03-15", None),
+    ("2016-03-16/0000.txt", "2016-03-16", "X"),
+    ("2016-03-16/0000.txt", "2016-03-16", None),
+    ("2016-03-16/0001.txt", "2016-03-16", "X"),
+]
+
+
+def test_a_plain_parquet_table_becomes_a_delta_table_in_place_once(location):
+    store = old_layout(location)
+    uri, options = store.child_uri("documents"), store.storage_options()
+
+    assert migrate_parquet_table(store, "documents") == 2
+
+    rows = live(uri, options).select("doc_id", "drop_id", "dateline_place").rows()
+    assert sorted(rows, key=repr) == sorted(EXPECTED_MIGRATED, key=repr)
+    leftovers = [info.path for info in store.list() if not info.path.startswith("documents/_delta_log/")]
+    assert not any(path.endswith("part-00000.parquet") or path.endswith("part-00001.parquet") for path in leftovers)
+    assert not any(path.startswith("_textdrops/") for path in leftovers)
+    assert migrate_parquet_table(store, "documents") == 0  # once
+    replace_drop(uri, "2016-03-15", docs("2016-03-15", 1, text="v2"), options)
+    assert live(uri, options).height == 4
+
+
+@pytest.mark.parametrize("crash_at", ["mid_migration", "mid_migration_cleanup"])
+def test_a_migration_killed_midway_is_finished_by_the_next_one(location, crash_at, monkeypatch):
+    store = old_layout(location)
+    uri, options = store.child_uri("documents"), store.storage_options()
+    migrate = "import sys; from textdrops.store import open_store; from textdrops.tables import migrate_parquet_table;"
+    migrate += " migrate_parquet_table(open_store(sys.argv[1]), 'documents')"
+    monkeypatch.setenv("TEXTDROPS_CRASH_AT", crash_at)
+    killed = subprocess.run([sys.executable, "-c", migrate, location], capture_output=True, text=True, timeout=300)
+    monkeypatch.delenv("TEXTDROPS_CRASH_AT")
+    assert killed.returncode == -9, killed.stderr
+    assert store.list(f"{MIGRATIONS}")  # the record of the unfinished migration is there
+
+    migrate_parquet_table(store, "documents")
+
+    rows = live(uri, options).select("doc_id", "drop_id", "dateline_place").rows()
+    assert sorted(rows, key=repr) == sorted(EXPECTED_MIGRATED, key=repr)
+    assert store.list(MIGRATIONS) == []
+    assert not [
+        info.path for info in store.list("documents") if info.path.endswith(("-00000.parquet", "-00001.parquet"))
+    ]
