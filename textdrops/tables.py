@@ -209,10 +209,14 @@ def migrate_parquet_table(store: Store, name: str) -> int:
         parts = []
         for path in sorted(paths):
             part = pq.read_table(pa.BufferReader(store.get(f"{name}/{path}")))
+            # the path names the drop; the file's own column (if any) keeps its place and nullability
             ids = pa.array([drop_id] * part.num_rows, pa.string())
             if PARTITION_COLUMN in part.column_names:
-                part = part.drop_columns([PARTITION_COLUMN])
-            parts.append(part.append_column(PARTITION_COLUMN, ids))
+                index = part.schema.get_field_index(PARTITION_COLUMN)
+                part = part.set_column(index, part.schema.field(index).with_type(pa.string()), ids)
+            else:
+                part = part.append_column(pa.field(PARTITION_COLUMN, pa.string(), nullable=False), ids)
+            parts.append(part)
         rows = pa.concat_tables(parts, promote_options="default")
         replace_drop(uri, drop_id, rows, store.storage_options(), {"textdrops.migrated_from": "plain parquet"})
         if number == 0:
