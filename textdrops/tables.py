@@ -94,6 +94,40 @@ def replace_drop(
     return DeltaTable(str(table_uri), storage_options=options).version()
 
 
+def append_rows(
+    table_uri: str | os.PathLike,
+    rows: pa.Table,
+    storage_options: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
+    """Append rows (e.g. a run's record to `runs`) in one commit, creating the table; returns the new version.
+
+    Appends never conflict with each other: two writers racing both land (delta-rs re-reads and retries).
+    """
+    if PARTITION_COLUMN not in rows.column_names:
+        raise TableError(f"{table_uri}: rows to append have no {PARTITION_COLUMN} column")
+    options = _options(storage_options)
+    commit = CommitProperties(custom_metadata=dict(metadata or {}), max_commit_retries=COMMIT_RETRIES)
+    for attempt in range(ATTEMPTS):
+        try:
+            write_deltalake(
+                str(table_uri),
+                rows,
+                mode="append",
+                partition_by=[PARTITION_COLUMN],
+                schema_mode="merge",
+                configuration=TABLE_CONFIGURATION,
+                storage_options=options,
+                commit_properties=commit,
+            )
+            break
+        except (CommitFailedError, DeltaError) as error:
+            if attempt == ATTEMPTS - 1 or not _lost_race(error):
+                raise TableError(f"{table_uri}: appending rows failed: {_one_line(error)}") from None
+            time.sleep(0.05 * (attempt + 1))
+    return DeltaTable(str(table_uri), storage_options=options).version()
+
+
 def _lost_race(error: BaseException) -> bool:
     text = str(error).lower()
     return isinstance(error, CommitFailedError) or any(

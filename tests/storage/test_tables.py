@@ -21,6 +21,7 @@ from textdrops.store import open_store
 from textdrops.tables import (
     MIGRATIONS,
     TableError,
+    append_rows,
     dataset,
     migrate_parquet_table,
     read_table,
@@ -337,3 +338,20 @@ def test_parts_written_by_todays_writer_migrate_with_their_schema(name, tmp_path
     back = read_table(store.child_uri(name)).select(columns.names)
     assert back.schema.equals(columns)
     assert back.column("drop_id").to_pylist() == ["2016-03-15"] * 3
+
+
+def test_run_records_are_appended_and_every_one_is_kept(location):
+    store = open_store(location)
+    uri, options = store.child_uri("runs"), store.storage_options()
+    first = pa.table({"drop_id": ["2016-03-15"], "run_id": ["run-1"], "status": ["failed"]})
+    append_rows(uri, first, options)
+    append_rows(uri, pa.table({"drop_id": ["2016-03-15"], "run_id": ["run-2"], "status": ["ok"]}), options)
+    append_rows(
+        uri, pa.table({"drop_id": ["2016-03-16"], "run_id": ["run-3"], "status": ["ok"], "schema": [2]}), options
+    )
+    rows = pl.from_arrow(read_table(uri, options)).sort("run_id")
+    assert rows.select("run_id", "drop_id", "status", "schema").rows() == [
+        ("run-1", "2016-03-15", "failed", None),
+        ("run-2", "2016-03-15", "ok", None),
+        ("run-3", "2016-03-16", "ok", 2),
+    ]
