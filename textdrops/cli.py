@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT, environment_help
+from textdrops.packages import PackageCollision, check_own_packages
 from textdrops.prefect_defaults import apply_prefect_defaults
 
 USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
@@ -122,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     apply_prefect_defaults()  # before anything imports Prefect
     args = _parser().parse_args(argv)
+    try:
+        check_own_packages()
+    except PackageCollision as exc:
+        print(f"textdrops {args.command}: {exc}", file=sys.stderr)
+        return 2
     handler = {"run": _run, "serve": _serve, "status": _status, "stories": _stories, "report": _report}[args.command]
     try:
         return handler(args)
