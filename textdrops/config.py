@@ -14,7 +14,6 @@ import importlib.util
 import json
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -441,18 +440,7 @@ def environment_help() -> str:
 README_MARKERS = ("<!-- settings:start -->\n", "<!-- settings:end -->")
 
 
-def update_readme(path: str = "README.md") -> None:
-    """Replace the README's settings table (between the markers) with `markdown()`."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    start, end = README_MARKERS
-    i, j = text.index(start) + len(start), text.index(end)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text[:i] + markdown() + text[j:])
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--update-readme"]:
-        update_readme()
-    else:
-        print(markdown(), end="")
+    from textdrops.readme import section_main
+
+    section_main(README_MARKERS, markdown)

@@ -387,20 +387,7 @@ def markdown() -> str:
 README_MARKERS = ("<!-- schema:start -->\n", "<!-- schema:end -->")
 
 
-def update_readme(path: str = "README.md") -> None:
-    """Replace the README's schema section (between the markers) with `markdown()`."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    start, end = README_MARKERS
-    i, j = text.index(start) + len(start), text.index(end)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text[:i] + markdown() + text[j:])
-
-
 if __name__ == "__main__":
-    import sys
+    from textdrops.readme import section_main
 
-    if sys.argv[1:] == ["--update-readme"]:
-        update_readme()
-    else:
-        print(markdown(), end="")
+    section_main(README_MARKERS, markdown)

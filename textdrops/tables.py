@@ -69,29 +69,9 @@ def replace_drop(
     ids = rows.column(PARTITION_COLUMN).unique().to_pylist()
     if rows.num_rows and ids != [drop_id]:
         raise TableError(f"{table_uri}: rows for drop {drop_id} carry drop_id {sorted(map(str, ids))}")
-    options = _options(storage_options)
-    commit = CommitProperties(custom_metadata=dict(metadata or {}), max_commit_retries=COMMIT_RETRIES)
-    for attempt in range(ATTEMPTS):
-        try:
-            write_deltalake(
-                str(table_uri),
-                rows,
-                mode="overwrite",
-                predicate=drop_predicate(drop_id),
-                partition_by=[PARTITION_COLUMN],
-                schema_mode="merge",
-                configuration=TABLE_CONFIGURATION,
-                storage_options=options,
-                commit_properties=commit,
-            )
-            break
-        except (CommitFailedError, DeltaError) as error:
-            # another writer created the table or committed a conflicting version first: data files of a failed
-            # attempt are never referenced, and vacuum removes them once they are older than the retention
-            if attempt == ATTEMPTS - 1 or not _lost_race(error):
-                raise TableError(f"{table_uri}: replacing drop {drop_id} failed: {_one_line(error)}") from None
-            time.sleep(0.05 * (attempt + 1))
-    return DeltaTable(str(table_uri), storage_options=options).version()
+    return _write(
+        table_uri, rows, storage_options, metadata, f"replacing drop {drop_id}", predicate=drop_predicate(drop_id)
+    )
 
 
 def append_rows(
@@ -106,6 +86,19 @@ def append_rows(
     """
     if PARTITION_COLUMN not in rows.column_names:
         raise TableError(f"{table_uri}: rows to append have no {PARTITION_COLUMN} column")
+    return _write(table_uri, rows, storage_options, metadata, "appending rows")
+
+
+def _write(
+    table_uri: str | os.PathLike,
+    rows: pa.Table,
+    storage_options: Mapping[str, str] | None,
+    metadata: Mapping[str, str] | None,
+    what: str,
+    predicate: str | None = None,
+) -> int:
+    """One commit of rows: an overwrite of the rows matching predicate, else an append (with schema merge);
+    retried when another writer won the race. Returns the table's new version."""
     options = _options(storage_options)
     commit = CommitProperties(custom_metadata=dict(metadata or {}), max_commit_retries=COMMIT_RETRIES)
     for attempt in range(ATTEMPTS):
@@ -113,7 +106,8 @@ def append_rows(
             write_deltalake(
                 str(table_uri),
                 rows,
-                mode="append",
+                mode="append" if predicate is None else "overwrite",
+                predicate=predicate,
                 partition_by=[PARTITION_COLUMN],
                 schema_mode="merge",
                 configuration=TABLE_CONFIGURATION,
@@ -122,8 +116,10 @@ def append_rows(
             )
             break
         except (CommitFailedError, DeltaError) as error:
+            # another writer created the table or committed a conflicting version first: data files of a failed
+            # attempt are never referenced, and vacuum removes them once they are older than the retention
             if attempt == ATTEMPTS - 1 or not _lost_race(error):
-                raise TableError(f"{table_uri}: appending rows failed: {_one_line(error)}") from None
+                raise TableError(f"{table_uri}: {what} failed: {_one_line(error)}") from None
             time.sleep(0.05 * (attempt + 1))
     return DeltaTable(str(table_uri), storage_options=options).version()
 
