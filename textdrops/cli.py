@@ -286,8 +286,15 @@ def _stories(args: argparse.Namespace) -> int:
         print(f"No stories yet under {out}/stories.")
         return 0
     since = date.fromisoformat(args.since) if args.since else None
+    from textdrops.damaged import read_parts
+
+    # a damaged part (a zero-byte file after a power cut) costs its rows, with a warning naming it
+    frames = read_parts(files, "stories part", "re-run its drop with --force to rebuild it")
+    if not frames:
+        print(f"No readable stories under {out}/stories.")
+        return 0
     current = (
-        pl.read_parquet(files, hive_partitioning=False, glob=False)
+        pl.concat(frames, how="vertical_relaxed")
         .sort("run_id", descending=True)
         .unique("story_id", keep="first")  # a story's latest row is its state as of the latest run
     )
