@@ -132,6 +132,10 @@ class FrameStories:
         """Every row of the given stories."""
         return self.index.filter(pl.col("story_id").is_in(sorted(set(story_ids))))
 
+    def rows_holding(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
+        """Every row of the stories holding one of `keys` or named in `story_ids`."""
+        return self.rows_of(self.story_ids_holding(keys) | set(story_ids))
+
 
 @dataclass(frozen=True)
 class StoryHistory:
@@ -143,7 +147,7 @@ class StoryHistory:
     candidates (`link_stories`), so the stories are those of loading every active story.
     """
 
-    source: FrameStories | Any  # or tasks.story_index.StoredStories: story_ids_holding(keys), rows_of(ids)
+    source: FrameStories | Any  # or tasks.story_index.StoredStories: rows_holding(keys, ids), rows_of(ids)
     vocabulary: dict[str, int]  # documents per term over the recent drops
     documents: int  # documents those frequencies count
     first_day: date | None = None  # the drop's dates (none: no story is active)
@@ -154,7 +158,7 @@ class StoryHistory:
         """All rows of the active stories that hold one of `keys` or whose id is in `story_ids`."""
         if self.first_day is None:  # a drop without any date cannot say which stories are active
             return pl.DataFrame(schema=INDEX_SCHEMA)
-        rows = self.source.rows_of(self.source.story_ids_holding(keys) | set(story_ids))
+        rows = self.source.rows_holding(keys, story_ids)
         window = timedelta(days=self.window_days)
         last_day = self.last_day or self.first_day
         active = rows.filter(

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 INDEX_TABLE = "_story_index"
 VOCABULARY_TABLE = "_story_vocabulary"
 KEYS, ROWS = "keys.npy", "rows.npy"
-ROW_GROUP = 256  # rows per row group of a part: a lookup reads the groups holding its rows
+ROW_GROUP = 32  # rows per row group of a part: a lookup reads (and decodes) only the groups holding its rows
 _STORY_PREFIX = "#"  # story-id keys share the key space with words and @entities, which never start so
 INDEX_COLUMNS = STORY_INDEX.polars_schema(exclude=("run_id",))
 _FIX = "re-run that drop with --force to rebuild it"
@@ -189,33 +189,38 @@ class StoredStories:
     def __bool__(self) -> bool:
         return bool(self.segments)
 
-    def story_ids_holding(self, keys: Iterable[str]) -> set[str]:
-        wanted = np.unique(np.array([key_of(k) for k in keys], dtype=np.uint64))
-        found: set[str] = set()
-        if not len(wanted):
-            return found
-        for segment in self.segments:
-            rows = segment.rows_of_keys(wanted)
-            if len(rows):
-                frame = segment.read_rows(rows, ["story_id"])
-                if frame is not None:
-                    found.update(frame["story_id"].to_list())
-        return found
-
-    def rows_of(self, story_ids: Iterable[str]) -> pl.DataFrame:
-        ids = sorted(set(story_ids))
+    def rows_holding(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
+        """Every row of the stories that have a row holding one of `keys` (words, @entities) or whose id is
+        in `story_ids`. Each drop's matching rows are read once (the row groups holding them); a story's
+        rows in drops that hold none of the keys are then found by its id."""
+        named = set(story_ids)
+        wanted = np.unique(np.array([key_of(k) for k in keys] + [story_key(s) for s in named], dtype=np.uint64))
+        read: dict[int, np.ndarray] = {}
         frames = []
-        if ids:
-            wanted = np.unique(np.array([story_key(s) for s in ids], dtype=np.uint64))
-            for segment in self.segments:
-                rows = segment.rows_of_keys(wanted)
-                if len(rows):
-                    frame = segment.read_rows(rows)
-                    if frame is not None:  # a key collision reads a row of another story: keep the asked ones
-                        frames.append(frame.filter(pl.col("story_id").is_in(ids)).select(list(INDEX_COLUMNS)))
+        for i, segment in enumerate(self.segments):
+            rows = segment.rows_of_keys(wanted) if len(wanted) else np.empty(0, np.int64)
+            frame = segment.read_rows(rows) if len(rows) else None
+            if frame is not None:
+                read[i] = rows
+                frames.append(frame.select(list(INDEX_COLUMNS)))
+        found = sorted({s for f in frames for s in f["story_id"].to_list()})
+        more = np.unique(np.array([story_key(s) for s in found], dtype=np.uint64))
+        for i, segment in enumerate(self.segments):
+            rows = np.setdiff1d(segment.rows_of_keys(more), read.get(i, ()), assume_unique=True) if len(more) else []
+            frame = segment.read_rows(rows) if len(rows) else None
+            if frame is not None:
+                frames.append(frame.select(list(INDEX_COLUMNS)))
         if not frames:
             return pl.DataFrame(schema=INDEX_COLUMNS)
-        return pl.concat(frames, how="vertical_relaxed").cast(INDEX_COLUMNS)
+        rows = pl.concat(frames, how="vertical_relaxed").cast(INDEX_COLUMNS)
+        # a key collision reads a row of a story that holds no key: harmless (it is never a candidate), but
+        # a story-key collision could add a stranger's rows to a story, so only the stories found keep rows
+        return rows.filter(pl.col("story_id").is_in(found))
+
+    def rows_of(self, story_ids: Iterable[str]) -> pl.DataFrame:
+        """Every row of the given stories."""
+        ids = sorted(set(story_ids))
+        return self.rows_holding((), ids).filter(pl.col("story_id").is_in(ids))
 
 
 def recent_vocabulary(out_dir: Path, exclude_drop: str, settings: StorySettings) -> pl.DataFrame | None:
