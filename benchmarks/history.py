@@ -330,3 +330,44 @@ def bench_history(shared: Path, work: Path, logs: Path, sizes: list[int], bbc_hi
         "index_bytes_per_doc_max": max((r["index_bytes_per_doc"] or 0 for r in rows.values()), default=None),
     }
     return results
+
+
+def bench_story_history(work: Path, logs: Path, sizes: list[int]) -> dict:
+    """The sample drop against story histories of `sizes` synthetic stories (365 daily drops, all active):
+    wall, stories step seconds (run record), peak RSS of the process tree, size of `_story_index`."""
+    import shutil
+
+    from benchmarks.run import SAMPLE_DROP, end_to_end
+
+    sample = work / "raw-stories" / SAMPLE_DROP.name
+    if not sample.exists():
+        shutil.copytree(SAMPLE_DROP, sample)
+    results: dict = {"sizes": {}}
+    for size in sizes:
+        out = work / f"out-stories-{size}"
+        built = add_story_history(out, size, quiet=True) if size else {"seconds": 0.0}
+        run = end_to_end(f"stories-{size}-sample", sample, out, logs)
+        stages = run.get("stages", {})
+        index = out / "_story_index"
+        row = {
+            "build_seconds": round(built["seconds"], 1),
+            "ok": run.get("ok"),
+            "wall_seconds": run.get("wall_seconds"),
+            "stories_seconds": stages.get("stories", {}).get("seconds"),
+            "peak_rss_tree_mb": run.get("peak_rss_tree_mb"),
+            "story_index_mb": round(sum(p.stat().st_size for p in index.rglob("*") if p.is_file()) / 1e6, 1)
+            if index.exists()
+            else 0.0,
+        }
+        results["sizes"][str(size)] = row
+        print(f"  [{size:,} stories] {json.dumps(row)}", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+    rows = results["sizes"]
+    base, top = rows.get("0", {}), rows.get(str(max(sizes)), {})
+    results["targets"] = {
+        "sample_wall_vs_empty_story_history": round(top["wall_seconds"] / base["wall_seconds"], 3)
+        if base.get("wall_seconds") and top.get("wall_seconds")
+        else None,
+        "sample_peak_rss_tree_mb": top.get("peak_rss_tree_mb"),
+    }
+    return results
