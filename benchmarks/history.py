@@ -353,7 +353,7 @@ def bench_story_history(work: Path, logs: Path, sizes: list[int]) -> dict:
             "build_seconds": round(built["seconds"], 1),
             "ok": run.get("ok"),
             "wall_seconds": run.get("wall_seconds"),
-            "stories_seconds": stages.get("stories", {}).get("seconds"),
+            "stories_seconds": stages.get("wall_stories", {}).get("seconds"),
             "peak_rss_tree_mb": run.get("peak_rss_tree_mb"),
             "story_index_mb": round(sum(p.stat().st_size for p in index.rglob("*") if p.is_file()) / 1e6, 1)
             if index.exists()
