@@ -1,6 +1,7 @@
-"""Add N synthetic documents to an output folder's dedupe history, in the index's own format, fast.
+"""Add N synthetic documents (or stories) to an output folder's history, in the index's own format, fast.
 
     .venv/bin/python -m benchmarks.history OUT --docs N [--seed S]
+    .venv/bin/python -m benchmarks.history OUT --stories N     (stories active for a drop of 2016-03-15)
 
 Each synthetic document has a random MinHash signature and a unique random content hash, so it matches
 nothing real but costs a run exactly what a stored document costs (its keys are searched, its 32-bit
@@ -94,14 +95,127 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
     return {"docs": n_docs, "drops": n_drops, "seconds": seconds, "docs_per_second": n_docs / seconds if seconds else 0}
 
 
+STORY_VOCABULARY = 50_000  # distinct synthetic words; real words of the test fixtures are among them
+
+
+def _story_words(rng: np.random.Generator) -> list[str]:
+    """The vocabulary of synthetic stories, most frequent first: synthetic words with the words of the
+    committed articles (the sample drop, the test fixtures) at random ranks, so a real drop's words are
+    found in some stories, as rarely as their rank says."""
+    from tasks.stories import words
+
+    root = Path(__file__).resolve().parents[1]
+    real = sorted(
+        {w for p in sorted(root.glob("tests/fixtures/**/*.txt")) for w in words(p.read_text("utf-8", "replace"))}
+    )
+    vocabulary = [f"w{i}" for i in range(STORY_VOCABULARY - len(real))]
+    for word, rank in zip(real, rng.integers(0, STORY_VOCABULARY, size=len(real)).tolist(), strict=True):
+        vocabulary.insert(rank, word)
+    return vocabulary
+
+
+def add_story_history(
+    out: Path, n_stories: int, last_day: str = "2016-03-14", days: int = 365, seed: int = 0, quiet: bool = False
+) -> dict:
+    """Add n_stories synthetic stories to OUT's story history, one drop a day for `days` days up to
+    last_day (so all are active for a drop of the next day), in the stage's own format: per drop its
+    `_story_index` part and lookup, and its `_story_vocabulary`. Each story has 1-5 documents, ~120 terms
+    drawn by Zipf's law over 50,000 words and 6 entities of 20,000."""
+    import polars as pl
+    import pyarrow as pa
+
+    from tasks import story_index, write
+    from textdrops.schema import INTERNAL_TABLES, STORY_INDEX
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    vocabulary = _story_words(rng)
+    zipf = 1.0 / np.arange(1, len(vocabulary) + 1)
+    zipf /= zipf.sum()
+    end = np.datetime64(last_day)
+    per_day = np.diff(np.linspace(0, n_stories, days + 1).round().astype(int))
+    with index_lock(out):
+        for day_index, count in enumerate(per_day.tolist()):
+            day = end - np.timedelta64(days - 1 - day_index, "D")
+            drop_id = f"{PREFIX}stories-{day}"
+            n_terms = rng.integers(60, 181, size=count)
+            term_ids = rng.choice(len(vocabulary), size=int(n_terms.sum()), p=zipf)
+            weights = rng.random(len(term_ids)).astype(np.float32)
+            entity_ids = rng.integers(0, 20_000, size=6 * count)
+            documents = rng.integers(1, 6, size=count)
+            offsets = pa.array(np.r_[0, np.cumsum(n_terms)], pa.int32())
+            terms = pa.ListArray.from_arrays(
+                offsets,
+                pa.StructArray.from_arrays(
+                    [pa.array([vocabulary[i] for i in term_ids.tolist()], pa.string()), pa.array(weights)],
+                    names=["term", "weight"],
+                ),
+            )
+            entities = pa.ListArray.from_arrays(
+                pa.array(np.arange(0, 6 * count + 1, 6), pa.int32()),
+                pa.StructArray.from_arrays(
+                    [
+                        pa.array([f"Entity {i}" for i in entity_ids.tolist()], pa.string()),
+                        pa.array(np.ones(6 * count, np.int32)),
+                        pa.array(np.ones(6 * count, np.int32)),
+                    ],
+                    names=["name", "documents", "mentions"],
+                ),
+            )
+            index = pl.DataFrame(
+                {
+                    "story_id": [f"{drop_id}-{i:06d}" for i in range(count)],
+                    "drop_id": drop_id,
+                    "documents": documents,
+                    "first_date": pl.Series([day.item()] * count, dtype=pl.Date),
+                    "last_date": pl.Series([day.item()] * count, dtype=pl.Date),
+                    "terms": pl.Series(terms),
+                    "entities": pl.Series(entities),
+                    "sources": [["synthetic"]] * count,
+                    "headline": [f"synthetic story {i}" for i in range(count)],
+                    "headline_score": np.full(count, 0.5),
+                    "run_id": "synthetic",
+                }
+            ).select(STORY_INDEX.column_names)
+            folder = out / story_index.INDEX_TABLE / f"drop_id={drop_id}"
+            write.write_part(index, story_index.INDEX_TABLE, folder, 0, row_group_size=story_index.ROW_GROUP)
+            story_index.write_lookup(folder, index)
+            held = np.bincount(term_ids, minlength=len(vocabulary))
+            frequent = np.flatnonzero(held)
+            vocab = pl.DataFrame(
+                {
+                    "drop_id": drop_id,
+                    "term": [vocabulary[i] for i in frequent.tolist()],
+                    "documents": held[frequent].astype(np.int64),
+                    "drop_documents": int(documents.sum()),
+                    "run_id": "synthetic",
+                }
+            ).select(INTERNAL_TABLES[story_index.VOCABULARY_TABLE].column_names)
+            vocab_folder = out / story_index.VOCABULARY_TABLE / f"drop_id={drop_id}"
+            write.write_part(vocab, story_index.VOCABULARY_TABLE, vocab_folder, 0)
+            if not quiet:
+                print(f"stories: day {day_index + 1} / {days}", end="\r", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    return {"stories": n_stories, "drops": days, "seconds": seconds}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.history", description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path, help="output folder whose dedupe history grows (created if missing)")
-    parser.add_argument("--docs", type=int, required=True, help="synthetic documents to add")
+    parser.add_argument("out", type=Path, help="output folder whose history grows (created if missing)")
+    parser.add_argument("--docs", type=int, default=0, help="synthetic documents to add to the dedupe history")
+    parser.add_argument("--stories", type=int, default=0, help="synthetic stories to add, active around 2016-03-15")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
-    if args.docs < 1:
-        parser.error(f"--docs must be a positive number of documents, not {args.docs}")
+    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories):
+        parser.error("give a positive --docs (documents) or --stories (stories) to add")
+    if args.stories:
+        args.out.mkdir(parents=True, exist_ok=True)
+        built = add_story_history(args.out, args.stories, seed=args.seed)
+        print(
+            f"{args.out}: {built['stories']:,} synthetic stories in {built['drops']} drops ({built['seconds']:.1f} s)"
+        )
+    if not args.docs:
+        return 0
     add_history(args.out, args.docs, args.seed)
     docs, drops, size = dedupe_index.history_size(args.out)
     print(
@@ -214,5 +328,46 @@ def bench_history(shared: Path, work: Path, logs: Path, sizes: list[int], bbc_hi
             (r["sample"]["dedupe_wall_seconds"] or 0 for r in rows.values() if r["sample"].get("ok")), default=None
         ),
         "index_bytes_per_doc_max": max((r["index_bytes_per_doc"] or 0 for r in rows.values()), default=None),
+    }
+    return results
+
+
+def bench_story_history(work: Path, logs: Path, sizes: list[int]) -> dict:
+    """The sample drop against story histories of `sizes` synthetic stories (365 daily drops, all active):
+    wall, stories step seconds (run record), peak RSS of the process tree, size of `_story_index`."""
+    import shutil
+
+    from benchmarks.run import SAMPLE_DROP, end_to_end
+
+    sample = work / "raw-stories" / SAMPLE_DROP.name
+    if not sample.exists():
+        shutil.copytree(SAMPLE_DROP, sample)
+    results: dict = {"sizes": {}}
+    for size in sizes:
+        out = work / f"out-stories-{size}"
+        built = add_story_history(out, size, quiet=True) if size else {"seconds": 0.0}
+        run = end_to_end(f"stories-{size}-sample", sample, out, logs)
+        stages = run.get("stages", {})
+        index = out / "_story_index"
+        row = {
+            "build_seconds": round(built["seconds"], 1),
+            "ok": run.get("ok"),
+            "wall_seconds": run.get("wall_seconds"),
+            "stories_seconds": stages.get("wall_stories", {}).get("seconds"),
+            "peak_rss_tree_mb": run.get("peak_rss_tree_mb"),
+            "story_index_mb": round(sum(p.stat().st_size for p in index.rglob("*") if p.is_file()) / 1e6, 1)
+            if index.exists()
+            else 0.0,
+        }
+        results["sizes"][str(size)] = row
+        print(f"  [{size:,} stories] {json.dumps(row)}", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+    rows = results["sizes"]
+    base, top = rows.get("0", {}), rows.get(str(max(sizes)), {})
+    results["targets"] = {
+        "sample_wall_vs_empty_story_history": round(top["wall_seconds"] / base["wall_seconds"], 3)
+        if base.get("wall_seconds") and top.get("wall_seconds")
+        else None,
+        "sample_peak_rss_tree_mb": top.get("peak_rss_tree_mb"),
     }
     return results

@@ -54,6 +54,10 @@ BBC, 5M synthetic documents and the BBC re-crawl (are the 2,094 mapped copies fl
 their BBC originals?). Targets: 2,000-file drop at 10M <= 1.25x its wall at 0, tree <= 2 GB; sample
 dedupe <= 2 s; index <= 1 KB per document.
 
+Story history (`--stories-only`, results/story_history.json): `benchmarks.history.bench_story_history`
+runs the sample drop against 0 and 100,000 synthetic active stories (`--story-sizes`; 365 daily drops):
+wall, stories step seconds, peak RSS of the process tree. Target: <= 1.25x the empty history, <= 2 GB.
+
 Adversarial inputs (`benchmarks.adversarial.measure`; `--adversarial-mb`, 0 skips it): hostile documents
 (lines ending in a hyphen, many short lines, one long line, a paragraph repeated, tables, lists,
 datelines, mojibake ...) at 2 MB and 4 MB: MB/s of cleanup and of the pipeline's load + prepare step on
@@ -761,6 +765,24 @@ def run_report_section(drops: int) -> int:
     return 0
 
 
+def run_story_history_section(sizes: list[int]) -> dict:
+    """The story-history section (benchmarks/history.py), written to results/story_history.json."""
+    from benchmarks.history import bench_story_history
+
+    print("Story history", flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="textdrops-bench-stories-") as tmp:
+        work = Path(tmp)
+        history = bench_story_history(work, work / "logs", sizes)
+    history |= {"machine": machine(), "seconds": round(time.perf_counter() - started, 1)}
+    history["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    path = RESULTS.with_name("story_history.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(history, indent=2, default=str) + "\n")
+    print(f"story history targets: {history['targets']}; written to {path.relative_to(ROOT)}", flush=True)
+    return history
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="use only the first N Reuters files everywhere")
@@ -802,9 +824,18 @@ def main(argv: list[str] | None = None) -> int:
         "written to results/report.json",
     )
     parser.add_argument("--report-drops", type=int, default=10_000, help="drops of the run-report section")
+    parser.add_argument(
+        "--stories-only",
+        action="store_true",
+        help="run only the story-history section: the sample drop against 0 and 100,000 synthetic active stories",
+    )
+    parser.add_argument("--story-sizes", default="0,100000", help="synthetic story history sizes (default 0,100000)")
     args = parser.parse_args(argv)
     if args.report_only:
         return run_report_section(args.report_drops)
+    if args.stories_only:  # needs no shared corpus: the sample drop and synthetic stories
+        run_story_history_section([int(x) for x in args.story_sizes.split(",")])
+        return 0
     shared = shared_folder()
     reuters_full = shared / "corpora" / "reuters21578"
     if not (reuters_full / "manifest.csv").is_file():

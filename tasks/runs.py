@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import textdrops
 from tasks import write
 from textdrops.config import Settings
+from textdrops.damaged import read_parts
 from textdrops.faults import crash_point
 from textdrops.schema import RUNS, STORIES
 from textdrops.staging import COMMIT_MARKER, STAGING, RunContext, live_partition
@@ -207,14 +208,7 @@ def read_runs(out_dir: Path, columns: list[str] | None = None, drop_id: str | No
     else:
         folder = live_partition(out_dir, RUNS.name, drop_id)
         paths = sorted(p for p in folder.iterdir() if p.suffix == ".parquet") if folder.is_dir() else []
-    frames = []
-    for path in paths:
-        try:
-            frames.append(pl.read_parquet(path, columns=columns, glob=False))
-        except Exception as exc:  # noqa: BLE001  (polars raises several error types for a damaged file)
-            log.warning(
-                "skipping unreadable run record %s (%s: %s); delete it to silence this", path, type(exc).__name__, exc
-            )
+    frames = read_parts(paths, "run record", "delete it to silence this", columns)
     return pl.concat(frames, how="diagonal_relaxed") if frames else None  # files of earlier versions: fewer columns
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks import clean, dedupe, dedupe_index, entities, minhash, write
+from tasks import clean, dedupe, dedupe_index, entities, minhash, story_index, write
 from tasks import dates as dates_stage
 from tasks import stories as stories_stage
 from tasks.load import InputFile, drop_date_of, join_manifest, load_batch
@@ -287,9 +287,8 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
     history = stories_stage.load_story_history(
         ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
     )
-    result = stories_stage.link_stories(
-        ctx.drop_id, docs, ents, history, settings, stories_stage.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
-    )
+    duplicates_of = story_index.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
+    result = stories_stage.link_stories(ctx.drop_id, docs, ents, history, settings, duplicates_of)
     story_of = result.assignments
     for part in doc_parts:  # each part rewritten whole under its own name (write_parquet: temp file + rename)
         frame = (
@@ -304,9 +303,9 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
     write.write_part(stories, "stories", ctx.staged("stories"), 0, keep_empty=True)
     for table, frame in (("_story_index", result.index), ("_story_vocabulary", result.vocabulary)):
         declared = INTERNAL_TABLES[table]
-        write.write_part(
-            frame.with_columns(**per_run).select(declared.column_names), table, ctx.staged(table), 0, keep_empty=True
-        )
+        rows = frame.with_columns(**per_run).select(declared.column_names)
+        write.write_part(rows, table, ctx.staged(table), 0, keep_empty=True, row_group_size=story_index.ROW_GROUP)
+    story_index.write_lookup(ctx.staged("_story_index"), result.index)
     largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
     stats.lap("stories")
     return StoriesResult(result.stats, largest.head(10).to_dicts(), stats)

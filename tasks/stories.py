@@ -36,11 +36,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
-from tasks import write
+from tasks import story_index
 from textdrops.config import StorySettings
 from textdrops.schema import STORIES, STORY_INDEX
 
@@ -105,13 +106,65 @@ class _Story:
         return 0
 
 
+class FrameStories:
+    """Story summaries held in memory (`_story_index` rows of other drops), looked up as the stored ones are
+    (`tasks.story_index.StoredStories`): for tests and evaluations."""
+
+    def __init__(self, index: pl.DataFrame) -> None:
+        self.index = index.select(list(INDEX_SCHEMA))
+
+    def story_ids_holding(self, keys: Iterable[str]) -> set[str]:
+        """Stories with a row holding one of `keys` (words, @entities)."""
+        keys = sorted(set(keys))
+        if not keys or not self.index.height:
+            return set()
+        terms = self.index.select("story_id", key=pl.col("terms")).explode("key")
+        entities = self.index.select("story_id", key=pl.col("entities")).explode("key")
+        pairs = pl.concat(
+            [
+                terms.select("story_id", key=pl.col("key").struct.field("term")),
+                entities.select("story_id", key=_ENTITY_PREFIX + pl.col("key").struct.field("name").str.to_lowercase()),
+            ]
+        )
+        return set(pairs.filter(pl.col("key").is_in(keys))["story_id"].to_list())
+
+    def rows_of(self, story_ids: Iterable[str]) -> pl.DataFrame:
+        """Every row of the given stories."""
+        return self.index.filter(pl.col("story_id").is_in(sorted(set(story_ids))))
+
+    def rows_holding(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
+        """Every row of the stories holding one of `keys` or named in `story_ids`."""
+        return self.rows_of(self.story_ids_holding(keys) | set(story_ids))
+
+
 @dataclass(frozen=True)
 class StoryHistory:
-    """What a run knows of other drops: their active stories' summaries and recent document frequencies."""
+    """What a run knows of other drops: their stories' summaries, looked up by key, and recent document
+    frequencies.
 
-    index: pl.DataFrame  # _story_index rows of active stories (all their drops' contributions)
+    A run never loads every story: `active_rows` gives the active stories (a date within window_days of
+    the drop's dates) that hold one of the keys its documents pick candidates by, and only those could be
+    candidates (`link_stories`), so the stories are those of loading every active story.
+    """
+
+    source: FrameStories | Any  # or tasks.story_index.StoredStories: rows_holding(keys, ids), rows_of(ids)
     vocabulary: dict[str, int]  # documents per term over the recent drops
     documents: int  # documents those frequencies count
+    first_day: date | None = None  # the drop's dates (none: no story is active)
+    last_day: date | None = None
+    window_days: int = 365
+
+    def active_rows(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
+        """All rows of the active stories that hold one of `keys` or whose id is in `story_ids`."""
+        if self.first_day is None:  # a drop without any date cannot say which stories are active
+            return pl.DataFrame(schema=INDEX_SCHEMA)
+        rows = self.source.rows_holding(keys, story_ids)
+        window = timedelta(days=self.window_days)
+        last_day = self.last_day or self.first_day
+        active = rows.filter(
+            (pl.col("last_date") >= self.first_day - window) & (pl.col("first_date") <= last_day + window)
+        )["story_id"].unique()
+        return rows.filter(pl.col("story_id").is_in(active.implode()))
 
 
 @dataclass(frozen=True)
@@ -126,7 +179,7 @@ class StoryResult:
 
 
 def empty_history() -> StoryHistory:
-    return StoryHistory(pl.DataFrame(schema=INDEX_SCHEMA), {}, 0)
+    return StoryHistory(FrameStories(pl.DataFrame(schema=INDEX_SCHEMA)), {}, 0)
 
 
 INDEX_SCHEMA = STORY_INDEX.polars_schema(exclude=("run_id",))
@@ -448,11 +501,11 @@ class _Linker:
         return sid
 
 
-def _history_stories(history: StoryHistory) -> list[tuple[_Story, int]]:
-    """Active stories of other drops, their contributions summed, with their documents."""
+def _history_stories(rows: pl.DataFrame) -> list[tuple[_Story, int]]:
+    """Stories of other drops (all their `_story_index` rows), their contributions summed, with their documents."""
     stories: dict[str, _Story] = {}
     sizes: Counter[str] = Counter()
-    for row in history.index.sort("story_id", "drop_id").iter_rows(named=True):
+    for row in rows.sort("story_id", "drop_id").iter_rows(named=True):
         story = stories.setdefault(row["story_id"], _Story(row["story_id"]))
         sizes[row["story_id"]] += row["documents"]
         for item in row["terms"] or []:
@@ -510,16 +563,24 @@ def link_stories(
     idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
     linker = _Linker(settings, idf, math.log(n + 1) + 1.0, df)
     linker.index_distinctive(drop_df)
-    for story, size in _history_stories(history):
+    term_vectors = [linker.term_vector(c) for c in term_counts]
+    del term_counts  # the counts of every document are not needed once their vectors exist
+    entity_vectors = [linker.entity_vector(keys) for keys in entity_keys]
+    # a story of another drop can only be a candidate of a document posted under one of the document's top
+    # keys, so it must hold one; and a document whose id names a story rejoins it (see _Linker.link)
+    wanted: set[str] = set()
+    for terms, ents in zip(term_vectors, entity_vectors, strict=True):
+        wanted.update(linker._top_keys(terms))
+        wanted.update(linker._top_keys(ents))
+    loaded = history.active_rows(wanted, doc_ids)
+    for story, size in _history_stories(loaded):
         linker.add_history(story)
         linker.sizes[story.story_id] = size
 
     days = kept["reference_date"].to_list()
-    term_vectors = [linker.term_vector(c) for c in term_counts]
-    del term_counts  # the counts of every document are not needed once their vectors exist
     story_of: dict[str, str] = {}
-    for row, (doc_id, day, keys) in enumerate(zip(doc_ids, days, entity_keys, strict=True)):
-        story_of[doc_id] = linker.link(row, doc_id, day, term_vectors[row], linker.entity_vector(keys))
+    for row, (doc_id, day) in enumerate(zip(doc_ids, days, strict=True)):
+        story_of[doc_id] = linker.link(row, doc_id, day, term_vectors[row], entity_vectors[row])
 
     # duplicates take their kept copy's story: in this drop, or (cross-drop) as looked up by the caller
     duplicate_stories = duplicate_stories or {}
@@ -539,8 +600,12 @@ def link_stories(
         new_stories=sum(1 for s in touched if not s.from_history),
         history_stories=sum(1 for s in linker.stories.values() if s.from_history),
     )
+    # a story's row adds its whole history: the stories of duplicates whose kept copy is in another drop
+    # may lie outside the window, so their rows are looked up by id
+    unloaded = set(assignments["story_id"].drop_nulls().to_list()) - set(loaded["story_id"].to_list())
+    earlier = pl.concat([loaded, history.source.rows_of(unloaded)], how="vertical_relaxed") if unloaded else loaded
     index, stories = _summaries(
-        drop_id, docs, kept, assignments, linker, term_vectors, mentions, display, history, settings
+        drop_id, docs, kept, assignments, linker, term_vectors, mentions, display, earlier, settings
     )
     stats.stories_touched = stories.height
     vocabulary = pl.DataFrame(
@@ -568,7 +633,7 @@ def _summaries(
     term_vectors: list[dict[str, float]],
     mentions: pl.DataFrame,
     display: dict[str, str],
-    history: StoryHistory,
+    history_rows: pl.DataFrame,
     settings: StorySettings,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """This drop's `_story_index` rows (its contribution per story) and `stories` rows (as of this run)."""
@@ -647,7 +712,7 @@ def _summaries(
     without_terms = [c for c in INDEX_SCHEMA if c != "terms"]
     earlier: dict[str, list[dict]] = {}
     for row in (
-        history.index.filter(pl.col("story_id").is_in(index["story_id"].implode()))
+        history_rows.filter(pl.col("story_id").is_in(index["story_id"].implode()))
         .select(without_terms)
         .iter_rows(named=True)
     ):
@@ -705,59 +770,29 @@ def history_from_frames(
         index = pl.concat(index, how="vertical_relaxed") if index else pl.DataFrame(schema=INDEX_SCHEMA)
     if isinstance(vocabulary, list):
         vocabulary = pl.concat(vocabulary, how="vertical_relaxed") if vocabulary else None
-    if first_day is None:  # a drop without any date cannot say which stories are active: it starts afresh
-        index = index.clear()
-    elif index.height:
-        window = timedelta(days=settings.window_days)
-        last_day = last_day or first_day
-        active = index.filter(
-            (pl.col("last_date") >= first_day - window) & (pl.col("first_date") <= last_day + window)
-        )["story_id"].unique()
-        index = index.filter(pl.col("story_id").is_in(active.implode()))
-    terms: dict[str, int] = {}
-    documents = 0
-    if vocabulary is not None and vocabulary.height:
-        recent = sorted(set(vocabulary["drop_id"].to_list()))[-settings.vocabulary_drops :]
-        recent_rows = vocabulary.filter(pl.col("drop_id").is_in(recent))
-        documents = int(recent_rows.group_by("drop_id").agg(pl.col("drop_documents").first())["drop_documents"].sum())
-        summed = recent_rows.group_by("term").agg(pl.col("documents").sum())
-        terms = dict(zip(summed["term"].to_list(), summed["documents"].to_list(), strict=True))
-    return StoryHistory(index.select(list(INDEX_SCHEMA)), terms, documents)
+    terms, documents = _document_frequencies(vocabulary, settings)
+    return StoryHistory(FrameStories(index), terms, documents, first_day, last_day, settings.window_days)
 
 
-# --- reading the stories of earlier drops from the output folder ---------------------------------------
-
-
-def _story_parts(out_dir: Path, table: str, exclude_drop: str) -> list[Path]:
-    root = out_dir / table
-    if not root.exists():
-        return []
-    return [p for p in sorted(root.glob("drop_id=*/*.parquet")) if p.parent.name != f"drop_id={exclude_drop}"]
+def _document_frequencies(vocabulary: pl.DataFrame | None, settings: StorySettings) -> tuple[dict[str, int], int]:
+    """Documents per term over the latest `vocabulary_drops` drops of `_story_vocabulary` rows, and how many
+    documents those drops hold."""
+    if vocabulary is None or not vocabulary.height:
+        return {}, 0
+    recent = sorted(set(vocabulary["drop_id"].to_list()))[-settings.vocabulary_drops :]
+    recent_rows = vocabulary.filter(pl.col("drop_id").is_in(recent))
+    documents = int(recent_rows.group_by("drop_id").agg(pl.col("drop_documents").first())["drop_documents"].sum())
+    summed = recent_rows.group_by("term").agg(pl.col("documents").sum())
+    return dict(zip(summed["term"].to_list(), summed["documents"].to_list(), strict=True)), documents
 
 
 def load_story_history(
     out_dir: Path, drop_id: str, first_day: date | None, last_day: date | None, settings: StorySettings
 ) -> StoryHistory:
-    """Active stories and recent document frequencies of every other drop already processed."""
-    index_parts = _story_parts(out_dir, "_story_index", drop_id)
-    vocab_parts = _story_parts(out_dir, "_story_vocabulary", drop_id)
-    if not index_parts:
+    """The stories of every other drop already processed, to be looked up by key, and the recent document
+    frequencies (`tasks.story_index`)."""
+    stored = story_index.StoredStories(out_dir, drop_id)
+    if not stored:
         return empty_history()
-    index = pl.read_parquet(index_parts, hive_partitioning=False, glob=False).select(list(INDEX_SCHEMA))
-    vocabulary = pl.read_parquet(vocab_parts, hive_partitioning=False, glob=False) if vocab_parts else []
-    return history_from_frames(index, vocabulary, first_day, settings, last_day)
-
-
-def stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> dict[str, str]:
-    """Stories of the kept documents in other drops that some of this drop's rows duplicate."""
-    wanted = docs.filter(pl.col("duplicate_of_drop").is_not_null() & (pl.col("duplicate_of_drop") != drop_id))
-    found: dict[str, str] = {}
-    for other in sorted(set(wanted["duplicate_of_drop"].to_list())):
-        parts = sorted(write.live_partition(out_dir, "documents", other).glob("*.parquet"))
-        if not parts:
-            continue
-        frame = pl.scan_parquet(parts, hive_partitioning=False, missing_columns="insert", glob=False)
-        ids = wanted.filter(pl.col("duplicate_of_drop") == other)["cluster_id"].implode()
-        rows = frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "story_id").collect()
-        found.update({d: s for d, s in rows.iter_rows() if s is not None})
-    return found
+    terms, documents = _document_frequencies(story_index.recent_vocabulary(out_dir, drop_id, settings), settings)
+    return StoryHistory(stored, terms, documents, first_day, last_day, settings.window_days)

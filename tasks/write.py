@@ -98,13 +98,13 @@ def to_arrow(frame: pl.DataFrame, table: Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=table.arrow_schema)
 
 
-def write_parquet(arrow: pa.Table, path: Path) -> None:
+def write_parquet(arrow: pa.Table, path: Path, row_group_size: int | None = None) -> None:
     """Write to a temporary name and rename, so the final name only ever holds a whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     # random values (MinHash signatures) only grow with a dictionary
     dictionary = [name for name in arrow.column_names if name != "signature"]
-    pq.write_table(arrow, tmp, compression="zstd", use_dictionary=dictionary)
+    pq.write_table(arrow, tmp, compression="zstd", use_dictionary=dictionary, row_group_size=row_group_size)
     fsync_path(tmp)
     os.replace(tmp, path)
 
@@ -117,7 +117,14 @@ def write_text_atomically(path: Path, text: str) -> None:
     fsync_path(path.parent)
 
 
-def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int | str, keep_empty: bool = False) -> int:
+def write_part(
+    frame: pl.DataFrame,
+    table: str,
+    folder: Path,
+    part: int | str,
+    keep_empty: bool = False,
+    row_group_size: int | None = None,
+) -> int:
     """Write one part of `table` into `folder` (part: a batch number or a part name, see
     `textdrops.staging.part_name`); returns the rows written.
 
@@ -127,7 +134,7 @@ def write_part(frame: pl.DataFrame, table: str, folder: Path, part: int | str, k
         return 0
     declared = TABLES.get(table) or INTERNAL_TABLES.get(table)
     arrow = to_arrow(frame, declared) if declared else frame.to_arrow()
-    write_parquet(arrow, folder / part_name(part))
+    write_parquet(arrow, folder / part_name(part), row_group_size)
     return arrow.num_rows
 
 

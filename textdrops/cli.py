@@ -330,7 +330,14 @@ def _stories(args: argparse.Namespace) -> int:
         print(f"No stories yet under {out}/stories.")
         return 0
     since = date.fromisoformat(args.since) if args.since else None
-    rows = pl.concat([pl.read_parquet(f, hive_partitioning=False, glob=False) for f in files], how="diagonal_relaxed")
+    from textdrops.damaged import read_parts
+
+    # a damaged part (a zero-byte file after a power cut) costs its rows, with a warning naming it
+    frames = read_parts(files, "stories part", "re-run its drop with --force to rebuild it")
+    if not frames:
+        print(f"No readable stories under {out}/stories.")
+        return 0
+    rows = pl.concat(frames, how="diagonal_relaxed")
     # a story's latest row (greatest commit_seq) is its current state; run_id orders rows of a folder that no
     # run of this version has upgraded yet
     latest = ["commit_seq", "run_id"] if "commit_seq" in rows.columns else ["run_id"]

@@ -190,3 +190,68 @@ def test_run_summary_lists_the_largest_stories(seeds_and_unrelated):
     lines = [line for line in markdown.splitlines() if line.startswith("| ") and "headline" not in line]
     assert "## Largest stories" in markdown and len(lines) == 2
     assert lines[0].startswith(f"| {largest[0]['headline']} | 2016-03-15 .. 2016-03-15 | 2 | 2 |")
+
+
+def _latest_story_rows(out: Path) -> pl.DataFrame:
+    return (
+        pl.read_parquet(sorted((out / "stories").glob("drop_id=*/*.parquet")), hive_partitioning=False, glob=False)
+        .sort("run_id", descending=True)
+        .unique("story_id", keep="first")
+    )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_late_copy_of_an_article_leaves_its_story_row_whole(tmp_path, capsys):
+    """A copy a year later takes the story of its kept copy, outside the window: the story's row still adds
+    every earlier drop (documents, drops, first date, headline)."""
+    from flows.process_drop import process_drop
+    from textdrops.cli import main
+
+    out = tmp_path / "processed"
+    seeds = {name: (SEEDS / name).read_text(encoding="utf-8") for name in (SEED_0, SEED_1)}
+    sample = make_drop(tmp_path / "raw", "2016-03-15", seeds)
+    late = make_drop(tmp_path / "raw", "2017-06-01", {"recrawl.txt": seeds[SEED_0]})
+    process_drop(drop=str(sample), out_dir=str(out), trigger="test")
+    process_drop(drop=str(late), out_dir=str(out), trigger="test")
+
+    row = pl.read_parquet(out / "stories" / "drop_id=2017-06-01" / "part-00000.parquet").row(0, named=True)
+    assert (row["documents"], row["drop_documents"], row["is_new"]) == (3, 1, False)
+    assert row["drops"] == ["2016-03-15", "2017-06-01"]
+    first = pl.read_parquet(out / "stories" / "drop_id=2016-03-15" / "part-00000.parquet")["first_date"][0]
+    assert row["first_date"] == first and first.year == 2016 and "Putin" in row["headline"]
+    assert main(["stories", "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "Top 1 of 1 stories" in shown and "Putin" in shown
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_damaged_story_file_costs_that_file_with_a_warning_not_later_runs(tmp_path, capsys, caplog):
+    from flows.process_drop import process_drop
+    from textdrops.cli import main
+
+    out = tmp_path / "processed"
+    seeds = {name: (SEEDS / name).read_text(encoding="utf-8") for name in (SEED_0, SEED_1)}
+    process_drop(drop=str(make_drop(tmp_path / "raw", "2016-03-15", seeds)), out_dir=str(out), trigger="test")
+    damaged = [  # what a power cut may leave: zero-byte parts
+        out / table / "drop_id=2016-03-15" / "part-00000.parquet"
+        for table in ("_story_index", "_story_vocabulary", "documents", "stories")
+    ]
+    for part in damaged:
+        part.write_bytes(b"")
+    unrelated = (FIXTURES / "clean" / UNRELATED).read_text(encoding="utf-8")
+    later = make_drop(tmp_path / "raw", "2016-03-16", {"recrawl.txt": seeds[SEED_0], UNRELATED: unrelated})
+    with caplog.at_level("WARNING"):
+        state = process_drop(drop=str(later), out_dir=str(out), trigger="test")
+    assert state["status"] == "succeeded"
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    for part in damaged[:3]:
+        assert str(part) in warned
+    docs = pl.read_parquet(out / "documents" / "drop_id=2016-03-16" / "part-00000.parquet")
+    assert docs["story_id"].null_count() == 0  # the copy's kept copy is unreadable: it starts its own story
+
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert main(["stories", "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert str(damaged[3]) in "\n".join(r.getMessage() for r in caplog.records)
+    assert "Top 2 of 2 stories" in shown and "Time Warner" in shown
