@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tasks import steps
 from tasks.clean import clean_document
-from tasks.load import discover
+from tasks.discover import discover
 from textdrops.config import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "adversarial.json"

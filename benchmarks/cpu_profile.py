@@ -256,7 +256,7 @@ def textdrops_run_record(command: list[str]) -> dict | None:
     rest = command[command.index("run") + 1 :]
     out = Path(rest[rest.index("--out") + 1])
     drop = next(a for i, a in enumerate(rest) if not a.startswith("-") and (i == 0 or rest[i - 1] != "--out"))
-    from tasks.load import drop_id_of
+    from tasks.discover import drop_id_of
 
     return run_record(out, drop_id_of(Path(drop).resolve()))
 

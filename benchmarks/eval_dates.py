@@ -492,7 +492,8 @@ def through_pipeline(docs: Sequence[GoldDocument], work: Path, with_title: bool 
     """Load, clean, reference dates and dedupe statuses of ``docs`` as one drop, by the pipeline's own
     functions in this process (``tasks.steps`` load/prepare/dedupe steps, without Prefect)."""
     from tasks import steps
-    from tasks.load import discover, read_manifest
+    from tasks.discover import discover
+    from tasks.manifest import read_manifest
     from textdrops.config import Settings
     from textdrops.staging import RunContext
 

@@ -43,7 +43,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from tasks import dedupe, minhash, steps, write
-from tasks.load import discover_drop, drop_id_of
+from tasks.discover import discover_drop, drop_id_of
 from textdrops.config import MinHashConfig, Settings
 
 SEED = 20160314

@@ -39,7 +39,8 @@ from pathlib import Path
 import polars as pl
 
 from tasks import steps, stories
-from tasks.load import discover, read_manifest, split_batches
+from tasks.discover import discover, split_batches
+from tasks.manifest import read_manifest
 from textdrops.config import Settings
 from textdrops.staging import RunContext
 

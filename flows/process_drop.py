@@ -19,8 +19,8 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
 from tasks import isolation
+from tasks.discover import drop_id_of
 from tasks.entities import warm_up as warm_up_ner
-from tasks.load import drop_id_of
 from tasks.prefect_tasks import (
     annotate_task,
     commit_task,

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.load import drop_date_of, fingerprint, listing
+from tasks.discover import drop_date_of, fingerprint, listing
 from tasks.runs import successful_fingerprints
 
 READY_MARKERS = ("_SUCCESS", "_READY")

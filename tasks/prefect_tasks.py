@@ -13,8 +13,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import isolation
+from tasks.discover import DiscoveredDrop, discover_drop
 from tasks.entities import NUMERIC_LABELS
-from tasks.load import DiscoveredDrop, InputFile, discover_drop
+from tasks.load import InputFile
 from tasks.steps import (
     AnnotatedBatch,
     DedupeResult,

@@ -30,7 +30,7 @@ from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, RO
 from textdrops.stopping import cancel_message, cancel_signal
 
 if TYPE_CHECKING:  # the steps import every stage; reading the runs table needs none of them
-    from tasks.load import DiscoveredDrop
+    from tasks.discover import DiscoveredDrop
     from tasks.steps import AnnotatedBatch, DedupeResult, LoadedBatch, PreparedBatch
 
 log = logging.getLogger(__name__)

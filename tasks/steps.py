@@ -20,7 +20,9 @@ import polars as pl
 from tasks import clean, dedupe, dedupe_index, entities, minhash, story_index, write
 from tasks import dates as dates_stage
 from tasks import stories as stories_stage
-from tasks.load import InputFile, drop_date_of, join_manifest, load_batch
+from tasks.discover import drop_date_of
+from tasks.load import InputFile, load_batch
+from tasks.manifest import join_manifest
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
 from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES

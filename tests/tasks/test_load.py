@@ -7,17 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.load import (
-    InputFile,
-    ManifestError,
-    Quarantined,
-    decode,
-    discover,
-    drop_date_of,
-    load_batch,
-    read_manifest,
-    split_batches,
-)
+from tasks.discover import discover, drop_date_of, split_batches
+from tasks.load import InputFile, Quarantined, decode, load_batch
+from tasks.manifest import ManifestError, read_manifest
 from tests.conftest import make_drop
 
 TEXT = "Putin said on Monday that “the main part” of the forces — not all — would leave. Café naïve."
@@ -188,10 +180,10 @@ def test_a_symlinked_manifest_is_refused_not_followed(tmp_path):
 
 def test_a_manifest_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     drop = make_drop(tmp_path, "drop", {"a.txt": TEXT, "manifest.csv": "file,title\n" + "a.txt,A\n" * 100})
-    monkeypatch.setattr("tasks.load.MAX_MANIFEST_BYTES", 500)
+    monkeypatch.setattr("tasks.manifest.MAX_MANIFEST_BYTES", 500)
     with pytest.raises(ManifestError, match="larger than the manifest limit of 500 bytes"):
         read_manifest(drop)
-    monkeypatch.setattr("tasks.load.MAX_MANIFEST_BYTES", 5_000)
+    monkeypatch.setattr("tasks.manifest.MAX_MANIFEST_BYTES", 5_000)
     assert read_manifest(drop)[0]["file"].to_list() == ["a.txt"]
 
 

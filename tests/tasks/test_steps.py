@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks import steps
-from tasks.load import discover
+from tasks.discover import discover
 from textdrops.config import Settings
 
 STORY = (
