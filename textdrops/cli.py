@@ -199,8 +199,7 @@ def _run_flow(args: argparse.Namespace, drop: Path, started: list) -> int:
     server = TemporaryServer.start_if_needed()  # first: its boot overlaps the imports below
     if server:
         started.append(server)
-    from tasks.discover import DropNameError
-    from tasks.load import drop_id_of  # after the server's start: this imports polars
+    from tasks.discover import DropNameError, drop_id_of  # after the server's start: this imports polars
 
     try:
         drop_id_of(drop)

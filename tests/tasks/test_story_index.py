@@ -15,6 +15,7 @@ import pytest
 from benchmarks.eval_stories import processed_drop
 from benchmarks.history import add_story_history
 from tasks import steps, stories, story_index
+from tasks.runs import take_commit_seq
 from tasks.write import commit_partitions
 from tests.conftest import FIXTURES, SEEDS, make_drop
 from textdrops.config import Settings
@@ -47,7 +48,8 @@ def _run_without_prefect(drop: Path, out: Path) -> None:
     """A drop through the pipeline's own step functions and commit, as a flow run writes it (no Prefect
     server: the module's history does not wait for one)."""
     processed_drop(drop, out)  # stages documents and entities under out/_staging/eval
-    ctx = RunContext("eval", str(drop), drop.name, dataclasses.replace(Settings(), out_dir=out))
+    settings = dataclasses.replace(Settings(), out_dir=out)
+    ctx = RunContext("eval", str(drop), drop.name, settings, commit_seq=take_commit_seq(out))  # as the flow does
     steps.stories_drop(ctx)
     record = {
         "run_id": "eval", "flow_run_id": None, "drop_id": drop.name, "drop_path": str(drop),
@@ -56,7 +58,7 @@ def _run_without_prefect(drop: Path, out: Path) -> None:
         "status": "succeeded", "error": None, "files_seen": 2, "docs_kept": 2, "docs_exact_duplicate": 0,
         "docs_near_duplicate": 0, "files_quarantined": 0, "quarantine_reasons": {},
         "chars_removed": {}, "lines_removed": {}, "n_entities": 0, "n_dates": 0, "n_batches": 1,
-        "stage_seconds": {}, "versions": {}, "config_hash": "abc", "config": "{}",
+        "stage_seconds": {}, "versions": {}, "config_hash": "abc", "config": "{}", "commit_seq": ctx.commit_seq,
     }  # fmt: skip
     commit_partitions(out, "eval", drop.name, record)
 
