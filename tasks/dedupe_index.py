@@ -33,7 +33,7 @@ import polars as pl
 
 from tasks.minhash import band_keys as bands_of
 from textdrops.config import MinHashConfig
-from textdrops.durable import fsync_path
+from textdrops.durable import fsync_path, write_text_durably
 from textdrops.faults import crash_point
 from textdrops.schema import dedupe_index_entries
 
@@ -125,7 +125,7 @@ def write_segment(
     _save(folder / "keys.npy", (packed >> np.uint64(32)).astype(np.uint32))
     _save(folder / "rows.npy", (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32))
     meta = {"drop_id": drop_id, "docs": n, "signature_kind": cfg.signature_kind()}
-    _write_json_durably(folder / "segment.json", meta)
+    write_text_durably(folder / "segment.json", json.dumps(meta))
     fsync_path(folder)
     return n
 
@@ -148,16 +148,6 @@ def write_drop_segment(folder: Path, drop_id: str, kept: pl.DataFrame, cfg: MinH
         signatures,
         cfg,
     )
-
-
-def _write_json_durably(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
 
 
 # --- the manifest ------------------------------------------------------------------------------------------
@@ -209,7 +199,7 @@ def write_manifest(out_dir: Path, segments: list[Segment]) -> None:
     data = {"format": FORMAT, "segments": [s.__dict__ for s in segments]}
     root = index_root(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    _write_json_durably(root / MANIFEST, data)
+    write_text_durably(root / MANIFEST, json.dumps(data))
 
 
 def segment_name(drop_id: str, run_id: str) -> str:
@@ -240,7 +230,7 @@ def stage_manifest(out_dir: Path, drop_id: str, staged: Path, name: str, manifes
     the live manifest it was computed from, so the commit puts it in place with a rename and writes nothing.
     The caller holds the index lock (the live manifest cannot change before its commit)."""
     segments = _next_segments(out_dir, drop_id, staged, name)
-    _write_json_durably(manifest, {"format": FORMAT, "segments": [s.__dict__ for s in segments]})
+    write_text_durably(manifest, json.dumps({"format": FORMAT, "segments": [s.__dict__ for s in segments]}))
     base = manifest.with_name(manifest.name + ".base")
     base.write_text(_manifest_hash(out_dir), encoding="utf-8")
     fsync_path(base)

@@ -20,9 +20,9 @@ costs that drop's summaries, with a warning naming it (`textdrops.damaged`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from textdrops.config import StorySettings
 from textdrops.damaged import read_parts, warn_unreadable
-from textdrops.durable import fsync_path
+from textdrops.durable import fsync_path, replace_durably
 from textdrops.schema import STORY_INDEX
 from textdrops.staging import live_partition
 
@@ -84,20 +84,12 @@ def row_keys(index: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return keys[order], strings["row"].to_numpy()[order].astype(np.uint32)
 
 
-def _save_atomically(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def write_lookup(folder: Path, index: pl.DataFrame) -> None:
     """The lookup files of a partition whose part holds `index` (rows in the part's order)."""
     keys, rows = row_keys(index)
-    _save_atomically(folder / ROWS, rows)  # rows first: keys present means both are whole
-    _save_atomically(folder / KEYS, keys)
+    # rows first: keys present means both are whole
+    replace_durably(folder / ROWS, functools.partial(np.save, arr=rows, allow_pickle=False), sync_folder=False)
+    replace_durably(folder / KEYS, functools.partial(np.save, arr=keys, allow_pickle=False), sync_folder=False)
     fsync_path(folder)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_path(path: Path) -> None:
@@ -13,3 +15,22 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_durably(path: Path, write: Callable[[BinaryIO], None], sync_folder: bool = True) -> None:
+    """Write a file whole under a temporary name, flush it to disk and rename it over `path`: a reader (or a
+    crash) sees the old file or the new one, never part of one. `sync_folder` also makes the rename durable
+    (leave it to the caller when it syncs the whole folder once, as the commit does)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    if sync_folder:
+        fsync_path(path.parent)
+
+
+def write_text_durably(path: Path, text: str) -> None:
+    """`text` (UTF-8) as the whole of `path`, replaced durably."""
+    replace_durably(path, lambda handle: handle.write(text.encode("utf-8")))
