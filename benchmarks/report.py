@@ -79,6 +79,7 @@ def build_output(out: Path, drops: int, seed: int = 0, detailed: int = 100, unus
                 "versions": [],
                 "config_hash": "bench",
                 "config": "{}",
+                "commit_seq": i + 1,  # runs commit in drop order here
             }
         )
     runs = pa.Table.from_pylist(records, schema=RUNS.arrow_schema)
@@ -120,6 +121,7 @@ def build_output(out: Path, drops: int, seed: int = 0, detailed: int = 100, unus
                 "top_entities": ["Entity 1"],
                 "is_new": k % 2 == 0,
                 "run_id": run_id,
+                "commit_seq": records[i]["commit_seq"],
             }
             for k in range(5)
         ]

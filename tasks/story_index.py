@@ -79,7 +79,8 @@ def row_keys(index: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     ).drop_nulls("key")
     unique = strings["key"].unique().to_list()
     hashed = dict(zip(unique, map(key_of, unique), strict=True))
-    keys = strings["key"].replace_strict(hashed, return_dtype=pl.UInt64).to_numpy()
+    # (an empty column comes back from replace_strict without its dtype: cast it, or np.save refuses it)
+    keys = strings["key"].replace_strict(hashed, return_dtype=pl.UInt64).to_numpy().astype(np.uint64, copy=False)
     order = np.lexsort((strings["row"].to_numpy(), keys))
     return keys[order], strings["row"].to_numpy()[order].astype(np.uint32)
 

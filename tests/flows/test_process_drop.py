@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def processed(tmp_path_factory) -> tuple[Path, Path, dict]:
     )
     out = root / "processed"
     return drop, out, _run(drop, out)
+
+
+def _own_copy(processed, tmp_path: Path) -> tuple[Path, Path, dict]:
+    """The processed drop with a copy of its output folder, for a test that adds runs to it (tests share the
+    module's output and run in any order on the xdist workers)."""
+    drop, out, record = processed
+    copy = tmp_path / "processed"
+    shutil.copytree(out, copy)
+    return drop, copy, record
 
 
 def test_run_record_accounts_for_every_file(processed):
@@ -141,8 +151,8 @@ def test_polars_reads_every_table_with_the_drop_partition(processed):
         assert set(frame["drop_id"]) == {"2016-03-15"}
 
 
-def test_an_unchanged_drop_is_skipped_unless_forced(processed):
-    drop, out, first = processed
+def test_an_unchanged_drop_is_skipped_unless_forced(processed, tmp_path):
+    drop, out, first = _own_copy(processed, tmp_path)
     skipped = _run(drop, out)
     assert skipped["status"] == "skipped"
     assert first["run_id"] in skipped["message"] and "--force" in skipped["message"]
@@ -158,8 +168,8 @@ def test_entity_counts_aggregate_canonical_names(processed):
     assert counts["documents"].is_sorted(descending=True)
 
 
-def test_forced_rerun_replaces_partitions_and_keeps_ids(processed):
-    drop, out, _ = processed
+def test_forced_rerun_replaces_partitions_and_keeps_ids(processed, tmp_path):
+    drop, out, _ = _own_copy(processed, tmp_path)
     before = _table(out, "documents").pl().select("doc_id", "status").sort("doc_id")
     n_entities = _table(out, "entities").count("*").fetchall()[0][0]
     record = _run(drop, out, force=True)
@@ -171,8 +181,8 @@ def test_forced_rerun_replaces_partitions_and_keeps_ids(processed):
     assert not list((out / "_staging").glob("*"))
 
 
-def test_a_later_drop_is_deduplicated_against_earlier_ones(processed):
-    drop, out, _ = processed
+def test_a_later_drop_is_deduplicated_against_earlier_ones(processed, tmp_path):
+    drop, out, _ = _own_copy(processed, tmp_path)
     later = make_drop(drop.parent, "2016-03-16", {"recrawl/putin.txt": SEED_0, "new.txt": "A new story.\n"})
     record = _run(later, out)
     assert (record["docs_kept"], record["docs_exact_duplicate"]) == (1, 1)
@@ -228,7 +238,7 @@ def test_duplicates_split_over_batches_are_found_the_same_way(processed, tmp_pat
 
 
 def test_signatures_of_another_kind_in_the_index_stop_the_run_clearly(processed, tmp_path, monkeypatch):
-    drop, out, _ = processed
+    drop, out, _ = _own_copy(processed, tmp_path)
     other = make_drop(tmp_path, "2016-03-20", {"x.txt": SEED_1})
     monkeypatch.setenv("TEXTDROPS_SHINGLE_SIZE", "3")
     with pytest.raises(RuntimeError, match="signatures of another kind"):

@@ -82,7 +82,7 @@ def test_status_lists_runs_and_pending_drops(tmp_path, capsys):
     assert "Drops under" in (shown := capsys.readouterr().out) and "2, all processed in their current state." in shown
 
 
-def test_a_served_scheduled_run_skips_a_symlink_out_and_manual_runs_take_only_drops(tmp_path, monkeypatch, capfd):
+def test_a_served_scheduled_run_skips_a_symlink_out_and_manual_runs_take_only_drops(tmp_path, monkeypatch, caplog):
     from flows.process_drop import process_drop
     from flows.process_new_drops import process_new_drops
     from textdrops.served import SERVED_OUT, SERVED_RAW, confine
@@ -106,7 +106,7 @@ def test_a_served_scheduled_run_skips_a_symlink_out_and_manual_runs_take_only_dr
     # the scheduled run skips the link with a warning instead of failing every time, and processes the rest
     outcome = process_new_drops(raw_root=str(raw), out_dir=str(out), settle_seconds=0)
     assert outcome == {"processed": ["2016-03-15"], "failed": [], "waiting": []}
-    logged = capfd.readouterr().err
+    logged = caplog.text  # the run logger's records (its console stream may be another test's closed one)
     assert "2016-03-16 skipped: a symbolic link" in logged and "not followed" in logged
     docs = _read(out, "documents")
     assert set(docs["drop_id"]) == {"2016-03-15"}
