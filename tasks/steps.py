@@ -6,6 +6,9 @@ pool worker or on a Dask worker; the frames it produces travel as Arrow IPC / Pa
 staging area (`textdrops.staging`) rather than through the scheduler. The logic of each stage lives in its
 own module (`tasks.load`, `tasks.clean`, `tasks.dedupe`, `tasks.entities`, `tasks.dates`, `tasks.stories`);
 a step reads its inputs, calls the stage and writes what the stage returns.
+
+The end of this module declares the steps the flow runs, in order (`STEPS`): each `Step` once, with its
+scope, the staged tables it reads and writes (checked), its isolation and `run(ctx, input)`.
 """
 
 from __future__ import annotations

@@ -4,16 +4,22 @@ that writes what it does not declare fails the run, and story counts reach the r
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from tasks import steps
-from tasks.runs import summary_markdown
+from tasks.runs import RUNS_COLUMNS, summary_markdown
 from tests.conftest import SEEDS, make_drop
+from textdrops.faults import CRASH_ENV
+from textdrops.schema import RUNS
 from textdrops.stats import StageStats
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -169,6 +175,12 @@ def test_runs_of_an_earlier_version_and_of_this_one_read_together_as_the_readme_
         table = run_record_table(row).drop_columns(["step_counts"])  # the schema an earlier version wrote
         write_parquet(table, out / "runs" / f"drop_id={drop_id}" / f"{row['run_id']}.parquet")
     (out / "_commit_seq").write_text("2")
+    # the upgrade killed after its first file: the next run finishes it
+    upgrade = f"from pathlib import Path; from tasks.runs import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
+    killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: "mid_runs_upgrade"})
+    assert killed.returncode == -9
+    upgraded = [p for p in sorted((out / "runs").glob("*/*.parquet")) if "step_counts" in pq.read_schema(p).names]
+    assert len(upgraded) == 1 and not (out / RUNS_COLUMNS).exists()
 
     record = _run(_drop(tmp_path), out)
     new = record["step_counts"]["stories.new"]
@@ -184,9 +196,11 @@ def test_runs_of_an_earlier_version_and_of_this_one_read_together_as_the_readme_
         f"select drop_id, step_counts['stories.new'], commit_seq from read_parquet('{out}/runs/*/*.parquet', "
         "hive_partitioning = true, hive_types = {'drop_id': VARCHAR}) order by drop_id"
     ).fetchall()
-    assert duck == [("2016-03-01", None, 1), ("2016-03-02", None, 2), ("2016-03-15", new, 3)]
+    assert duck == [("2016-03-01", None, 1), ("2016-03-02", None, 2), ("2016-03-15", new, record["commit_seq"])]
     latest = duckdb.sql(f"select max(commit_seq) from read_parquet('{out}/runs/*/*.parquet')").fetchall()[0]
-    assert latest == (3,)
+    assert latest == (record["commit_seq"],)  # the killed upgrade took number 3: this run committed as 4
+    for path in (out / "runs").glob("*/*.parquet"):
+        assert pq.read_schema(path).names == RUNS.column_names, path
     arrow = ds.dataset(out / "runs", format="parquet", partitioning="hive").to_table()
     assert arrow.num_rows == 3 and "step_counts" in arrow.column_names
     assert sorted(v is not None for v in arrow.column("step_counts").to_pylist()) == [False, False, True]
