@@ -329,11 +329,11 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
     return StoriesResult(result.stats, largest.head(10).to_dicts(), stats)
 
 
-def learn_boilerplate(ctx: RunContext, loaded: list[LoadedBatch]) -> Boilerplate:
+def learn_boilerplate_step(ctx: RunContext, loaded: list[LoadedBatch]) -> Boilerplate:
     """The learn-boilerplate step: `learn_drop_boilerplate` over every loaded batch, timed."""
     stats = StageStats()
     keys = learn_drop_boilerplate(ctx, loaded)
-    stats.lap("learn_boilerplate")
+    stats.lap("learn-boilerplate")
     return Boilerplate(keys, stats)
 
 
@@ -595,7 +595,7 @@ PREPARE = Step(
     name="prepare",
     scope="batch",
     run=_prepare,
-    inputs=lambda results: [ToPrepare(b, results["learn_boilerplate"].keys) for b in results["load"]],
+    inputs=lambda results: [ToPrepare(b, results["learn-boilerplate"].keys) for b in results["load"]],
     writes=("quarantine",),
     isolation=PoolIsolation(
         load=lambda ctx, item: (item.loaded.docs, Path(item.loaded.raw_path).stat().st_size),
@@ -722,9 +722,9 @@ STEPS: list[Step] = [
     ),
     LOAD,
     Step(
-        name="learn_boilerplate",
+        name="learn-boilerplate",
         scope="drop",
-        run=learn_boilerplate,
+        run=learn_boilerplate_step,
         inputs=lambda results: results["load"],
         report=lambda ctx, item, r: [
             (logging.INFO, f"drop {ctx.drop_id}: {len(r.keys)} recurring template lines learned as boilerplate")

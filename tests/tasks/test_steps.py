@@ -44,7 +44,7 @@ def test_titles_go_through_ner_and_documents_carry_dateline_and_byline(tmp_path:
 def test_the_declared_steps_are_consistent_and_stories_declares_what_its_module_does():
     steps.check_steps(steps.STEPS)  # raises on a read no earlier step writes
     by_name = {step.name: step for step in steps.STEPS}
-    assert list(by_name) == ["discover", "load", "learn_boilerplate", "prepare", "dedupe", "annotate", "stories"]
+    assert list(by_name) == ["discover", "load", "learn-boilerplate", "prepare", "dedupe", "annotate", "stories"]
     assert set(by_name["stories"].reads) == set(stories.READS)
     assert set(by_name["stories"].writes) == {*stories.ADDS, *stories.WRITES}
     assert {name for name, step in by_name.items() if step.isolation} == {"load", "prepare", "annotate"}
