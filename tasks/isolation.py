@@ -244,7 +244,7 @@ def quarantine_rows(
         }
         for i, reason in sorted(bad.items())
     ]
-    return quarantine_frame(rows).with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id))
+    return quarantine_frame(rows).with_columns(**ctx.per_run())
 
 
 def add_quarantined(result: Any, frame: pl.DataFrame, ctx: RunContext, part: str, **changes: Any) -> Any:

@@ -155,7 +155,7 @@ def prepare_documents(
 
 
 def _per_run(ctx: RunContext) -> dict[str, pl.Expr]:
-    return {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+    return ctx.per_run()  # (the name stories_drop uses)
 
 
 # --- the steps ---------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) ->
     keys_path = ctx.line_keys_path(index)
     clean.line_key_counts(raw["raw_text"]).write_parquet(keys_path)
     stats.lap("line_keys")
-    quarantined = quarantined.with_columns(**_per_run(ctx))
+    quarantined = quarantined.with_columns(**ctx.per_run())
     n_quarantined = write.write_part(
         quarantined, "quarantine", ctx.staged("quarantine"), quarantine_part("load", index)
     )
@@ -199,7 +199,7 @@ def prepare_batch(ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate:
     path.parent.mkdir(parents=True, exist_ok=True)
     docs.write_ipc(path)
     q_rows = write.write_part(
-        quarantined.with_columns(**_per_run(ctx)),
+        quarantined.with_columns(**ctx.per_run()),
         "quarantine",
         ctx.staged("quarantine"),
         quarantine_part("clean", index),
@@ -268,9 +268,9 @@ def annotate_batch(
     per_run = ("drop_id", "run_id")
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
     date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
-    entity_frame, date_frame = (f.with_columns(**_per_run(ctx)) for f in (entity_frame, date_frame))
+    entity_frame, date_frame = (f.with_columns(**ctx.per_run()) for f in (entity_frame, date_frame))
     n_docs = write.write_part(
-        docs.with_columns(story_id=pl.lit(None, dtype=pl.String), run_id=pl.lit(ctx.run_id)),  # set by stories_drop
+        docs.with_columns(story_id=pl.lit(None, dtype=pl.String), **ctx.per_run()),  # story_id: set by stories_drop
         "documents",
         ctx.staged("documents"),
         index,
