@@ -202,7 +202,7 @@ def summary(profile: Profile, cores: int | None = None) -> dict:
     }
 
 
-PHASES = ("discover", "load", "clean", "dedupe", "annotate", "stories")  # the flow's wall_* laps, in order
+PHASES = ("discover", "load", "learn-boilerplate", "prepare", "dedupe", "annotate", "stories")  # wall_* laps, in order
 
 
 def phase_breakdown(result: dict, record: dict, cores: int | None = None) -> list[dict]:

@@ -1,7 +1,11 @@
 """The `process_drop` flow: one drop folder in, its partitions of every table out, plus a run record.
 
-It only composes tasks: discover -> prepare (load + clean + fingerprint, per batch) -> dedupe (whole
-drop against history) -> annotate (entities + dates, per batch) -> commit (atomic swap + run record).
+It only composes the steps of `tasks.steps.STEPS`, in order (discover -> load, per batch -> learn the
+drop's boilerplate -> prepare: clean + fingerprint, per batch -> dedupe, the whole drop against history ->
+annotate: entities + dates, per batch -> stories), each through the one task `step_task`, then commits
+(atomic swap + run record). What is the flow's own: the skip of an unchanged drop, the dedupe index lock
+held from dedupe through commit, the commit number taken before stories, the worker pool's warm-up and
+shutdown, and the wall seconds per step.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import dataclasses
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, tags, unmapped
 from prefect.artifacts import create_markdown_artifact
@@ -18,24 +23,15 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
-from tasks import isolation
+from tasks import isolation, steps
 from tasks.discover import drop_id_of
 from tasks.entities import warm_up as warm_up_ner
-from tasks.prefect_tasks import (
-    annotate_task,
-    commit_task,
-    dedupe_task,
-    discover_task,
-    learn_boilerplate_task,
-    load_task,
-    prepare_task,
-    stories_task,
-)
+from tasks.prefect_tasks import commit_task, task_of
 from tasks.runs import (
     build_record,
     failed_record,
     new_run_id,
-    run_stats,
+    step_stats,
     stored_source,
     stories_markdown,
     successful_fingerprints,
@@ -142,48 +138,41 @@ def process_drop(
                     f"this run's folder is {ctx.drop}. Rename the folder, use another output folder, or pass "
                     "--replace (replace=True) to replace the stored drop with this folder's files"
                 )
-            discovered = discover_task(ctx)
-            wall.lap("discover")
-            previous = successful_fingerprints(settings.out_dir).get(ctx.drop_id)
-            if not force and previous and previous[0] == discovered.fingerprint:
-                shutil.rmtree(ctx.staging, ignore_errors=True)
-                message = (
-                    f"drop {ctx.drop_id} is unchanged since its successful run {previous[1]}: skipped "
-                    "(use --force / force=True to process it again)"
-                )
-                logger.info(message)
-                return {"status": "skipped", "drop_id": ctx.drop_id, "run_id": previous[1], "message": message}
-            batches = discovered.batches
-            progress.start("load", sum(len(b) for b in batches))
-            loaded = _results(load_task.map(unmapped(ctx), range(len(batches)), batches), progress, "files")
-            wall.lap("load")
-            crash_point("after_load")
-            boilerplate = learn_boilerplate_task(ctx, loaded)
-            progress.start("clean", sum(b.docs for b in loaded))
-            prepared = _results(
-                prepare_task.map(unmapped(ctx), range(len(loaded)), loaded, unmapped(boilerplate)), progress, "files"
-            )
-            wall.lap("clean")
-            if any(isolation.uses_pool(ctx, p) for p in prepared):
-                workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # during dedupe
-            # the shared dedupe index is held from dedupe through commit, taken after any earlier drop being
-            # processed has committed: concurrent drops get the statuses of running them in drop order
-            wait_for_earlier_drops(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning)
-            index_section.enter_context(index_lock(settings.out_dir, settings.lock_timeout, logger.warning))
-            deduped = dedupe_task(ctx, [p.path for p in prepared])
-            wall.lap("dedupe")
-            crash_point("after_dedupe")
-            progress.start("annotate", sum(p.docs for p in prepared))
-            annotated = _results(annotate_task.map(unmapped(ctx), range(len(prepared)), prepared), progress, "docs")
-            wall.lap("annotate")
-            # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
-            workers.shutdown()
-            # commits are serialised by the index lock: a number taken now orders the runs as they commit
-            ctx = dataclasses.replace(ctx, commit_seq=take_commit_seq(settings.out_dir))
-            storied = stories_task(ctx)
-            wall.lap("stories")
-            stats = run_stats(discovered, loaded, prepared, deduped, annotated)
-            record = build_record(ctx, started, discovered, stats, len(prepared), wall, _flow_run_id(), _trigger())
+            steps.check_steps(steps.STEPS)  # read when the run starts: a test may add a step
+            results: dict[str, Any] = {}
+            for step in steps.STEPS:
+                if step.name == "dedupe":
+                    annotate_inputs = steps.ANNOTATE.inputs(results)
+                    if any(isolation.uses_pool(steps.ANNOTATE, ctx, item) for item in annotate_inputs):
+                        workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # in dedupe
+                    # the shared dedupe index is held from dedupe through commit, taken after any earlier drop
+                    # being processed has committed: concurrent drops get the statuses of running them in drop order
+                    wait_for_earlier_drops(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning)
+                    index_section.enter_context(index_lock(settings.out_dir, settings.lock_timeout, logger.warning))
+                if step.name == "stories":
+                    # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
+                    workers.shutdown()
+                    # commits are serialised by the index lock: a number taken now orders the runs as they commit
+                    ctx = dataclasses.replace(ctx, commit_seq=take_commit_seq(settings.out_dir))
+                before = steps.staged_files(ctx)
+                results[step.name] = _run_step(step, ctx, step.inputs(results), progress)
+                steps.check_writes(step, before, steps.staged_files(ctx))
+                wall.lap(step.name)
+                crash_point(f"after_{step.name}")
+                if step.name == "discover":
+                    discovered = results["discover"]
+                    previous = successful_fingerprints(settings.out_dir).get(ctx.drop_id)
+                    if not force and previous and previous[0] == discovered.fingerprint:
+                        shutil.rmtree(ctx.staging, ignore_errors=True)
+                        message = (
+                            f"drop {ctx.drop_id} is unchanged since its successful run {previous[1]}: skipped "
+                            "(use --force / force=True to process it again)"
+                        )
+                        logger.info(message)
+                        return {"status": "skipped", "drop_id": ctx.drop_id, "run_id": previous[1], "message": message}
+            per_step = step_stats(list(results.items()))
+            n_batches = len(discovered.batches)
+            record = build_record(ctx, started, discovered, per_step, n_batches, wall, _flow_run_id(), _trigger())
             top_entities = commit_task(ctx, record)
         except BaseException as exc:
             if cancel_signal(exc) is not None:
@@ -210,7 +199,7 @@ def process_drop(
     )
     create_markdown_artifact(
         key=f"run-summary-{_artifact_key(ctx.drop_id)}",
-        markdown=summary_markdown(record, top_entities) + stories_markdown(storied.largest),
+        markdown=summary_markdown(record, top_entities) + stories_markdown(results["stories"].largest),
         description=f"textdrops run of drop {ctx.drop_id}",
     )
     try:  # the run is committed: a chart that cannot be drawn costs the picture, not the run
@@ -226,13 +215,20 @@ def process_drop(
     return record
 
 
-def _results(futures, progress: Progress, unit: str) -> list:
-    """Results of batch futures in batch order, advancing the progress line as each batch finishes."""
-    done: dict[int, object] = {}
+def _run_step(step: steps.Step, ctx: RunContext, inputs: Any, progress: Progress) -> Any:
+    """The step's result: of the drop, or of every batch in batch order (advancing the progress line as each
+    batch finishes)."""
+    task = task_of(step)
+    if step.scope == "drop":
+        return task(step, ctx, inputs)
+    work = [step.work(item) if step.work else 0 for item in inputs]
+    progress.start(step.name, sum(work))
+    futures = task.map(unmapped(step), unmapped(ctx), inputs)
+    done: dict[int, Any] = {}
     for future in as_completed_responsive(futures):  # stop signals are acted on while batches run
         result = future.result()
         done[result.batch] = result
-        progress.advance(getattr(result, unit))
+        progress.advance(work[result.batch])
     return [done[i] for i in sorted(done)]
 
 

@@ -224,7 +224,7 @@ def discover_drop(ctx: RunContext, warn: Callable[[str], None]) -> DiscoveredDro
     if manifest is not None:
         manifest.rename({"title": "manifest_title"}).write_parquet(ctx.manifest_path)
     write_part(
-        rejected.with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id)),
+        rejected.with_columns(**ctx.per_run()),
         "quarantine",
         ctx.staged("quarantine"),
         quarantine_part("discover"),

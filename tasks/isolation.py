@@ -11,8 +11,10 @@ machine, a low TEXTDROPS_BATCH_TIMEOUT) is thus finished in smaller parts, not f
 Probing costs about two batch-runs for a crash; for a time limit, about twice the limit (probes of part
 of a batch get a smaller base: see `_MIN_PROBE_SECONDS`).
 
-Nothing here imports Prefect; `tasks.prefect_tasks` calls the three entry points below, which run the
-steps of `tasks.steps`.
+The mechanism is one for every step (`run_step`); what differs per step (the sizes of its items, the
+input of a part, how parts merge, what an item left out becomes) is declared with the step
+(`tasks.steps.PoolIsolation`). Nothing here imports Prefect; `tasks.prefect_tasks.step_task` calls
+`run_step`.
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ import multiprocessing
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tasks import write
-from tasks.entities import warm_up
-from tasks.load import InputFile, quarantine_frame
-from tasks.steps import AnnotatedBatch, LoadedBatch, PreparedBatch, annotate_batch, load_batch_to_file, prepare_batch
+from tasks.load import quarantine_frame
 from textdrops import workers
-from textdrops.staging import RunContext, part_name, quarantine_part, read_ipc
-from textdrops.stats import QUARANTINE_REASONS, ROWS, StageStats
+from textdrops.staging import RunContext, part_name, read_ipc
+from textdrops.stats import QUARANTINE_REASONS, StageStats
+
+if TYPE_CHECKING:
+    from tasks.steps import Step
 
 Call = tuple[Callable[..., Any], tuple]
 MakeCall = Callable[[list[int], "str | None"], Call]  # (positions, part name or None for the whole batch)
@@ -67,15 +70,11 @@ def batch_processes(ctx: RunContext, n_docs: int, n_bytes: int, warn: Warn) -> i
     return ctx.settings.ner_processes
 
 
-def uses_pool(ctx: RunContext, prepared: PreparedBatch) -> bool:
-    """True when the annotation of a prepared batch runs in the worker pool (worth warming its model)."""
-    return not workers.runs_in_process(prepared.docs, Path(prepared.path).stat().st_size, ctx.settings.pool_min_docs)
-
-
-def _file_bytes(ctx: RunContext, entries: list[InputFile]) -> int:
-    """What a batch of files may hold once read: a compressed file counts as the most it may decompress to."""
-    limit = ctx.settings.max_file_bytes
-    return sum(limit if e.path.endswith(".gz") else e.size_bytes for e in entries)
+def uses_pool(step: Step, ctx: RunContext, item: Any) -> bool:
+    """True when `step` runs `item` (one batch's input) in the worker pool (worth warming its model)."""
+    if step.isolation is None:
+        return False
+    return not workers.runs_in_process(*step.isolation.load(ctx, item), ctx.settings.pool_min_docs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +160,37 @@ def run_isolating(
     return Isolated(done, bad)
 
 
-def _parts_of(ctx: RunContext, isolated: Isolated) -> list[RunContext]:
+def run_step(step: Step, ctx: RunContext, item: Any, warn: Warn, processes: int | None = None) -> Any:
+    """`step.run(ctx, item)`: in this process when the step declares no isolation; else in the worker pool
+    (or here, for a small batch: `batch_processes`) under the time limit, the items of the batch that kill a
+    worker or hang left out as the step declares (`PoolIsolation.left_out`)."""
+    spec = step.isolation
+    if spec is None:
+        return step.run(ctx, item)
+    if processes is None:
+        processes = batch_processes(ctx, *spec.load(ctx, item), warn)
+    name = f"{step.name}-{item.batch:05d}"
+    plan = spec.plan(ctx, item)
+
+    def make_call(positions: list[int], part: str | None) -> Call:
+        if part is None:
+            return step.run, (ctx, item)
+        part_ctx = ctx.part_of(part)
+        return step.run, (part_ctx, spec.part(part_ctx, item, plan, positions))
+
+    setup = spec.setup(ctx) if spec.setup else None
+    isolated = run_isolating(make_call, plan.sizes, processes, ctx.settings.batch_timeout, warn, setup, name)
+    result = isolated.whole or spec.merge(ctx, item, isolated)
+    _drop_parts(ctx, name)
+    return spec.left_out(ctx, item, plan, result, isolated.bad) if isolated.bad else result
+
+
+def parts_of(ctx: RunContext, isolated: Isolated) -> list[RunContext]:
+    """The contexts of the parts an isolated batch finished in (none when it ran whole)."""
     return [ctx.part_of(name) for name, _ in isolated.parts if name is not None]
 
 
-def _merged_part(ctx: RunContext, parts: list[RunContext], table: str, part: int | str, keep_empty: bool) -> int:
+def merged_part(ctx: RunContext, parts: list[RunContext], table: str, part: int | str, keep_empty: bool) -> int:
     """The parts' files of one part of `table`, concatenated into the batch's own (replacing what a failed
     run of the whole batch may have left there); returns its rows."""
     files = [p.staged(table) / part_name(part) for p in parts]
@@ -177,7 +202,7 @@ def _merged_part(ctx: RunContext, parts: list[RunContext], table: str, part: int
     return write.write_part(pl.concat(frames, how="vertical_relaxed"), table, ctx.staged(table), part, keep_empty)
 
 
-def _merged_ipc(paths: list[str], target: Path) -> int:
+def merged_ipc(paths: list[str], target: Path) -> int:
     """Arrow IPC files concatenated, in order, into `target`; returns its rows."""
     frame = pl.concat([read_ipc(p) for p in paths], how="vertical_relaxed")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -189,14 +214,19 @@ def _drop_parts(ctx: RunContext, parts_name: str) -> None:
     shutil.rmtree(ctx.parts_dir(parts_name), ignore_errors=True)
 
 
-_DETAIL = {
+DETAIL = {
     "worker_crash": "the worker process died on this document twice (a crash or an out-of-memory kill) in {stage}",
     "timeout": "{stage} of this document alone ran past its time limit of {limit:.1f} CPU seconds "
     "(TEXTDROPS_BATCH_TIMEOUT plus a second per 5 KB of its text)",
 }
 
 
-def _quarantine_rows(
+def left_out_detail(ctx: RunContext, reason: str, stage: str, text_bytes: int) -> str:
+    """Why one document was left out of `stage`: it killed the worker twice, or ran past its time limit."""
+    return DETAIL[reason].format(stage=stage, limit=time_limit(ctx, text_bytes))
+
+
+def quarantine_rows(
     ctx: RunContext,
     bad: dict[int, str],
     paths: Sequence[str],
@@ -204,147 +234,22 @@ def _quarantine_rows(
     stage: str,
     text_bytes: Sequence[int],
 ) -> pl.DataFrame:
+    """Quarantine rows (with drop_id and run_id) for the items of a batch left out of `stage`."""
     rows = [
         {
             "source_path": paths[i],
             "reason": reason,
-            "detail": _DETAIL[reason].format(stage=stage, limit=time_limit(ctx, text_bytes[i])),
+            "detail": left_out_detail(ctx, reason, stage, text_bytes[i]),
             "size_bytes": sizes[i],
         }
         for i, reason in sorted(bad.items())
     ]
-    return quarantine_frame(rows).with_columns(drop_id=pl.lit(ctx.drop_id), run_id=pl.lit(ctx.run_id))
+    return quarantine_frame(rows).with_columns(**ctx.per_run())
 
 
-R = TypeVar("R", LoadedBatch, PreparedBatch)
-
-
-def _add_quarantined(result: R, frame: pl.DataFrame, ctx: RunContext, part: str, **changes: Any) -> R:
+def add_quarantined(result: Any, frame: pl.DataFrame, ctx: RunContext, part: str, **changes: Any) -> Any:
+    """`result` (a batch result with `quarantined` and `stats`) with `frame`'s rows written to the quarantine
+    part `part` and counted."""
     write.write_part(frame, "quarantine", ctx.staged("quarantine"), part)
     stats = result.stats + StageStats().count(QUARANTINE_REASONS, frame["reason"].value_counts().rows())
     return dataclasses.replace(result, quarantined=result.quarantined + frame.height, stats=stats, **changes)
-
-
-def load(ctx: RunContext, index: int, entries: list[InputFile], processes: int | None, warn: Warn) -> LoadedBatch:
-    """load_batch_to_file of one batch; files that kill the worker or hang are quarantined."""
-    if processes is None:
-        processes = batch_processes(ctx, len(entries), _file_bytes(ctx, entries), warn)
-    name = f"load-{index:05d}"
-
-    def make_call(positions: list[int], part: str | None) -> Call:
-        if part is None:
-            return load_batch_to_file, (ctx, index, entries)
-        return load_batch_to_file, (ctx.part_of(part), index, [entries[i] for i in positions])
-
-    sizes = [e.size_bytes for e in entries]
-    isolated = run_isolating(make_call, sizes, processes, ctx.settings.batch_timeout, warn, parts_name=name)
-    result = isolated.whole or _merge_loaded(ctx, index, len(entries), isolated)
-    _drop_parts(ctx, name)
-    if not isolated.bad:
-        return result
-    frame = _quarantine_rows(ctx, isolated.bad, [e.path for e in entries], sizes, "reading and decoding", sizes)
-    return _add_quarantined(result, frame, ctx, quarantine_part("load-isolated", index), files=len(entries))
-
-
-def _merge_loaded(ctx: RunContext, index: int, files: int, isolated: Isolated) -> LoadedBatch:
-    """The loaded batch the parts make: their raw documents and line-key counts, and their quarantine."""
-    results: list[LoadedBatch] = [result for _, result in isolated.parts]
-    raw_path = ctx.raw_path(index)
-    docs = _merged_ipc([r.raw_path for r in results], raw_path)
-    keys_path = ctx.line_keys_path(index)
-    keys = pl.concat([pl.read_parquet(r.keys_path) for r in results]).group_by("key").agg(pl.col("docs").sum())
-    keys.with_columns(pl.col("docs").cast(pl.UInt32)).write_parquet(keys_path)
-    quarantined = _merged_part(ctx, _parts_of(ctx, isolated), "quarantine", quarantine_part("load", index), False)
-    stats = StageStats.total(r.stats for r in results)
-    return LoadedBatch(index, files, docs, str(raw_path), str(keys_path), quarantined, stats)
-
-
-def prepare(
-    ctx: RunContext,
-    index: int,
-    loaded: LoadedBatch,
-    boilerplate: frozenset[int],
-    processes: int | None,
-    warn: Warn,
-) -> PreparedBatch:
-    """prepare_batch of one loaded batch; documents that kill the worker or hang are quarantined."""
-    raw_path = Path(loaded.raw_path)
-    if processes is None:
-        processes = batch_processes(ctx, loaded.docs, raw_path.stat().st_size, warn)
-    name = f"prepare-{index:05d}"
-
-    def make_call(positions: list[int], part: str | None) -> Call:
-        if part is None:
-            return prepare_batch, (ctx, index, loaded, boilerplate)
-        part_ctx = ctx.part_of(part)
-        part_raw = part_ctx.raw_path(index)
-        part_raw.parent.mkdir(parents=True, exist_ok=True)
-        subset = pl.col("_position").is_in(positions)
-        read_ipc(raw_path).with_row_index("_position").filter(subset).drop("_position").write_ipc(part_raw)
-        return prepare_batch, (part_ctx, index, dataclasses.replace(loaded, raw_path=str(part_raw)), boilerplate)
-
-    raw = read_ipc(raw_path, columns=["source_path", "size_bytes", "raw_text"])
-    sizes = raw["raw_text"].str.len_bytes().to_list()
-    isolated = run_isolating(make_call, sizes, processes, ctx.settings.batch_timeout, warn, parts_name=name)
-    result = isolated.whole or _merge_prepared(ctx, index, loaded.files, isolated)
-    _drop_parts(ctx, name)
-    if not isolated.bad:
-        return result
-    frame = _quarantine_rows(ctx, isolated.bad, raw["source_path"], raw["size_bytes"], "cleanup", sizes)
-    return _add_quarantined(result, frame, ctx, quarantine_part("clean-isolated", index))
-
-
-def _merge_prepared(ctx: RunContext, index: int, files: int, isolated: Isolated) -> PreparedBatch:
-    """The prepared batch the parts make: their documents and their quarantine."""
-    results: list[PreparedBatch] = [result for _, result in isolated.parts]
-    path = ctx.batch_path(index)
-    docs = _merged_ipc([r.path for r in results], path)
-    quarantined = _merged_part(ctx, _parts_of(ctx, isolated), "quarantine", quarantine_part("clean", index), False)
-    return PreparedBatch(index, str(path), files, docs, quarantined, StageStats.total(r.stats for r in results))
-
-
-def annotate(ctx: RunContext, index: int, prepared: PreparedBatch, processes: int | None, warn: Warn) -> AnnotatedBatch:
-    """annotate_batch of one batch; a kept document whose NER or date extraction kills the worker or
-    hangs stays kept, without entities or dates (it is already deduplicated), and is reported."""
-    if processes is None:
-        processes = batch_processes(ctx, prepared.docs, Path(prepared.path).stat().st_size, warn)
-    kept = (
-        read_ipc(prepared.path, columns=["doc_id", "source_path", "title", "text"])
-        .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
-        .filter(pl.col("status") == "kept")
-    )
-    doc_ids = kept["doc_id"].to_list()
-    name = f"annotate-{index:05d}"
-
-    def make_call(positions: list[int], part: str | None) -> Call:
-        if part is None:
-            return annotate_batch, (ctx, index, prepared.path)
-        skip = frozenset(doc_ids) - frozenset(doc_ids[i] for i in positions)
-        return annotate_batch, (ctx.part_of(part), index, prepared.path, skip)
-
-    sizes = (kept["title"].fill_null("").str.len_bytes() + kept["text"].str.len_bytes()).to_list()
-    setup = (warm_up, (ctx.settings.ner_model,))  # a new worker loads the model outside the time limit
-    isolated = run_isolating(make_call, sizes, processes, ctx.settings.batch_timeout, warn, setup, name)
-    result = isolated.whole or _merge_annotated(ctx, index, isolated)
-    _drop_parts(ctx, name)
-    paths = kept["source_path"].to_list()
-    errors = [
-        f"{paths[i]}: {_DETAIL[reason].format(stage='annotation', limit=time_limit(ctx, sizes[i]))}"
-        for i, reason in sorted(isolated.bad.items())
-    ]
-    return dataclasses.replace(result, annotation_skipped=tuple(errors))
-
-
-def _merge_annotated(ctx: RunContext, index: int, isolated: Isolated) -> AnnotatedBatch:
-    """The annotated batch the parts make: the batch's documents (each part writes them all, annotating
-    only its own), and the entities and dates of every part."""
-    results: list[AnnotatedBatch] = [result for _, result in isolated.parts]
-    parts = _parts_of(ctx, isolated)
-    first = index == 0  # as annotate_batch: batch 0 always writes, to carry each table's schema
-    docs = _merged_part(ctx, parts[:1], "documents", index, first)
-    n_entities = _merged_part(ctx, parts, "entities", index, first)
-    n_dates = _merged_part(ctx, parts, "dates", index, first)
-    stats = StageStats.total(r.stats for r in results)
-    stats.counts[ROWS]["documents"] = docs  # written once, not once per part
-    date_errors = tuple(error for r in results for error in r.date_errors)
-    return AnnotatedBatch(index, docs, results[0].kept, n_entities, n_dates, date_errors, stats=stats)

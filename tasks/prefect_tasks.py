@@ -1,130 +1,44 @@
-"""The Prefect tasks of the `process_drop` flow: thin wrappers around the steps of `tasks.steps`.
+"""The Prefect tasks of the `process_drop` flow: one task runs every step of `tasks.steps.STEPS`, and one commits.
 
-Each task names its run, logs what it did and hands the CPU work of a batch to the worker pool
-(`tasks.isolation`, `textdrops.workers`). Everything below this module (`tasks.steps` and the stage
-modules it calls) never imports Prefect, so a worker process starts in about a second instead of paying
-Prefect's import on every spawn.
+`step_task` names its run after the step (and batch), hands the step to `tasks.isolation.run_step` (the
+worker pool for a step that declares it, else this process) and logs what the step reports. Everything
+below this module (`tasks.steps`, `tasks.isolation` and the stage modules) never imports Prefect, so a
+worker process starts in about a second instead of paying Prefect's import on every spawn.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import isolation
-from tasks.discover import DiscoveredDrop, discover_drop
 from tasks.entities import NUMERIC_LABELS
-from tasks.load import InputFile
-from tasks.steps import (
-    AnnotatedBatch,
-    DedupeResult,
-    LoadedBatch,
-    PreparedBatch,
-    StoriesResult,
-    dedupe_drop,
-    learn_drop_boilerplate,
-    stories_drop,
-)
+from tasks.steps import Step
 from tasks.write import commit_partitions, entity_counts, write_part
 from textdrops.prefect_defaults import IO_RETRIES
 
 
-@task(name="discover", task_run_name="discover-{ctx.drop_id}", cache_policy=NO_CACHE, **IO_RETRIES)
-def discover_task(ctx) -> DiscoveredDrop:
-    """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight."""
+def _step_run_name(parameters: dict[str, Any]) -> str:
+    step, ctx, item = parameters["step"], parameters["ctx"], parameters["item"]
+    return f"{step.name}-{ctx.drop_id}" + (f"-{item.batch}" if step.scope == "batch" else "")
+
+
+@task(name="step", task_run_name=_step_run_name, cache_policy=NO_CACHE)
+def step_task(step: Step, ctx, item: Any) -> Any:
+    """Run one step over its input (one batch's, or the drop's) and log what it reports."""
     logger = get_run_logger()
-    found = discover_drop(ctx, logger.warning)
-    logger.info(
-        "drop %s: %d input files in %d batches, %d rejected on sight%s",
-        ctx.drop_id,
-        found.files_seen - found.quarantined,
-        len(found.batches),
-        found.quarantined,
-        ", with manifest" if found.has_manifest else "",
-    )
-    return found
-
-
-@task(name="load", task_run_name="load-{ctx.drop_id}-{index}", cache_policy=NO_CACHE, **IO_RETRIES)
-def load_task(ctx, index: int, entries: list[InputFile]) -> LoadedBatch:
-    """Read and decode one batch of files (in a worker process when the batch is large)."""
-    logger = get_run_logger()
-    result = isolation.load(ctx, index, entries, None, logger.warning)
-    logger.info(
-        "batch %d: %d files -> %d decoded, %d quarantined",
-        index,
-        result.files,
-        result.docs,
-        result.quarantined,
-    )
+    result = isolation.run_step(step, ctx, item, logger.warning)
+    for level, message in step.report(ctx, item, result):
+        logger.log(level, message)
     return result
 
 
-@task(name="learn-boilerplate", task_run_name="learn-boilerplate-{ctx.drop_id}", cache_policy=NO_CACHE)
-def learn_boilerplate_task(ctx, loaded: list[LoadedBatch]) -> frozenset[int]:
-    """Line keys recurring across the drop's documents (learned boilerplate), from every batch's counts."""
-    learned = learn_drop_boilerplate(ctx, loaded)
-    get_run_logger().info("drop %s: %d recurring template lines learned as boilerplate", ctx.drop_id, len(learned))
-    return learned
-
-
-@task(name="prepare", task_run_name="prepare-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
-def prepare_task(ctx, index: int, loaded: LoadedBatch, boilerplate: frozenset[int]) -> PreparedBatch:
-    """Clean and fingerprint one loaded batch (in a worker process when the batch is large)."""
-    logger = get_run_logger()
-    result = isolation.prepare(ctx, index, loaded, boilerplate, None, logger.warning)
-    quarantined = loaded.quarantined + result.quarantined
-    logger.info("batch %d: %d documents cleaned, %d quarantined in all", index, result.docs, quarantined)
-    return result
-
-
-@task(name="dedupe", task_run_name="dedupe-{ctx.drop_id}", cache_policy=NO_CACHE)
-def dedupe_task(ctx, batch_paths: list[str]) -> DedupeResult:
-    """Statuses for the whole drop at once, so pairs split over batches are found too."""
-    result = dedupe_drop(ctx, batch_paths)
-    get_run_logger().info(
-        "dedupe %s: %s (against %d documents of earlier drops)",
-        ctx.drop_id,
-        result.counts,
-        result.history_docs,
-    )
-    return result
-
-
-@task(name="annotate", task_run_name="annotate-{ctx.drop_id}-{index}", cache_policy=NO_CACHE)
-def annotate_task(ctx, index: int, prepared: PreparedBatch) -> AnnotatedBatch:
-    """Entities and dates for one batch's kept documents (in a worker process), then its table parts."""
-    logger = get_run_logger()
-    result = isolation.annotate(ctx, index, prepared, None, logger.warning)
-    for skipped in result.annotation_skipped:
-        logger.error("batch %d: kept without entities and dates: %s", index, skipped)
-    for error in result.date_errors:
-        logger.error("batch %d: date extraction failed for document %s (kept without dates)", index, error)
-    logger.info(
-        "batch %d: %d kept documents, %d entities, %d dates",
-        index,
-        result.kept,
-        result.entities,
-        result.dates,
-    )
-    return result
-
-
-@task(name="stories", task_run_name="stories-{ctx.drop_id}", cache_policy=NO_CACHE)
-def stories_task(ctx) -> StoriesResult:
-    """Link the drop's documents into stories (with the active stories of earlier drops), whole drop at once."""
-    result = stories_drop(ctx)
-    stats = result.story_stats
-    get_run_logger().info(
-        "stories %s: %d documents -> %d stories (%d new), %d joined stories of earlier drops",
-        ctx.drop_id,
-        stats.documents,
-        stats.stories_touched,
-        stats.new_stories,
-        stats.joined_history,
-    )
-    return result
+def task_of(step: Step) -> Task:
+    """The Prefect task that runs `step`: `step_task` named after it, retried on I/O errors if it says so."""
+    return step_task.with_options(name=step.name, **(IO_RETRIES if step.retry_io else {}))
 
 
 @task(name="commit", task_run_name="commit-{ctx.drop_id}", cache_policy=NO_CACHE)

@@ -13,7 +13,7 @@ import platform
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -31,11 +31,11 @@ from textdrops.stopping import cancel_message, cancel_signal
 
 if TYPE_CHECKING:  # the steps import every stage; reading the runs table needs none of them
     from tasks.discover import DiscoveredDrop
-    from tasks.steps import AnnotatedBatch, DedupeResult, LoadedBatch, PreparedBatch
 
 log = logging.getLogger(__name__)
 COMMIT_SEQ = "_commit_seq"  # the last commit sequence number taken (a decimal number)
 COMMIT_SEQ_UPGRADE = "_commit_seq.upgrade.json"  # the numbers an interrupted upgrade gives (run id -> number)
+RUNS_COLUMNS = "_runs_columns"  # the columns every file of `runs` holds (JSON), once `add_run_columns` is done
 _VERSIONED = ("prefect", "polars", "pyarrow", "spacy", "duckdb", "ftfy")
 
 
@@ -56,29 +56,52 @@ def versions(settings: Settings) -> dict[str, str]:
     return found
 
 
-def run_stats(
-    discovered: DiscoveredDrop,
-    loaded: list[LoadedBatch],
-    prepared: list[PreparedBatch],
-    deduped: DedupeResult,
-    annotated: list[AnnotatedBatch],
-) -> StageStats:
-    """Every step's stats added up, in the order the run met them (a batch's load, then its prepare)."""
-    batches = [stats for pair in zip(loaded, prepared, strict=True) for stats in (pair[0].stats, pair[1].stats)]
-    return StageStats.total([discovered.stats, *batches, deduped.stats, *(a.stats for a in annotated)])
+def step_stats(results: list[tuple[str, Any]]) -> dict[str, StageStats]:
+    """Every step's stats summed over its batches, by step name in run order, from (step name, result or list of
+    batch results) pairs: whatever a step counts or times reaches the run record without naming it here."""
+    return {
+        name: StageStats.total(r.stats for r in (result if isinstance(result, list) else [result]))
+        for name, result in results
+    }
+
+
+def step_seconds(per_step: dict[str, StageStats]) -> dict[str, float]:
+    """Seconds per step and lap, as `runs.stage_seconds` keys them: `<step>.<lap>`, or `<step>` for a step
+    timed as one lap named after itself."""
+    return {
+        (step if lap == step else f"{step}.{lap}"): seconds
+        for step, stats in per_step.items()
+        for lap, seconds in stats.seconds.items()
+    }
+
+
+def step_counts(stats: StageStats) -> dict[str, int]:
+    """`runs.step_counts`: every count the steps made, as `<group>.<key>`, but the groups with a column of their
+    own (quarantine reasons, characters and lines removed per rule)."""
+    return {
+        f"{group}.{key}": n
+        for group, counts in stats.counts.items()
+        if group not in OWN_COLUMNS
+        for key, n in counts.items()
+    }
+
+
+OWN_COLUMNS = (QUARANTINE_REASONS, CHARS_REMOVED, LINES_REMOVED)
 
 
 def build_record(
     ctx: RunContext,
     started: datetime,
     discovered: DiscoveredDrop,
-    stats: StageStats,
+    per_step: dict[str, StageStats],
     n_batches: int,
     wall: StageStats,
     flow_run_id: str | None,
     trigger: str,
 ) -> dict:
-    """The run record, with the accounting check: every file seen ends in exactly one place."""
+    """The run record, with the accounting check: every file seen ends in exactly one place. `per_step` is
+    every step's stats (`step_stats`), `wall` the flow's wall seconds per phase."""
+    stats = StageStats.total(per_step.values())
     statuses = stats.counted(STATUSES)
     reasons = stats.counted(QUARANTINE_REASONS)
     record = {
@@ -103,7 +126,8 @@ def build_record(
         "n_entities": stats.counted(ROWS).get("entities", 0),
         "n_dates": stats.counted(ROWS).get("dates", 0),
         "n_batches": n_batches,
-        "stage_seconds": {**stats.seconds, **{f"wall_{phase}": s for phase, s in wall.seconds.items()}},
+        "stage_seconds": {**step_seconds(per_step), **{f"wall_{phase}": s for phase, s in wall.seconds.items()}},
+        "step_counts": step_counts(stats),
         "versions": versions(ctx.settings),
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
@@ -156,6 +180,7 @@ def failed_record(
         "n_dates": 0,
         "n_batches": 0,
         "stage_seconds": {},
+        "step_counts": {},
         "versions": versions(ctx.settings),
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
@@ -173,7 +198,10 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
     entities = "".join(
         f"| {e['canonical']} | {e['label']} | {e['documents']} | {e['mentions']} |\n" for e in top_entities
     )
-    timings = "".join(f"| {s} | {v:.2f} |\n" for s, v in sorted(record["stage_seconds"].items()))
+    seconds = record["stage_seconds"]
+    steps = "".join(f"| {s} | {v:.2f} |\n" for s, v in seconds.items() if not s.startswith("wall_"))
+    phases = "".join(f"| {s.removeprefix('wall_')} | {v:.2f} |\n" for s, v in seconds.items() if s.startswith("wall_"))
+    counts = "".join(f"| {c} | {n} |\n" for c, n in record.get("step_counts", {}).items())
     return (
         f"# textdrops run `{record['run_id']}` of drop `{record['drop_id']}`\n\n"
         f"| files seen | kept | exact duplicates | near duplicates | quarantined | entities | dates |\n"
@@ -182,7 +210,11 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
         f"{record['docs_near_duplicate']} | {record['files_quarantined']} | {record['n_entities']} | "
         f"{record['n_dates']} |\n\n"
         f"## Quarantine reasons\n\n{reasons}\n"
-        f"## Seconds per stage\n\n| stage | seconds |\n|---|---|\n{timings}\n"
+        "## Seconds per step\n\nWhat each step's own code took (`<step>.<lap>`), in its worker or the flow's "
+        "thread, summed over its batches (which run side by side: more than the wall time).\n\n"
+        f"| step | seconds |\n|---|---|\n{steps}\n"
+        f"## Wall seconds per phase of the flow\n\n| phase | seconds |\n|---|---|\n{phases}\n"
+        f"## Counts per step\n\n| count | n |\n|---|---|\n{counts}\n"
         f"## Top entities\n\n| entity | label | documents | mentions |\n|---|---|---|---|\n{entities}"
     )
 
@@ -250,7 +282,50 @@ def take_commit_seq(out_dir: Path) -> int:
         log.warning("%s is unreadable (%s); numbering commits on from the greatest stored, %d", path, exc, last)
     write.write_text_atomically(path, str(last + 1))
     (out_dir / COMMIT_SEQ_UPGRADE).unlink(missing_ok=True)
+    add_run_columns(out_dir)
     return last + 1
+
+
+def add_run_columns(out_dir: Path) -> int:
+    """Add the columns of `runs` that its files of an earlier version lack (`step_counts`), as nulls, in place,
+    once; returns the files rewritten.
+
+    Every file of the table then holds the same columns in the same order, so readers that take the first
+    file's schema (pyarrow datasets, DuckDB and polars without their union options) see the new columns.
+    Each file is replaced whole (temporary file and rename) and `_runs_columns` is written last: an upgrade
+    a crash interrupts is finished by the next one. The caller holds the index lock (commits are serialised).
+    """
+    marker = out_dir / RUNS_COLUMNS
+    try:
+        if json.loads(marker.read_text(encoding="utf-8")) == RUNS.column_names:
+            return 0
+    except (OSError, ValueError):
+        pass
+    rewritten, added = 0, set()
+    for path in sorted((out_dir / RUNS.name).glob("drop_id=*/*.parquet")):
+        try:
+            table = pq.ParquetFile(path).read()
+        except Exception as exc:  # noqa: BLE001  (a damaged file costs itself, as in read_runs)
+            log.warning("skipping unreadable run record %s while adding columns (%s)", path, exc)
+            continue
+        missing = [f for f in RUNS.arrow_schema if f.name not in table.column_names]
+        if not missing:
+            continue
+        for field in missing:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+            added.add(field.name)
+        write.write_parquet(table, path)
+        rewritten += 1
+        crash_point("mid_runs_upgrade")
+    if rewritten:
+        log.warning(
+            "upgraded %s: added %s (null) to %d run records of an earlier version; nothing was re-processed",
+            out_dir,
+            ", ".join(sorted(added)),
+            rewritten,
+        )
+    write.write_text_atomically(marker, json.dumps(RUNS.column_names))
+    return rewritten
 
 
 def _greatest_commit_seq(out_dir: Path) -> int:

@@ -6,28 +6,44 @@ pool worker or on a Dask worker; the frames it produces travel as Arrow IPC / Pa
 staging area (`textdrops.staging`) rather than through the scheduler. The logic of each stage lives in its
 own module (`tasks.load`, `tasks.clean`, `tasks.dedupe`, `tasks.entities`, `tasks.dates`, `tasks.stories`);
 a step reads its inputs, calls the stage and writes what the stage returns.
+
+The end of this module declares the steps the flow runs, in order (`STEPS`): each `Step` once, with its
+scope, the staged tables it reads and writes (checked), its isolation and `run(ctx, input)`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import polars as pl
 
-from tasks import clean, dedupe, dedupe_index, entities, minhash, story_index, write
+from tasks import clean, dedupe, dedupe_index, entities, isolation, minhash, story_index, write
 from tasks import dates as dates_stage
 from tasks import stories as stories_stage
-from tasks.discover import drop_date_of
+from tasks.discover import DiscoveredDrop, discover_drop, drop_date_of
 from tasks.load import InputFile, load_batch
 from tasks.manifest import join_manifest
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
-from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES
-from textdrops.staging import RunContext, quarantine_part, read_ipc
-from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
+from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES, TABLES
+from textdrops.staging import STAGED_TABLES, RunContext, quarantine_part, read_ipc
+from textdrops.stats import (
+    CHARS_REMOVED,
+    HISTORY,
+    LINES_REMOVED,
+    QUARANTINE_REASONS,
+    ROWS,
+    STATUSES,
+    STORIES,
+    StageStats,
+)
 
 __all__ = ["RunContext", "read_ipc"]  # the context every step takes, re-exported for the steps' callers
 
@@ -141,7 +157,7 @@ def prepare_documents(
 
 
 def _per_run(ctx: RunContext) -> dict[str, pl.Expr]:
-    return {"drop_id": pl.lit(ctx.drop_id), "run_id": pl.lit(ctx.run_id)}
+    return ctx.per_run()  # (the name stories_drop uses)
 
 
 # --- the steps ---------------------------------------------------------------------------------------------
@@ -155,11 +171,11 @@ def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) ->
     raw_path = ctx.raw_path(index)
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     raw.write_ipc(raw_path)
-    stats.lap("load")
+    stats.lap("read")
     keys_path = ctx.line_keys_path(index)
     clean.line_key_counts(raw["raw_text"]).write_parquet(keys_path)
-    stats.lap("clean")
-    quarantined = quarantined.with_columns(**_per_run(ctx))
+    stats.lap("line_keys")
+    quarantined = quarantined.with_columns(**ctx.per_run())
     n_quarantined = write.write_part(
         quarantined, "quarantine", ctx.staged("quarantine"), quarantine_part("load", index)
     )
@@ -180,12 +196,12 @@ def prepare_batch(ctx: RunContext, index: int, loaded: LoadedBatch, boilerplate:
     cfg = ctx.settings.minhash
     signatures = minhash.minhash_signatures(dedupe.dedupe_texts(docs), cfg)
     docs = docs.with_columns(signature=pl.Series(signatures, dtype=pl.Array(pl.UInt32, cfg.num_perm)))
-    stats.lap("dedupe")
+    stats.lap("minhash")
     path = ctx.batch_path(index)
     path.parent.mkdir(parents=True, exist_ok=True)
     docs.write_ipc(path)
     q_rows = write.write_part(
-        quarantined.with_columns(**_per_run(ctx)),
+        quarantined.with_columns(**ctx.per_run()),
         "quarantine",
         ctx.staged("quarantine"),
         quarantine_part("clean", index),
@@ -218,6 +234,7 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> DedupeResult:
     dedupe_index.write_drop_segment(ctx.staged_index, ctx.drop_id, kept, cfg)
     if statuses.height:
         stats.count(STATUSES, statuses["status"].value_counts().rows())
+    stats.count(HISTORY, [("documents", history_docs), ("candidates", history.height)])
     stats.lap("dedupe")
     return DedupeResult(str(ctx.statuses_path), history_docs, history.height, stats)
 
@@ -235,7 +252,7 @@ def annotate_batch(
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
     annotated = kept.filter(~pl.col("doc_id").is_in(list(skip_docs))) if skip_docs else kept
-    stats.lap("write")
+    stats.lap("read")
     documents_point(annotated["text"], "annotate")
     title_spans, spans = entities.title_and_text_entities(
         annotated["title"].to_list(),
@@ -253,9 +270,9 @@ def annotate_batch(
     per_run = ("drop_id", "run_id")
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
     date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
-    entity_frame, date_frame = (f.with_columns(**_per_run(ctx)) for f in (entity_frame, date_frame))
+    entity_frame, date_frame = (f.with_columns(**ctx.per_run()) for f in (entity_frame, date_frame))
     n_docs = write.write_part(
-        docs.with_columns(story_id=pl.lit(None, dtype=pl.String), run_id=pl.lit(ctx.run_id)),  # set by stories_drop
+        docs.with_columns(story_id=pl.lit(None, dtype=pl.String), **ctx.per_run()),  # story_id: set by stories_drop
         "documents",
         ctx.staged("documents"),
         index,
@@ -311,3 +328,438 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
     largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
     stats.lap("stories")
     return StoriesResult(result.stats, largest.head(10).to_dicts(), stats)
+
+
+def learn_boilerplate_step(ctx: RunContext, loaded: list[LoadedBatch]) -> Boilerplate:
+    """The learn-boilerplate step: `learn_drop_boilerplate` over every loaded batch, timed."""
+    stats = StageStats()
+    keys = learn_drop_boilerplate(ctx, loaded)
+    stats.lap("learn-boilerplate")
+    return Boilerplate(keys, stats)
+
+
+def link_stories(ctx: RunContext, annotated: list[AnnotatedBatch]) -> StoriesResult:
+    """The stories step: `stories_drop`, its counts added to its stats (so they reach the run record)."""
+    result = stories_drop(ctx)
+    story = result.story_stats
+    result.stats.count(
+        STORIES,
+        [
+            ("documents", story.documents),
+            ("new", story.new_stories),
+            ("joined", story.joined_history),
+            ("touched", story.stories_touched),
+            ("history", story.history_stories),
+        ],
+    )
+    return result
+
+
+# --- the steps declared: what the flow runs, in order --------------------------------------------------------
+#
+# A step is one entry of STEPS: its name, its scope (each batch, or the drop once), the staged tables it reads
+# and writes (checked: `check_steps`, `undeclared_writes`), how it is isolated (`PoolIsolation`: the worker
+# pool under a time limit; None: the flow's process), and `run(ctx, input)` returning a result with `stats`.
+# One Prefect task (`tasks.prefect_tasks.step_task`) runs every step; the run record sums every step's stats.
+
+Scope = Literal["batch", "drop"]
+
+
+@dataclass(frozen=True)
+class BatchFiles:
+    """The load step's input: one batch of the drop's files."""
+
+    batch: int
+    entries: list[InputFile]
+
+
+@dataclass(frozen=True)
+class Boilerplate:
+    """The learn-boilerplate step's result: line keys learned as the drop's template text."""
+
+    keys: frozenset[int]
+    stats: StageStats = field(default_factory=StageStats)
+
+
+@dataclass(frozen=True)
+class ToPrepare:
+    """The prepare step's input: a loaded batch and the drop's boilerplate."""
+
+    loaded: LoadedBatch
+    boilerplate: frozenset[int]
+
+    @property
+    def batch(self) -> int:
+        return self.loaded.batch
+
+
+@dataclass(frozen=True)
+class ToAnnotate:
+    """The annotate step's input: a prepared batch, and the documents of it to write but not annotate."""
+
+    batch: int
+    path: str
+    docs: int
+    skip_docs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PoolIsolation:
+    """How a batch step runs in the worker pool (`tasks.isolation.run_step`): what is left to the step."""
+
+    load: Callable[[RunContext, Any], tuple[int, int]]  # (documents, bytes) of an input: pool or in-process
+    plan: Callable[[RunContext, Any], Any]  # the input's items: `.sizes` (bytes of text each) and what below needs
+    part: Callable[[RunContext, Any, Any, list[int]], Any]  # (part's ctx, input, plan, positions) -> part's input
+    merge: Callable[[RunContext, Any, Any], Any]  # (ctx, input, isolation.Isolated) -> the batch's result
+    left_out: Callable[[RunContext, Any, Any, Any, dict[int, str]], Any]  # (ctx, input, plan, result, bad)
+    setup: Callable[[RunContext], tuple | None] | None = None  # run in a new worker outside the limit
+
+
+def _no_report(ctx: RunContext, item: Any, result: Any) -> list[tuple[int, str]]:
+    return []
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the flow, declared once (see STEPS)."""
+
+    name: str
+    scope: Scope
+    run: Callable[[RunContext, Any], Any]  # module-level (a worker unpickles it); returns a result with .stats
+    inputs: Callable[[dict[str, Any]], Any]  # its input from earlier steps' results by name (batch: one per batch)
+    reads: tuple[str, ...] = ()  # staged tables of this run it reads
+    writes: tuple[str, ...] = ()  # staged tables it writes or rewrites
+    isolation: PoolIsolation | None = None  # None: runs in the flow's process
+    report: Callable[[RunContext, Any, Any], list[tuple[int, str]]] = _no_report  # (level, message) to log
+    work: Callable[[Any], int] | None = None  # documents an input holds, for the progress line (batch steps)
+    retry_io: bool = False  # retried on I/O errors (the task's retries)
+
+
+class StepContractError(RuntimeError):
+    """A step read or wrote a table against its declaration."""
+
+
+def check_steps(steps: list[Step]) -> None:
+    """Raise StepContractError when a step reads a table no earlier step writes, writes a table the schema
+    does not declare, or shares its name with another."""
+    known = {*TABLES, *INTERNAL_TABLES}
+    written: set[str] = set()
+    names: set[str] = set()
+    for step in steps:
+        if step.name in names:
+            raise StepContractError(f"two steps are named {step.name!r}: step names must be unique")
+        names.add(step.name)
+        missing = [t for t in step.reads if t not in written]
+        if missing:
+            raise StepContractError(
+                f"step {step.name!r} reads {', '.join(missing)}, which no earlier step writes: "
+                "declare it in the writes of the step that writes it, or move this step after it"
+            )
+        unknown = [t for t in step.writes if t not in known]
+        if unknown:
+            raise StepContractError(
+                f"step {step.name!r} writes {', '.join(unknown)}, a table textdrops.schema does not declare"
+            )
+        written.update(step.writes)
+
+
+def staged_files(ctx: RunContext) -> dict[str, tuple[int, int]]:
+    """Every staged table file of the run (path under the staging area -> (size, mtime_ns))."""
+    tables = ctx.staging / STAGED_TABLES
+    found = {}
+    for path in tables.rglob("*") if tables.is_dir() else ():
+        if path.is_file():
+            st = path.stat()
+            found[path.relative_to(tables).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def undeclared_writes(step: Step, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """Tables whose staged files `step` added, changed or removed without declaring it writes them."""
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    return sorted({path.split("/", 1)[0] for path in changed} - set(step.writes))
+
+
+def check_writes(step: Step, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> None:
+    """Raise StepContractError when `step` wrote a staged table it does not declare."""
+    wrong = undeclared_writes(step, before, after)
+    if wrong:
+        raise StepContractError(
+            f"step {step.name!r} wrote {', '.join(wrong)} but declares writes={step.writes!r}: "
+            "add the table to the step's writes (and to textdrops.schema), or stop writing it"
+        )
+
+
+# the load step: files that kill a worker or hang are quarantined
+
+
+def _load(ctx: RunContext, item: BatchFiles) -> LoadedBatch:
+    return load_batch_to_file(ctx, item.batch, item.entries)
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    sizes: list[int]
+    frame: pl.DataFrame | None = None
+
+
+def _load_bytes(ctx: RunContext, item: BatchFiles) -> tuple[int, int]:
+    """What a batch of files may hold once read: a compressed file counts as the most it may decompress to."""
+    limit = ctx.settings.max_file_bytes
+    return len(item.entries), sum(limit if e.path.endswith(".gz") else e.size_bytes for e in item.entries)
+
+
+def _load_merge(ctx: RunContext, item: BatchFiles, isolated: Any) -> LoadedBatch:
+    """The loaded batch the parts make: their raw documents and line-key counts, and their quarantine."""
+    results: list[LoadedBatch] = [result for _, result in isolated.parts]
+    raw_path = ctx.raw_path(item.batch)
+    docs = isolation.merged_ipc([r.raw_path for r in results], raw_path)
+    keys_path = ctx.line_keys_path(item.batch)
+    keys = pl.concat([pl.read_parquet(r.keys_path) for r in results]).group_by("key").agg(pl.col("docs").sum())
+    keys.with_columns(pl.col("docs").cast(pl.UInt32)).write_parquet(keys_path)
+    parts = isolation.parts_of(ctx, isolated)
+    quarantined = isolation.merged_part(ctx, parts, "quarantine", quarantine_part("load", item.batch), False)
+    stats = StageStats.total(r.stats for r in results)
+    return LoadedBatch(item.batch, len(item.entries), docs, str(raw_path), str(keys_path), quarantined, stats)
+
+
+def _load_left_out(
+    ctx: RunContext, item: BatchFiles, plan: _Sizes, result: LoadedBatch, bad: dict[int, str]
+) -> LoadedBatch:
+    paths = [e.path for e in item.entries]
+    frame = isolation.quarantine_rows(ctx, bad, paths, plan.sizes, "reading and decoding", plan.sizes)
+    part = quarantine_part("load-isolated", item.batch)
+    return isolation.add_quarantined(result, frame, ctx, part, files=len(item.entries))
+
+
+LOAD = Step(
+    name="load",
+    scope="batch",
+    run=_load,
+    inputs=lambda results: [BatchFiles(i, entries) for i, entries in enumerate(results["discover"].batches)],
+    writes=("quarantine",),
+    isolation=PoolIsolation(
+        load=_load_bytes,
+        plan=lambda ctx, item: _Sizes([e.size_bytes for e in item.entries]),
+        part=lambda part_ctx, item, plan, positions: BatchFiles(item.batch, [item.entries[i] for i in positions]),
+        merge=_load_merge,
+        left_out=_load_left_out,
+    ),
+    report=lambda ctx, item, r: [
+        (logging.INFO, f"batch {r.batch}: {r.files} files -> {r.docs} decoded, {r.quarantined} quarantined")
+    ],
+    work=lambda item: len(item.entries),
+    retry_io=True,
+)
+
+
+# the prepare step: documents that kill a worker or hang are quarantined
+
+
+def _prepare(ctx: RunContext, item: ToPrepare) -> PreparedBatch:
+    return prepare_batch(ctx, item.batch, item.loaded, item.boilerplate)
+
+
+def _prepare_plan(ctx: RunContext, item: ToPrepare) -> _Sizes:
+    raw = read_ipc(item.loaded.raw_path, columns=["source_path", "size_bytes", "raw_text"])
+    return _Sizes(raw["raw_text"].str.len_bytes().to_list(), raw)
+
+
+def _prepare_part(part_ctx: RunContext, item: ToPrepare, plan: _Sizes, positions: list[int]) -> ToPrepare:
+    part_raw = part_ctx.raw_path(item.batch)
+    part_raw.parent.mkdir(parents=True, exist_ok=True)
+    subset = pl.col("_position").is_in(positions)
+    read_ipc(item.loaded.raw_path).with_row_index("_position").filter(subset).drop("_position").write_ipc(part_raw)
+    return ToPrepare(dataclasses.replace(item.loaded, raw_path=str(part_raw)), item.boilerplate)
+
+
+def _prepare_merge(ctx: RunContext, item: ToPrepare, isolated: Any) -> PreparedBatch:
+    """The prepared batch the parts make: their documents and their quarantine."""
+    results: list[PreparedBatch] = [result for _, result in isolated.parts]
+    path = ctx.batch_path(item.batch)
+    docs = isolation.merged_ipc([r.path for r in results], path)
+    parts = isolation.parts_of(ctx, isolated)
+    quarantined = isolation.merged_part(ctx, parts, "quarantine", quarantine_part("clean", item.batch), False)
+    stats = StageStats.total(r.stats for r in results)
+    return PreparedBatch(item.batch, str(path), item.loaded.files, docs, quarantined, stats)
+
+
+def _prepare_left_out(
+    ctx: RunContext, item: ToPrepare, plan: _Sizes, result: PreparedBatch, bad: dict[int, str]
+) -> PreparedBatch:
+    raw = plan.frame
+    frame = isolation.quarantine_rows(ctx, bad, raw["source_path"], raw["size_bytes"], "cleanup", plan.sizes)
+    return isolation.add_quarantined(result, frame, ctx, quarantine_part("clean-isolated", item.batch))
+
+
+PREPARE = Step(
+    name="prepare",
+    scope="batch",
+    run=_prepare,
+    inputs=lambda results: [ToPrepare(b, results["learn-boilerplate"].keys) for b in results["load"]],
+    writes=("quarantine",),
+    isolation=PoolIsolation(
+        load=lambda ctx, item: (item.loaded.docs, Path(item.loaded.raw_path).stat().st_size),
+        plan=_prepare_plan,
+        part=_prepare_part,
+        merge=_prepare_merge,
+        left_out=_prepare_left_out,
+    ),
+    report=lambda ctx, item, r: [
+        (
+            logging.INFO,
+            f"batch {r.batch}: {r.docs} documents cleaned, {item.loaded.quarantined + r.quarantined} quarantined "
+            "in all",
+        )
+    ],
+    work=lambda item: item.loaded.files,
+)
+
+
+# the annotate step: a kept document whose NER or date extraction kills the worker or hangs stays kept,
+# without entities or dates (it is already deduplicated), and is reported
+
+
+def _annotate(ctx: RunContext, item: ToAnnotate) -> AnnotatedBatch:
+    return annotate_batch(ctx, item.batch, item.path, item.skip_docs)
+
+
+def _annotate_plan(ctx: RunContext, item: ToAnnotate) -> _Sizes:
+    kept = (
+        read_ipc(item.path, columns=["doc_id", "source_path", "title", "text"])
+        .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
+        .filter(pl.col("status") == "kept")
+    )
+    return _Sizes((kept["title"].fill_null("").str.len_bytes() + kept["text"].str.len_bytes()).to_list(), kept)
+
+
+def _annotate_part(part_ctx: RunContext, item: ToAnnotate, plan: _Sizes, positions: list[int]) -> ToAnnotate:
+    doc_ids = plan.frame["doc_id"].to_list()
+    skip = frozenset(doc_ids) - frozenset(doc_ids[i] for i in positions)
+    return dataclasses.replace(item, skip_docs=skip)
+
+
+def _annotate_merge(ctx: RunContext, item: ToAnnotate, isolated: Any) -> AnnotatedBatch:
+    """The annotated batch the parts make: the batch's documents (each part writes them all, annotating
+    only its own), and the entities and dates of every part."""
+    results: list[AnnotatedBatch] = [result for _, result in isolated.parts]
+    parts = isolation.parts_of(ctx, isolated)
+    first = item.batch == 0  # as annotate_batch: batch 0 always writes, to carry each table's schema
+    docs = isolation.merged_part(ctx, parts[:1], "documents", item.batch, first)
+    n_entities = isolation.merged_part(ctx, parts, "entities", item.batch, first)
+    n_dates = isolation.merged_part(ctx, parts, "dates", item.batch, first)
+    stats = StageStats.total(r.stats for r in results)
+    stats.counts[ROWS]["documents"] = docs  # written once, not once per part
+    date_errors = tuple(error for r in results for error in r.date_errors)
+    return AnnotatedBatch(item.batch, docs, results[0].kept, n_entities, n_dates, date_errors, stats=stats)
+
+
+def _annotate_left_out(
+    ctx: RunContext, item: ToAnnotate, plan: _Sizes, result: AnnotatedBatch, bad: dict[int, str]
+) -> AnnotatedBatch:
+    paths = plan.frame["source_path"].to_list()
+    errors = [
+        f"{paths[i]}: {isolation.left_out_detail(ctx, reason, 'annotation', plan.sizes[i])}"
+        for i, reason in sorted(bad.items())
+    ]
+    return dataclasses.replace(result, annotation_skipped=tuple(errors))
+
+
+def _annotate_report(ctx: RunContext, item: ToAnnotate, r: AnnotatedBatch) -> list[tuple[int, str]]:
+    return [
+        *((logging.ERROR, f"batch {r.batch}: kept without entities and dates: {s}") for s in r.annotation_skipped),
+        *(
+            (logging.ERROR, f"batch {r.batch}: date extraction failed for document {e} (kept without dates)")
+            for e in r.date_errors
+        ),
+        (logging.INFO, f"batch {r.batch}: {r.kept} kept documents, {r.entities} entities, {r.dates} dates"),
+    ]
+
+
+ANNOTATE = Step(
+    name="annotate",
+    scope="batch",
+    run=_annotate,
+    inputs=lambda results: [ToAnnotate(p.batch, p.path, p.docs) for p in results["prepare"]],
+    writes=("documents", "entities", "dates"),
+    isolation=PoolIsolation(
+        load=lambda ctx, item: (item.docs, Path(item.path).stat().st_size),
+        plan=_annotate_plan,
+        part=_annotate_part,
+        merge=_annotate_merge,
+        left_out=_annotate_left_out,
+        setup=lambda ctx: (entities.warm_up, (ctx.settings.ner_model,)),  # the model loads outside the limit
+    ),
+    report=_annotate_report,
+    work=lambda item: item.docs,
+)
+
+
+def _discover_report(ctx: RunContext, item: None, found: DiscoveredDrop) -> list[tuple[int, str]]:
+    manifest = ", with manifest" if found.has_manifest else ""
+    return [
+        *((logging.WARNING, warning) for warning in found.warnings),
+        (
+            logging.INFO,
+            f"drop {ctx.drop_id}: {found.files_seen - found.quarantined} input files in {len(found.batches)} "
+            f"batches, {found.quarantined} rejected on sight{manifest}",
+        ),
+    ]
+
+
+def _discover(ctx: RunContext, item: None) -> DiscoveredDrop:
+    return discover_drop(ctx, lambda warning: None)  # its warnings are in the result, logged by the report
+
+
+STEPS: list[Step] = [
+    Step(
+        name="discover",
+        scope="drop",
+        run=_discover,
+        inputs=lambda results: None,
+        writes=("quarantine",),
+        report=_discover_report,
+        retry_io=True,
+    ),
+    LOAD,
+    Step(
+        name="learn-boilerplate",
+        scope="drop",
+        run=learn_boilerplate_step,
+        inputs=lambda results: results["load"],
+        report=lambda ctx, item, r: [
+            (logging.INFO, f"drop {ctx.drop_id}: {len(r.keys)} recurring template lines learned as boilerplate")
+        ],
+    ),
+    PREPARE,
+    Step(
+        name="dedupe",
+        scope="drop",
+        run=lambda ctx, prepared: dedupe_drop(ctx, [p.path for p in prepared]),
+        inputs=lambda results: results["prepare"],
+        report=lambda ctx, item, r: [
+            (
+                logging.INFO,
+                f"dedupe {ctx.drop_id}: {r.counts} (against {r.history_docs} documents of earlier drops)",
+            )
+        ],
+    ),
+    ANNOTATE,
+    Step(
+        name="stories",
+        scope="drop",
+        run=link_stories,
+        inputs=lambda results: results["annotate"],
+        reads=tuple(stories_stage.READS),
+        writes=(*stories_stage.ADDS, *stories_stage.WRITES),
+        report=lambda ctx, item, r: [
+            (
+                logging.INFO,
+                f"stories {ctx.drop_id}: {r.story_stats.documents} documents -> {r.story_stats.stories_touched} "
+                f"stories ({r.story_stats.new_stories} new), {r.story_stats.joined_history} joined stories of "
+                "earlier drops",
+            )
+        ],
+    ),
+]
+check_steps(STEPS)

@@ -364,9 +364,9 @@ def _recover_stage(out_dir: Path, stage: Path, info: dict | None) -> None:
 
 def run_record_table(record: dict) -> pa.Table:
     """A run record as one row of the `runs` table."""
-    row = {"commit_seq": None, **record}  # a marker of an earlier version has no commit_seq
-    for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed"):
-        row[key] = as_map(row[key])
+    row = {"commit_seq": None, "step_counts": None, **record}  # a marker of an earlier version has neither
+    for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed", "step_counts"):
+        row[key] = None if row[key] is None else as_map(row[key])
     frame = pl.DataFrame([row], schema_overrides=RUNS.map_overrides(), strict=False).with_columns(
         pl.col("started_at", "finished_at").cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us"),
         pl.col("commit_seq").cast(pl.Int64),

@@ -245,7 +245,13 @@ RUNS = Table(
         _c("n_entities", pa.int64(), "rows written to `entities`", False),
         _c("n_dates", pa.int64(), "rows written to `dates`", False),
         _c("n_batches", pa.int64(), "document batches the drop was split into", False),
-        _c("stage_seconds", pa.map_(pa.string(), pa.float64()), "wall seconds per stage", False),
+        _c(
+            "stage_seconds",
+            pa.map_(pa.string(), pa.float64()),
+            "seconds per step and lap (`annotate.entities`: summed over batches) and the flow's wall seconds per "
+            "phase (`wall_annotate`)",
+            False,
+        ),
         _c("versions", pa.map_(pa.string(), pa.string()), "library and model versions", False),
         _c("config_hash", pa.string(), "hash of the settings that shape output rows", False),
         _c("config", pa.string(), "the full settings as JSON", False),
@@ -254,6 +260,12 @@ RUNS = Table(
             pa.int64(),
             "commit order: 1, 2, 3, ... as runs committed (null when the run did not commit); the greatest "
             "is the latest run (run_id sorts by start, and overlapping runs may commit in another order)",
+        ),
+        _c(
+            "step_counts",
+            pa.map_(pa.string(), pa.int64()),
+            "what every step counted, as `<group>.<key>` (`stories.new`, `stories.joined`, `history.candidates`); "
+            "null in runs recorded before it existed",
         ),
     ),
 )

@@ -105,6 +105,11 @@ class RunContext:
     commit_seq: int | None = None  # taken under the index lock before the stories step (tasks.runs)
     part: str | None = None  # a part of a batch (`part_of`): what its steps write goes under parts/<part>/
 
+    def per_run(self) -> dict[str, pl.Expr]:
+        """The columns every row a run writes carries (its drop and run), the one place they are made:
+        `frame.with_columns(**ctx.per_run())`."""
+        return {"drop_id": pl.lit(self.drop_id), "run_id": pl.lit(self.run_id)}
+
     def part_of(self, part: str) -> RunContext:
         """This context for one part of a batch run on its own: it reads the run's inputs (manifest,
         statuses) and writes its raw, batch and table files under `parts_dir(part)`, for the caller to

@@ -16,6 +16,8 @@ CHARS_REMOVED = "chars_removed"  # characters cleanup removed, per rule
 LINES_REMOVED = "lines_removed"  # lines cleanup removed, per rule
 STATUSES = "statuses"  # documents per dedupe status
 ROWS = "rows"  # rows written per table
+HISTORY = "history"  # documents of earlier drops dedupe searched, and of which shared a key with this drop
+STORIES = "stories"  # what story linking did (documents linked, new stories, joined stories of earlier drops)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tasks import isolation
+from tasks import isolation, steps
 from tasks.load import InputFile
 from tests.conftest import SEEDS, make_drop
 from textdrops import workers
@@ -34,7 +34,7 @@ def test_load_quarantines_the_files_that_crash_or_hang_a_worker_and_keeps_the_re
     entries = [InputFile(name, (drop / name).stat().st_size) for name in sorted(files)]
     warnings: list[str] = []
 
-    result = isolation.load(ctx, 0, entries, processes=2, warn=warnings.append)
+    result = isolation.run_step(steps.LOAD, ctx, steps.BatchFiles(0, entries), warn=warnings.append, processes=2)
 
     assert result.files == 6 and result.docs == 4 and result.quarantined == 2
     assert sorted(result.quarantine_reasons.items()) == [("timeout", 1), ("worker_crash", 1)]
