@@ -108,7 +108,7 @@ def process_drop(
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
     logger = get_run_logger()
     settings = Settings.from_env(
-        out_dir=out_dir, ner_model=ner_model, batch_size=batch_size, ner_processes=worker_processes
+        out_dir=out_dir, ner_model=ner_model, batch_size=batch_size, worker_processes=worker_processes
     )
     check_worker_processes(worker_processes)
     check_model(ner_model)
@@ -144,7 +144,7 @@ def process_drop(
                 if step.name == "dedupe":
                     annotate_inputs = steps.ANNOTATE.inputs(results)
                     if any(isolation.uses_pool(steps.ANNOTATE, ctx, item) for item in annotate_inputs):
-                        workers.warm(warm_up_ner, settings.ner_model, processes=settings.ner_processes)  # in dedupe
+                        workers.warm(warm_up_ner, settings.ner_model, processes=settings.worker_processes)  # in dedupe
                     # the shared dedupe index is held from dedupe through commit, taken after any earlier drop
                     # being processed has committed: concurrent drops get the statuses of running them in drop order
                     wait_for_earlier_drops(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning)

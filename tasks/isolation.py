@@ -67,7 +67,7 @@ def batch_processes(ctx: RunContext, n_docs: int, n_bytes: int, warn: Warn) -> i
             "limit (set the Dask config distributed.worker.daemon: false on the cluster's workers)"
         )
         return 0
-    return ctx.settings.ner_processes
+    return ctx.settings.worker_processes
 
 
 def uses_pool(step: Step, ctx: RunContext, item: Any) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("TEXTDROPS_NER_PROCESSES", "1")
+os.environ.setdefault("TEXTDROPS_WORKER_PROCESSES", "1")
 
 from textdrops.prefect_defaults import apply_prefect_defaults  # noqa: E402
 

@@ -24,7 +24,7 @@ def test_environment_and_flags_set_the_settings(monkeypatch):
 
 def test_config_hash_follows_what_changes_rows_not_paths_or_parallelism(monkeypatch):
     base = Settings.from_env()
-    assert Settings.from_env(out_dir="/x", batch_size=7, ner_processes=1).output_hash() == base.output_hash()
+    assert Settings.from_env(out_dir="/x", batch_size=7, worker_processes=1).output_hash() == base.output_hash()
     monkeypatch.setenv("TEXTDROPS_DEDUPE_THRESHOLD", "0.7")
     assert Settings.from_env().output_hash() != base.output_hash()
 
@@ -37,7 +37,7 @@ BAD_SETTINGS = [
     ("TEXTDROPS_SHINGLE_SIZE", "0", "a whole number >= 1"),
     ("TEXTDROPS_MAX_FILE_BYTES", "-1", "a whole number >= 1"),
     ("TEXTDROPS_BATCH_TIMEOUT", "0", "seconds > 0"),
-    ("TEXTDROPS_NER_PROCESSES", "two", "a whole number >= 1"),
+    ("TEXTDROPS_WORKER_PROCESSES", "two", "a whole number >= 1"),
     ("TEXTDROPS_OUT", "", "not empty"),
     ("TEXTDROPS_NER_MODEL", "en_core_web_nonexistent", "installed spaCy model"),
 ]
@@ -154,3 +154,14 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_and_exit_2(tmp_path
     assert lines[0].startswith(f"textdrops {command}: --out '{out}' is not allowed: a folder this user can write to")
     assert reason in lines[0]
     assert list(out.iterdir()) == []
+
+
+def test_the_worker_processes_setting_keeps_its_earlier_name(monkeypatch):
+    monkeypatch.delenv("TEXTDROPS_WORKER_PROCESSES", raising=False)
+    monkeypatch.setenv("TEXTDROPS_NER_PROCESSES", "1")  # what users of earlier versions set
+    assert Settings.from_env().worker_processes == 1
+    monkeypatch.setenv("TEXTDROPS_NER_PROCESSES", "0")  # a bad value is named by the name it was given as
+    with pytest.raises(SettingsError, match=r"^TEXTDROPS_NER_PROCESSES='0' is not allowed: a whole number >= 1"):
+        Settings.from_env()
+    monkeypatch.setenv("TEXTDROPS_WORKER_PROCESSES", "2")  # the new name wins
+    assert Settings.from_env().worker_processes == 2

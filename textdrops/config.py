@@ -84,7 +84,7 @@ class Settings:
     max_batches: int = 24  # 3 task runs per batch + 5 per drop: a flow stays under 80 task runs
     max_file_bytes: int = 20_000_000  # larger files are quarantined as too_large
     ner_model: str = DEFAULT_NER_MODEL
-    ner_processes: int = 2  # worker processes for NER + date extraction
+    worker_processes: int = 2  # worker processes for the batch steps (load, prepare, annotate)
     ner_batch_size: int = 32
     pool_min_docs: int = 200  # smaller batches run in the flow's process: starting workers costs more
     ner_max_chars: int = 20_000  # long documents are split at paragraph boundaries into pieces this size
@@ -96,15 +96,16 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings from TEXTDROPS_* environment variables, then explicit overrides (None = not given)."""
-        values: dict[str, object] = {"ner_processes": min(2, os.cpu_count() or 1)}
+        values: dict[str, object] = {"worker_processes": min(2, os.cpu_count() or 1)}
         for setting in SETTINGS:
-            text = os.environ.get(setting.env)
-            if text is None:
+            name = setting.env_name()
+            if name is None:
                 continue
+            text = os.environ[name]
             try:
                 values[setting.path] = setting.parse(text.strip() if setting.path != "out_dir" else text)
             except ValueError:
-                raise SettingsError(f"{setting.env}={text!r} is not allowed: {setting.allowed}") from None
+                raise SettingsError(f"{name}={text!r} is not allowed: {setting.allowed}") from None
         given = {k: v for k, v in overrides.items() if v is not None}
         if "out_dir" in given:
             given["out_dir"] = _path_or_empty(str(given["out_dir"]))
@@ -125,7 +126,8 @@ class Settings:
                 shown = given[setting.path]
                 source = f"{setting.flag} {shown!r}" if setting.flag else f"{setting.path}={shown!r}"
             else:
-                source = f"{setting.env}={os.environ.get(setting.env, str(value))!r}"
+                name = setting.env_name() or setting.env
+                source = f"{name}={os.environ.get(name, str(value))!r}"
             raise SettingsError(f"{source} is not allowed: {setting.allowed}")
 
     def check_writable(self, given_out: str | None = None) -> None:
@@ -157,7 +159,7 @@ class Settings:
             "out_dir",
             "batch_size",
             "max_batches",
-            "ner_processes",
+            "worker_processes",
             "ner_batch_size",
             "pool_min_docs",
             "lock_timeout",
@@ -180,6 +182,11 @@ class Setting:
     meaning: str  # for --help and the README
     flag: str | None = None
     default_note: str = ""  # said after the default in the README (why it is what it is)
+    aliases: tuple[str, ...] = ()  # earlier names of the variable, still read (the new name wins)
+
+    def env_name(self) -> str | None:
+        """The variable this setting is read from: its name, else an earlier name that is set; None if unset."""
+        return next((name for name in (self.env, *self.aliases) if name in os.environ), None)
 
     def default(self) -> object:
         return _get(Settings(), self.path)
@@ -231,12 +238,13 @@ SETTINGS: tuple[Setting, ...] = (
         default_note="raised so a drop has at most 24 batches",
     ),
     _whole_setting(
-        "ner_processes",
-        "TEXTDROPS_NER_PROCESSES",
+        "worker_processes",
+        "TEXTDROPS_WORKER_PROCESSES",
         1,
         "worker processes",
-        "worker processes for load, clean, NER and dates",
-        default_note="or the machine's cores when fewer",
+        "worker processes for load, prepare and annotate",
+        default_note="or the machine's cores when fewer; `TEXTDROPS_NER_PROCESSES`, its earlier name, is still read",
+        aliases=("TEXTDROPS_NER_PROCESSES",),
     ),
     _whole_setting(
         "max_file_bytes",
@@ -422,7 +430,7 @@ def markdown() -> str:
             if isinstance(default, float)
             else str(default)
         )
-        if setting.path == "ner_processes":
+        if setting.path == "worker_processes":
             shown = "2"
         note = f" ({setting.default_note})" if setting.default_note else ""
         flag = f"`{setting.flag}`" if setting.flag else ""

@@ -160,5 +160,5 @@ def prestart_workers(drop: Path, settings: Settings) -> None:
     from tasks.entities import warm_up
     from textdrops import workers
 
-    if settings.ner_processes > 1 and count_inputs(drop, settings.pool_min_docs) >= settings.pool_min_docs:
-        workers.warm(warm_up, settings.ner_model, processes=settings.ner_processes)
+    if settings.worker_processes > 1 and count_inputs(drop, settings.pool_min_docs) >= settings.pool_min_docs:
+        workers.warm(warm_up, settings.ner_model, processes=settings.worker_processes)

@@ -39,7 +39,7 @@ def _start(drop: Path, out: Path, tmp_path: Path) -> tuple[subprocess.Popen, Pat
     reached = tmp_path / "reached"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
         "PREFECT_HOME": str(tmp_path / "home"),  # no server configured: the command starts its own
-        "TEXTDROPS_NER_PROCESSES": "2",
+        "TEXTDROPS_WORKER_PROCESSES": "2",
         "TEXTDROPS_POOL_MIN_DOCS": "5",
         FAULT_DOC_ENV: MARKER,
         FAULT_REACHED_ENV: str(reached),
