@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from tasks import dedupe, minhash, steps, write
+from tasks import dedupe, dedupe_index, minhash, steps, write
 from tasks.discover import discover_drop, drop_id_of
 from textdrops.config import MinHashConfig, Settings
 
@@ -549,8 +549,8 @@ def evaluate_msrp(path: Path) -> dict:
 def index_size(kept: pl.DataFrame) -> dict:
     """Bytes per stored document of an `_dedupe_index` part written as the pipeline writes it."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / write.DEDUPE_INDEX / "drop_id=bbc"
-        rows = write.write_part(kept.select(INDEX_COLUMNS), write.DEDUPE_INDEX, folder, 0, keep_empty=True)
+        folder = Path(tmp) / dedupe_index.INDEX_DIR / "drop_id=bbc"
+        rows = write.write_part(kept.select(INDEX_COLUMNS), dedupe_index.INDEX_DIR, folder, 0, keep_empty=True)
         path = folder / "part-00000.parquet"
         size = path.stat().st_size
         meta = pq.ParquetFile(path).metadata
@@ -617,8 +617,8 @@ def evaluate_reprocessing(
                 .select(INDEX_COLUMNS)
                 .with_columns(signature_kind=pl.lit(CFG.signature_kind()))
             )
-            folder = write.live_partition(out, write.DEDUPE_INDEX, drop_id)
-            write.write_part(kept, write.DEDUPE_INDEX, folder, 0, keep_empty=True)
+            folder = write.live_partition(out, dedupe_index.INDEX_DIR, drop_id)
+            write.write_part(kept, dedupe_index.INDEX_DIR, folder, 0, keep_empty=True)
         piped = through_pipeline(bbc_drop, prepared[bbc_drop], out).select(cols).sort("doc_id")
         recrawl_drop_id, recrawl = next(iter(others.items()))
         recrawl_drop = bbc_drop.parent / "bbc-recrawl" / recrawl_drop_id

@@ -260,7 +260,7 @@ def run_record(out: Path, drop_id: str) -> dict | None:
     """The latest succeeded run record of drop_id under out/runs."""
     import polars as pl
 
-    from tasks.runs import read_runs
+    from tasks.runs_table import read_runs
 
     runs = read_runs(out, drop_id=drop_id)
     if runs is None:

@@ -24,21 +24,13 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
 from tasks import isolation, steps
+from tasks.commit import recover, write_run_record
 from tasks.discover import drop_id_of
 from tasks.entities import warm_up as warm_up_ner
 from tasks.prefect_tasks import commit_task, task_of
-from tasks.runs import (
-    build_record,
-    failed_record,
-    new_run_id,
-    step_stats,
-    stored_source,
-    stories_markdown,
-    successful_fingerprints,
-    summary_markdown,
-    take_commit_seq,
-)
-from tasks.write import recover, write_run_record
+from tasks.run_summary import stories_markdown, summary_markdown
+from tasks.runs import build_record, failed_record, new_run_id, step_stats
+from tasks.runs_table import stored_source, successful_fingerprints, take_commit_seq
 from textdrops import workers
 from textdrops.config import Settings
 from textdrops.faults import crash_point

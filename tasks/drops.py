@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.discover import drop_date_of, fingerprint, listing
-from tasks.runs import successful_fingerprints
+from tasks.runs_table import successful_fingerprints
 
 READY_MARKERS = ("_SUCCESS", "_READY")
 
@@ -41,7 +41,7 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
     point anywhere, and served runs read only folders in raw_root). Interrupted commits of every drop not
     being run are finished (or rolled back) first, so a drop whose commit was cut short is not called processed.
     """
-    from tasks.write import recover
+    from tasks.commit import recover
 
     found = find_drops(raw_root)
     links = [d for d in found if d.is_symlink()]

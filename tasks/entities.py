@@ -9,6 +9,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from textdrops.schema import ENTITY_COUNTS
 
 # Components of the small English pipelines that NER does not need: its NER has its own tok2vec,
 # so excluding them gives the same entities about twice as fast.
@@ -195,3 +200,18 @@ def mention_rows(
             for (field, source, s, e, label), c in zip(named, canon, strict=True)
         )
     return rows
+
+
+def entity_counts(entities_dir: Path, drop_id: str, run_id: str) -> pl.DataFrame:
+    """Documents and mentions per (canonical, label) over a drop's entity parts, most mentioned first."""
+    parts = sorted(entities_dir.glob("*.parquet"))
+    if not parts:
+        return pl.DataFrame(schema=ENTITY_COUNTS.polars_schema())
+    return (
+        pl.scan_parquet(parts, glob=False)
+        .group_by("canonical", "label")
+        .agg(documents=pl.col("doc_id").n_unique().cast(pl.Int64), mentions=pl.len().cast(pl.Int64))
+        .sort(["documents", "mentions", "canonical", "label"], descending=[True, True, False, False])
+        .with_columns(drop_id=pl.lit(drop_id), run_id=pl.lit(run_id))
+        .collect()
+    )

@@ -15,9 +15,10 @@ from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import isolation
-from tasks.entities import NUMERIC_LABELS
+from tasks.commit import commit_partitions
+from tasks.entities import NUMERIC_LABELS, entity_counts
 from tasks.steps import Step
-from tasks.write import commit_partitions, entity_counts, write_part
+from tasks.write import write_part
 from textdrops.prefect_defaults import IO_RETRIES
 
 

@@ -20,7 +20,7 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
-from tasks.runs import read_runs
+from tasks.runs_table import read_runs
 
 log = logging.getLogger(__name__)
 

@@ -259,10 +259,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import polars as pl
 
+    from tasks.commit import pending_commits, recover
     from tasks.dedupe_index import history_size
     from tasks.drops import survey
-    from tasks.runs import read_runs
-    from tasks.write import pending_commits, recover
+    from tasks.runs_table import read_runs
 
     out = _out(args)
     if out.exists():

@@ -34,3 +34,11 @@ def replace_durably(path: Path, write: Callable[[BinaryIO], None], sync_folder: 
 def write_text_durably(path: Path, text: str) -> None:
     """`text` (UTF-8) as the whole of `path`, replaced durably."""
     replace_durably(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file and folder under root, then root itself."""
+    for folder, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks import steps
-from tasks.runs import RUNS_COLUMNS, summary_markdown
+from tasks.run_summary import summary_markdown
+from tasks.runs_table import RUNS_COLUMNS
 from tests.conftest import SEEDS, make_drop
 from textdrops.faults import CRASH_ENV
 from textdrops.schema import RUNS
@@ -139,7 +140,8 @@ def test_a_step_reading_a_table_no_earlier_step_writes_stops_the_run_before_it_s
 def test_runs_of_an_earlier_version_and_of_this_one_read_together_as_the_readme_does(tmp_path):
     """Run records written without step_counts (as main wrote them), then a run: every reader of the README
     sees both, and the new column."""
-    from tasks.write import run_record_table, write_parquet
+    from tasks.commit import run_record_table
+    from tasks.write import write_parquet
 
     out = tmp_path / "out"
     old = {

@@ -132,8 +132,8 @@ def test_an_index_written_by_the_parquet_version_is_upgraded_on_the_first_run(tm
     for docs in (noise, first):  # what the version before wrote: one Parquet part per drop
         kept = _kept(docs, _in_memory(docs, history)).select(COLUMNS)
         part = kept.with_columns(signature_kind=pl.lit(CFG.signature_kind()))
-        folder = write.live_partition(tmp_path, write.DEDUPE_INDEX, docs["drop_id"][0])
-        write.write_part(part, write.DEDUPE_INDEX, folder, 0, keep_empty=True)
+        folder = write.live_partition(tmp_path, dedupe_index.INDEX_DIR, docs["drop_id"][0])
+        write.write_part(part, dedupe_index.INDEX_DIR, folder, 0, keep_empty=True)
         history.append(kept)
     with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"):
         statuses = _run(tmp_path, second, "run-2")

@@ -181,7 +181,7 @@ def test_flow_writes_stories_and_story_ids_read_back_with_duckdb(tmp_path, capsy
 
 
 def test_run_summary_lists_the_largest_stories(seeds_and_unrelated):
-    from tasks.runs import stories_markdown
+    from tasks.run_summary import stories_markdown
 
     docs, entities = seeds_and_unrelated
     result = stories.link_stories("2016-03-15", docs, entities)

@@ -15,8 +15,8 @@ import pytest
 from benchmarks.eval_stories import processed_drop
 from benchmarks.history import add_story_history
 from tasks import steps, stories, story_index
-from tasks.runs import take_commit_seq
-from tasks.write import commit_partitions
+from tasks.commit import commit_partitions
+from tasks.runs_table import take_commit_seq
 from tests.conftest import FIXTURES, SEEDS, make_drop
 from textdrops.config import Settings
 from textdrops.staging import RunContext

@@ -7,16 +7,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.write import (
-    COMMIT_MARKER,
-    commit_partitions,
-    live_partition,
-    recover,
-    staged_partition,
-    staging_dir,
-    to_arrow,
-    write_part,
-)
+from tasks.commit import commit_partitions, recover
+from tasks.write import COMMIT_MARKER, live_partition, staged_partition, staging_dir, to_arrow, write_part
 from textdrops.locking import drop_lock
 from textdrops.schema import QUARANTINE, RUNS, TABLES
 
@@ -152,7 +144,7 @@ def test_a_damaged_commit_marker_costs_only_its_own_folder_and_is_never_a_path(t
 
 
 def test_a_zero_byte_run_record_costs_that_file_not_every_later_run(tmp_path, caplog):
-    from tasks.runs import successful_fingerprints
+    from tasks.runs_table import successful_fingerprints
 
     for run_id in ("run-1", "run-2"):
         write_part(_quarantine(1, run_id), "quarantine", staged_partition(tmp_path, run_id, "quarantine", "d"), 0)
@@ -166,7 +158,7 @@ def test_a_zero_byte_run_record_costs_that_file_not_every_later_run(tmp_path, ca
 def test_every_staged_file_and_folder_is_fsynced_before_the_commit_marker(tmp_path, monkeypatch):
     import os
 
-    from tasks import write
+    from tasks import commit
 
     synced: list[str] = []
     real_fsync = os.fsync
@@ -177,15 +169,15 @@ def test_every_staged_file_and_folder_is_fsynced_before_the_commit_marker(tmp_pa
 
     write_part(_quarantine(2, "r"), "quarantine", staged_partition(tmp_path, "r", "quarantine", "d"), 0)
     synced.clear()  # what counts is what the commit makes durable before its marker
-    monkeypatch.setattr(write.os, "fsync", recording_fsync)
+    monkeypatch.setattr(commit.os, "fsync", recording_fsync)
     marker_synced_at = []
-    real_write_marker = write.write_text_atomically
+    real_write_marker = commit.write_text_durably
 
     def note_marker(path, text):
         marker_synced_at.append(len(synced))
         real_write_marker(path, text)
 
-    monkeypatch.setattr(write, "write_text_atomically", note_marker)
+    monkeypatch.setattr(commit, "write_text_durably", note_marker)
     commit_partitions(tmp_path, "r", "d", _record("r"))
     before_marker = set(synced[: marker_synced_at[0]])
     part = staged_partition(tmp_path, "r", "quarantine", "d")
@@ -203,7 +195,7 @@ def _partition(folder: Path, part: str) -> Path:
 def test_a_reader_never_sees_a_partition_missing_while_it_is_replaced(tmp_path):
     import threading
 
-    from tasks.write import exchange, swap_partition
+    from tasks.commit import exchange, swap_partition
 
     live = _partition(tmp_path / "documents" / "drop_id=d", "v0")
     probe = _partition(tmp_path / "probe-a", "a")
@@ -235,7 +227,7 @@ def test_a_reader_never_sees_a_partition_missing_while_it_is_replaced(tmp_path):
 
 
 def test_a_swap_resumed_after_the_exchange_is_not_undone(tmp_path):
-    from tasks.write import exchange, swap_partition
+    from tasks.commit import exchange, swap_partition
 
     live = _partition(tmp_path / "live", "old")
     staged = _partition(tmp_path / "staged", "new")
