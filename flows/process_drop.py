@@ -195,6 +195,8 @@ def process_drop(
         description=f"textdrops run of drop {ctx.drop_id}",
     )
     try:  # the run is committed: a chart that cannot be drawn costs the picture, not the run
+        if not settings.run_picture:
+            return record
         from tasks.report import run_picture_markdown  # altair's import (~1 s) only when a run has finished
 
         create_markdown_artifact(

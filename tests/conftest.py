@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TEXTDROPS_WORKER_PROCESSES", "1")
+# the run picture costs ~2.5 CPU-s a flow run: drawn only by the tests of the report and the Prefect page
+os.environ.setdefault("TEXTDROPS_RUN_PICTURE", "off")
 
 from textdrops.prefect_defaults import apply_prefect_defaults  # noqa: E402
 

@@ -165,3 +165,15 @@ def test_the_worker_processes_setting_keeps_its_earlier_name(monkeypatch):
         Settings.from_env()
     monkeypatch.setenv("TEXTDROPS_WORKER_PROCESSES", "2")  # the new name wins
     assert Settings.from_env().worker_processes == 2
+
+
+def test_the_run_picture_can_be_turned_off_and_changes_no_row(monkeypatch):
+    monkeypatch.setenv("TEXTDROPS_RUN_PICTURE", "off")
+    off = Settings.from_env()
+    monkeypatch.setenv("TEXTDROPS_RUN_PICTURE", "yes")
+    on = Settings.from_env()
+    assert (off.run_picture, on.run_picture) == (False, True)
+    assert off.output_hash() == on.output_hash()
+    monkeypatch.setenv("TEXTDROPS_RUN_PICTURE", "maybe")
+    with pytest.raises(SettingsError, match=r"^TEXTDROPS_RUN_PICTURE='maybe' is not allowed: 1, true, yes or on"):
+        Settings.from_env()

@@ -89,6 +89,7 @@ class Settings:
     pool_min_docs: int = 200  # smaller batches run in the flow's process: starting workers costs more
     ner_max_chars: int = 20_000  # long documents are split at paragraph boundaries into pieces this size
     lock_timeout: float = 600.0  # seconds a run waits for another run of the same drop
+    run_picture: bool = True  # the run-report artifact (charts as PNG images) on each flow run's Prefect page
     batch_timeout: float = 900.0  # CPU seconds one stage of a batch may use in the pool, plus 1 s per 5 KB of its text
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
     stories: StorySettings = dataclasses.field(default_factory=StorySettings)
@@ -164,6 +165,7 @@ class Settings:
             "pool_min_docs",
             "lock_timeout",
             "batch_timeout",
+            "run_picture",
         ):
             data.pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -190,6 +192,16 @@ class Setting:
 
     def default(self) -> object:
         return _get(Settings(), self.path)
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _boolean(text: str) -> bool:
+    try:
+        return _BOOLEANS[text.lower()]
+    except KeyError:
+        raise ValueError(text) from None
 
 
 def _whole(minimum: int) -> Callable[[object], bool]:
@@ -283,6 +295,15 @@ SETTINGS: tuple[Setting, ...] = (
         "documents a batch needs to run in the worker pool",
         default_note="a batch with fewer documents and at most 1 MB of text runs in the flow's process, without "
         "time limit",
+    ),
+    Setting(
+        "run_picture",
+        "TEXTDROPS_RUN_PICTURE",
+        _boolean,
+        lambda v: isinstance(v, bool),
+        "1, true, yes or on; 0, false, no or off",
+        "draw each run's charts into its Prefect page (about 2.5 CPU-s and 150 KB of server database a run)",
+        default_note="`textdrops report` draws them whatever this says",
     ),
     Setting(
         "stories.threshold",

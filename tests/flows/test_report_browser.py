@@ -41,6 +41,7 @@ def prefect_server(tmp_path):
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
+        "TEXTDROPS_RUN_PICTURE": "on",  # what this test looks at (the suite turns it off elsewhere)
     }
     env.pop("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", None)
     log = tmp_path / "server.log"

@@ -70,7 +70,8 @@ def test_report_command_names_a_missing_output_folder(tmp_path, capsys):
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_report_and_run_picture_of_real_runs(tmp_path):
+def test_report_and_run_picture_of_real_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTDROPS_RUN_PICTURE", "on")  # what this test looks at (the suite turns it off elsewhere)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
