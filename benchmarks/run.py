@@ -737,11 +737,17 @@ def run_history_section(shared: Path, sizes: list[int], bbc_history: int) -> dic
         history = bench_history(shared, work, work / "logs", sizes, bbc_history)
     history |= {"machine": machine(), "seconds": round(time.perf_counter() - started, 1)}
     history["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    path = RESULTS.with_name("history.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(history, indent=2, default=str) + "\n")
+    path = _write_results("history.json", history)
     print(f"history targets: {history['targets']}; written to {path.relative_to(ROOT)}", flush=True)
     return history
+
+
+def _write_results(name: str, results: dict) -> Path:
+    """results as JSON in benchmarks/results/<name>; returns its path."""
+    path = RESULTS.with_name(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path
 
 
 def _report_section(drops: int) -> dict:
@@ -758,9 +764,7 @@ def _report_section(drops: int) -> dict:
 
 def run_report_section(drops: int) -> int:
     results = {"machine": machine(), "report": _report_section(drops)}
-    path = RESULTS.with_name("report.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = _write_results("report.json", results)
     print(f"written to {path.relative_to(ROOT)}")
     return 0
 
@@ -776,9 +780,7 @@ def run_story_history_section(sizes: list[int]) -> dict:
         history = bench_story_history(work, work / "logs", sizes)
     history |= {"machine": machine(), "seconds": round(time.perf_counter() - started, 1)}
     history["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    path = RESULTS.with_name("story_history.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(history, indent=2, default=str) + "\n")
+    path = _write_results("story_history.json", history)
     print(f"story history targets: {history['targets']}; written to {path.relative_to(ROOT)}", flush=True)
     return history
 
