@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 
 from tasks import dedupe, dedupe_index, minhash, steps, write
 from tasks.discover import discover_drop, drop_id_of
+from textdrops import staging
 from textdrops.config import MinHashConfig, Settings
 
 SEED = 20160314
@@ -617,7 +618,7 @@ def evaluate_reprocessing(
                 .select(INDEX_COLUMNS)
                 .with_columns(signature_kind=pl.lit(CFG.signature_kind()))
             )
-            folder = write.live_partition(out, dedupe_index.INDEX_DIR, drop_id)
+            folder = staging.live_partition(out, dedupe_index.INDEX_DIR, drop_id)
             write.write_part(kept, dedupe_index.INDEX_DIR, folder, 0, keep_empty=True)
         piped = through_pipeline(bbc_drop, prepared[bbc_drop], out).select(cols).sort("doc_id")
         recrawl_drop_id, recrawl = next(iter(others.items()))

@@ -99,7 +99,9 @@ def test_an_output_folder_of_an_earlier_version_gets_commit_order_and_reads_stay
     _as_written_by_an_earlier_version(out)
     old_runs = _runs(out).sort("finished_at")["run_id"].to_list()
     # the upgrade killed after its first file: the next one finishes it with the same numbers
-    upgrade = f"from pathlib import Path; from tasks.runs import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
+    upgrade = (
+        f"from pathlib import Path; from tasks.runs_table import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
+    )
     killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: "mid_upgrade"})
     assert killed.returncode == -9
     upgraded = [p for p in (out / "stories").glob("*/*.parquet") if "commit_seq" in pq.read_schema(p).names]

@@ -178,7 +178,9 @@ def test_runs_of_an_earlier_version_and_of_this_one_read_together_as_the_readme_
         write_parquet(table, out / "runs" / f"drop_id={drop_id}" / f"{row['run_id']}.parquet")
     (out / "_commit_seq").write_text("2")
     # the upgrade killed after its first file: the next run finishes it
-    upgrade = f"from pathlib import Path; from tasks.runs import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
+    upgrade = (
+        f"from pathlib import Path; from tasks.runs_table import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
+    )
     killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: "mid_runs_upgrade"})
     assert killed.returncode == -9
     upgraded = [p for p in sorted((out / "runs").glob("*/*.parquet")) if "step_counts" in pq.read_schema(p).names]

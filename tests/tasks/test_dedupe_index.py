@@ -12,6 +12,7 @@ import polars as pl
 
 from tasks import dedupe, dedupe_index, minhash, write
 from tasks.steps import RunContext, dedupe_drop, doc_ids
+from textdrops import staging
 from textdrops.config import MinHashConfig, Settings
 
 CFG = MinHashConfig()
@@ -72,7 +73,7 @@ def _run(out: Path, docs: pl.DataFrame, run_id: str) -> pl.DataFrame:
     result = dedupe_drop(ctx, [str(batch)])
     statuses = pl.read_ipc(result.statuses_path).sort("doc_id")
     dedupe_index.commit_segment(
-        out, drop_id, write.staged_index(out, run_id), dedupe_index.segment_name(drop_id, run_id)
+        out, drop_id, staging.staged_index(out, run_id), dedupe_index.segment_name(drop_id, run_id)
     )
     return statuses
 
@@ -132,7 +133,7 @@ def test_an_index_written_by_the_parquet_version_is_upgraded_on_the_first_run(tm
     for docs in (noise, first):  # what the version before wrote: one Parquet part per drop
         kept = _kept(docs, _in_memory(docs, history)).select(COLUMNS)
         part = kept.with_columns(signature_kind=pl.lit(CFG.signature_kind()))
-        folder = write.live_partition(tmp_path, dedupe_index.INDEX_DIR, docs["drop_id"][0])
+        folder = staging.live_partition(tmp_path, dedupe_index.INDEX_DIR, docs["drop_id"][0])
         write.write_part(part, dedupe_index.INDEX_DIR, folder, 0, keep_empty=True)
         history.append(kept)
     with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"):

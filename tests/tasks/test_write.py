@@ -8,9 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.commit import commit_partitions, recover
-from tasks.write import COMMIT_MARKER, live_partition, staged_partition, staging_dir, to_arrow, write_part
+from tasks.write import to_arrow, write_part
 from textdrops.locking import drop_lock
 from textdrops.schema import QUARANTINE, RUNS, TABLES
+from textdrops.staging import COMMIT_MARKER, live_partition, staged_partition, staging_dir
 
 
 def _quarantine(rows: int, run_id: str) -> pl.DataFrame:
