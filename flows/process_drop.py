@@ -141,6 +141,11 @@ def process_drop(
                     # being processed has committed: concurrent drops get the statuses of running them in drop order
                     wait_for_earlier_drops(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning)
                     index_section.enter_context(index_lock(settings.out_dir, settings.lock_timeout, logger.warning))
+                    # a run that held the index lock may have died mid-commit while this one waited for it: its
+                    # commit is finished first, so this drop is deduplicated against it as drop order says
+                    recovered = recover(settings.out_dir, ctx.drop_id, running=ctx.run_id)
+                    if recovered:
+                        logger.warning("finished or cleared interrupted runs before dedupe: %s", ", ".join(recovered))
                 if step.name == "stories":
                     # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
                     workers.shutdown()

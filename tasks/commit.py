@@ -230,11 +230,12 @@ def _finish(out_dir: Path, stage: Path, info: dict) -> None:
     _swap_all(out_dir, stage.name, drop_id, info["tables"], info["record"], bool(info["index"]), info["inodes"])
 
 
-def recover(out_dir: Path, drop_id: str | None = None) -> list[str]:
+def recover(out_dir: Path, drop_id: str | None = None, running: str | None = None) -> list[str]:
     """Finish interrupted commits and clear abandoned staging areas, of every drop; returns their run ids.
 
     The caller holds the lock of `drop_id` (if given); another drop's staging area is touched only while
-    its lock can be taken at once (a live run of that drop finishes its own commit). A staging folder
+    its lock can be taken at once (a live run of that drop finishes its own commit). `running` is the run id
+    of the caller's own run under way, whose staging area is left alone. A staging folder
     whose marker is damaged or names an invalid drop is left in place with a warning, so it costs only
     itself, never the runs of other drops.
     """
@@ -242,7 +243,7 @@ def recover(out_dir: Path, drop_id: str | None = None) -> list[str]:
     handled: list[str] = []
     if not root.exists():
         return handled
-    for stage in sorted(p for p in root.iterdir() if p.is_dir()):
+    for stage in sorted(p for p in root.iterdir() if p.is_dir() and p.name != running):
         has_marker = (stage / COMMIT_MARKER).exists()
         info = _read_marker(stage) if has_marker else None
         owner = info["drop_id"] if info else _stage_drop(stage)

@@ -11,6 +11,7 @@ import errno
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +19,10 @@ CRASH_ENV = "TEXTDROPS_CRASH_AT"
 # "<point>:<file>": at that crash point, write <file> until its file system is full (a real ENOSPC for what
 # the run writes next), for tests of a full disk on a small file system
 FILL_DISK_ENV = "TEXTDROPS_FILL_DISK_AT"
+# "<point>:<file>": at that point, wait until <file> exists (up to PAUSE_LIMIT seconds), so a test can make
+# something happen (another run crash, say) while this run stands exactly there (it touches <file>.reached)
+PAUSE_ENV = "TEXTDROPS_PAUSE_AT"
+PAUSE_LIMIT = 600.0
 CRASH_POINTS = (
     "after_load",  # batches loaded and staged, nothing committed
     "after_dedupe",  # statuses staged
@@ -36,12 +41,18 @@ UPGRADE_CRASH_POINTS = (
 
 def crash_point(name: str) -> None:
     """Kill this process with SIGKILL if TEXTDROPS_CRASH_AT names this point; fill the disk if
-    TEXTDROPS_FILL_DISK_AT does."""
+    TEXTDROPS_FILL_DISK_AT does; wait for a file if TEXTDROPS_PAUSE_AT does."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
     point, _, ballast = os.environ.get(FILL_DISK_ENV, "").partition(":")
     if point == name and ballast:
         fill_disk(Path(ballast))
+    point, _, release = os.environ.get(PAUSE_ENV, "").partition(":")
+    if point == name and release:
+        Path(f"{release}.reached").touch()  # the test knows this run stands here
+        deadline = time.monotonic() + PAUSE_LIMIT
+        while not Path(release).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def fill_disk(ballast: Path) -> None:

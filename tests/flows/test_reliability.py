@@ -14,7 +14,7 @@ import pytest
 
 from tasks import dedupe_index
 from tests.conftest import SEEDS, make_drop
-from textdrops.faults import CRASH_ENV, CRASH_POINTS
+from textdrops.faults import CRASH_ENV, CRASH_POINTS, PAUSE_ENV
 
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
 SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
@@ -120,6 +120,40 @@ def test_two_drops_sharing_an_article_run_at_once_keep_one_copy(tmp_path):
     assert copies.filter(pl.col("status") != "kept")["duplicate_of"].to_list() == kept["doc_id"].to_list()
     index = dedupe_index.export(out)
     assert index.height == 2 and index["doc_id"].is_unique().all()  # SEED_0 and SEED_1, once each
+
+
+def test_a_run_waiting_for_the_index_finishes_an_earlier_drops_interrupted_commit_before_its_dedupe(tmp_path):
+    """Drop B is past its start (and its first recovery) when earlier drop A dies mid-commit: B must finish
+    A's commit before deduplicating, so B's copy of A's article is A's duplicate, as in drop order."""
+    first = make_drop(tmp_path / "raw", "2016-03-15", {"a.txt": SEED_0, "b.txt": SEED_1})
+    second = make_drop(tmp_path / "raw", "2016-03-16", {"same-article.txt": SEED_0})
+    out, release = tmp_path / "out", tmp_path / "release"
+    waiting = subprocess.Popen(
+        [TEXTDROPS, "run", str(second), "--out", str(out)],
+        env={**_env(), PAUSE_ENV: f"after_prepare:{release}"},  # B stands just before it takes the index lock
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while not Path(f"{release}.reached").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    crashed = subprocess.run(
+        [TEXTDROPS, "run", str(first), "--out", str(out)],
+        env={**_env(), CRASH_ENV: "mid_commit"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    release.touch()
+    stdout, stderr = waiting.communicate(timeout=240)
+    assert waiting.returncode == 0, stderr[-2000:]
+    docs = _read(out, "documents")
+    copies = docs.filter(pl.col("source_path").is_in(["a.txt", "same-article.txt"])).sort("drop_id")
+    assert copies["status"].to_list() == ["kept", "exact_duplicate"]
+    assert copies["duplicate_of"][1] == copies["doc_id"][0]
+    assert dedupe_index.export(out).height == 2  # SEED_0 and SEED_1, once each
 
 
 def test_hostile_drop_every_file_ends_in_exactly_one_place(tmp_path, monkeypatch):
