@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 
 from tasks import dedupe_index, write
 from tasks.commit import swap_partition
-from tasks.minhash import MinHashConfig
-from tasks.runs_table import COMMIT_SEQ, COMMIT_SEQ_UPGRADE, RUNS_COLUMNS, read_runs
+from tasks.runs_table import COMMIT_SEQ, read_runs
+from textdrops.config import MinHashConfig
 from textdrops.durable import fsync_path, fsync_tree, write_text_durably
 from textdrops.faults import crash_point
 from textdrops.locking import try_drop_lock
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 HOME = "_textdrops"  # textdrops' own records about the output folder
 LAYOUT = f"{HOME}/layout.json"  # {"layout_version": N, "schema_version": M}: the last migration applied
 WORK = f"{HOME}/migrating"  # a partition being rewritten, and the swap in progress (`swap.json`)
+COMMIT_SEQ_UPGRADE = "_commit_seq.upgrade.json"  # the numbers an interrupted commit-order upgrade gives
+RUNS_COLUMNS = "_runs_columns"  # what versions before this module wrote once every run record had every column
 
 
 class LayoutError(RuntimeError):

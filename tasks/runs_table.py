@@ -26,12 +26,6 @@ log = logging.getLogger(__name__)
 COMMIT_SEQ = "_commit_seq"  # the last commit sequence number taken (a decimal number)
 
 
-COMMIT_SEQ_UPGRADE = "_commit_seq.upgrade.json"  # the numbers an interrupted upgrade gives (run id -> number)
-
-
-RUNS_COLUMNS = "_runs_columns"  # what versions before `tasks.migrations` wrote once `runs` had every column
-
-
 def read_runs(out_dir: Path, columns: list[str] | None = None, drop_id: str | None = None) -> pl.DataFrame | None:
     """Every readable row of the `runs` table, or of one drop's partition (None when there is none). A
     damaged file (a zero-byte part after a power cut, say) costs that file, with a warning naming it, not
