@@ -25,6 +25,9 @@ from textdrops.schema import DATES, RUNS, SCHEMA_VERSION, TABLES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 OLD_OUTPUT = FIXTURES / "output_schema_6"  # written by main at 443e84e (schema version 6), drop 1987-02-26
+# the same drop as the release 0fb9d21 wrote it (schema version 2: no stories, story_id, dateline_place,
+# entities.field, commit_seq; the dedupe index as Parquet partitions)
+OLDER_OUTPUT = FIXTURES / "output_schema_2"
 OLD_DROP = "1987-02-26"
 NEW_DROP = "2016-03-15"
 HEADLINE = "Putin orders Syria withdrawal from Tuesday, March 15"
@@ -56,12 +59,13 @@ def fresh(headline_drop, tmp_path_factory) -> tuple[Path, dict]:
     return out, _run(headline_drop, out)
 
 
-@pytest.fixture(scope="module")
-def upgraded(headline_drop, tmp_path_factory) -> tuple[Path, dict]:
-    """The headline drop run into a copy of the output folder the version before wrote."""
+@pytest.fixture(scope="module", params=[OLD_OUTPUT, OLDER_OUTPUT], ids=lambda p: p.name)
+def upgraded(request, headline_drop, tmp_path_factory) -> tuple[Path, Path]:
+    """The headline drop run into a copy of an output folder an earlier version wrote (and which one)."""
     out = tmp_path_factory.mktemp("upgraded") / "out"
-    shutil.copytree(OLD_OUTPUT, out)
-    return out, _run(headline_drop, out)
+    shutil.copytree(request.param, out)
+    _run(headline_drop, out)
+    return out, request.param
 
 
 def _readme_blocks(anchor: str) -> dict[str, str]:
@@ -130,8 +134,8 @@ def test_a_date_in_a_headline_is_a_dates_row_of_the_title_resolved_as_the_text(f
     assert record["n_dates"] == dates.height  # the run record and its summary count headline dates too
 
 
-def test_an_output_of_the_version_before_and_a_drop_of_this_one_read_together_as_the_readme_documents(upgraded):
-    out, record = upgraded
+def test_an_output_of_an_earlier_version_and_a_drop_of_this_one_read_together_as_the_readme_documents(upgraded):
+    out, written_by = upgraded
     for reader, dates in _readme_reads(out, "dates").items():
         fields = _by_drop(dates, "field")
         assert fields[OLD_DROP] == [None], reader  # written before dates.field
@@ -141,6 +145,8 @@ def test_an_output_of_the_version_before_and_a_drop_of_this_one_read_together_as
         assert _by_drop(runs, "commit_seq") == {OLD_DROP: [1], NEW_DROP: [2]}, reader
     for reader, docs in _readme_reads(out, "documents").items():
         assert sorted(docs["drop_id"]) == [OLD_DROP, NEW_DROP], reader
+        old_place = None if written_by == OLDER_OUTPUT else "CLEVELAND"  # schema version 2 had no datelines
+        assert _by_drop(docs, "dateline_place") == {OLD_DROP: [old_place], NEW_DROP: ["MOSCOW"]}, reader
     # the story queries of the README, over both drops
     story = pl.read_parquet(out / "documents" / f"drop_id={NEW_DROP}" / "*.parquet")["story_id"][0]
     of_story, _, grew = (duckdb.sql(q).pl() for q in readme_queries(out, story))
@@ -148,6 +154,7 @@ def test_an_output_of_the_version_before_and_a_drop_of_this_one_read_together_as
     assert grew["story_id"].to_list() == [story]
     # upgraded in place: every file of every table has this version's columns
     assert migrations.layout_version(out) == migrations.LAYOUT_VERSION
+    assert not list((out / "_dedupe_index").glob("drop_id=*"))  # a Parquet index of 0fb9d21 became segments
     for table in TABLES.values():
         for path in (out / table.name).glob("*/*.parquet"):
             assert pq.read_schema(path).names == table.column_names, path
@@ -222,6 +229,7 @@ def test_an_upgrade_killed_at_each_point_is_finished_by_the_next_one(tmp_path, p
     assert migrations.layout_version(out) < migrations.LAYOUT_VERSION
     assert migrations.upgrade(out) == [migrations.LAYOUT_VERSION]
     assert migrations.layout_version(out) == migrations.LAYOUT_VERSION
+    assert not list((out / "_dedupe_index").glob("drop_id=*"))  # a Parquet index of 0fb9d21 became segments
     got, want = _tables(out), _tables(expected)
     assert got.keys() == want.keys()
     for table, frame in want.items():
