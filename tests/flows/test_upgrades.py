@@ -248,3 +248,17 @@ def test_a_folder_of_a_newer_version_is_refused_before_anything_is_written(headl
     with pytest.raises(migrations.LayoutError, match="written by a newer textdrops"):
         _run(headline_drop, out)
     assert {k: v for k, v in _files(out).items() if not k.startswith("_locks/")} == before
+
+
+def test_a_drop_being_processed_during_an_upgrade_is_upgraded_by_a_later_run(tmp_path, caplog):
+    from textdrops.locking import drop_lock
+
+    out = _copy_of_the_old_output(tmp_path)
+    old_dates = out / "dates" / f"drop_id={OLD_DROP}"
+    with drop_lock(out, OLD_DROP, timeout=1):  # another run holds that drop: its partitions are left alone
+        assert migrations.upgrade(out) == [1, 2]
+    assert "drops being processed now: 1987-02-26" in caplog.text
+    assert migrations.layout_version(out) == 2
+    assert "field" not in pq.read_schema(next(old_dates.glob("*.parquet"))).names
+    assert migrations.upgrade(out) == [3]
+    assert pq.read_schema(next(old_dates.glob("*.parquet"))).names == DATES.column_names
