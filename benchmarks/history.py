@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import dedupe_index
+from tasks import dedupe_index, migrations
 from textdrops.config import MinHashConfig
 from textdrops.locking import index_lock
 from textdrops.staging import staged_index
@@ -58,9 +58,7 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with index_lock(out):
-        note = dedupe_index.migrate_legacy(out, cfg)
-        if note and not quiet:
-            print(note, file=sys.stderr)
+        migrations.upgrade(out, cfg, warn=lambda note: None if quiet else print(note, file=sys.stderr))
         generation = next_generation(existing_drops(out))
         rng = np.random.default_rng([seed, generation])  # a second call adds different documents
         done = 0

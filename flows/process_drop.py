@@ -23,7 +23,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
-from tasks import isolation, steps
+from tasks import isolation, migrations, steps
 from tasks.commit import recover, write_run_record
 from tasks.discover import drop_id_of
 from tasks.entities import warm_up as warm_up_ner
@@ -117,6 +117,7 @@ def process_drop(
         tags("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}"),
         contextlib.ExitStack() as index_section,
     ):
+        migrations.check_layout(settings.out_dir)  # a folder of a newer textdrops: refused before any write
         recovered = recover(settings.out_dir, ctx.drop_id)  # interrupted commits of every drop first
         if recovered:
             logger.warning("finished or cleared interrupted runs before %s: %s", ctx.drop_id, ", ".join(recovered))
@@ -146,6 +147,8 @@ def process_drop(
                     recovered = recover(settings.out_dir, ctx.drop_id, running=ctx.run_id)
                     if recovered:
                         logger.warning("finished or cleared interrupted runs before dedupe: %s", ", ".join(recovered))
+                    # an output folder of an earlier version is upgraded once, in place, before this run adds to it
+                    migrations.upgrade(settings.out_dir, settings.minhash, ctx.drop_id, logger.warning)
                 if step.name == "stories":
                     # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
                     workers.shutdown()

@@ -179,12 +179,9 @@ def drop_documents(batches: list[pl.DataFrame], cfg: MinHashConfig) -> pl.DataFr
 def load_history(out_dir: Path, current: pl.DataFrame, cfg: MinHashConfig) -> tuple[pl.DataFrame, int]:
     """The history documents that can matter to `current` (this drop's documents): those of other drops
     sharing an LSH band key or the exact hash with one of them, looked up in the dedupe index, in keep
-    order; and how many documents the history holds. An index written by an older version (Parquet
-    partitions) is upgraded first; an index of signatures of another kind stops the run
-    (`dedupe_index.IndexUnusableError`). The caller holds the index lock."""
-    note = dedupe_index.migrate_legacy(out_dir, cfg)
-    if note:
-        dedupe_index.log.warning(note)
+    order; and how many documents the history holds. An index of signatures of another kind stops the run
+    (`dedupe_index.IndexUnusableError`); one written by an older version (Parquet partitions) is upgraded
+    before (`tasks.migrations`). The caller holds the index lock."""
     drop_ids = current["drop_id"].unique().to_list()
     signatures = (
         current["signature"].to_numpy().astype(np.uint32, copy=False)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import textdrops
 from textdrops.config import Settings
+from textdrops.schema import SCHEMA_VERSION
 from textdrops.staging import RunContext
 from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
 from textdrops.stopping import cancel_message, cancel_signal
@@ -120,6 +121,7 @@ def build_record(
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
         "commit_seq": ctx.commit_seq,
+        "schema_version": SCHEMA_VERSION,
     }
     accounted = (
         record["docs_kept"]
@@ -173,6 +175,7 @@ def failed_record(
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
         "commit_seq": None,
+        "schema_version": SCHEMA_VERSION,
     }
 
 

@@ -264,7 +264,7 @@ def annotate_batch(
     entity_rows = entities.mention_rows(annotated["doc_id"], annotated["title"], annotated["text"], title_spans, spans)
     stats.lap("entities")
     date_rows, date_errors = dates_stage.dated_rows(
-        annotated["doc_id"], annotated["text"], annotated["reference_date"], spans
+        annotated["doc_id"], annotated["title"], annotated["text"], annotated["reference_date"], title_spans, spans
     )
     stats.lap("dates")
     per_run = ("drop_id", "run_id")

@@ -36,6 +36,7 @@ CRASH_POINTS = (
 UPGRADE_CRASH_POINTS = (
     "mid_upgrade",  # an earlier version's runs/stories: one file given commit_seq, not all
     "mid_runs_upgrade",  # an earlier version's runs: one file given the columns it lacks (step_counts), not all
+    "mid_schema_upgrade",  # an earlier version's partition rewritten with the columns it lacks, not yet swapped in
 )
 
 

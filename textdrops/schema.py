@@ -26,6 +26,18 @@ QUARANTINE_REASONS: dict[str, str] = {
     "default 900 CPU seconds); the rest of its batch is processed",
 }
 
+# The version of the tables' columns; `runs.schema_version` records the one that wrote each run. A version adds
+# columns (null in the rows written before it) and never removes or retypes one, so the files of every version
+# read together (README "Schema"); output folders are upgraded in place by `tasks.migrations`. History (git log):
+#   1  2026-11-22  documents, entities, dates, quarantine, runs
+#   2  2026-11-22  entity_counts; documents.cleanup_lines; runs.drop_fingerprint, runs.lines_removed
+#   3  2026-12-01  stories; documents.story_id
+#   4  2026-12-01  documents.dateline_place, documents.byline; entities.field (headlines go through NER)
+#   5  2026-12-07  runs.commit_seq, stories.commit_seq
+#   6  2026-12-07  runs.step_counts
+#   7  2026-12-07  dates.field (dates in headlines); runs.schema_version
+SCHEMA_VERSION = 7
+
 DOC_STATUSES = ("kept", "exact_duplicate", "near_duplicate")
 TIMEX_TYPES = ("DATE", "TIME", "DURATION", "SET")
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -176,13 +188,20 @@ ENTITIES = Table(
 
 DATES = Table(
     "dates",
-    "Temporal expressions in kept documents, normalised to TimeML TIMEX3 values.",
+    "Temporal expressions in the titles and texts of kept documents, normalised to TimeML TIMEX3 values (a "
+    "headline's resolved against its document's reference date).",
     (
         _DOC_ID,
         _DROP_ID,
-        _c("text", pa.string(), "the expression; equals documents.text[start:end]", False),
-        _c("start", pa.int32(), "character offset into documents.text (inclusive)", False),
-        _c("end", pa.int32(), "character offset into documents.text (exclusive)", False),
+        _c(
+            "field",
+            pa.string(),
+            "the documents column the expression is in: title | text (null in rows written before schema "
+            "version 7, which searched the text only)",
+        ),
+        _c("text", pa.string(), "the expression; equals documents.<field>[start:end]", False),
+        _c("start", pa.int32(), "character offset into documents.<field> (inclusive)", False),
+        _c("end", pa.int32(), "character offset into documents.<field> (exclusive)", False),
         _c("timex_type", pa.string(), "DATE | TIME | DURATION | SET", False),
         _c("value", pa.string(), "TIMEX3 value, e.g. 2016-03-14, 2016-03, 2016-W11, P3M, XXXX-02-27"),
         _c("date_start", pa.date32(), "first day of the resolved interval (null when unresolvable)"),
@@ -266,6 +285,12 @@ RUNS = Table(
             pa.map_(pa.string(), pa.int64()),
             "what every step counted, as `<group>.<key>` (`stories.new`, `stories.joined`, `history.candidates`); "
             "null in runs recorded before it existed",
+        ),
+        _c(
+            "schema_version",
+            pa.int64(),
+            "the schema version (`textdrops.schema.SCHEMA_VERSION`) of the code that wrote the run's rows; null in "
+            "runs recorded before version 7",
         ),
     ),
 )

@@ -413,22 +413,36 @@ def extract_dates(
 
 
 def dated_rows(
-    doc_ids: Sequence[str], texts: Sequence[str], reference_dates: Sequence[date | None], text_spans: Sequence[list]
+    doc_ids: Sequence[str],
+    titles: Sequence[str | None],
+    texts: Sequence[str],
+    reference_dates: Sequence[date | None],
+    title_spans: Sequence[list],
+    text_spans: Sequence[list],
 ) -> tuple[list[tuple], list[str]]:
-    """Rows of the `dates` table (without drop_id, run_id) for each document's text, resolved against its
-    reference date, and the documents whose extraction failed (they keep everything else)."""
+    """Rows of the `dates` table (without drop_id, run_id) for each document's title, then its text, offsets
+    into that field, both resolved against the document's reference date; and the documents whose extraction
+    failed (they keep everything else)."""
     date_rows: list[tuple] = []
     date_errors: list[str] = []
-    for doc_id, text, ref, doc_spans in zip(doc_ids, texts, reference_dates, text_spans, strict=True):
+    for doc_id, title, text, ref, in_title, in_text in zip(
+        doc_ids, titles, texts, reference_dates, title_spans, text_spans, strict=True
+    ):
         try:
-            expressions = extract_dates(text, ref, doc_spans)
+            found = [
+                (field, x)
+                for field, source, spans in (("title", title, in_title), ("text", text, in_text))
+                if source and source.strip()
+                for x in extract_dates(source, ref, spans)
+            ]
         except Exception as exc:  # a normaliser bug must not cost the drop: the document keeps everything else
             date_errors.append(f"{doc_id}: {type(exc).__name__}: {exc}")
-            expressions = []
-        for x in expressions:
+            found = []
+        for field, x in found:
             date_rows.append(
                 (
                     doc_id,
+                    field,
                     x.text,
                     x.start,
                     x.end,

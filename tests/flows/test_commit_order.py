@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.migrations import LAYOUT
 from tests.conftest import SEEDS, make_drop
 from tests.flows.test_reliability import SEED_0, SEED_1, TEXTDROPS, _env
 from tests.tasks.test_stories import readme_queries
@@ -86,6 +87,7 @@ def _as_written_by_an_earlier_version(out: Path) -> None:
         table = pq.ParquetFile(path).read()
         pq.write_table(table.drop_columns(["commit_seq"]), path)
     (out / "_commit_seq").unlink()
+    (out / LAYOUT).unlink()  # nor a record of upgrades
 
 
 def test_an_output_folder_of_an_earlier_version_gets_commit_order_and_reads_stay_whole(tmp_path):
@@ -99,9 +101,7 @@ def test_an_output_folder_of_an_earlier_version_gets_commit_order_and_reads_stay
     _as_written_by_an_earlier_version(out)
     old_runs = _runs(out).sort("finished_at")["run_id"].to_list()
     # the upgrade killed after its first file: the next one finishes it with the same numbers
-    upgrade = (
-        f"from pathlib import Path; from tasks.runs_table import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
-    )
+    upgrade = f"from pathlib import Path; from tasks.migrations import upgrade; upgrade(Path({str(out)!r}))"
     killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: "mid_upgrade"})
     assert killed.returncode == -9
     upgraded = [p for p in (out / "stories").glob("*/*.parquet") if "commit_seq" in pq.read_schema(p).names]

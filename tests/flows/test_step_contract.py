@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks import steps
+from tasks.migrations import layout_version
 from tasks.run_summary import summary_markdown
-from tasks.runs_table import RUNS_COLUMNS
 from tests.conftest import SEEDS, make_drop
 from textdrops.faults import CRASH_ENV
 from textdrops.schema import RUNS
@@ -178,13 +178,11 @@ def test_runs_of_an_earlier_version_and_of_this_one_read_together_as_the_readme_
         write_parquet(table, out / "runs" / f"drop_id={drop_id}" / f"{row['run_id']}.parquet")
     (out / "_commit_seq").write_text("2")
     # the upgrade killed after its first file: the next run finishes it
-    upgrade = (
-        f"from pathlib import Path; from tasks.runs_table import take_commit_seq; take_commit_seq(Path({str(out)!r}))"
-    )
+    upgrade = f"from pathlib import Path; from tasks.migrations import upgrade; upgrade(Path({str(out)!r}))"
     killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: "mid_runs_upgrade"})
     assert killed.returncode == -9
     upgraded = [p for p in sorted((out / "runs").glob("*/*.parquet")) if "step_counts" in pq.read_schema(p).names]
-    assert len(upgraded) == 1 and not (out / RUNS_COLUMNS).exists()
+    assert len(upgraded) == 1 and layout_version(out) == 2  # migration 3 (the columns) not recorded as done
 
     record = _run(_drop(tmp_path), out)
     new = record["step_counts"]["stories.new"]

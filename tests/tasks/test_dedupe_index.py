@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tasks import dedupe, dedupe_index, minhash, write
+from tasks import dedupe, dedupe_index, migrations, minhash, write
 from tasks.steps import RunContext, dedupe_drop, doc_ids
 from textdrops import staging
 from textdrops.config import MinHashConfig, Settings
@@ -136,7 +136,8 @@ def test_an_index_written_by_the_parquet_version_is_upgraded_on_the_first_run(tm
         folder = staging.live_partition(tmp_path, dedupe_index.INDEX_DIR, docs["drop_id"][0])
         write.write_part(part, dedupe_index.INDEX_DIR, folder, 0, keep_empty=True)
         history.append(kept)
-    with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"):
+    with caplog.at_level(logging.WARNING):
+        migrations.upgrade(tmp_path, CFG)  # as a run does before its dedupe step
         statuses = _run(tmp_path, second, "run-2")
     assert any("upgraded the dedupe index" in r.getMessage() for r in caplog.records)
     assert statuses.select(STATUS_COLUMNS).equals(_in_memory(second, history).select(STATUS_COLUMNS))
@@ -151,7 +152,8 @@ def test_a_damaged_segment_costs_its_own_entries_with_a_warning(tmp_path, caplog
     _run(tmp_path, first, "run-1")
     segment = dedupe_index.segment_name(first["drop_id"][0], "run-1")
     (tmp_path / "_dedupe_index" / "segments" / segment / "signatures.npy").write_bytes(b"")  # a power cut
-    with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"):
+    with caplog.at_level(logging.WARNING):
+        migrations.upgrade(tmp_path, CFG)  # as a run does before its dedupe step
         statuses = _run(tmp_path, second, "run-2")
     assert any("unreadable and was skipped" in r.getMessage() for r in caplog.records)
     assert statuses.height == second.height
