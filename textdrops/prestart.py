@@ -145,7 +145,7 @@ class TemporaryServer:
 
 def count_inputs(drop: Path, at_most: int) -> int:
     """Input-like file names under drop (.txt, .txt.gz), counting no further than at_most."""
-    from tasks.discover import is_input_name
+    from textdrops.drop_source import is_input_name
 
     found = 0
     for _, _, filenames in os.walk(drop):
