@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
-        "drop", help="the drop folder: .txt / .txt.gz files, nested folders allowed, optional manifest.csv"
+        "drop",
+        help="the drop folder (or s3://bucket/prefix, AWS_* settings): .txt / .txt.gz files, nested folders "
+        "allowed, optional manifest.csv",
     )
     run.add_argument("--out", default=None, help=out_help)
     run.add_argument("--force", action="store_true", help="process the drop even if it is unchanged since a success")
@@ -79,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=environment_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--raw", default=DEFAULT_RAW, help=f"folder holding the drops (default: {DEFAULT_RAW})")
+    serve.add_argument(
+        "--raw", default=DEFAULT_RAW, help=f"folder (or s3://bucket/prefix) holding the drops (default: {DEFAULT_RAW})"
+    )
     serve.add_argument("--out", default=None, help=out_help)
     when = serve.add_mutually_exclusive_group()
     when.add_argument("--cron", default=None, help="cron schedule of the scheduled deployment (default: hourly)")
