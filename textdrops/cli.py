@@ -247,7 +247,7 @@ def _run_flow(args: argparse.Namespace, drop: Path | str, started: list) -> int:
     except DropNameError as exc:
         print(f"textdrops run: {exc}", file=sys.stderr)
         return 2  # the server is stopped at exit
-    if args.runner == "local" and isinstance(drop, Path):  # an object drop's pool starts with its first batch
+    if args.runner == "local":
         prestart_workers(drop, Settings.from_env(ner_model=args.ner_model))
     from flows.process_drop import process_drop
 

@@ -139,8 +139,9 @@ def test_an_unchanged_s3_drop_is_skipped_and_a_changed_one_processed_again(s3, t
     assert len(texts) == 1 and "Medvedev" in texts[0]
 
 
-def test_the_survey_of_an_s3_raw_prefix_takes_new_drops_with_their_marker(s3, tmp_path):
+def test_the_survey_of_an_s3_raw_prefix_takes_new_drops_with_their_marker(s3, tmp_path, capsys):
     from flows.process_new_drops import process_new_drops
+    from textdrops.cli import main
 
     raw = s3.url("raw")
     upload(f"{raw}/2016-03-15", {"a.txt": SEED_0, "_SUCCESS": b""})
@@ -157,6 +158,9 @@ def test_the_survey_of_an_s3_raw_prefix_takes_new_drops_with_their_marker(s3, tm
     assert third["processed"] == []
     runs = read_table(out, "runs").sort("drop_id")
     assert runs["drop_path"].to_list() == [f"{raw}/2016-03-15", f"{raw}/2016-03-16"]
+    capsys.readouterr()
+    assert main(["status", "--raw", raw, "--out", str(out)]) == 0
+    assert f"Drops under {raw}: 2, all processed in their current state." in capsys.readouterr().out
 
 
 def test_cli_refuses_an_unreachable_store_a_missing_bucket_and_s3_outputs_in_one_line(

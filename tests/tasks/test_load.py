@@ -207,6 +207,7 @@ def test_an_object_drop_is_listed_here_and_read_in_a_worker_process_from_its_url
     from multiprocessing import get_context
 
     from tasks.discover import drop_id_of, fingerprint
+    from textdrops.prestart import count_inputs
     from textdrops.store import open_store
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SeCrEt-in-the-environment-only")
@@ -222,6 +223,7 @@ def test_an_object_drop_is_listed_here_and_read_in_a_worker_process_from_its_url
     files, rejected = discover(url)
     assert [f.path for f in files] == ["a.txt", "sub/b.txt.gz", "sub/bad.txt.gz"] and rejected.height == 0
     assert drop_id_of(url) == "2016-03-15" and all(f.version for f in files)
+    assert (count_inputs(url, 100), count_inputs(url, 2)) == (3, 2)  # what decides to start the pool early
 
     work = (url, files, 10_000)
     assert b"SeCrEt" not in pickle.dumps(work)  # what a worker gets: the URL and the listing, no credentials
