@@ -133,7 +133,7 @@ def read_file(drop: Path | Store, entry: InputFile, max_bytes: int) -> tuple[byt
     if entry.size_bytes > max_bytes:
         raise Quarantined("too_large", f"{entry.size_bytes} bytes is over the limit of {max_bytes}")
     if isinstance(drop, Store):
-        data = drop_source.read_object(drop, entry.path)
+        data = drop_source.read_object(drop, entry.path, max_bytes + 1, entry.size_bytes)
         if data is None:
             raise Quarantined("unreadable", "cannot read: the object is gone since the drop was listed")
     else:

@@ -111,10 +111,13 @@ def object_fingerprint(listing: Iterable[tuple[str, int, str]]) -> str:
     return digest.hexdigest()
 
 
-def read_object(store: Store, key: str) -> bytes | None:
-    """The object's bytes, None when it is gone (StoreError, naming the store, for any other failure)."""
+def read_object(store: Store, key: str, at_most: int | None = None, listed_size: int | None = None) -> bytes | None:
+    """The object's bytes (its first at_most: one that grew since it was listed is not read whole), None when
+    it is gone (StoreError, naming the store, for any other failure)."""
     try:
-        return store.get(key)
+        if at_most is None or not listed_size:  # S3 refuses a range of an empty object (416)
+            return store.get(key)
+        return store.get_range(key, 0, at_most)
     except FileNotFoundError:
         return None
 
