@@ -33,6 +33,7 @@ from tasks.runs import build_record, failed_record, new_run_id, step_stats
 from tasks.runs_table import stored_source, successful_fingerprints, take_commit_seq
 from textdrops import workers
 from textdrops.config import Settings
+from textdrops.drop_source import drop_location, location_name, source_of
 from textdrops.faults import crash_point
 from textdrops.local_runner import StoppableThreadPoolTaskRunner, as_completed_responsive
 from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
@@ -51,7 +52,7 @@ TRIGGERS = ("manual", "schedule", "deployment", "test")
 
 def _flow_run_name() -> str:
     params = flow_run.parameters
-    return f"{Path(params['drop']).name}-{params.get('trigger', 'manual')}"
+    return f"{location_name(params['drop'])}-{params.get('trigger', 'manual')}"
 
 
 def _flow_run_id() -> str | None:
@@ -91,7 +92,7 @@ def process_drop(
     batch_size: int | None = None,
     worker_processes: int | None = None,
 ) -> dict:
-    """Process one drop folder into partitioned Parquet under out_dir (default data/processed).
+    """Process one drop folder (or s3:// prefix) into partitioned Parquet under out_dir (default data/processed).
 
     An unchanged drop whose last run succeeded is skipped unless `force`. A drop id already stored from
     another folder (`raw1/2016-03-15` after `raw2/2016-03-15`) is refused unless `replace`.
@@ -104,12 +105,15 @@ def process_drop(
     )
     check_worker_processes(worker_processes)
     check_model(ner_model)
-    check_scope(Path(drop).expanduser(), settings.out_dir, drop=True)
-    drop_path = Path(drop).expanduser().resolve()
-    if not drop_path.is_dir():
+    given = source_of(drop)  # a folder, or an object-store prefix (s3://bucket/raw/<drop>, no secrets in it)
+    if isinstance(given, Path):
+        given = given.expanduser()
+    check_scope(given, settings.out_dir, drop=True)
+    location = drop_location(given)
+    if isinstance(given, Path) and not Path(location).is_dir():
         raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
     started = datetime.now(UTC)
-    ctx = RunContext(new_run_id(started), str(drop_path), drop_id_of(drop_path), settings)
+    ctx = RunContext(new_run_id(started), location, drop_id_of(location), settings)
     tag_flow_run("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}")
     progress = Progress()
     with (

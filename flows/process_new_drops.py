@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 from flows.process_drop import process_drop
 from tasks.drops import survey
 from textdrops.config import Settings
+from textdrops.drop_source import location_name, source_of
 from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.served import check_scope
 
@@ -23,12 +24,12 @@ apply_prefect_defaults()
 @task(name="survey", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def survey_task(raw_root: str, out_dir: str, settle_seconds: float, require_marker: bool) -> list[dict]:
     """Every drop with what this run will do with it."""
-    states = survey(Path(raw_root), Path(out_dir), settle_seconds, require_marker)
-    return [{"drop": str(s.path), "drop_id": s.path.name, "status": s.status, "detail": s.detail} for s in states]
+    states = survey(source_of(raw_root), Path(out_dir), settle_seconds, require_marker)
+    return [{"drop": str(s.path), "drop_id": s.name, "status": s.status, "detail": s.detail} for s in states]
 
 
 def _flow_run_name() -> str:
-    return f"new-drops-{Path(flow_run.parameters['raw_root']).name or 'raw'}"
+    return f"new-drops-{location_name(flow_run.parameters['raw_root']) or 'raw'}"
 
 
 def own_trigger() -> str:
@@ -52,7 +53,7 @@ def process_new_drops(
     logger = get_run_logger()
     trigger = own_trigger()
     settings = Settings.from_env(out_dir=out_dir)
-    check_scope(Path(raw_root), settings.out_dir, drop=False)
+    check_scope(source_of(raw_root), settings.out_dir, drop=False)
     out = str(settings.out_dir)
     states = survey_task(raw_root, out, settle_seconds, require_marker)
     for state in states:

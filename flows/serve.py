@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from prefect.runner import Runner
 
 from flows.process_drop import process_drop
 from flows.process_new_drops import process_new_drops
 from textdrops.config import Settings
+from textdrops.drop_source import source_of
 from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.served import confine
 
@@ -83,7 +83,7 @@ def serve_deployments(raw_root: str, out_dir: str | None, cron: str | None = Non
             "textdrops serve needs a Prefect server: start one with `prefect server start` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
-    confine(Path(raw_root), Settings.from_env(out_dir=out_dir).out_dir)
+    confine(source_of(raw_root), Settings.from_env(out_dir=out_dir).out_dir)
     runner = _Runner(pause_on_shutdown=False)  # paused below, unless another serve still serves them
     served = [runner.add_deployment(d) for d in deployments(raw_root, out_dir, cron, interval)]
     when = f"every {interval:g} s" if interval else f"on cron '{cron or DEFAULT_CRON}'"

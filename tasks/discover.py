@@ -2,7 +2,8 @@
 its fingerprint, and the batches its files are split into.
 
 A folder the walk cannot list is quarantined `unreadable`; files rejected on sight (a symlink, a folder named
-`x.txt`) are quarantined with a reason: nothing found is skipped silently."""
+`x.txt`) are quarantined with a reason: nothing found is skipped silently. A drop in an object store
+(`s3://bucket/raw/<drop>`, see `textdrops.drop_source`) is one listing of its prefix: every object is a file."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import polars as pl
 from tasks.load import InputFile, quarantine_frame
 from tasks.manifest import MANIFEST_NAME, read_manifest
 from tasks.write import write_part
+from textdrops import drop_source
+from textdrops.drop_source import is_input_name, is_object_location
 from textdrops.staging import RunContext, quarantine_part
 from textdrops.stats import QUARANTINE_REASONS, StageStats
 
-INPUT_SUFFIXES = (".txt", ".txt.gz")
 _DROP_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
@@ -54,9 +56,12 @@ def check_drop_name(name: str) -> str:
     return name
 
 
-def drop_id_of(drop: Path) -> str:
-    """The drop's id: its folder name (DropNameError when it cannot be one, see check_drop_name)."""
-    return check_drop_name(drop.resolve().name)
+def drop_id_of(drop: Path | str) -> str:
+    """The drop's id: its folder name, or the last segment of its prefix (DropNameError when it cannot be
+    one, see check_drop_name)."""
+    if is_object_location(drop):
+        return check_drop_name(drop_source.location_name(drop))
+    return check_drop_name(Path(drop).resolve().name)
 
 
 def drop_date_of(drop_id: str) -> date | None:
@@ -70,12 +75,13 @@ def drop_date_of(drop_id: str) -> date | None:
         return None
 
 
-def is_input_name(name: str) -> bool:
-    return name.lower().endswith(INPUT_SUFFIXES)
-
-
-def discover(drop: Path) -> tuple[list[InputFile], pl.DataFrame]:
+def discover(drop: Path | str) -> tuple[list[InputFile], pl.DataFrame]:
     """Input files under `drop` (sorted), and quarantine rows for entries that cannot be inputs."""
+    if is_object_location(drop):
+        objects = drop_source.list_objects(drop_source.open_drop(str(drop)))
+        files = [InputFile(o.path, o.size, drop_source.object_version(o)) for o in drop_source.input_objects(objects)]
+        return files, quarantine_frame([])  # an object store has no links, special files or unlistable folders
+    drop = Path(drop)
     if not drop.exists():
         raise FileNotFoundError(f"drop folder {drop} does not exist: give the path of a folder of .txt files")
     if not drop.is_dir():
@@ -140,8 +146,11 @@ def discover(drop: Path) -> tuple[list[InputFile], pl.DataFrame]:
     return files, quarantine_frame(rejected)
 
 
-def listing(drop: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime_ns) of every input file: cheap to take, changes when a file is written."""
+def listing(drop: Path | str) -> list[tuple]:
+    """(relative path, size, mtime_ns or ETag) of every input file: cheap to take, changes when a file is written."""
+    if is_object_location(drop):
+        return drop_source.object_listing(drop_source.open_drop(str(drop)))
+    drop = Path(drop)
     files, _ = discover(drop)
     out = []
     for f in files:
@@ -152,13 +161,17 @@ def listing(drop: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def fingerprint(drop: Path, discovered: tuple[list[InputFile], pl.DataFrame] | None = None) -> str:
+def fingerprint(drop: Path | str, discovered: tuple[list[InputFile], pl.DataFrame] | None = None) -> str:
     """sha256 over every input file's relative path, size and content hash: equal iff the drop is unchanged.
+    An object-store drop's comes from its listing (key, size, ETag: `drop_source.object_fingerprint`).
 
     `discovered` is what `discover(drop)` returned, when the caller already has it.
     """
-    digest = hashlib.sha256()
     files, rejected = discovered if discovered is not None else discover(drop)
+    if is_object_location(drop):
+        return drop_source.object_fingerprint((f.path, f.size_bytes, f.version or "") for f in files)
+    drop = Path(drop)
+    digest = hashlib.sha256()
     for f in files:
         try:
             content = _file_sha256(drop / f.path, f.size_bytes)
@@ -205,7 +218,7 @@ class DiscoveredDrop:
 def discover_drop(ctx: RunContext, warn: Callable[[str], None]) -> DiscoveredDrop:
     """Find the drop's inputs and manifest; stage the manifest and the files rejected on sight. Problems
     with the manifest go to `warn` (and into the result)."""
-    drop = Path(ctx.drop)
+    drop = ctx.drop if is_object_location(ctx.drop) else Path(ctx.drop)
     files, rejected = discover(drop)
     manifest, warnings = read_manifest(drop)
     if manifest is not None:
@@ -213,7 +226,7 @@ def discover_drop(ctx: RunContext, warn: Callable[[str], None]) -> DiscoveredDro
         if unknown.height:
             examples = ", ".join(unknown["file"].head(3).to_list())
             warnings.append(
-                f"{drop / MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
+                f"{drop}/{MANIFEST_NAME}: {unknown.height} rows name files not in the drop (e.g. {examples})"
             )
     for warning in warnings:
         warn(warning)

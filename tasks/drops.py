@@ -1,4 +1,5 @@
-"""Drops on disk: finding them, fingerprinting them, and deciding which ones still need a run."""
+"""Drops on disk or in an object store: finding them, fingerprinting them, and deciding which ones still
+need a run."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from tasks.discover import drop_date_of, fingerprint, listing
 from tasks.runs_table import successful_fingerprints
-
-READY_MARKERS = ("_SUCCESS", "_READY")
+from textdrops import drop_source
+from textdrops.drop_source import READY_MARKERS, is_object_location
 
 
 def find_drops(raw_root: Path) -> list[Path]:
@@ -22,17 +23,32 @@ def find_drops(raw_root: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class DropState:
-    path: Path
+    path: Path | str  # a drop folder, or the URL of a drop prefix
     status: str  # pending | processed | writing | not_ready | empty | link
     detail: str
 
+    @property
+    def name(self) -> str:
+        return drop_source.location_name(self.path)
 
-def _order(drop: Path) -> tuple:
-    day = drop_date_of(drop.name)
-    return (day is None, day.isoformat() if day else "", drop.stat().st_mtime, drop.name)
+
+def _order(drop: Path | str) -> tuple:
+    name = drop_source.location_name(drop)
+    day = drop_date_of(name)
+    # a prefix has no modification time of its own: drops without a date in their name go by name
+    modified = 0.0 if isinstance(drop, str) else drop.stat().st_mtime
+    return (day is None, day.isoformat() if day else "", modified, name)
 
 
-def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_marker: bool = False) -> list[DropState]:
+def _has_marker(drop: Path | str) -> bool:
+    if isinstance(drop, str):
+        return drop_source.has_marker(drop_source.open_drop(drop))
+    return any((drop / m).exists() for m in READY_MARKERS)
+
+
+def survey(
+    raw_root: Path | str, out_dir: Path, settle_seconds: float = 2.0, require_marker: bool = False
+) -> list[DropState]:
     """Every drop under raw_root with what a scheduled run would do with it, oldest first.
 
     A drop is `writing` when its files change between two looks `settle_seconds` apart, `not_ready` when a
@@ -43,9 +59,13 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
     """
     from tasks.commit import recover
 
-    found = find_drops(raw_root)
-    links = [d for d in found if d.is_symlink()]
-    drops = sorted((d for d in found if not d.is_symlink()), key=_order)
+    if is_object_location(raw_root):  # one delimiter listing of the raw prefix; an object is never a link
+        found: list = drop_source.drops_under(drop_source.object_url(str(raw_root)))
+        links: list = []
+    else:
+        found = find_drops(Path(raw_root))
+        links = [d for d in found if d.is_symlink()]
+    drops = sorted((d for d in found if d not in links), key=_order)
     if out_dir.exists():
         recover(out_dir)
     first = {d: listing(d) for d in drops}
@@ -59,15 +79,17 @@ def survey(raw_root: Path, out_dir: Path, settle_seconds: float = 2.0, require_m
         for d in links
     ]
     for drop in drops:
-        if require_marker and not any((drop / m).exists() for m in READY_MARKERS):
+        if require_marker and not _has_marker(drop):
             states.append(DropState(drop, "not_ready", f"no {' or '.join(READY_MARKERS)} marker yet"))
         elif not first[drop]:
             states.append(DropState(drop, "empty", "no .txt or .txt.gz files"))
-        elif listing(drop) != first[drop]:
+        elif (second := listing(drop)) != first[drop]:
             states.append(DropState(drop, "writing", "files changed between two looks; left for the next run"))
         else:
-            previous = done.get(drop.name)
-            if previous and previous[0] == fingerprint(drop):
+            previous = done.get(drop_source.location_name(drop))
+            # an object drop's fingerprint is its listing's (keys, sizes, ETags); a folder's hashes its files
+            current = drop_source.object_fingerprint(second) if isinstance(drop, str) else fingerprint(drop)
+            if previous and previous[0] == current:
                 states.append(DropState(drop, "processed", f"unchanged since run {previous[1]}"))
             elif previous:
                 states.append(DropState(drop, "pending", f"content changed since run {previous[1]}"))

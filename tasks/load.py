@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import codecs
 import errno
+import functools
 import gzip
 import hashlib
 import io
+import itertools
 import os
 import stat
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import charset_normalizer
 import polars as pl
 
+from textdrops import drop_source
 from textdrops.faults import document_point
 from textdrops.schema import QUARANTINED_FILES
+from textdrops.store import Store
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -47,6 +54,7 @@ class Quarantined(Exception):
 class InputFile:
     path: str  # relative to the drop, with forward slashes
     size_bytes: int
+    version: str | None = None  # an object's ETag (or mtime), from the listing; None for a local file
 
 
 def quarantine_frame(rows: list[dict]) -> pl.DataFrame:
@@ -116,25 +124,20 @@ def _as_western_text(raw: bytes) -> str | None:
     return text if letters and non_ascii <= 0.3 * letters else None
 
 
-def read_file(drop: Path, entry: InputFile, max_bytes: int) -> tuple[bytes, str]:
-    """Raw bytes of one input (gunzipped) and its sha256 over the bytes on disk.
+def read_file(drop: Path | Store, entry: InputFile, max_bytes: int) -> tuple[bytes, str]:
+    """Raw bytes of one input (gunzipped) and its sha256 over the bytes on disk (or in the object store).
 
     The size limit holds for the bytes actually read, not only the size seen at discovery (a file may
     grow in between), and a file replaced by a symbolic link since discovery is not followed.
     """
     if entry.size_bytes > max_bytes:
         raise Quarantined("too_large", f"{entry.size_bytes} bytes is over the limit of {max_bytes}")
-    path = drop / entry.path
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise Quarantined("not_a_file", "no longer a regular file when it was read")
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise Quarantined("symlink", "replaced by a symbolic link after it was found; not followed") from exc
-        raise Quarantined("unreadable", f"cannot read: {exc.strerror or exc}") from exc
+    if isinstance(drop, Store):
+        data = drop_source.read_object(drop, entry.path, max_bytes + 1, entry.size_bytes)
+        if data is None:
+            raise Quarantined("unreadable", "cannot read: the object is gone since the drop was listed")
+    else:
+        data = _read_local(drop / entry.path, max_bytes)
     if len(data) > max_bytes:
         raise Quarantined("too_large", f"grew past the limit of {max_bytes} bytes after it was found")
     sha = hashlib.sha256(data).hexdigest()
@@ -149,13 +152,56 @@ def read_file(drop: Path, entry: InputFile, max_bytes: int) -> tuple[bytes, str]
     return data, sha
 
 
-def load_batch(drop: Path, entries: list[InputFile], max_bytes: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Decoded documents (source_path, source_sha256, size_bytes, encoding, raw_text) and quarantine rows."""
+def _read_local(path: Path, max_bytes: int) -> bytes:
+    """Up to max_bytes + 1 bytes of a regular file, never through a symbolic link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise Quarantined("not_a_file", "no longer a regular file when it was read")
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Quarantined("symlink", "replaced by a symbolic link after it was found; not followed") from exc
+        raise Quarantined("unreadable", f"cannot read: {exc.strerror or exc}") from exc
+    return data
+
+
+OBJECT_READS_IN_FLIGHT = 16  # at most this many objects' bytes held beyond the one being decoded
+
+
+def _reads(
+    drop: Path | Store, entries: list[InputFile], max_bytes: int
+) -> Iterator[tuple[InputFile, Callable[[], tuple[bytes, str]]]]:
+    """Each entry with the call that gives its bytes and sha256 (raising Quarantined): a local file is read
+    when called; objects are fetched ahead in a window of OBJECT_READS_IN_FLIGHT threads, in entry order."""
+    if not isinstance(drop, Store):
+        for entry in entries:
+            yield entry, functools.partial(read_file, drop, entry, max_bytes)
+        return
+    with ThreadPoolExecutor(OBJECT_READS_IN_FLIGHT, thread_name_prefix="object-read") as pool:
+        window: deque = deque()
+        pending = iter(entries)
+        for entry in itertools.islice(pending, OBJECT_READS_IN_FLIGHT):
+            window.append((entry, pool.submit(read_file, drop, entry, max_bytes)))
+        while window:
+            entry, future = window.popleft()
+            for following in itertools.islice(pending, 1):
+                window.append((following, pool.submit(read_file, drop, following, max_bytes)))
+            yield entry, future.result
+
+
+def load_batch(drop: Path | str, entries: list[InputFile], max_bytes: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decoded documents (source_path, source_sha256, size_bytes, encoding, raw_text) and quarantine rows.
+
+    An object-store drop (an s3:// URL) is opened here, in the process that reads it, from its own settings,
+    and read OBJECT_READS_IN_FLIGHT objects at a time (a GET waits on the network, not on this process)."""
+    drop = drop_source.open_drop(drop) if drop_source.is_object_location(drop) else Path(drop)
     docs: list[dict] = []
     rejected: list[dict] = []
-    for entry in entries:
+    for entry, read in _reads(drop, entries, max_bytes):
         try:
-            data, sha = read_file(drop, entry, max_bytes)
+            data, sha = read()
             text, encoding = decode(data)
             document_point(text)
         except Quarantined as q:

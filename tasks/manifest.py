@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
+from textdrops import drop_source
+
 MANIFEST_NAME = "manifest.csv"
 # Manifest columns besides `file`; the first name present wins (Reuters-21578 ships `date_iso`).
 MANIFEST_ALIASES = {
@@ -54,10 +56,27 @@ def _read_manifest_bytes(path: Path) -> bytes | None:
     return data
 
 
-def read_manifest(drop: Path) -> tuple[pl.DataFrame | None, list[str]]:
-    """The drop's manifest (file, published_at, source, url, title) or None, plus warnings."""
-    path = drop / MANIFEST_NAME
-    data = _read_manifest_bytes(path)
+def _read_manifest_object(url: str) -> bytes | None:
+    """The manifest object's bytes under a drop prefix, None when there is none; ManifestError when too large."""
+    store = drop_source.open_drop(url)
+    size = drop_source.object_size(store, MANIFEST_NAME)
+    if size is not None and size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{url}/{MANIFEST_NAME} is larger than the manifest limit of {MAX_MANIFEST_BYTES:,} bytes; "
+            "keep only the columns the pipeline reads (file, published_at, source, url, title)"
+        )
+    return None if size is None else drop_source.read_object(store, MANIFEST_NAME)
+
+
+def read_manifest(drop: Path | str) -> tuple[pl.DataFrame | None, list[str]]:
+    """The drop's manifest (file, published_at, source, url, title) or None, plus warnings: a folder's
+    manifest.csv, or the object manifest.csv under a drop prefix."""
+    if drop_source.is_object_location(drop):
+        path = f"{drop}/{MANIFEST_NAME}"
+        data = _read_manifest_object(str(drop))
+    else:
+        path = Path(drop) / MANIFEST_NAME
+        data = _read_manifest_bytes(path)
     if data is None:
         return None, []
     try:

@@ -167,7 +167,7 @@ def load_batch_to_file(ctx: RunContext, index: int, entries: list[InputFile]) ->
     """Read and decode one batch; writes its raw documents, the document frequency of its candidate
     boilerplate lines (for the drop-level learning pass) and the quarantine part of unreadable files."""
     stats = StageStats()
-    raw, quarantined = load_batch(Path(ctx.drop), entries, ctx.settings.max_file_bytes)
+    raw, quarantined = load_batch(ctx.drop, entries, ctx.settings.max_file_bytes)
     raw_path = ctx.raw_path(index)
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     raw.write_ipc(raw_path)

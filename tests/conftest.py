@@ -13,6 +13,7 @@ os.environ.setdefault("TEXTDROPS_WORKER_PROCESSES", "1")
 # the run picture costs ~2.5 CPU-s a flow run: drawn only by the tests of the report and the Prefect page
 os.environ.setdefault("TEXTDROPS_RUN_PICTURE", "off")
 
+from tests.s3_server import aws_env, s3_server  # noqa: E402, F401 (fixtures: moto's S3 server, once per session)
 from textdrops.prefect_defaults import apply_prefect_defaults  # noqa: E402
 
 apply_prefect_defaults()

@@ -79,3 +79,23 @@ def test_worker_processes_are_bounded_by_the_cores():
     for bad in (0, -1, (os.cpu_count() or 1) + 1):
         with pytest.raises(ValueError, match="worker_processes"):
             check_worker_processes(bad)
+
+
+def test_a_served_raw_prefix_confines_drops_to_prefixes_directly_under_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(SERVED_RAW, "")
+    monkeypatch.setenv(SERVED_OUT, "")
+    out = tmp_path / "out"
+    confine("s3://bucket/raw/", out)
+    check_scope("s3://bucket/raw/2016-03-15", out, drop=True)
+    check_scope("s3://bucket//raw/2016-03-15/", out, drop=True)  # the same prefix, written otherwise
+    check_scope("s3://bucket/raw", out, drop=False)
+    for not_a_drop in ("s3://bucket/raw", "s3://bucket/raw/2016-03-15/sub"):
+        with pytest.raises(PermissionError, match="directly under s3://bucket/raw"):
+            check_scope(not_a_drop, out, drop=True)
+    for outside in ("s3://bucket/raw2/2016-03-15", "s3://other/raw/2016-03-15", str(tmp_path / "raw" / "x")):
+        with pytest.raises(PermissionError, match="outside s3://bucket/raw"):
+            check_scope(outside, out, drop=True)
+    with pytest.raises(ValueError, match="not a prefix in a bucket"):
+        check_scope("s3://bucket/raw/../raw2/2016-03-15", out, drop=True)
+    with pytest.raises(PermissionError, match="surveys only s3://bucket/raw"):
+        check_scope("s3://bucket/raw/2016-03-15", out, drop=False)

@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
-        "drop", help="the drop folder: .txt / .txt.gz files, nested folders allowed, optional manifest.csv"
+        "drop",
+        help="the drop folder (or s3://bucket/prefix, AWS_* settings): .txt / .txt.gz files, nested folders "
+        "allowed, optional manifest.csv",
     )
     run.add_argument("--out", default=None, help=out_help)
     run.add_argument("--force", action="store_true", help="process the drop even if it is unchanged since a success")
@@ -79,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=environment_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--raw", default=DEFAULT_RAW, help=f"folder holding the drops (default: {DEFAULT_RAW})")
+    serve.add_argument(
+        "--raw", default=DEFAULT_RAW, help=f"folder (or s3://bucket/prefix) holding the drops (default: {DEFAULT_RAW})"
+    )
     serve.add_argument("--out", default=None, help=out_help)
     when = serve.add_mutually_exclusive_group()
     when.add_argument("--cron", default=None, help="cron schedule of the scheduled deployment (default: hourly)")
@@ -149,11 +153,48 @@ def _out(args: argparse.Namespace) -> Path:
     return Path(args.out or os.environ.get("TEXTDROPS_OUT") or DEFAULT_OUT)
 
 
+def _object_location(command: str, location: str, what: str) -> str | None:
+    """The canonical URL of an object-store drop or raw prefix after one listing of it (AWS_* settings and
+    ~/.aws say where and as whom); None, with one line on stderr, when it cannot be used."""
+    from textdrops import drop_source
+    from textdrops.store import StoreError
+
+    try:
+        url = drop_source.object_url(location)
+        store = drop_source.open_drop(url)
+        if what == "drop":
+            drop_source.list_objects(store)
+        else:
+            store.list_folders()
+    except (ValueError, FileNotFoundError, StoreError) as exc:
+        print(f"textdrops {command}: {exc}", file=sys.stderr)
+        return None
+    return url
+
+
+def _is_url(location: str) -> bool:
+    return "://" in location  # obstore's import only when a URL is given
+
+
 def _run(args: argparse.Namespace) -> int:
-    drop = Path(args.drop)
-    if not drop.is_dir():
-        print(f"textdrops run: drop folder {drop} does not exist or is not a folder", file=sys.stderr)
-        return 2
+    if _is_url(args.drop):
+        from textdrops.drop_source import is_object_location
+
+        if not is_object_location(args.drop):
+            scheme = args.drop.split("://")[0]
+            print(
+                f"textdrops run: {scheme}:// is not a drop location: give a folder or s3://bucket/prefix",
+                file=sys.stderr,
+            )
+            return 2
+        drop: Path | str | None = _object_location("run", args.drop, "drop")
+        if drop is None:
+            return 2
+    else:
+        drop = Path(args.drop)
+        if not drop.is_dir():
+            print(f"textdrops run: drop folder {drop} does not exist or is not a folder", file=sys.stderr)
+            return 2
     if args.dask_address and args.runner != "dask":
         print("textdrops run: --dask-address needs --runner dask", file=sys.stderr)
         return 2
@@ -192,7 +233,7 @@ def _stop_when_cancelled(exc: BaseException, started: list) -> None:
     exit_now(128 + signum)  # without waiting for a stage thread that is still busy
 
 
-def _run_flow(args: argparse.Namespace, drop: Path, started: list) -> int:
+def _run_flow(args: argparse.Namespace, drop: Path | str, started: list) -> int:
     from textdrops.config import Settings
     from textdrops.prestart import TemporaryServer, prestart_workers
 
@@ -250,9 +291,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from flows.serve import serve_deployments
 
-    serve_deployments(
-        str(Path(args.raw).resolve()), args.out and str(Path(args.out).resolve()), args.cron, args.interval
-    )
+    if _is_url(args.raw):
+        raw = _object_location("serve", args.raw, "raw")
+        if raw is None:
+            return 2
+    else:
+        raw = str(Path(args.raw).resolve())
+    serve_deployments(raw, args.out and str(Path(args.out).resolve()), args.cron, args.interval)
     return 0
 
 
@@ -304,8 +349,10 @@ def _status(args: argparse.Namespace) -> int:
         f"\nDedupe history ({out}/_dedupe_index): {docs:,} documents of {drops:,} drops, "
         f"{size / 1e6:,.1f} MB on disk{per_doc}"
     )
-    raw = Path(args.raw)
-    if raw.is_dir():
+    raw: Path | str | None = Path(args.raw)
+    if _is_url(args.raw):
+        raw = _object_location("status", args.raw, "raw")
+    if raw is not None and (isinstance(raw, str) or raw.is_dir()):
         states = survey(raw, out, settle_seconds=0)
         pending = [s for s in states if s.status != "processed"]
         if not states:
@@ -315,7 +362,7 @@ def _status(args: argparse.Namespace) -> int:
         else:
             print(f"\nDrops under {raw}: {len(states)}, of which {len(pending)} not processed in their current state:")
             for state in pending:
-                print(f"  {state.path.name}: {state.status} ({state.detail})")
+                print(f"  {state.name}: {state.status} ({state.detail})")
     return 0
 
 

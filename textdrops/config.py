@@ -227,7 +227,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TEXTDROPS_OUT",
         lambda text: _path_or_empty(text),
         lambda v: isinstance(v, Path),
-        "a folder path, not empty",
+        "a local folder path, not empty (outputs in object storage, s3://, are not supported yet)",
         "output folder",
         flag="--out",
     ),
@@ -423,7 +423,13 @@ def _replaced(settings, values: dict[str, object]):
 
 
 def _path_or_empty(value: str) -> Path | str:
-    """Path(value), or "" (refused by Settings.check) for an empty value, which Path would turn into "."."""
+    """Path(value), or a string (refused by Settings.check): "" for an empty value, which Path would turn into
+    ".", and an object-store URL (shown without credentials), which Path would turn into a local folder `s3:`."""
+    if "://" in value:
+        from textdrops.store import display_url, is_cloud_url  # obstore's import only when a URL is given
+
+        if is_cloud_url(value):
+            return display_url(value)
     return Path(value) if value.strip() else ""
 
 

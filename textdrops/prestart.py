@@ -143,10 +143,14 @@ class TemporaryServer:
             yield
 
 
-def count_inputs(drop: Path, at_most: int) -> int:
-    """Input-like file names under drop (.txt, .txt.gz), counting no further than at_most."""
-    from tasks.discover import is_input_name
+def count_inputs(drop: Path | str, at_most: int) -> int:
+    """Input-like file names under drop (.txt, .txt.gz; a folder or an object-store prefix), counting no
+    further than at_most."""
+    from textdrops import drop_source
+    from textdrops.drop_source import is_input_name
 
+    if isinstance(drop, str):  # one listing of the prefix, while the server boots
+        return min(at_most, len(drop_source.input_objects(drop_source.open_drop(drop).list())))
     found = 0
     for _, _, filenames in os.walk(drop):
         found += sum(1 for name in filenames if is_input_name(name))
@@ -155,7 +159,7 @@ def count_inputs(drop: Path, at_most: int) -> int:
     return found
 
 
-def prestart_workers(drop: Path, settings: Settings) -> None:
+def prestart_workers(drop: Path | str, settings: Settings) -> None:
     """Start the worker pool with the NER model loaded when the drop is large enough to use the pool."""
     from tasks.entities import warm_up
     from textdrops import workers

@@ -246,7 +246,7 @@ RUNS = Table(
         _RUN_ID,
         _c("flow_run_id", pa.string(), "Prefect flow run id"),
         _DROP_ID,
-        _c("drop_path", pa.string(), "absolute path of the drop folder", False),
+        _c("drop_path", pa.string(), "absolute path of the drop folder, or its s3:// prefix", False),
         _c("drop_fingerprint", pa.string(), "sha256 over the drop's file paths, sizes and content hashes"),
         _c("trigger", pa.string(), "manual | schedule | deployment | test", False),
         _c("started_at", TIMESTAMP, "run start (UTC)", False),

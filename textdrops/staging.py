@@ -99,7 +99,7 @@ class RunContext:
     """What every step of one run needs to know, picklable: the run, its drop, its settings and its paths."""
 
     run_id: str
-    drop: str  # absolute path of the drop folder
+    drop: str  # absolute path of the drop folder, or the URL of its prefix (never credentials: drop_source)
     drop_id: str
     settings: Settings
     commit_seq: int | None = None  # taken under the index lock before the stories step (tasks.runs)

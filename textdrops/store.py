@@ -190,6 +190,16 @@ class Store:
             raise StoreError(f"{self.display_url()}: cannot list {prefix!r}: {_one_line(error)}") from None
         return sorted((_info(meta) for page in pages for meta in page), key=lambda info: info.path)
 
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """The immediate "folders" under prefix (names, sorted): one delimiter listing, never a recursive one."""
+        try:
+            result = obstore.list_with_delimiter(self._store, prefix.strip("/") or None)
+        except FileNotFoundError:
+            return []
+        except obstore_errors.BaseError as error:
+            raise StoreError(f"{self.display_url()}: cannot list {prefix!r}: {_one_line(error)}") from None
+        return sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in result["common_prefixes"])
+
     def head(self, path: str) -> ObjectInfo:
         try:
             return _info(obstore.head(self._store, path))

@@ -199,3 +199,49 @@ def test_a_folder_past_the_path_limit_is_quarantined_with_its_path_not_lost(tmp_
     [row] = rejected.rows(named=True)
     assert row["reason"] == "unreadable" and "File name too long" in row["detail"]
     assert deep.startswith(row["source_path"] + "/") and len(str(drop / row["source_path"])) > 4096
+
+
+def test_an_object_drop_is_listed_here_and_read_in_a_worker_process_from_its_url_alone(s3_server, aws_env, monkeypatch):
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tasks.discover import drop_id_of, fingerprint
+    from textdrops.prestart import count_inputs
+    from textdrops.store import open_store
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SeCrEt-in-the-environment-only")
+    url = s3_server.url("raw") + "/2016-03-15"
+    store = open_store(url)
+    for key, content in {
+        "a.txt": TEXT.encode(),
+        "empty.txt": b"",
+        "sub/b.txt.gz": gzip.compress(TEXT.encode()),
+        "sub/bad.txt.gz": b"not gzip at all",
+        "notes.md": b"not input",
+    }.items():
+        store.put(key, content)
+    files, rejected = discover(url)
+    assert [f.path for f in files] == ["a.txt", "empty.txt", "sub/b.txt.gz", "sub/bad.txt.gz"]
+    assert rejected.height == 0
+    assert drop_id_of(url) == "2016-03-15" and all(f.version for f in files)
+    assert (count_inputs(url, 100), count_inputs(url, 2)) == (4, 2)  # what decides to start the pool early
+
+    work = (url, files, 10_000)
+    assert b"SeCrEt" not in pickle.dumps(work)  # what a worker gets: the URL and the listing, no credentials
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        docs, quarantined = pool.submit(load_batch, *work).result()
+    assert docs["source_path"].to_list() == ["a.txt", "sub/b.txt.gz"] and set(docs["raw_text"]) == {TEXT}
+    reasons = dict(quarantined.select("source_path", "reason").iter_rows())
+    assert reasons == {"empty.txt": "empty_file", "sub/bad.txt.gz": "unreadable"}
+
+    grown = InputFile("a.txt", 100)  # as listed; the object is then rewritten past the limit
+    store.put("a.txt", TEXT.encode() * 100)
+    docs, quarantined = load_batch(url, [grown, files[2]], 10_000)
+    assert docs["source_path"].to_list() == ["sub/b.txt.gz"]
+    assert quarantined.select("source_path", "reason").rows() == [("a.txt", "too_large")]
+
+    before = fingerprint(url)
+    assert fingerprint(url) == before
+    store.put("a.txt", TEXT.upper().encode())
+    assert fingerprint(url) != before
