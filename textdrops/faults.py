@@ -32,6 +32,12 @@ UPGRADE_CRASH_POINTS = (
     "mid_upgrade",  # an earlier version's runs/stories: one file given commit_seq, not all
     "mid_runs_upgrade",  # an earlier version's runs: one file given the columns it lacks (step_counts), not all
 )
+# points of the dedupe index's merge of a full level, in a commit after the drop's own segment is in (only some
+# commits merge, so CRASH_POINTS' test cannot reach them; tests/tasks/test_dedupe_index.py kills a commit at each)
+INDEX_MERGE_CRASH_POINTS = (
+    "mid_index_merge",  # the merged segment written (fsynced), the manifest not yet naming it
+    "after_index_merge",  # the manifest names the merged segment, its inputs not yet deleted
+)
 
 
 def crash_point(name: str) -> None:
