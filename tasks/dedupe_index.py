@@ -363,19 +363,22 @@ def _remove_unreferenced(out_dir: Path, live: list[Segment]) -> None:
 # --- merging levels ----------------------------------------------------------------------------------------
 
 
-def _next_merge(live: list[Segment]) -> list[Segment] | None:
-    """The FANOUT oldest segments of the lowest level that holds FANOUT of one signature kind, or None."""
+def _next_merge(live: list[Segment]) -> tuple[list[Segment], int] | None:
+    """The next merge: the oldest segments of the lowest level that holds FANOUT of one signature kind, and
+    the level they make. Normally FANOUT segments make one of the next level; a level holding FANOUT**j of
+    them (an index written before the tiers) has FANOUT**j merged straight into level + j, so each document
+    is rewritten once, not once per level."""
     for level in sorted({s.level for s in live}):
         at_level = [s for s in live if s.level == level]
         if len(at_level) < FANOUT:
             continue
-        kinds = {s.signature_kind for s in at_level if s.docs}
-        if len(kinds) <= 1:
-            return at_level[:FANOUT]
-        kind = next(s.signature_kind for s in at_level if s.docs)  # mixed kinds (queries refuse them): merge alike
+        kind = next((s.signature_kind for s in at_level if s.docs), None)  # mixed kinds (queries refuse): alike
         alike = [s for s in at_level if s.signature_kind == kind or not s.docs]
+        span, up = FANOUT, 1
+        while span * FANOUT <= len(alike):
+            span, up = span * FANOUT, up + 1
         if len(alike) >= FANOUT:
-            return alike[:FANOUT]
+            return alike[:span], level + up
     return None
 
 
@@ -386,13 +389,19 @@ def merge_levels(out_dir: Path) -> int:
     caller holds the index lock."""
     merges = 0
     live = read_manifest(out_dir) or []
-    while (inputs := _next_merge(live)) is not None:
-        merged = _write_merged(out_dir, inputs)
-        crash_point("mid_index_merge")
-        first = live.index(inputs[0])
-        rest = [s for s in live if s not in inputs]
-        live = rest[:first] + ([merged] if merged else []) + rest[first:]
-        write_manifest(out_dir, live)
+    while (merge := _next_merge(live)) is not None:
+        inputs, level = merge
+        try:
+            merged = _write_merged(out_dir, inputs, level)
+            crash_point("mid_index_merge")
+            first = live.index(inputs[0])
+            rest = [s for s in live if s not in inputs]
+            merged_live = rest[:first] + ([merged] if merged else []) + rest[first:]
+            write_manifest(out_dir, merged_live)
+        except (OSError, ValueError) as exc:  # a full disk, files that disagree: the manifest still names the inputs
+            log.warning("the dedupe index of %s was not merged (%s); a later commit merges it", out_dir, exc)
+            break
+        live = merged_live
         crash_point("after_index_merge")
         _remove_unreferenced(out_dir, live)
         merges += 1
@@ -400,12 +409,12 @@ def merge_levels(out_dir: Path) -> int:
     return merges
 
 
-def _merged_name(inputs: list[Segment]) -> str:
+def _merged_name(inputs: list[Segment], level: int) -> str:
     """A name given by the inputs (names and masks): a merge redone after a crash writes the same folder."""
     import hashlib
 
     described = json.dumps([[s.name, sorted(s.masked)] for s in inputs]).encode()
-    return f"L{inputs[0].level + 1}-{hashlib.sha1(described).hexdigest()[:20]}"
+    return f"L{level}-{hashlib.sha1(described).hexdigest()[:20]}"
 
 
 def _copy_rows(source: np.ndarray, keep: np.ndarray, target: np.ndarray, at: int, chunk: int = 65536) -> int:
@@ -417,21 +426,20 @@ def _copy_rows(source: np.ndarray, keep: np.ndarray, target: np.ndarray, at: int
     return at
 
 
-def _write_merged(out_dir: Path, inputs: list[Segment]) -> Segment | None:
-    """Write the live rows of `inputs` as one segment of the next level (every file fsynced, not yet named
-    by the manifest); None when none of their drops is live. An unreadable input costs its own entries,
-    with a warning."""
+def _write_merged(out_dir: Path, inputs: list[Segment], level: int) -> Segment | None:
+    """Write the live rows of `inputs` as one segment of `level` (every file fsynced, not yet named by the
+    manifest); None when none of their drops is live. Inputs are read one at a time (a merge of many holds
+    one input's files open). An unreadable input costs its own entries, with a warning."""
     from numpy.lib.format import open_memmap
 
-    level = inputs[0].level + 1
-    name = _merged_name(inputs)
+    name = _merged_name(inputs, level)
     folder = index_root(out_dir) / SEGMENTS / name
     if folder.exists():  # a merge a crash interrupted (never named by a manifest)
         shutil.rmtree(folder)
-    opened = []
+    readable, num_perm = [], None
     for segment in inputs:
         try:
-            opened.append((segment, _open_segment(out_dir, segment)))
+            files = _open_segment(out_dir, segment)
         except (OSError, ValueError, EOFError) as exc:
             log.warning(
                 "dedupe index segment %s (drops %s) is unreadable and was left out of a merge: %s; re-run those "
@@ -440,32 +448,38 @@ def _write_merged(out_dir: Path, inputs: list[Segment]) -> Segment | None:
                 ", ".join(d for d, _, _ in segment.members()),
                 exc,
             )
+            continue
+        readable.append(segment)
+        if num_perm is None and files.signatures.ndim == 2 and segment.docs:
+            num_perm = files.signatures.shape[1]
+        del files
     members: list[tuple[str, int, str]] = []
-    plans = []  # per input: its files, which rows stay, each kept row's member index in the merged segment
-    for segment, files in opened:
-        index = np.full(len(segment.members()), -1, dtype=np.int64)
-        for j, member in enumerate(segment.members()):
-            if member[0] not in segment.masked:
-                index[j] = len(members)
-                members.append(member)
-        row_drop = np.asarray(files.drops, dtype=np.int64) if files.drops is not None else np.zeros(segment.docs, int)
-        owner = index[row_drop]
-        plans.append((files, owner >= 0, owner))
+    for segment in readable:
+        members.extend(m for m in segment.members() if m[0] not in segment.masked)
     if not members:
         return None
-    total = sum(int(keep.sum()) for _, keep, _ in plans)
-    num_perm = next((f.signatures.shape[1] for f, _, _ in plans if f.signatures.ndim == 2), 128)
-    kinds = [s.signature_kind for s, _ in opened if s.docs] or [inputs[0].signature_kind]
+    total = sum(docs for _, docs, _ in members)
+    num_perm = num_perm or 128
+    kinds = [s.signature_kind for s in readable if s.docs] or [inputs[0].signature_kind]
     folder.mkdir(parents=True)
     docs = open_memmap(folder / "docs.npy", mode="w+", dtype=DOCS_DTYPE, shape=(total,))
     signatures = open_memmap(folder / "signatures.npy", mode="w+", dtype=np.uint32, shape=(total, num_perm))
     drops = np.empty(total, dtype=np.uint32)
     packed_runs = []
-    at = 0
-    for files, keep, owner in plans:
+    at, member_at = 0, 0
+    for segment in readable:
+        files = _open_segment(out_dir, segment)
+        index = np.full(len(segment.members()), -1, dtype=np.int64)
+        for j, member in enumerate(segment.members()):
+            if member[0] not in segment.masked:
+                index[j], member_at = member_at, member_at + 1
+        row_drop = np.asarray(files.drops, dtype=np.int64) if files.drops is not None else np.zeros(segment.docs, int)
+        owner = index[row_drop]
+        keep = owner >= 0
+        kept = int(keep.sum())
         new_row = np.full(len(keep), -1, dtype=np.int64)
-        new_row[keep] = np.arange(at, at + int(keep.sum()))
-        drops[at : at + int(keep.sum())] = owner[keep]
+        new_row[keep] = np.arange(at, at + kept)
+        drops[at : at + kept] = owner[keep]
         _copy_rows(files.docs, keep, docs, at)
         at = _copy_rows(files.signatures, keep, signatures, at)
         rows = new_row[np.asarray(files.rows, dtype=np.int64)]
@@ -473,6 +487,9 @@ def _write_merged(out_dir: Path, inputs: list[Segment]) -> Segment | None:
         # kept rows keep their order, so each input's (key, row) pairs stay sorted: runs that a stable sort merges
         keys = np.asarray(files.keys)[live].astype(np.uint64)
         packed_runs.append((keys << np.uint64(32)) | rows[live].astype(np.uint64))
+        del files
+    if at != total:
+        raise ValueError(f"merged {at} rows where the manifest counts {total}")  # never named: the inputs stay
     packed = np.sort(np.concatenate(packed_runs) if packed_runs else np.empty(0, np.uint64), kind="stable")
     docs.flush()
     signatures.flush()

@@ -38,6 +38,12 @@ INDEX_MERGE_CRASH_POINTS = (
     "mid_index_merge",  # the merged segment written (fsynced), the manifest not yet naming it
     "after_index_merge",  # the manifest names the merged segment, its inputs not yet deleted
 )
+# points of the story lookup's update at commit (tests/tasks/test_story_index.py kills a commit at each)
+STORY_LOOKUP_CRASH_POINTS = (
+    "mid_story_lookup_add",  # the drop's lookup segment written (fsynced), the manifest not yet naming it
+    "mid_story_lookup_merge",  # a merged lookup segment written, the manifest not yet naming it
+    "after_story_lookup_swap",  # the manifest swapped, the segments it no longer names not yet deleted
+)
 
 
 def crash_point(name: str) -> None:
