@@ -5,7 +5,7 @@ Layout under the output folder (`data/processed/` by default; every path is name
     <table>/drop_id=<drop id>/part-*.parquet         documents, entities, dates, quarantine, ...
     runs/drop_id=<drop id>/<run_id>.parquet          one file per run, appended
     _dedupe_index/                                   what later drops are deduplicated against
-                                                     (tasks.dedupe_index: manifest + one segment per drop)
+                                                     (tasks.dedupe_index: manifest + tiered segments)
     _staging/<run_id>/                               a run's work in progress (never read by consumers)
 
 A run writes every part under `_staging/<run_id>/tables/` (and its index segment under
