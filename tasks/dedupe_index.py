@@ -54,6 +54,9 @@ MANIFEST = "MANIFEST.json"
 SEGMENTS = "segments"
 FORMAT = "textdrops-dedupe-index/3"  # /2: no levels, one segment per drop (read as level 0)
 FANOUT = 4  # a level holding this many segments is merged into one segment of the next level
+# a segment this large is merged no further (a merge holds its inputs' keys in memory, 12 bytes a key, 33 keys a
+# document: ~400 MB at this size); past it the segments grow in number by one per MAX_MERGED_DOCS documents
+MAX_MERGED_DOCS = 1_000_000
 DOCS_DTYPE = np.dtype([("doc_id", "u1", (16,)), ("content_hash", "u1", (20,)), ("rank", "<u4")])
 _SEGMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -369,7 +372,7 @@ def _next_merge(live: list[Segment]) -> tuple[list[Segment], int] | None:
     them (an index written before the tiers) has FANOUT**j merged straight into level + j, so each document
     is rewritten once, not once per level."""
     for level in sorted({s.level for s in live}):
-        at_level = [s for s in live if s.level == level]
+        at_level = [s for s in live if s.level == level and s.docs < MAX_MERGED_DOCS]
         if len(at_level) < FANOUT:
             continue
         kind = next((s.signature_kind for s in at_level if s.docs), None)  # mixed kinds (queries refuse): alike
@@ -465,8 +468,8 @@ def _write_merged(out_dir: Path, inputs: list[Segment], level: int) -> Segment |
     docs = open_memmap(folder / "docs.npy", mode="w+", dtype=DOCS_DTYPE, shape=(total,))
     signatures = open_memmap(folder / "signatures.npy", mode="w+", dtype=np.uint32, shape=(total, num_perm))
     drops = np.empty(total, dtype=np.uint32)
-    packed_runs = []
-    at, member_at = 0, 0
+    packed = np.empty(sum(len(_open_segment(out_dir, seg).keys) for seg in readable), dtype=np.uint64)
+    at, member_at, filled = 0, 0, 0
     for segment in readable:
         files = _open_segment(out_dir, segment)
         index = np.full(len(segment.members()), -1, dtype=np.int64)
@@ -482,23 +485,34 @@ def _write_merged(out_dir: Path, inputs: list[Segment], level: int) -> Segment |
         drops[at : at + kept] = owner[keep]
         _copy_rows(files.docs, keep, docs, at)
         at = _copy_rows(files.signatures, keep, signatures, at)
-        rows = new_row[np.asarray(files.rows, dtype=np.int64)]
-        live = rows >= 0
         # kept rows keep their order, so each input's (key, row) pairs stay sorted: runs that a stable sort merges
-        keys = np.asarray(files.keys)[live].astype(np.uint64)
-        packed_runs.append((keys << np.uint64(32)) | rows[live].astype(np.uint64))
+        for start in range(0, len(files.keys), 1 << 22):
+            rows = new_row[np.asarray(files.rows[start : start + (1 << 22)], dtype=np.int64)]
+            live = rows >= 0
+            keys = np.asarray(files.keys[start : start + (1 << 22)])[live].astype(np.uint64)
+            n = len(keys)
+            packed[filled : filled + n] = (keys << np.uint64(32)) | rows[live].astype(np.uint64)
+            filled += n
         del files
     if at != total:
         raise ValueError(f"merged {at} rows where the manifest counts {total}")  # never named: the inputs stay
-    packed = np.sort(np.concatenate(packed_runs) if packed_runs else np.empty(0, np.uint64), kind="stable")
+    packed = packed[:filled]
+    packed.sort(kind="stable")  # in place
     docs.flush()
     signatures.flush()
     del docs, signatures  # closes the maps
     for file_name in ("docs.npy", "signatures.npy"):
         with open(folder / file_name, "rb+") as handle:
             os.fsync(handle.fileno())
-    _save(folder / "keys.npy", (packed >> np.uint64(32)).astype(np.uint32))
-    _save(folder / "rows.npy", (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    high, low = (lambda a: a >> np.uint64(32)), (lambda a: a & np.uint64(0xFFFFFFFF))
+    for file_name, part in (("keys.npy", high), ("rows.npy", low)):
+        out = open_memmap(folder / file_name, mode="w+", dtype=np.uint32, shape=(len(packed),))
+        for start in range(0, len(packed), 1 << 22):  # a chunk at a time: no second copy of the keys
+            out[start : start + (1 << 22)] = part(packed[start : start + (1 << 22)])
+        out.flush()
+        del out
+        with open(folder / file_name, "rb+") as handle:
+            os.fsync(handle.fileno())
     _save(folder / "drops.npy", drops)
     merged = Segment(name, members[0][0], total, kinds[0], level, tuple(members))
     meta = {"drop_id": merged.drop_id, "docs": total, "signature_kind": merged.signature_kind, "level": level}

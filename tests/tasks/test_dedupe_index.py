@@ -341,3 +341,12 @@ def test_an_index_written_before_the_tiers_is_read_as_it_is_then_merged_as_drops
     assert dedupe_index.export(old).equals(dedupe_index.export(reference))
     for drop_id, docs in drops:
         assert _query(old, drop_id, docs)[0].equals(_query(reference, drop_id, docs)[0])
+
+
+def test_segments_of_max_merged_docs_are_merged_no_further(tmp_path, monkeypatch):
+    monkeypatch.setattr(dedupe_index, "MAX_MERGED_DOCS", 12)  # 4 drops of 3 documents: merged once, then kept
+    for n in range(1, 41):
+        _synthetic_drop(tmp_path, n, f"run-{n}")
+    live = dedupe_index.read_manifest(tmp_path)
+    assert sorted((s.level, s.docs) for s in live) == [(1, 12)] * 10
+    assert dedupe_index.export(tmp_path)["drop_id"].n_unique() == 40
