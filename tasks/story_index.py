@@ -74,6 +74,9 @@ LOOKUP = "_lookup"  # _story_index/_lookup/: never a partition (no drop_id=), so
 LOOKUP_FORMAT = "textdrops-story-lookup/1"
 MANIFEST, SEGMENTS = "MANIFEST.json", "segments"
 FANOUT = 4  # a level of the lookup holding this many segments is merged into one of the next level
+# a lookup segment of this many keys is merged no further, and a first-use build writes segments of at most
+# about this many (a merge holds ~40 bytes a key: ~400 MB); past it segments grow by one per this many keys
+MAX_MERGED_KEYS = 10_000_000
 _LOOKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 ROW_GROUP = 32  # rows per row group of a part: a lookup reads (and decodes) only the groups holding its rows
 _STORY_PREFIX = "#"  # story-id keys share the key space with words and @entities, which never start so
@@ -248,25 +251,38 @@ class StoredStories:
                     self.covered[drop] = rows
 
     def _build(self, missing: list[str]) -> None:
-        """Add the drops' partitions (written before the lookup existed, or outside a commit) to the lookup."""
+        """Add the drops' partitions (written before the lookup existed, or outside a commit) to the lookup, in
+        segments of at most about MAX_MERGED_KEYS keys."""
         try:
             with index_lock(self.out_dir):
                 indexed = {d for s in read_lookup(self.out_dir) for d in s.live()}
-                parts = []
+                parts, held, added = [], 0, 0
                 for drop in missing:
                     segment = self._segment(drop)
-                    if drop not in indexed and segment is not None and segment.open():
-                        entry = (drop, _part_rows(segment.part), "")
-                        parts.append((entry, np.asarray(segment.keys), np.asarray(segment.rows)))
+                    if drop in indexed or segment is None or not segment.open():
+                        continue
+                    parts.append(
+                        ((drop, _part_rows(segment.part), ""), np.asarray(segment.keys), np.asarray(segment.rows))
+                    )
+                    held += len(segment.keys)
+                    segment.keys = segment.rows = None  # the lookup holds them now (and memory does not)
+                    if held >= MAX_MERGED_KEYS or drop == missing[-1]:
+                        self._add_built(parts)
+                        added += len(parts)
+                        parts, held = [], 0
                 if parts:
-                    name = f"built-{hashlib.sha1(json.dumps([e for e, _, _ in parts]).encode()).hexdigest()[:20]}"
-                    level = 0  # the level of as many drops merged, so the drops of a large folder are not
-                    while FANOUT ** (level + 1) <= len(parts):  # rewritten by each merge of the few coming next
-                        level += 1
-                    _add_to_lookup(self.out_dir, name, parts, level)
-                    log.info("added %d drops to the story lookup of %s", len(parts), self.out_dir)
+                    self._add_built(parts)
+                    added += len(parts)
+                log.info("added %d drops to the story lookup of %s", added, self.out_dir)
         except OSError as exc:  # a read-only copy, say: the drops are read from their partitions
             log.warning("could not add %d drops to the story lookup of %s: %s", len(missing), self.out_dir, exc)
+
+    def _add_built(self, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]) -> None:
+        name = f"built-{hashlib.sha1(json.dumps([e for e, _, _ in parts]).encode()).hexdigest()[:20]}"
+        level = 0  # the level of as many drops merged, so the drops of a large folder are not rewritten by
+        while FANOUT ** (level + 1) <= len(parts):  # each merge of the few coming next
+            level += 1
+        _add_to_lookup(self.out_dir, name, parts, level)
 
     def __bool__(self) -> bool:
         return bool(self.covered or self.uncovered)
@@ -368,6 +384,7 @@ class LookupSegment:
     level: int
     drops: tuple[tuple[str, int, str], ...]
     masked: tuple[str, ...] = ()
+    keys: int = 0
 
     def live(self) -> dict[str, tuple[int, str]]:
         return {drop: (rows, run) for drop, rows, run in self.drops if drop not in self.masked}
@@ -378,6 +395,7 @@ class LookupSegment:
             "level": self.level,
             "drops": [list(d) for d in self.drops],
             "masked": list(self.masked),
+            "keys": self.keys,
         }
 
 
@@ -389,11 +407,12 @@ def _valid_lookup_segment(entry: object) -> LookupSegment | None:
     try:
         name, level, drops, masked = entry["name"], entry["level"], entry["drops"], entry["masked"]
         members = tuple((str(d), int(n), str(r)) for d, n, r in drops)
+        keys = int(entry.get("keys", 0))
     except (KeyError, TypeError, ValueError):
         return None
     if not (isinstance(name, str) and _LOOKUP_NAME.match(name) and isinstance(level, int) and members):
         return None
-    return LookupSegment(name, level, members, tuple(str(m) for m in masked))
+    return LookupSegment(name, level, members, tuple(str(m) for m in masked), keys)
 
 
 def read_lookup(out_dir: Path) -> list[LookupSegment]:
@@ -437,25 +456,37 @@ def _remove_unnamed(out_dir: Path, segments: list[LookupSegment]) -> None:
 
 
 def _write_lookup_segment(
-    folder: Path, level: int, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]
+    folder: Path,
+    level: int,
+    entries: list[tuple[str, int, str]],
+    keys: np.ndarray,
+    rows: np.ndarray,
+    drops: np.ndarray,
 ) -> LookupSegment:
-    """One segment of the lookup holding each (drop entry, keys, rows) of `parts`, written to `folder` (files
-    fsynced, not yet named by the manifest)."""
+    """One segment of the lookup (each key's row and drop, an index into `entries`) written to `folder`, sorted
+    by key (files fsynced, not yet named by the manifest)."""
     if folder.exists():  # a segment a crash left unnamed
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    keys = np.concatenate([k for _, k, _ in parts]).astype(np.uint64, copy=False)
-    rows = np.concatenate([r for _, _, r in parts]).astype(np.uint32, copy=False)
-    drops = np.repeat(np.arange(len(parts), dtype=np.uint32), [len(k) for _, k, _ in parts])
-    order = np.argsort(keys, kind="stable")  # each part's keys are sorted already: runs that timsort merges
-    for file_name, array in ((KEYS, keys[order]), (ROWS, rows[order]), (DROPS, drops[order])):
+    order = np.argsort(keys, kind="stable")  # each drop's keys are sorted already: runs that timsort merges
+    for file_name, array, dtype in ((KEYS, keys, np.uint64), (ROWS, rows, np.uint32), (DROPS, drops, np.uint32)):
         with open(folder / file_name, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
+            np.save(handle, array[order].astype(dtype, copy=False), allow_pickle=False)
             handle.flush()
             os.fsync(handle.fileno())
     fsync_path(folder)
     fsync_path(folder.parent)
-    return LookupSegment(folder.name, level, tuple(entry for entry, _, _ in parts))
+    return LookupSegment(folder.name, level, tuple(entries), (), len(keys))
+
+
+def _of_drops(
+    folder: Path, level: int, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]
+) -> LookupSegment:
+    """`_write_lookup_segment` of each (drop entry, keys, rows) of `parts`."""
+    keys = np.concatenate([k for _, k, _ in parts]).astype(np.uint64, copy=False)
+    rows = np.concatenate([r for _, _, r in parts]).astype(np.uint32, copy=False)
+    drops = np.repeat(np.arange(len(parts), dtype=np.uint32), [len(k) for _, k, _ in parts])
+    return _write_lookup_segment(folder, level, [entry for entry, _, _ in parts], keys, rows, drops)
 
 
 def _open_lookup_segment(out_dir: Path, segment: LookupSegment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -475,11 +506,9 @@ def _add_to_lookup(
     merge full levels. The caller holds the index lock."""
     (lookup_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)
     live = read_lookup(out_dir)
-    new = _write_lookup_segment(lookup_root(out_dir) / SEGMENTS / name, level, parts)
+    new = _of_drops(lookup_root(out_dir) / SEGMENTS / name, level, parts)
     crash_point("mid_story_lookup_add")
-    for drop in {d for d, _, _ in new.drops}:
-        live = _lookup_without(live, drop)
-    _write_lookup_manifest(out_dir, [*live, new])
+    _write_lookup_manifest(out_dir, [*_lookup_without(live, {d for d, _, _ in new.drops}), new])
     _merge_lookup_levels(out_dir)
 
 
@@ -492,13 +521,16 @@ def _merge_lookup_levels(out_dir: Path) -> None:
         _remove_unnamed(out_dir, read_lookup(out_dir))
 
 
-def _lookup_without(segments: list[LookupSegment], drop_id: str) -> list[LookupSegment]:
+def _lookup_without(segments: list[LookupSegment], drop_ids: set[str]) -> list[LookupSegment]:
+    """The segments with the drops' keys no longer live: masked, or the segment left out when none is left."""
     kept = []
     for s in segments:
-        if drop_id not in s.live():
+        live = s.live()
+        replaced = sorted(drop_ids.intersection(live))
+        if not replaced:
             kept.append(s)
-        elif len(s.live()) > 1:
-            kept.append(dataclasses.replace(s, masked=(*s.masked, drop_id)))
+        elif len(replaced) < len(live):
+            kept.append(dataclasses.replace(s, masked=(*s.masked, *replaced)))
     return kept
 
 
@@ -507,25 +539,39 @@ def _merge_full_levels(out_dir: Path) -> None:
     is full: written whole before the manifest names the merged segment, inputs deleted after it."""
     live = read_lookup(out_dir)
     while True:
-        level = next((lv for lv in sorted({s.level for s in live}) if sum(s.level == lv for s in live) >= FANOUT), None)
+        mergeable = {
+            lv: [s for s in live if s.level == lv and s.keys < MAX_MERGED_KEYS] for lv in {s.level for s in live}
+        }
+        level = next((lv for lv in sorted(mergeable) if len(mergeable[lv]) >= FANOUT), None)
         if level is None:
             return
-        inputs = [s for s in live if s.level == level][:FANOUT]
-        parts = []
+        inputs = mergeable[level][:FANOUT]
+        entries: list[tuple[str, int, str]] = []
+        keys_of, rows_of, drops_of = [], [], []
         for segment in inputs:
             try:
                 keys, rows, drops = _open_lookup_segment(out_dir, segment)
             except (OSError, ValueError, EOFError) as exc:  # its drops are read from their partitions (and re-added)
                 log.warning("story lookup segment %s is unreadable (%s): left out of a merge", segment.name, exc)
                 continue
-            drops = np.asarray(drops)
+            index = np.full(len(segment.drops), -1, dtype=np.int64)
             for i, entry in enumerate(segment.drops):
                 if entry[0] not in segment.masked:
-                    mine = drops == i
-                    parts.append((entry, np.asarray(keys)[mine], np.asarray(rows)[mine]))
+                    index[i] = len(entries)
+                    entries.append(entry)
+            owner = index[np.asarray(drops, dtype=np.int64)]
+            keep = owner >= 0
+            keys_of.append(np.asarray(keys)[keep])
+            rows_of.append(np.asarray(rows)[keep])
+            drops_of.append(owner[keep].astype(np.uint32))
         described = json.dumps([[s.name, sorted(s.masked)] for s in inputs]).encode()
         name = f"L{level + 1}-{hashlib.sha1(described).hexdigest()[:20]}"
-        merged = [_write_lookup_segment(lookup_root(out_dir) / SEGMENTS / name, level + 1, parts)] if parts else []
+        folder = lookup_root(out_dir) / SEGMENTS / name
+        merged = (
+            [_write_lookup_segment(folder, level + 1, entries, *map(np.concatenate, (keys_of, rows_of, drops_of)))]
+            if entries
+            else []
+        )
         crash_point("mid_story_lookup_merge")
         first = live.index(inputs[0])
         rest = [s for s in live if s not in inputs]
@@ -561,8 +607,8 @@ def stage_lookup(out_dir: Path, drop_id: str, run_id: str) -> None:
     stage = staged_story_lookup(Path(out_dir), run_id)
     stage.mkdir(parents=True, exist_ok=True)
     entry = (drop_id, found[0], run_id)
-    new = _write_lookup_segment(stage / _level0_name(drop_id, run_id), 0, [(entry, found[1], found[2])])
-    write_text_durably(stage / MANIFEST, _lookup_text([*_lookup_without(read_lookup(out_dir), drop_id), new]))
+    new = _of_drops(stage / _level0_name(drop_id, run_id), 0, [(entry, found[1], found[2])])
+    write_text_durably(stage / MANIFEST, _lookup_text([*_lookup_without(read_lookup(out_dir), {drop_id}), new]))
     write_text_durably(stage / f"{MANIFEST}.base", _lookup_hash(out_dir))
     (lookup_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)  # the commit creates no folder either
 

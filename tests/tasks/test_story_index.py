@@ -340,3 +340,23 @@ def test_a_commit_killed_while_updating_the_lookup_leaves_one_the_next_commit_co
     assert all(s is None or s.keys is None for s in stored.segments.values())
     live = story_index.read_lookup(out)
     assert {p.name for p in (story_index.lookup_root(out) / "segments").iterdir()} == {s.name for s in live}
+
+
+def test_lookup_segments_of_max_merged_keys_are_merged_no_further_and_built_in_pieces(tmp_path, monkeypatch):
+    monkeypatch.setattr(story_index, "MAX_MERGED_KEYS", 40)
+    out = tmp_path / "out"
+    for step, drop_id in enumerate(_feed(11, 40)):
+        _commit_story_rows(out, drop_id, step)
+    live = story_index.read_lookup(out)
+    for level in {s.level for s in live}:  # the levels are merged but for the segments at the cap
+        assert sum(s.level == level and s.keys < 40 for s in live) < story_index.FANOUT
+    assert sum(s.keys >= 40 for s in live) >= story_index.FANOUT  # more than a level holds: not merged
+    keys, ids = _WORDS[:10], ["story-03"]
+    expected = _sorted(_expected(out, "2016-03-999", keys, ids))
+    assert _sorted(story_index.StoredStories(out, "2016-03-999").rows_holding(keys, ids)).equals(expected)
+    shutil.rmtree(story_index.lookup_root(out))  # as main left it: built on first use, in pieces
+    assert _sorted(story_index.StoredStories(out, "2016-03-999").rows_holding(keys, ids)).equals(expected)
+    assert len(story_index.read_lookup(out)) > 1
+    again = story_index.StoredStories(out, "2016-03-999")
+    assert _sorted(again.rows_holding(keys, ids)).equals(expected)
+    assert all(s is None or s.keys is None for s in again.segments.values())
