@@ -56,13 +56,12 @@ def _table(out: Path, name: str) -> pl.DataFrame | None:
 
 
 def _dedupe_index(out: Path) -> dict[str, object]:
-    """The index's entries as sorted arrays, keyed by file name, segment names (which hold the run id) aside."""
-    found: dict[str, list[np.ndarray]] = {}
-    for path in sorted((out / "_dedupe_index").rglob("*.npy")):
-        found.setdefault(path.name, []).append(np.load(path, allow_pickle=False))
-    return {
-        name: np.sort(np.concatenate([a.reshape(len(a), -1) for a in arrays]), axis=0) for name, arrays in found.items()
-    }
+    """The index's live entries as arrays, one per column, in doc_id order (segment names, which hold the run
+    id, and how drops are merged into segments aside)."""
+    from tasks import dedupe_index
+
+    entries = dedupe_index.export(out).sort("doc_id")
+    return {column: entries[column].to_numpy() for column in entries.columns}
 
 
 def compare(old: Path, new: Path) -> list[str]:

@@ -5,7 +5,7 @@ Layout under the output folder (`data/processed/` by default; every path is name
     <table>/drop_id=<drop id>/part-*.parquet         documents, entities, dates, quarantine, ...
     runs/drop_id=<drop id>/<run_id>.parquet          one file per run, appended
     _dedupe_index/                                   what later drops are deduplicated against
-                                                     (tasks.dedupe_index: manifest + one segment per drop)
+                                                     (tasks.dedupe_index: manifest + tiered segments)
     _staging/<run_id>/                               a run's work in progress (never read by consumers)
 
 A run writes every part under `_staging/<run_id>/tables/` (and its index segment under
@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from tasks import dedupe_index
+from tasks import dedupe_index, story_index
 from tasks.write import as_map, to_arrow, valid_drop_id, write_parquet
 from textdrops.durable import fsync_path, fsync_tree, write_text_durably
 from textdrops.faults import crash_point
@@ -87,6 +87,8 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
             dedupe_index.segment_name(drop_id, run_id),
             staged_manifest(out_dir, run_id),
         )
+    if story_index.INDEX_TABLE in tables:
+        story_index.stage_lookup(out_dir, drop_id, run_id)
     write_parquet(run_record_table(record), staged_run_record(out_dir, run_id))
     for table in (*tables, RUNS.name):  # the folders the swaps rename into
         live_partition(out_dir, table, drop_id).parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +181,9 @@ def _swap_all(
                 dedupe_index.segment_name(drop_id, run_id),
                 staged_manifest(out_dir, run_id),
             )
+    if story_index.INDEX_TABLE in tables:  # the story lookup follows the partition just swapped in (staged too)
+        with index_lock(out_dir):
+            story_index.commit_lookup(out_dir, drop_id, run_id)
     crash_point("before_run_record")
     staged_record = staged_run_record(out_dir, run_id)
     live_record = live_partition(out_dir, RUNS.name, drop_id) / staged_record.name

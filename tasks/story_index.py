@@ -9,20 +9,38 @@ Layout, one partition per drop (staged with the run's tables and swapped in by t
     _story_index/drop_id=<drop>/rows.npy             the row of the part each key belongs to
     _story_vocabulary/drop_id=<drop>/part-00000.parquet   the drop's document frequencies
 
+and the lookup of every drop's keys, tiered as the dedupe index's segments are (`tasks.dedupe_index`):
+
+    _story_index/_lookup/MANIFEST.json               live segments: level, drops (id, rows of its part, run),
+                                                      masked drops; replaced atomically
+    _story_index/_lookup/segments/<name>/keys.npy    sorted keys of several drops' parts
+    _story_index/_lookup/segments/<name>/rows.npy    the row of its drop's part each key belongs to
+    _story_index/_lookup/segments/<name>/drops.npy   its drop (index into the manifest entry's drops)
+
 A run looks up its documents' candidate keys (the top terms and entities the linker picks candidates by)
-in every drop's keys through memory maps, reads the story ids of the matching rows, then looks up those
+in the lookup's segments through memory maps, reads the story ids of the matching rows, then looks up those
 stories' ids the same way and reads only their rows (the row groups holding them): every story that could
-be a candidate, with its whole history, and nothing else (`tasks.stories.StoryHistory`). A partition
-written before the lookup existed gets its keys built from its part on first use (written atomically:
-the keys of a part are a pure function of it, so a crash leaves no keys or whole ones). A damaged file
-costs that drop's summaries, with a warning naming it (`textdrops.damaged`).
+be a candidate, with its whole history, and nothing else (`tasks.stories.StoryHistory`). The commit adds
+the drop's keys as a level-0 segment (`commit_lookup`, under the index lock), masking its earlier ones, and
+merges a level holding FANOUT segments into one of the next level, so a run opens O(log n) key arrays for
+n drops, not one per drop. A drop the lookup does not hold (a folder written before it existed) is read
+through its partition's own keys and added to the lookup on first use; a drop whose commit is pending (its
+lookup entry may lag behind its partition) is read through its own keys. A partition written before the
+per-partition keys existed gets them built from its part on first use (written atomically: the keys of a
+part are a pure function of it, so a crash leaves no keys or whole ones). A damaged file costs that drop's
+summaries, with a warning naming it (`textdrops.damaged`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import json
 import logging
+import os
+import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -34,15 +52,32 @@ import pyarrow.parquet as pq
 
 from textdrops.config import StorySettings
 from textdrops.damaged import read_parts, warn_unreadable
-from textdrops.durable import fsync_path, replace_durably
+from textdrops.durable import fsync_path, replace_durably, write_text_durably
+from textdrops.faults import crash_point
+from textdrops.locking import index_lock
 from textdrops.schema import STORY_INDEX
-from textdrops.staging import live_partition
+from textdrops.staging import (
+    COMMIT_MARKER,
+    DROP_ID_FILE,
+    STAGING,
+    live_partition,
+    staged_partition,
+    staged_story_lookup,
+)
 
 log = logging.getLogger(__name__)
 
 INDEX_TABLE = "_story_index"
 VOCABULARY_TABLE = "_story_vocabulary"
-KEYS, ROWS = "keys.npy", "rows.npy"
+KEYS, ROWS, DROPS = "keys.npy", "rows.npy", "drops.npy"
+LOOKUP = "_lookup"  # _story_index/_lookup/: never a partition (no drop_id=), so no reader of the table sees it
+LOOKUP_FORMAT = "textdrops-story-lookup/1"
+MANIFEST, SEGMENTS = "MANIFEST.json", "segments"
+FANOUT = 4  # a level of the lookup holding this many segments is merged into one of the next level
+# a lookup segment of this many keys is merged no further, and a first-use build writes segments of at most
+# about this many (a merge holds ~40 bytes a key: ~400 MB); past it segments grow by one per this many keys
+MAX_MERGED_KEYS = 10_000_000
+_LOOKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 ROW_GROUP = 32  # rows per row group of a part: a lookup reads (and decodes) only the groups holding its rows
 _STORY_PREFIX = "#"  # story-id keys share the key space with words and @entities, which never start so
 INDEX_COLUMNS = STORY_INDEX.polars_schema(exclude=("run_id",))
@@ -165,22 +200,152 @@ class _Segment:
 
 
 class StoredStories:
-    """The `_story_index` partitions of every drop but one, looked up by key (a `tasks.stories` source)."""
+    """The `_story_index` partitions of every drop but one, looked up by key (a `tasks.stories` source): through
+    the tiered lookup (`_story_index/_lookup/`) for the drops it holds, through each partition's own keys for
+    the others (a drop whose commit is pending), which are added to the lookup on first use."""
 
     def __init__(self, out_dir: Path, exclude_drop: str) -> None:
-        root = Path(out_dir) / INDEX_TABLE
-        own = live_partition(Path(out_dir), INDEX_TABLE, exclude_drop)
+        self.out_dir = Path(out_dir)
+        root = self.out_dir / INDEX_TABLE
+        own = live_partition(self.out_dir, INDEX_TABLE, exclude_drop)
         folders = sorted(p for p in root.glob("drop_id=*") if p.is_dir() and p != own) if root.exists() else []
-        self.segments = []
-        for folder in folders:
+        self.folders = {folder.name.removeprefix("drop_id="): folder for folder in folders}
+        self.segments: dict[str, _Segment | None] = {}  # the partitions opened, by drop (None: no part)
+        self.lookup: list[tuple[LookupSegment, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.covered: dict[str, int] = {}  # drops read through the lookup: rows of the part it indexed
+        self.checked: set[str] = set()  # covered drops whose part was found to be the one indexed
+        if self.folders:
+            self._open_lookup()
+        self.uncovered = [d for d in self.folders if d not in self.covered and self._segment(d) is not None]
+
+    def _segment(self, drop: str) -> _Segment | None:
+        """The drop's partition (its first part); a drop the lookup holds is not listed (its part is known)."""
+        if drop not in self.segments:
+            folder = self.folders[drop]
+            known = folder / "part-00000.parquet"
+            if drop in self.covered and known.exists():
+                self.segments[drop] = _Segment(folder, known)
+                return self.segments[drop]
             parts = sorted(folder.glob("*.parquet"))
-            if parts:
-                self.segments.extend(_Segment(folder, part) for part in parts[:1])
             if len(parts) > 1:  # one part per drop is all a run writes
                 log.warning("%s holds %d parts; only %s is used", folder, len(parts), parts[0].name)
+            self.segments[drop] = _Segment(folder, parts[0]) if parts else None
+        return self.segments[drop]
+
+    def _open_lookup(self) -> None:
+        pending = _pending_drops(self.out_dir)
+        live = read_lookup(self.out_dir)
+        indexed = {d for s in live for d in s.live()}
+        missing = [d for d in self.folders if d not in indexed and d not in pending]
+        if missing:
+            self._build(missing)
+            live = read_lookup(self.out_dir)
+        for segment in live:
+            try:
+                self.lookup.append((segment, *_open_lookup_segment(self.out_dir, segment)))
+            except (OSError, ValueError, EOFError) as exc:  # its drops are read from their partitions
+                log.warning("story lookup segment %s is unreadable (%s); its drops are read as they are", segment, exc)
+                continue
+            for drop, (rows, _) in segment.live().items():
+                if drop in self.folders and drop not in pending:
+                    self.covered[drop] = rows
+
+    def _build(self, missing: list[str]) -> None:
+        """Add the drops' partitions (written before the lookup existed, or outside a commit) to the lookup, in
+        segments of at most about MAX_MERGED_KEYS keys."""
+        try:
+            with index_lock(self.out_dir):
+                indexed = {d for s in read_lookup(self.out_dir) for d in s.live()}
+                parts, held, added = [], 0, 0
+                for drop in missing:
+                    segment = self._segment(drop)
+                    if drop in indexed or segment is None or not segment.open():
+                        continue
+                    parts.append(
+                        ((drop, _part_rows(segment.part), ""), np.asarray(segment.keys), np.asarray(segment.rows))
+                    )
+                    held += len(segment.keys)
+                    segment.keys = segment.rows = None  # the lookup holds them now (and memory does not)
+                    if held >= MAX_MERGED_KEYS or drop == missing[-1]:
+                        self._add_built(parts)
+                        added += len(parts)
+                        parts, held = [], 0
+                if parts:
+                    self._add_built(parts)
+                    added += len(parts)
+                log.info("added %d drops to the story lookup of %s", added, self.out_dir)
+        except OSError as exc:  # a read-only copy, say: the drops are read from their partitions
+            log.warning("could not add %d drops to the story lookup of %s: %s", len(missing), self.out_dir, exc)
+
+    def _add_built(self, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]) -> None:
+        name = f"built-{hashlib.sha1(json.dumps([e for e, _, _ in parts]).encode()).hexdigest()[:20]}"
+        level = 0  # the level of as many drops merged, so the drops of a large folder are not rewritten by
+        while FANOUT ** (level + 1) <= len(parts):  # each merge of the few coming next
+            level += 1
+        _add_to_lookup(self.out_dir, name, parts, level)
 
     def __bool__(self) -> bool:
-        return bool(self.segments)
+        return bool(self.covered or self.uncovered)
+
+    def _rows_by_drop(self, wanted: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows of each drop's part holding one of the sorted `wanted` keys."""
+        found: dict[str, list[np.ndarray]] = {}
+        for segment, keys, rows, drops in self.lookup:
+            if not len(keys):
+                continue
+            lo = np.searchsorted(keys, wanted, side="left")
+            hi = np.searchsorted(keys, wanted, side="right")
+            hit = hi > lo
+            if not hit.any():
+                continue
+            lo, hi = lo[hit], hi[hit]
+            spans = hi - lo
+            positions = np.sort(np.repeat(lo - np.cumsum(np.r_[0, spans[:-1]]), spans) + np.arange(spans.sum()))
+            owners = np.asarray(drops[positions], dtype=np.int64)
+            rows_found = np.asarray(rows[positions], dtype=np.int64)
+            for i in np.unique(owners).tolist():
+                drop = segment.drops[i][0]
+                if drop in self.covered and drop in segment.live():
+                    found.setdefault(drop, []).append(rows_found[owners == i])
+        result = {drop: np.unique(np.concatenate(parts)) for drop, parts in found.items()}
+        for drop in self.uncovered:
+            rows = self._segment(drop).rows_of_keys(wanted)
+            if len(rows):
+                result[drop] = rows
+        return result
+
+    def _still_indexed(self, drop: str) -> bool:
+        """Whether the drop's part is the one the lookup indexed (same rows); if not, the drop is read through
+        its own keys from now on."""
+        if drop not in self.covered or drop in self.checked:
+            return True
+        self.checked.add(drop)
+        try:
+            same = _part_rows(self._segment(drop).part) == self.covered[drop]
+        except Exception:  # noqa: BLE001  (read_rows warns about a damaged part)
+            return True
+        if not same:
+            log.warning("the story lookup of drop %s lags behind its partition; its own keys are read", drop)
+            del self.covered[drop]
+            self.uncovered.append(drop)
+        return same
+
+    def _read_matching(self, wanted: np.ndarray, read: dict[str, np.ndarray]) -> list[pl.DataFrame]:
+        """The rows holding one of the sorted `wanted` keys, but those in `read` (which they are added to), in
+        drop order."""
+        frames = []
+        for drop, rows in sorted(self._rows_by_drop(wanted).items() if len(wanted) else ()):
+            segment = self._segment(drop)
+            if segment is None:
+                continue
+            if not self._still_indexed(drop):
+                rows = segment.rows_of_keys(wanted)
+            rows = np.setdiff1d(rows, read.get(drop, ()), assume_unique=True)
+            frame = segment.read_rows(rows) if len(rows) else None
+            if frame is not None:
+                read[drop] = np.union1d(read.get(drop, ()), rows).astype(np.int64)
+                frames.append(frame.select(list(INDEX_COLUMNS)))
+        return frames
 
     def rows_holding(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
         """Every row of the stories that have a row holding one of `keys` (words, @entities) or whose id is
@@ -188,21 +353,11 @@ class StoredStories:
         rows in drops that hold none of the keys are then found by its id."""
         named = set(story_ids)
         wanted = np.unique(np.array([key_of(k) for k in keys] + [story_key(s) for s in named], dtype=np.uint64))
-        read: dict[int, np.ndarray] = {}
-        frames = []
-        for i, segment in enumerate(self.segments):
-            rows = segment.rows_of_keys(wanted) if len(wanted) else np.empty(0, np.int64)
-            frame = segment.read_rows(rows) if len(rows) else None
-            if frame is not None:
-                read[i] = rows
-                frames.append(frame.select(list(INDEX_COLUMNS)))
+        read: dict[str, np.ndarray] = {}
+        frames = self._read_matching(wanted, read)
         found = sorted({s for f in frames for s in f["story_id"].to_list()})
         more = np.unique(np.array([story_key(s) for s in found], dtype=np.uint64))
-        for i, segment in enumerate(self.segments):
-            rows = np.setdiff1d(segment.rows_of_keys(more), read.get(i, ()), assume_unique=True) if len(more) else []
-            frame = segment.read_rows(rows) if len(rows) else None
-            if frame is not None:
-                frames.append(frame.select(list(INDEX_COLUMNS)))
+        frames += self._read_matching(more, read)
         if not frames:
             return pl.DataFrame(schema=INDEX_COLUMNS)
         rows = pl.concat(frames, how="vertical_relaxed").cast(INDEX_COLUMNS)
@@ -214,6 +369,294 @@ class StoredStories:
         """Every row of the given stories."""
         ids = sorted(set(story_ids))
         return self.rows_holding((), ids).filter(pl.col("story_id").is_in(ids))
+
+
+# --- the tiered lookup of every drop's keys --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookupSegment:
+    """A live segment of the lookup: the keys of several drops' parts, `drops` as (drop_id, rows of its part,
+    run that wrote it or "" when built from a partition on first use), in the order `drops.npy` indexes
+    them. `masked` drops were re-run since: their keys here are no longer live."""
+
+    name: str
+    level: int
+    drops: tuple[tuple[str, int, str], ...]
+    masked: tuple[str, ...] = ()
+    keys: int = 0
+
+    def live(self) -> dict[str, tuple[int, str]]:
+        return {drop: (rows, run) for drop, rows, run in self.drops if drop not in self.masked}
+
+    def entry(self) -> dict:
+        return {
+            "name": self.name,
+            "level": self.level,
+            "drops": [list(d) for d in self.drops],
+            "masked": list(self.masked),
+            "keys": self.keys,
+        }
+
+
+def lookup_root(out_dir: Path) -> Path:
+    return Path(out_dir) / INDEX_TABLE / LOOKUP
+
+
+def _valid_lookup_segment(entry: object) -> LookupSegment | None:
+    try:
+        name, level, drops, masked = entry["name"], entry["level"], entry["drops"], entry["masked"]
+        members = tuple((str(d), int(n), str(r)) for d, n, r in drops)
+        keys = int(entry.get("keys", 0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (isinstance(name, str) and _LOOKUP_NAME.match(name) and isinstance(level, int) and members):
+        return None
+    return LookupSegment(name, level, members, tuple(str(m) for m in masked), keys)
+
+
+def read_lookup(out_dir: Path) -> list[LookupSegment]:
+    """The live segments of the lookup (none when it does not exist yet or its manifest is unreadable: the
+    drops are then read from their partitions, and the lookup is built again)."""
+    path = lookup_root(out_dir) / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["segments"]
+        segments = [_valid_lookup_segment(e) for e in entries]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s is unreadable (%s): the story lookup is built again from the partitions", path, exc)
+        return []
+    if any(s is None for s in segments):
+        log.warning("%s holds a malformed entry: the story lookup is built again from the partitions", path)
+        return []
+    return segments
+
+
+def _lookup_text(segments: list[LookupSegment]) -> str:
+    return json.dumps({"format": LOOKUP_FORMAT, "segments": [s.entry() for s in segments]})
+
+
+def _lookup_hash(out_dir: Path) -> str:
+    path = lookup_root(out_dir) / MANIFEST
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def _write_lookup_manifest(out_dir: Path, segments: list[LookupSegment]) -> None:
+    write_text_durably(lookup_root(out_dir) / MANIFEST, _lookup_text(segments))
+    crash_point("after_story_lookup_swap")
+    _remove_unnamed(out_dir, segments)
+
+
+def _remove_unnamed(out_dir: Path, segments: list[LookupSegment]) -> None:
+    """Delete the segment folders the manifest does not name (replaced, merged, or left by a crash)."""
+    for folder in (lookup_root(out_dir) / SEGMENTS).iterdir():
+        if folder.name not in {s.name for s in segments}:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_lookup_segment(
+    folder: Path,
+    level: int,
+    entries: list[tuple[str, int, str]],
+    keys: np.ndarray,
+    rows: np.ndarray,
+    drops: np.ndarray,
+) -> LookupSegment:
+    """One segment of the lookup (each key's row and drop, an index into `entries`) written to `folder`, sorted
+    by key (files fsynced, not yet named by the manifest)."""
+    if folder.exists():  # a segment a crash left unnamed
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    order = np.argsort(keys, kind="stable")  # each drop's keys are sorted already: runs that timsort merges
+    for file_name, array, dtype in ((KEYS, keys, np.uint64), (ROWS, rows, np.uint32), (DROPS, drops, np.uint32)):
+        with open(folder / file_name, "wb") as handle:
+            np.save(handle, array[order].astype(dtype, copy=False), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+    fsync_path(folder)
+    fsync_path(folder.parent)
+    return LookupSegment(folder.name, level, tuple(entries), (), len(keys))
+
+
+def _of_drops(
+    folder: Path, level: int, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]
+) -> LookupSegment:
+    """`_write_lookup_segment` of each (drop entry, keys, rows) of `parts`."""
+    keys = np.concatenate([k for _, k, _ in parts]).astype(np.uint64, copy=False)
+    rows = np.concatenate([r for _, _, r in parts]).astype(np.uint32, copy=False)
+    drops = np.repeat(np.arange(len(parts), dtype=np.uint32), [len(k) for _, k, _ in parts])
+    return _write_lookup_segment(folder, level, [entry for entry, _, _ in parts], keys, rows, drops)
+
+
+def _open_lookup_segment(out_dir: Path, segment: LookupSegment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    folder = lookup_root(out_dir) / SEGMENTS / segment.name
+    keys, rows, drops = (np.load(folder / f, mmap_mode="r", allow_pickle=False) for f in (KEYS, ROWS, DROPS))
+    if not (len(keys) == len(rows) == len(drops)) or keys.dtype != np.uint64:
+        raise ValueError("lookup files disagree")
+    if len(drops) and int(drops.max()) >= len(segment.drops):
+        raise ValueError(f"drops.npy disagrees with the manifest ({len(segment.drops)} drops)")
+    return keys, rows, drops
+
+
+def _add_to_lookup(
+    out_dir: Path, name: str, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]], level: int = 0
+) -> None:
+    """Make `parts` the live keys of their drops (replacing the earlier ones) as a segment of `level`, then
+    merge full levels. The caller holds the index lock."""
+    (lookup_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)
+    live = read_lookup(out_dir)
+    new = _of_drops(lookup_root(out_dir) / SEGMENTS / name, level, parts)
+    crash_point("mid_story_lookup_add")
+    _write_lookup_manifest(out_dir, [*_lookup_without(live, {d for d, _, _ in new.drops}), new])
+    _merge_lookup_levels(out_dir)
+
+
+def _merge_lookup_levels(out_dir: Path) -> None:
+    """Merge the lookup's full levels; a full disk postpones the merge (the lookup stays valid as it is)."""
+    try:
+        _merge_full_levels(out_dir)
+    except OSError as exc:
+        log.warning("the story lookup of %s was not merged (%s); the next commit merges it", out_dir, exc)
+        _remove_unnamed(out_dir, read_lookup(out_dir))
+
+
+def _lookup_without(segments: list[LookupSegment], drop_ids: set[str]) -> list[LookupSegment]:
+    """The segments with the drops' keys no longer live: masked, or the segment left out when none is left."""
+    kept = []
+    for s in segments:
+        live = s.live()
+        replaced = sorted(drop_ids.intersection(live))
+        if not replaced:
+            kept.append(s)
+        elif len(replaced) < len(live):
+            kept.append(dataclasses.replace(s, masked=(*s.masked, *replaced)))
+    return kept
+
+
+def _merge_full_levels(out_dir: Path) -> None:
+    """Merge the lookup's full levels (FANOUT segments) into the next one, masked drops left out, until none
+    is full: written whole before the manifest names the merged segment, inputs deleted after it."""
+    live = read_lookup(out_dir)
+    while True:
+        mergeable = {
+            lv: [s for s in live if s.level == lv and s.keys < MAX_MERGED_KEYS] for lv in {s.level for s in live}
+        }
+        level = next((lv for lv in sorted(mergeable) if len(mergeable[lv]) >= FANOUT), None)
+        if level is None:
+            return
+        inputs = mergeable[level][:FANOUT]
+        entries: list[tuple[str, int, str]] = []
+        keys_of, rows_of, drops_of = [], [], []
+        for segment in inputs:
+            try:
+                keys, rows, drops = _open_lookup_segment(out_dir, segment)
+            except (OSError, ValueError, EOFError) as exc:  # its drops are read from their partitions (and re-added)
+                log.warning("story lookup segment %s is unreadable (%s): left out of a merge", segment.name, exc)
+                continue
+            index = np.full(len(segment.drops), -1, dtype=np.int64)
+            for i, entry in enumerate(segment.drops):
+                if entry[0] not in segment.masked:
+                    index[i] = len(entries)
+                    entries.append(entry)
+            owner = index[np.asarray(drops, dtype=np.int64)]
+            keep = owner >= 0
+            keys_of.append(np.asarray(keys)[keep])
+            rows_of.append(np.asarray(rows)[keep])
+            drops_of.append(owner[keep].astype(np.uint32))
+        described = json.dumps([[s.name, sorted(s.masked)] for s in inputs]).encode()
+        name = f"L{level + 1}-{hashlib.sha1(described).hexdigest()[:20]}"
+        folder = lookup_root(out_dir) / SEGMENTS / name
+        merged = (
+            [_write_lookup_segment(folder, level + 1, entries, *map(np.concatenate, (keys_of, rows_of, drops_of)))]
+            if entries
+            else []
+        )
+        crash_point("mid_story_lookup_merge")
+        first = live.index(inputs[0])
+        rest = [s for s in live if s not in inputs]
+        _write_lookup_manifest(out_dir, rest[:first] + merged + rest[first:])
+        live = rest[:first] + merged + rest[first:]
+
+
+def _part_rows(part: Path) -> int:
+    return pq.ParquetFile(part).metadata.num_rows
+
+
+def _level0_name(drop_id: str, run_id: str) -> str:
+    safe_run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)[:80]
+    return f"{hashlib.sha1(drop_id.encode()).hexdigest()[:12]}-{safe_run}"
+
+
+def _drop_keys(folder: Path) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(rows of the part, keys, rows) of a partition folder, None without a readable part."""
+    parts = sorted(folder.glob("*.parquet"))
+    segment = _Segment(folder, parts[0]) if parts else None
+    if segment is None or not segment.open():
+        return None
+    return _part_rows(parts[0]), np.asarray(segment.keys), np.asarray(segment.rows)
+
+
+def stage_lookup(out_dir: Path, drop_id: str, run_id: str) -> None:
+    """Before the commit marker: the drop's lookup segment from its staged `_story_index` partition, and the
+    lookup manifest that will name it (with the hash of the live one it was computed from), so that the
+    commit only renames. The caller holds the index lock (the live manifest cannot change before its commit)."""
+    found = _drop_keys(staged_partition(Path(out_dir), run_id, INDEX_TABLE, drop_id))
+    if found is None:
+        return
+    stage = staged_story_lookup(Path(out_dir), run_id)
+    stage.mkdir(parents=True, exist_ok=True)
+    entry = (drop_id, found[0], run_id)
+    new = _of_drops(stage / _level0_name(drop_id, run_id), 0, [(entry, found[1], found[2])])
+    write_text_durably(stage / MANIFEST, _lookup_text([*_lookup_without(read_lookup(out_dir), {drop_id}), new]))
+    write_text_durably(stage / f"{MANIFEST}.base", _lookup_hash(out_dir))
+    (lookup_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)  # the commit creates no folder either
+
+
+def commit_lookup(out_dir: Path, drop_id: str, run_id: str) -> None:
+    """Make the drop's staged lookup segment its keys in the lookup, replacing its earlier ones, as its
+    `_story_index` partition was just swapped in; then merge full levels (idempotent: recovery calls it
+    again). With the staged manifest still computed from the live one, the commit only renames; otherwise
+    (a marker of an earlier version) the drop's keys are read from its live partition. The caller holds the
+    index lock."""
+    out_dir = Path(out_dir)
+    stage = staged_story_lookup(Path(out_dir), run_id)
+    name = _level0_name(drop_id, run_id)
+    segments_dir = lookup_root(out_dir) / SEGMENTS
+    if (stage / name).exists():
+        segments_dir.mkdir(parents=True, exist_ok=True)
+        if (segments_dir / name).exists():
+            shutil.rmtree(segments_dir / name)
+        os.rename(stage / name, segments_dir / name)
+        fsync_path(segments_dir)
+        crash_point("mid_story_lookup_add")
+    live = read_lookup(out_dir)
+    if any(drop_id in s.live() and s.live()[drop_id][1] == run_id for s in live):
+        _merge_lookup_levels(out_dir)
+        return
+    base = stage / f"{MANIFEST}.base"
+    if (stage / MANIFEST).exists() and base.exists() and base.read_text(encoding="utf-8") == _lookup_hash(out_dir):
+        os.replace(stage / MANIFEST, lookup_root(out_dir) / MANIFEST)
+        fsync_path(lookup_root(out_dir))
+        crash_point("after_story_lookup_swap")
+        _remove_unnamed(out_dir, read_lookup(out_dir))
+        _merge_lookup_levels(out_dir)
+        return
+    found = _drop_keys(live_partition(out_dir, INDEX_TABLE, drop_id))
+    if found is not None:
+        _add_to_lookup(out_dir, name, [((drop_id, found[0], run_id), found[1], found[2])])
+
+
+def _pending_drops(out_dir: Path) -> set[str]:
+    """Drops with a commit under way or interrupted: their lookup entries may lag behind their partition."""
+    root = Path(out_dir) / STAGING
+    pending = set()
+    for marker in root.glob(f"*/{COMMIT_MARKER}") if root.exists() else ():
+        try:
+            pending.add((marker.parent / DROP_ID_FILE).read_text(encoding="utf-8"))
+        except OSError:
+            pending.add("")  # unknown drop: see _covered
+    return pending
 
 
 def recent_vocabulary(out_dir: Path, exclude_drop: str, settings: StorySettings) -> pl.DataFrame | None:

@@ -38,6 +38,18 @@ UPGRADE_CRASH_POINTS = (
     "mid_runs_upgrade",  # an earlier version's runs: one file given the columns it lacks (step_counts), not all
     "mid_schema_upgrade",  # an earlier version's partition rewritten with the columns it lacks, not yet swapped in
 )
+# points of the dedupe index's merge of a full level, in a commit after the drop's own segment is in (only some
+# commits merge, so CRASH_POINTS' test cannot reach them; tests/tasks/test_dedupe_index.py kills a commit at each)
+INDEX_MERGE_CRASH_POINTS = (
+    "mid_index_merge",  # the merged segment written (fsynced), the manifest not yet naming it
+    "after_index_merge",  # the manifest names the merged segment, its inputs not yet deleted
+)
+# points of the story lookup's update at commit (tests/tasks/test_story_index.py kills a commit at each)
+STORY_LOOKUP_CRASH_POINTS = (
+    "mid_story_lookup_add",  # the drop's lookup segment written (fsynced), the manifest not yet naming it
+    "mid_story_lookup_merge",  # a merged lookup segment written, the manifest not yet naming it
+    "after_story_lookup_swap",  # the manifest swapped, the segments it no longer names not yet deleted
+)
 
 
 def crash_point(name: str) -> None:

@@ -14,6 +14,8 @@ Under the output folder (`data/processed/` by default):
     _staging/<run_id>/run/<run_id>.parquet              the run record (moved into runs/ at commit)
     _staging/<run_id>/index-manifest.json, .base        the dedupe index's next manifest, and the hash of the
                                                         live one it was computed from (moved in at commit)
+    _staging/<run_id>/story-lookup/                     the drop's story-lookup segment and the lookup's next
+                                                        manifest (moved in at commit; tasks.story_index)
     _staging/<run_id>/COMMITTING                        the commit marker
     _staging/<run_id>/replaced/<table>/                 the live partitions a commit replaced
     _staging/<run_id>/parts/<batch>/<n>/                a part of a batch run on its own (isolation): its
@@ -44,6 +46,7 @@ REPLACED = "replaced"
 PARTS = "parts"
 STAGED_RUN = "run"
 STAGED_MANIFEST = "index-manifest.json"
+STAGED_STORY_LOOKUP = "story-lookup"
 
 
 def staging_dir(out_dir: Path, run_id: str) -> Path:
@@ -71,6 +74,11 @@ def staged_run_record(out_dir: Path, run_id: str) -> Path:
 def staged_manifest(out_dir: Path, run_id: str) -> Path:
     """Where a run writes the dedupe index's next manifest before the commit moves it in."""
     return staging_dir(out_dir, run_id) / STAGED_MANIFEST
+
+
+def staged_story_lookup(out_dir: Path, run_id: str) -> Path:
+    """Where a run writes its drop's story-lookup segment and the lookup's next manifest until the commit."""
+    return staging_dir(out_dir, run_id) / STAGED_STORY_LOOKUP
 
 
 def part_name(part: int | str) -> str:

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
 import random
+import shutil
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from tasks import dedupe, dedupe_index, migrations, minhash, write
 from tasks.steps import RunContext, dedupe_drop, doc_ids
 from textdrops import staging
 from textdrops.config import MinHashConfig, Settings
+from textdrops.faults import CRASH_ENV, INDEX_MERGE_CRASH_POINTS
+from textdrops.locking import index_lock
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CFG = MinHashConfig()
 COLUMNS = ["doc_id", "drop_id", "source_path", "published_at", "content_hash", "signature"]
@@ -167,3 +179,176 @@ def test_history_size_counts_documents_and_bytes(tmp_path):
     docs, drops, size = dedupe_index.history_size(tmp_path)
     assert (docs, drops) == (noise.height, 1)
     assert 512 * docs < size < 1024 * docs + 4096
+
+
+# --- the tiered index: merged segments give what one segment per drop gives ---------------------------------
+
+
+def _commit_kept(out: Path, drop_id: str, docs: pl.DataFrame, run_id: str) -> None:
+    """Commit `docs` as the drop's kept documents, as a run's commit does (under the index lock)."""
+    staged = staging.staged_index(out, run_id)
+    dedupe_index.write_drop_segment(staged, drop_id, docs, CFG)
+    with index_lock(out):
+        dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
+
+
+def _query(out: Path, drop_id: str, docs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    signatures = docs["signature"].to_numpy().astype(np.uint32).reshape(docs.height, CFG.num_perm)
+    hashes = dedupe_index.hex_to_bytes(docs["content_hash"], 20).reshape(docs.height, 20)
+    return dedupe_index.query(out, minhash.band_keys(signatures, CFG), hashes, drop_id, CFG)
+
+
+def _random_drops(seed: int, steps: int) -> list[tuple[str, pl.DataFrame]]:
+    """A feed of small drops, some of them re-runs (with other content) of earlier drops, whose documents are
+    copies and near copies of one pool of articles: every drop has candidates in many others."""
+    rng = random.Random(seed)
+    pool = [_article(7000 + i, 120) for i in range(40)]
+    drops, ids = [], []
+    for step in range(steps):
+        if ids and rng.random() < 0.3:
+            drop_id = rng.choice(ids)  # a re-run of an earlier drop
+        else:
+            drop_id = f"2016-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}-{step:03d}"
+            ids.append(drop_id)
+        texts = {}
+        for i in range(rng.randrange(0, 6)):
+            text = rng.choice(pool)
+            texts[f"{step}-{i}.txt"] = text if rng.random() < 0.5 else _edit(text, rng.randrange(1, 6), rng.random())
+        drops.append((drop_id, _docs(drop_id, texts) if texts else _docs(drop_id, {"x.txt": pool[0]}).clear()))
+    return drops
+
+
+def test_tiered_queries_equal_those_of_one_segment_per_drop_over_a_random_feed_with_reruns(tmp_path, monkeypatch):
+    drops = _random_drops(seed=26, steps=60)
+    tiered, flat = tmp_path / "tiered", tmp_path / "flat"
+    for step, (drop_id, docs) in enumerate(drops):
+        monkeypatch.setattr(dedupe_index, "FANOUT", 4)
+        found, searched = _query(tiered, drop_id, docs)
+        _commit_kept(tiered, drop_id, docs, f"run-{step}")
+        monkeypatch.setattr(dedupe_index, "FANOUT", 10**9)  # never merges: the index as before the tiers
+        expected, expected_searched = _query(flat, drop_id, docs)
+        _commit_kept(flat, drop_id, docs, f"run-{step}")
+        assert found.equals(expected), step
+        assert searched == expected_searched, step
+    assert dedupe_index.export(tiered).equals(dedupe_index.export(flat))
+    assert dedupe_index.history_size(tiered)[:2] == dedupe_index.history_size(flat)[:2]
+    levels = {s.level for s in dedupe_index.read_manifest(tiered)}
+    assert max(levels) >= 2  # merged segments of merged segments were searched
+    assert any(s.masked for s in dedupe_index.read_manifest(tiered))  # and re-runs masked rows in them
+    assert found.height > 0  # the feed's drops do find each other
+
+
+def _synthetic_drop(out: Path, i: int, run_id: str, docs: int = 3) -> None:
+    """Commit drop i of random signatures (a drop costs the index what a real one does)."""
+    rng = np.random.default_rng(i)
+    drop_id = f"drop-{i:04d}"
+    staged = staging.staged_index(out, run_id)
+    dedupe_index.write_segment(
+        staged,
+        drop_id,
+        np.frombuffer(rng.bytes(16 * docs), dtype=np.uint8).reshape(docs, 16),
+        np.frombuffer(rng.bytes(20 * docs), dtype=np.uint8).reshape(docs, 20),
+        np.arange(docs, dtype=np.uint32),
+        rng.integers(0, 2**32, size=(docs, CFG.num_perm), dtype=np.uint32),
+        CFG,
+    )
+    with index_lock(out):
+        dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
+
+
+def test_a_query_after_n_drops_opens_at_most_fanout_segments_per_level(tmp_path):
+    fanout = dedupe_index.FANOUT
+    for n in range(1, 301):
+        _synthetic_drop(tmp_path, n, f"run-{n}")
+        live = dedupe_index.read_manifest(tmp_path)
+        levels = math.floor(math.log(n, fanout)) + 1
+        assert len(live) <= (fanout - 1) * levels, n
+    on_disk = {p.name for p in (tmp_path / "_dedupe_index" / "segments").iterdir()}
+    assert on_disk == {s.name for s in live}  # a query opens the manifest's segments, and nothing else is left
+    assert len(live) <= 9  # 300 drops: fewer than 4 segments on each of levels 0..4
+    docs, drops, _ = dedupe_index.history_size(tmp_path)
+    assert (docs, drops) == (900, 300)
+
+
+_CRASHING_COMMITS = """
+import sys
+from pathlib import Path
+from tests.tasks.test_dedupe_index import _synthetic_drop
+out = Path(sys.argv[1])
+for i in range(1, 17):
+    _synthetic_drop(out, i, f"run-{i}")
+"""
+
+
+@pytest.mark.parametrize("point", INDEX_MERGE_CRASH_POINTS)
+def test_a_commit_killed_while_merging_leaves_an_index_the_next_commit_completes(tmp_path, point):
+    reference = tmp_path / "reference"
+    for i in range(1, 18):
+        _synthetic_drop(reference, i, f"run-{i}")
+    out = tmp_path / "out"
+    env = {**os.environ, CRASH_ENV: point}
+    done = subprocess.run([sys.executable, "-c", _CRASHING_COMMITS, str(out)], env=env, cwd=ROOT, check=False)
+    assert done.returncode == -signal.SIGKILL  # killed at the first merge (the 4th drop's commit)
+    survivors = dedupe_index.export(out)
+    assert set(survivors["drop_id"]) == {f"drop-{i:04d}" for i in range(1, 5)}  # a valid index, nothing lost
+    # the killed commit's recovery commits its segment again, then the next drops commit
+    with index_lock(out):
+        dedupe_index.commit_segment(
+            out, "drop-0004", staging.staged_index(out, "run-4"), dedupe_index.segment_name("drop-0004", "run-4")
+        )
+    for i in range(5, 18):
+        _synthetic_drop(out, i, f"run-{i}")
+    assert dedupe_index.export(out).equals(dedupe_index.export(reference))
+    assert dedupe_index.read_manifest(out) == dedupe_index.read_manifest(reference)
+    assert {p.name for p in (out / "_dedupe_index" / "segments").iterdir()} == {
+        s.name for s in dedupe_index.read_manifest(out)
+    }
+
+
+def test_a_recommit_of_a_segment_already_merged_changes_nothing_and_warns_of_nothing(tmp_path, caplog):
+    for i in range(1, 5):
+        _synthetic_drop(tmp_path, i, f"run-{i}")
+    before = dedupe_index.read_manifest(tmp_path)
+    assert [s.level for s in before] == [1]
+    with caplog.at_level(logging.WARNING, logger="tasks.dedupe_index"), index_lock(tmp_path):
+        name = dedupe_index.segment_name("drop-0004", "run-4")
+        dedupe_index.commit_segment(tmp_path, "drop-0004", staging.staged_index(tmp_path, "run-4"), name)
+    assert dedupe_index.read_manifest(tmp_path) == before
+    assert caplog.records == []
+
+
+def test_an_index_written_before_the_tiers_is_read_as_it_is_then_merged_as_drops_come(tmp_path):
+    drops = _random_drops(seed=7, steps=12)
+    old, reference = tmp_path / "old", tmp_path / "reference"
+    # the layout of today's main: format /2, one level-less entry per drop
+    entries = []
+    for step, (drop_id, docs) in enumerate(drops[:-1]):
+        _commit_kept(reference, drop_id, docs, f"run-{step}")
+        name = dedupe_index.segment_name(drop_id, f"run-{step}")
+        entries = [e for e in entries if e["drop_id"] != drop_id]
+        n = dedupe_index.write_drop_segment(old / "_dedupe_index" / "segments" / name, drop_id, docs, CFG)
+        entries.append({"name": name, "drop_id": drop_id, "docs": n, "signature_kind": CFG.signature_kind()})
+    manifest = {"format": "textdrops-dedupe-index/2", "segments": entries}
+    (old / "_dedupe_index" / "MANIFEST.json").write_text(json.dumps(manifest))
+    for name in {p.name for p in (old / "_dedupe_index" / "segments").iterdir()} - {e["name"] for e in entries}:
+        shutil.rmtree(old / "_dedupe_index" / "segments" / name)
+    assert len(entries) >= dedupe_index.FANOUT  # more level-0 segments than the tiers allow
+    last_id, last = drops[-1]
+    assert _query(old, last_id, last)[0].equals(_query(reference, last_id, last)[0])  # read as it is
+    assert dedupe_index.export(old).equals(dedupe_index.export(reference))
+    _commit_kept(old, last_id, last, "run-last")
+    _commit_kept(reference, last_id, last, "run-last")
+    assert len(dedupe_index.read_manifest(old)) < len(entries)  # merged by the commit
+    assert all(s.level < 2 or s.drops for s in dedupe_index.read_manifest(old))
+    assert dedupe_index.export(old).equals(dedupe_index.export(reference))
+    for drop_id, docs in drops:
+        assert _query(old, drop_id, docs)[0].equals(_query(reference, drop_id, docs)[0])
+
+
+def test_segments_of_max_merged_docs_are_merged_no_further(tmp_path, monkeypatch):
+    monkeypatch.setattr(dedupe_index, "MAX_MERGED_DOCS", 12)  # 4 drops of 3 documents: merged once, then kept
+    for n in range(1, 41):
+        _synthetic_drop(tmp_path, n, f"run-{n}")
+    live = dedupe_index.read_manifest(tmp_path)
+    assert sorted((s.level, s.docs) for s in live) == [(1, 12)] * 10
+    assert dedupe_index.export(tmp_path)["drop_id"].n_unique() == 40

@@ -4,7 +4,13 @@ from a few of them, and output folders written before the lookup existed."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import random
 import shutil
+import signal
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,14 +20,19 @@ import pytest
 
 from benchmarks.eval_stories import processed_drop
 from benchmarks.history import add_story_history
-from tasks import steps, stories, story_index
+from tasks import steps, stories, story_index, write
 from tasks.commit import commit_partitions
 from tasks.runs_table import take_commit_seq
 from tests.conftest import FIXTURES, SEEDS, make_drop
+from textdrops import staging
 from textdrops.config import Settings
+from textdrops.faults import CRASH_ENV, STORY_LOOKUP_CRASH_POINTS
+from textdrops.locking import index_lock
+from textdrops.schema import STORY_INDEX
 from textdrops.staging import RunContext
 
 SEED_0, SEED_1 = sorted(p.name for p in SEEDS.glob("*.txt"))
+ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC = 3_000  # stories of 30 synthetic daily drops up to 2016-03-14, all active for the new drop
 
 
@@ -124,6 +135,7 @@ def test_an_output_folder_written_before_the_lookup_gives_the_same_stories(histo
     shutil.copytree(history, old_layout)
     for path in _lookup_files(old_layout):
         path.unlink()
+    shutil.rmtree(story_index.lookup_root(old_layout), ignore_errors=True)  # nor the tiered lookup of every drop
     assert not _lookup_files(old_layout) and len(_lookup_files(new_layout)) == 2 * 32
 
     for out in (new_layout, old_layout):
@@ -148,3 +160,203 @@ def test_an_output_folder_written_before_the_lookup_gives_the_same_stories(histo
     ]
     for old, new in zip(rebuilt, _lookup_files(new_layout), strict=True):
         assert np.array_equal(np.load(old), np.load(new)), old
+    # and every drop is in the tiered lookup now
+    indexed = {d for segment in story_index.read_lookup(old_layout) for d in segment.live()}
+    assert indexed == {p.parent.name.removeprefix("drop_id=") for p in rebuilt}
+
+
+# --- the tiered lookup of every drop: what reading each partition's keys gives, from O(log n) files ----------
+
+_WORDS = [f"word{i}" for i in range(60)]
+
+
+def _story_rows(drop_id: str, seed: int) -> pl.DataFrame:
+    """A drop's `_story_index` rows: stories of a shared pool (a story spans drops), a few words and
+    entities each."""
+    rng = random.Random(seed)
+    stories_of_drop = sorted(rng.sample(range(40), rng.randrange(0, 6)))
+    return pl.DataFrame(
+        {
+            "story_id": [f"story-{i:02d}" for i in stories_of_drop],
+            "drop_id": drop_id,
+            "documents": [rng.randrange(1, 4) for _ in stories_of_drop],
+            "first_date": pl.Series([date(2016, 3, 1)] * len(stories_of_drop), dtype=pl.Date),
+            "last_date": pl.Series([date(2016, 3, 2)] * len(stories_of_drop), dtype=pl.Date),
+            "terms": [[{"term": w, "weight": 1.0} for w in rng.sample(_WORDS, 3)] for _ in stories_of_drop],
+            "entities": [
+                [{"name": f"Entity {rng.randrange(30)}", "documents": 1, "mentions": 1}] for _ in stories_of_drop
+            ],
+            "sources": [["test"]] * len(stories_of_drop),
+            "headline": [f"{drop_id} {seed}" for _ in stories_of_drop],
+            "headline_score": [0.5] * len(stories_of_drop),
+            "run_id": f"run-{seed}",
+        },
+        schema=STORY_INDEX.polars_schema(),
+    )
+
+
+def _commit_story_rows(out: Path, drop_id: str, seed: int) -> None:
+    """Stage the drop's partition, swap it in (replacing the earlier one) and update the lookup, as a commit
+    does (the lookup's segment and manifest staged before the swap)."""
+    run_id = f"run-{seed}"
+    staged = staging.staged_partition(out, run_id, story_index.INDEX_TABLE, drop_id)
+    rows = _story_rows(drop_id, seed)
+    write.write_part(rows, story_index.INDEX_TABLE, staged, 0, keep_empty=True, row_group_size=story_index.ROW_GROUP)
+    story_index.write_lookup(staged, rows.drop("drop_id", "run_id"))
+    with index_lock(out):
+        story_index.stage_lookup(out, drop_id, run_id)
+        live = staging.live_partition(out, story_index.INDEX_TABLE, drop_id)
+        if live.exists():
+            shutil.rmtree(live)
+        live.parent.mkdir(parents=True, exist_ok=True)
+        staged.rename(live)
+        story_index.commit_lookup(out, drop_id, run_id)
+    shutil.rmtree(staging.staging_dir(out, run_id))
+
+
+def _feed(seed: int, steps: int) -> list[str]:
+    """Drop ids of a feed where about a third of the commits re-run an earlier drop."""
+    rng = random.Random(seed)
+    ids: list[str] = []
+    for step in range(steps):
+        ids.append(rng.choice(ids) if ids and rng.random() < 0.3 else f"2016-03-{step:03d}")
+    return ids
+
+
+def _expected(out: Path, exclude: str, keys: list[str], story_ids: list[str]) -> pl.DataFrame:
+    """What `rows_holding` must give: every row of each story with a row holding a key or named, from
+    every other drop's part read whole."""
+    parts = [p for p in (out / "_story_index").glob("drop_id=*/*.parquet") if p.parent.name != f"drop_id={exclude}"]
+    every = pl.read_parquet(parts, hive_partitioning=False, glob=False).select(list(story_index.INDEX_COLUMNS))
+    terms = every.select("story_id", key=pl.col("terms").list.eval(pl.element().struct.field("term")))
+    entities = every.select(
+        "story_id", key=pl.col("entities").list.eval("@" + pl.element().struct.field("name").str.to_lowercase())
+    )
+    held = pl.concat([terms, entities]).explode("key").filter(pl.col("key").is_in(keys))["story_id"]
+    return every.filter(pl.col("story_id").is_in([*held.to_list(), *story_ids]))
+
+
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort("story_id", "headline", "documents")
+
+
+def test_the_tiered_lookup_finds_what_every_partition_holds_over_a_feed_with_reruns(tmp_path):
+    out = tmp_path / "out"
+    rng = random.Random(3)
+    found_rows, masked = 0, 0
+    for step, drop_id in enumerate(_feed(26, 70)):
+        _commit_story_rows(out, drop_id, step)
+        masked += any(s.masked for s in story_index.read_lookup(out))  # a re-run masked rows of a merged segment
+        if step % 7 != 6:
+            continue
+        keys = [*rng.sample(_WORDS, 2), f"@entity {rng.randrange(30)}"]
+        ids = [f"story-{rng.randrange(40):02d}"]
+        stored = story_index.StoredStories(out, drop_id)
+        found = stored.rows_holding(keys, ids)
+        assert _sorted(found).equals(_sorted(_expected(out, drop_id, keys, ids))), step
+        found_rows += found.height
+        assert set(stored.segments) == set(found["drop_id"])  # only the partitions holding rows were opened
+        assert all(s is None or s.keys is None for s in stored.segments.values())  # nor their own keys
+    assert found_rows >= 20  # not a vacuous match
+    drops = len(list((out / "_story_index").glob("drop_id=*")))
+    live = story_index.read_lookup(out)
+    levels = math.floor(math.log(70, story_index.FANOUT)) + 1
+    assert len(live) <= (story_index.FANOUT - 1) * levels < drops
+    assert max(s.level for s in live) >= 2 and masked
+    assert {p.name for p in (story_index.lookup_root(out) / "segments").iterdir()} == {s.name for s in live}
+
+
+def test_an_output_folder_of_main_gets_its_lookup_on_first_use_and_finds_the_same_rows(tmp_path):
+    """Today's main: per-partition keys, no `_story_index/_lookup/`. The first reader builds it."""
+    out = tmp_path / "out"
+    for step, drop_id in enumerate(_feed(5, 12)):
+        _commit_story_rows(out, drop_id, step)
+    shutil.rmtree(story_index.lookup_root(out))
+    keys, ids = ["word1", "word2", "@entity 3"], ["story-05"]
+    stored = story_index.StoredStories(out, "2016-03-999")
+    assert _sorted(stored.rows_holding(keys, ids)).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
+    indexed = {d for s in story_index.read_lookup(out) for d in s.live()}
+    assert indexed == {p.name.removeprefix("drop_id=") for p in (out / "_story_index").glob("drop_id=*")}
+    again = story_index.StoredStories(out, "2016-03-999")  # now read through the lookup alone
+    assert _sorted(again.rows_holding(keys, ids)).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
+    assert all(s is None or s.keys is None for s in again.segments.values())
+    # the lookup is no partition: readers of the table never see it
+    table = pl.read_parquet(out / "_story_index" / "*" / "*.parquet", hive_partitioning=True)
+    parts = sorted((out / "_story_index").glob("drop_id=*/*.parquet"))
+    assert table.height == pl.read_parquet(parts, hive_partitioning=False).height and set(table["drop_id"]) <= indexed
+
+
+def test_a_drop_whose_commit_is_pending_is_read_from_its_own_keys(tmp_path):
+    out = tmp_path / "out"
+    seeds = [seed for seed in range(200) if _story_rows("x", seed).height == 5]
+    _commit_story_rows(out, "2016-03-01", seeds[0])
+    _commit_story_rows(out, "2016-03-02", seeds[1])
+    # a commit of 2016-03-02 interrupted after its partition was swapped in, before the lookup followed: as
+    # many rows as the lookup indexed, other stories in them
+    live = out / "_story_index" / "drop_id=2016-03-02"
+    rows = _story_rows("2016-03-02", seeds[2])
+    shutil.rmtree(live)
+    write.write_part(rows, story_index.INDEX_TABLE, live, 0, keep_empty=True, row_group_size=story_index.ROW_GROUP)
+    story_index.write_lookup(live, rows.drop("drop_id", "run_id"))
+    stage = out / "_staging" / "run-99"
+    stage.mkdir(parents=True)
+    (stage / "drop_id").write_text("2016-03-02")
+    (stage / "COMMITTING").write_text("{}")
+    committed = _story_rows("2016-03-02", seeds[1])
+    for keys in ([t["term"] for t in committed["terms"][i]] for i in range(5)):
+        stored = story_index.StoredStories(out, "2016-03-15")
+        expected = _expected(out, "2016-03-15", keys, [])
+        assert _sorted(stored.rows_holding(keys, [])).equals(_sorted(expected)), keys
+
+
+_CRASHING_STORY_COMMITS = """
+import sys
+from pathlib import Path
+from tests.tasks.test_story_index import _commit_story_rows, _feed
+out = Path(sys.argv[1])
+for step, drop_id in enumerate(_feed(26, 20)):
+    _commit_story_rows(out, drop_id, step)
+"""
+
+
+@pytest.mark.parametrize("point", STORY_LOOKUP_CRASH_POINTS)
+def test_a_commit_killed_while_updating_the_lookup_leaves_one_the_next_commit_completes(tmp_path, point):
+    out = tmp_path / "out"
+    env = {**os.environ, CRASH_ENV: point}
+    done = subprocess.run([sys.executable, "-c", _CRASHING_STORY_COMMITS, str(out)], env=env, cwd=ROOT, check=False)
+    assert done.returncode == -signal.SIGKILL
+    feed = _feed(26, 20)
+    # recovery finishes the killed commit (its partition is in: each point is after the swap), the feed goes on
+    (killed,) = (out / "_staging").iterdir()
+    step = int(killed.name.removeprefix("run-"))
+    with index_lock(out):
+        story_index.commit_lookup(out, feed[step], killed.name)
+    shutil.rmtree(killed)
+    for i in range(step + 1, len(feed)):
+        _commit_story_rows(out, feed[i], i)
+    keys, ids = _WORDS[:20], ["story-01"]
+    stored = story_index.StoredStories(out, "2016-03-999")
+    assert _sorted(stored.rows_holding(keys, ids)).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
+    assert all(s is None or s.keys is None for s in stored.segments.values())
+    live = story_index.read_lookup(out)
+    assert {p.name for p in (story_index.lookup_root(out) / "segments").iterdir()} == {s.name for s in live}
+
+
+def test_lookup_segments_of_max_merged_keys_are_merged_no_further_and_built_in_pieces(tmp_path, monkeypatch):
+    monkeypatch.setattr(story_index, "MAX_MERGED_KEYS", 40)
+    out = tmp_path / "out"
+    for step, drop_id in enumerate(_feed(11, 40)):
+        _commit_story_rows(out, drop_id, step)
+    live = story_index.read_lookup(out)
+    for level in {s.level for s in live}:  # the levels are merged but for the segments at the cap
+        assert sum(s.level == level and s.keys < 40 for s in live) < story_index.FANOUT
+    assert sum(s.keys >= 40 for s in live) >= story_index.FANOUT  # more than a level holds: not merged
+    keys, ids = _WORDS[:10], ["story-03"]
+    expected = _sorted(_expected(out, "2016-03-999", keys, ids))
+    assert _sorted(story_index.StoredStories(out, "2016-03-999").rows_holding(keys, ids)).equals(expected)
+    shutil.rmtree(story_index.lookup_root(out))  # as main left it: built on first use, in pieces
+    assert _sorted(story_index.StoredStories(out, "2016-03-999").rows_holding(keys, ids)).equals(expected)
+    assert len(story_index.read_lookup(out)) > 1
+    again = story_index.StoredStories(out, "2016-03-999")
+    assert _sorted(again.rows_holding(keys, ids)).equals(expected)
+    assert all(s is None or s.keys is None for s in again.segments.values())
