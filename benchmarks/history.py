@@ -2,22 +2,28 @@
 
     .venv/bin/python -m benchmarks.history OUT --docs N [--seed S]
     .venv/bin/python -m benchmarks.history OUT --stories N     (stories active for a drop of 2016-03-15)
+    .venv/bin/python -m benchmarks.history OUT --docs N --drop-docs M   (N / M drops of M documents each)
 
 Each synthetic document has a random MinHash signature and a unique random content hash, so it matches
 nothing real but costs a run exactly what a stored document costs (its keys are searched, its 32-bit
 lookup keys collide by chance as real ones do). Documents come in drops of at most 250,000 whose ids
 (`0000-synthetic-<generation>-<n>`) sort before every drop already in OUT, so they rank as older history
 and never change which copy of a real document is kept. Each drop is written as a segment and committed
-under the index lock, like a run's.
+under the index lock, like a run's. With `--drop-docs M` the drops hold M documents each and get what a
+real run of them leaves that later runs read: the index segment, a succeeded run record (written by the
+commit's own writer) and their story summaries (`_story_index` part and lookup, `_story_vocabulary`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -52,21 +58,33 @@ def next_generation(existing: list[str]) -> int:
     return generation
 
 
-def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None = None, quiet: bool = False) -> dict:
-    """Add n_docs synthetic documents to OUT's dedupe index; returns counts and the rate."""
+def add_history(
+    out: Path,
+    n_docs: int,
+    seed: int = 0,
+    cfg: MinHashConfig | None = None,
+    quiet: bool = False,
+    drop_docs: int | None = None,
+) -> dict:
+    """Add n_docs synthetic documents to OUT's dedupe index; returns counts and the rate. With `drop_docs`,
+    in drops of that many documents, each also leaving a run record and its story summaries
+    (`add_drop_leftovers`), as a run of it would."""
     cfg = cfg or MinHashConfig()
+    leftovers = drop_docs is not None
+    drop_docs = drop_docs or DROP_DOCS
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with index_lock(out):
+    with index_lock(out), _without_fsync() if leftovers else contextlib.nullcontext():
         note = dedupe_index.migrate_legacy(out, cfg)
         if note and not quiet:
             print(note, file=sys.stderr)
         generation = next_generation(existing_drops(out))
         rng = np.random.default_rng([seed, generation])  # a second call adds different documents
         done = 0
-        n_drops = -(-n_docs // DROP_DOCS)
+        n_drops = -(-n_docs // drop_docs)
+        stories = _StoryMaker(rng) if leftovers else None
         for i in range(n_drops):
-            n = min(DROP_DOCS, n_docs - done)
+            n = min(drop_docs, n_docs - done)
             drop_id = f"{PREFIX}{generation:03d}-{i:05d}"
             run_id = f"synthetic-{uuid.uuid4().hex[:8]}"
             staged = staged_index(out, run_id)
@@ -81,6 +99,8 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
             )
             dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
             staged.parent.rmdir()
+            if stories is not None:
+                add_drop_leftovers(out, drop_id, run_id, n, i - n_drops + 1, stories)
             done += n
             if not quiet:
                 rate = done / (time.perf_counter() - started)
@@ -93,6 +113,85 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
                 )
     seconds = time.perf_counter() - started
     return {"docs": n_docs, "drops": n_drops, "seconds": seconds, "docs_per_second": n_docs / seconds if seconds else 0}
+
+
+@contextlib.contextmanager
+def _without_fsync():
+    """fsync made a no-op for the block: a synthetic history is thrown away after the benchmark, and the
+    ~10 fsyncs a drop's files cost (half the build time of 5,000 small drops) buy it nothing."""
+    fsync = os.fsync
+    os.fsync = lambda fd: None
+    try:
+        yield
+    finally:
+        os.fsync = fsync
+
+
+DOCS_PER_STORY = 10  # a synthetic drop of M documents leaves M / 10 stories (100,000 for 1M documents)
+LAST_DROP = np.datetime64("2016-03-14T23:00")  # drops are hourly, the last one the hour before 2016-03-15
+
+
+class _StoryMaker:
+    """What `write_story_drop` draws from, made once for a whole history."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.vocabulary = _story_words(rng)
+        self.zipf = 1.0 / np.arange(1, len(self.vocabulary) + 1)
+        self.zipf /= self.zipf.sum()
+
+
+def add_drop_leftovers(out: Path, drop_id: str, run_id: str, n_docs: int, hours_before_last: int, stories) -> None:
+    """What a run of a synthetic drop of n_docs documents leaves besides its index segment: its run record
+    (succeeded, numbered by `take_commit_seq`, written by the commit's own writer) and its story summaries.
+    The caller holds the index lock."""
+    from tasks.commit import write_run_record
+    from tasks.runs_table import take_commit_seq
+
+    when = (LAST_DROP + np.timedelta64(hours_before_last, "h")).item().replace(tzinfo=UTC)
+    write_story_drop(
+        out,
+        drop_id,
+        np.datetime64(when.date()),
+        max(1, n_docs // DOCS_PER_STORY),
+        stories.rng,
+        stories.vocabulary,
+        stories.zipf,
+    )
+    write_run_record(out, synthetic_record(drop_id, run_id, n_docs, when, take_commit_seq(out)))
+
+
+def synthetic_record(drop_id: str, run_id: str, n_docs: int, when: datetime, commit_seq: int) -> dict:
+    """The run record of a synthetic drop whose n_docs documents were all kept."""
+    return {
+        "run_id": run_id,
+        "flow_run_id": None,
+        "drop_id": drop_id,
+        "drop_path": f"/synthetic/{drop_id}",
+        "drop_fingerprint": uuid.uuid4().hex,
+        "trigger": "schedule",
+        "started_at": when.isoformat(),
+        "finished_at": (when + timedelta(seconds=5)).isoformat(),
+        "status": "succeeded",
+        "error": None,
+        "files_seen": n_docs,
+        "docs_kept": n_docs,
+        "docs_exact_duplicate": 0,
+        "docs_near_duplicate": 0,
+        "files_quarantined": 0,
+        "quarantine_reasons": {},
+        "chars_removed": {},
+        "lines_removed": {},
+        "n_entities": 0,
+        "n_dates": 0,
+        "n_batches": 1,
+        "stage_seconds": {},
+        "step_counts": {},
+        "versions": {"textdrops": "synthetic"},
+        "config_hash": "synthetic",
+        "config": "{}",
+        "commit_seq": commit_seq,
+    }
 
 
 STORY_VOCABULARY = 50_000  # distinct synthetic words; real words of the test fixtures are among them
@@ -114,6 +213,74 @@ def _story_words(rng: np.random.Generator) -> list[str]:
     return vocabulary
 
 
+def write_story_drop(
+    out: Path, drop_id: str, day: np.datetime64, count: int, rng: np.random.Generator, vocabulary: list[str], zipf
+) -> None:
+    """One synthetic drop's story summaries as the stories step leaves them: its `_story_index` part and
+    lookup and its `_story_vocabulary` part (`count` stories dated `day`)."""
+    import polars as pl
+    import pyarrow as pa
+
+    from tasks import story_index, write
+    from textdrops.schema import INTERNAL_TABLES, STORY_INDEX
+
+    n_terms = rng.integers(60, 181, size=count)
+    term_ids = rng.choice(len(vocabulary), size=int(n_terms.sum()), p=zipf)
+    weights = rng.random(len(term_ids)).astype(np.float32)
+    entity_ids = rng.integers(0, 20_000, size=6 * count)
+    documents = rng.integers(1, 6, size=count)
+    offsets = pa.array(np.r_[0, np.cumsum(n_terms)], pa.int32())
+    terms = pa.ListArray.from_arrays(
+        offsets,
+        pa.StructArray.from_arrays(
+            [pa.array([vocabulary[i] for i in term_ids.tolist()], pa.string()), pa.array(weights)],
+            names=["term", "weight"],
+        ),
+    )
+    entities = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, 6 * count + 1, 6), pa.int32()),
+        pa.StructArray.from_arrays(
+            [
+                pa.array([f"Entity {i}" for i in entity_ids.tolist()], pa.string()),
+                pa.array(np.ones(6 * count, np.int32)),
+                pa.array(np.ones(6 * count, np.int32)),
+            ],
+            names=["name", "documents", "mentions"],
+        ),
+    )
+    index = pl.DataFrame(
+        {
+            "story_id": [f"{drop_id}-{i:06d}" for i in range(count)],
+            "drop_id": drop_id,
+            "documents": documents,
+            "first_date": pl.Series([day.item()] * count, dtype=pl.Date),
+            "last_date": pl.Series([day.item()] * count, dtype=pl.Date),
+            "terms": pl.Series(terms),
+            "entities": pl.Series(entities),
+            "sources": [["synthetic"]] * count,
+            "headline": [f"synthetic story {i}" for i in range(count)],
+            "headline_score": np.full(count, 0.5),
+            "run_id": "synthetic",
+        }
+    ).select(STORY_INDEX.column_names)
+    folder = out / story_index.INDEX_TABLE / f"drop_id={drop_id}"
+    write.write_part(index, story_index.INDEX_TABLE, folder, 0, row_group_size=story_index.ROW_GROUP)
+    story_index.write_lookup(folder, index)
+    held = np.bincount(term_ids, minlength=len(vocabulary))
+    frequent = np.flatnonzero(held)
+    vocab = pl.DataFrame(
+        {
+            "drop_id": drop_id,
+            "term": [vocabulary[i] for i in frequent.tolist()],
+            "documents": held[frequent].astype(np.int64),
+            "drop_documents": int(documents.sum()),
+            "run_id": "synthetic",
+        }
+    ).select(INTERNAL_TABLES[story_index.VOCABULARY_TABLE].column_names)
+    vocab_folder = out / story_index.VOCABULARY_TABLE / f"drop_id={drop_id}"
+    write.write_part(vocab, story_index.VOCABULARY_TABLE, vocab_folder, 0)
+
+
 def add_story_history(
     out: Path, n_stories: int, last_day: str = "2016-03-14", days: int = 365, seed: int = 0, quiet: bool = False
 ) -> dict:
@@ -121,12 +288,6 @@ def add_story_history(
     last_day (so all are active for a drop of the next day), in the stage's own format: per drop its
     `_story_index` part and lookup, and its `_story_vocabulary`. Each story has 1-5 documents, ~120 terms
     drawn by Zipf's law over 50,000 words and 6 entities of 20,000."""
-    import polars as pl
-    import pyarrow as pa
-
-    from tasks import story_index, write
-    from textdrops.schema import INTERNAL_TABLES, STORY_INDEX
-
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     vocabulary = _story_words(rng)
@@ -137,62 +298,7 @@ def add_story_history(
     with index_lock(out):
         for day_index, count in enumerate(per_day.tolist()):
             day = end - np.timedelta64(days - 1 - day_index, "D")
-            drop_id = f"{PREFIX}stories-{day}"
-            n_terms = rng.integers(60, 181, size=count)
-            term_ids = rng.choice(len(vocabulary), size=int(n_terms.sum()), p=zipf)
-            weights = rng.random(len(term_ids)).astype(np.float32)
-            entity_ids = rng.integers(0, 20_000, size=6 * count)
-            documents = rng.integers(1, 6, size=count)
-            offsets = pa.array(np.r_[0, np.cumsum(n_terms)], pa.int32())
-            terms = pa.ListArray.from_arrays(
-                offsets,
-                pa.StructArray.from_arrays(
-                    [pa.array([vocabulary[i] for i in term_ids.tolist()], pa.string()), pa.array(weights)],
-                    names=["term", "weight"],
-                ),
-            )
-            entities = pa.ListArray.from_arrays(
-                pa.array(np.arange(0, 6 * count + 1, 6), pa.int32()),
-                pa.StructArray.from_arrays(
-                    [
-                        pa.array([f"Entity {i}" for i in entity_ids.tolist()], pa.string()),
-                        pa.array(np.ones(6 * count, np.int32)),
-                        pa.array(np.ones(6 * count, np.int32)),
-                    ],
-                    names=["name", "documents", "mentions"],
-                ),
-            )
-            index = pl.DataFrame(
-                {
-                    "story_id": [f"{drop_id}-{i:06d}" for i in range(count)],
-                    "drop_id": drop_id,
-                    "documents": documents,
-                    "first_date": pl.Series([day.item()] * count, dtype=pl.Date),
-                    "last_date": pl.Series([day.item()] * count, dtype=pl.Date),
-                    "terms": pl.Series(terms),
-                    "entities": pl.Series(entities),
-                    "sources": [["synthetic"]] * count,
-                    "headline": [f"synthetic story {i}" for i in range(count)],
-                    "headline_score": np.full(count, 0.5),
-                    "run_id": "synthetic",
-                }
-            ).select(STORY_INDEX.column_names)
-            folder = out / story_index.INDEX_TABLE / f"drop_id={drop_id}"
-            write.write_part(index, story_index.INDEX_TABLE, folder, 0, row_group_size=story_index.ROW_GROUP)
-            story_index.write_lookup(folder, index)
-            held = np.bincount(term_ids, minlength=len(vocabulary))
-            frequent = np.flatnonzero(held)
-            vocab = pl.DataFrame(
-                {
-                    "drop_id": drop_id,
-                    "term": [vocabulary[i] for i in frequent.tolist()],
-                    "documents": held[frequent].astype(np.int64),
-                    "drop_documents": int(documents.sum()),
-                    "run_id": "synthetic",
-                }
-            ).select(INTERNAL_TABLES[story_index.VOCABULARY_TABLE].column_names)
-            vocab_folder = out / story_index.VOCABULARY_TABLE / f"drop_id={drop_id}"
-            write.write_part(vocab, story_index.VOCABULARY_TABLE, vocab_folder, 0)
+            write_story_drop(out, f"{PREFIX}stories-{day}", day, count, rng, vocabulary, zipf)
             if not quiet:
                 print(f"stories: day {day_index + 1} / {days}", end="\r", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
@@ -204,10 +310,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="output folder whose history grows (created if missing)")
     parser.add_argument("--docs", type=int, default=0, help="synthetic documents to add to the dedupe history")
     parser.add_argument("--stories", type=int, default=0, help="synthetic stories to add, active around 2016-03-15")
+    parser.add_argument(
+        "--drop-docs",
+        type=int,
+        default=None,
+        help="documents per drop, each drop also leaving a run record and story summaries (default: drops of "
+        f"{DROP_DOCS:,} documents, index segments only)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
     if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories):
         parser.error("give a positive --docs (documents) or --stories (stories) to add")
+    if args.drop_docs is not None and (args.drop_docs <= 0 or not args.docs):
+        parser.error("--drop-docs needs a positive drop size and --docs")
     if args.stories:
         args.out.mkdir(parents=True, exist_ok=True)
         built = add_story_history(args.out, args.stories, seed=args.seed)
@@ -216,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.docs:
         return 0
-    add_history(args.out, args.docs, args.seed)
+    built = add_history(args.out, args.docs, args.seed, drop_docs=args.drop_docs)
     docs, drops, size = dedupe_index.history_size(args.out)
+    print(f"{args.out}: {built['drops']:,} drops added in {built['seconds']:.1f} s")
     print(
         f"{args.out}: history of {docs:,} documents in {drops:,} drops, {size / 1e6:,.1f} MB ({size / docs:,.0f} B/doc)"
     )
