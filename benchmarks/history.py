@@ -100,7 +100,9 @@ def add_history(
             dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
             staged.parent.rmdir()
             if stories is not None:
-                add_drop_leftovers(out, drop_id, run_id, n, i - n_drops + 1, stories)
+                add_drop_leftovers(
+                    out, drop_id, run_id, n, i - n_drops + 1, stories, fold=i % 100 == 99 or n == n_docs - done
+                )
             done += n
             if not quiet:
                 rate = done / (time.perf_counter() - started)
@@ -141,11 +143,15 @@ class _StoryMaker:
         self.zipf /= self.zipf.sum()
 
 
-def add_drop_leftovers(out: Path, drop_id: str, run_id: str, n_docs: int, hours_before_last: int, stories) -> None:
+def add_drop_leftovers(
+    out: Path, drop_id: str, run_id: str, n_docs: int, hours_before_last: int, stories, fold: bool
+) -> None:
     """What a run of a synthetic drop of n_docs documents leaves besides its index segment: its run record
-    (succeeded, numbered by `take_commit_seq`, written by the commit's own writer) and its story summaries.
-    The caller holds the index lock."""
-    from tasks.commit import write_run_record
+    (succeeded, numbered by `take_commit_seq`, written by the commit's own writers) and its story summaries.
+    With `fold`, the index of runs is written forward as a commit does (every 100th drop: the others' rows
+    wait in its pending rows meanwhile, which costs the build, not what is measured). The caller holds the
+    index lock."""
+    from tasks.commit import index_run_record, write_run_record
     from tasks.runs_table import take_commit_seq
 
     when = (LAST_DROP + np.timedelta64(hours_before_last, "h")).item().replace(tzinfo=UTC)
@@ -158,7 +164,10 @@ def add_drop_leftovers(out: Path, drop_id: str, run_id: str, n_docs: int, hours_
         stories.vocabulary,
         stories.zipf,
     )
-    write_run_record(out, synthetic_record(drop_id, run_id, n_docs, when, take_commit_seq(out)))
+    record = synthetic_record(drop_id, run_id, n_docs, when, take_commit_seq(out))
+    write_run_record(out, record)
+    if fold:
+        index_run_record(out, record)
 
 
 def synthetic_record(drop_id: str, run_id: str, n_docs: int, when: datetime, commit_seq: int) -> dict:
@@ -318,8 +327,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{DROP_DOCS:,} documents, index segments only)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="then time a 2,000-document drop, `textdrops status` and the scheduled survey against OUT and "
+        "against an empty folder (needs ../shared/corpora), writing the numbers to RESULTS (JSON)",
+    )
     args = parser.parse_args(argv)
-    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories):
+    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories or args.measure):
         parser.error("give a positive --docs (documents) or --stories (stories) to add")
     if args.drop_docs is not None and (args.drop_docs <= 0 or not args.docs):
         parser.error("--drop-docs needs a positive drop size and --docs")
@@ -329,19 +346,26 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{args.out}: {built['stories']:,} synthetic stories in {built['drops']} drops ({built['seconds']:.1f} s)"
         )
-    if not args.docs:
-        return 0
+    if args.docs:
+        add_dedupe_history(args)
+    if args.measure:
+        from benchmarks.run import machine, shared_folder
+
+        work = args.measure.parent / f"{args.measure.stem}-work"
+        results = bench_run_history(shared_folder(), args.out, work, work / "logs")
+        results["machine"] = machine()
+        args.measure.write_text(json.dumps(results, indent=2))
+        print(f"written to {args.measure}")
+    return 0
+
+
+def add_dedupe_history(args: argparse.Namespace) -> None:
     built = add_history(args.out, args.docs, args.seed, drop_docs=args.drop_docs)
     docs, drops, size = dedupe_index.history_size(args.out)
     print(f"{args.out}: {built['drops']:,} drops added in {built['seconds']:.1f} s")
     print(
         f"{args.out}: history of {docs:,} documents in {drops:,} drops, {size / 1e6:,.1f} MB ({size / docs:,.0f} B/doc)"
     )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # --- the history section of `make bench` (benchmarks.run --history) ----------------------------------------
@@ -487,3 +511,60 @@ def bench_story_history(work: Path, logs: Path, sizes: list[int]) -> dict:
         "sample_peak_rss_tree_mb": top.get("peak_rss_tree_mb"),
     }
     return results
+
+
+def bench_run_history(shared: Path, history: Path, work: Path, logs: Path) -> dict:
+    """A 2,000-document Reuters drop (`textdrops run`), `textdrops status` and the scheduled survey (the
+    `process_new_drops` flow over a raw folder whose one drop is processed already), each as a subprocess,
+    against an empty output folder and against `history` (built by `--docs N --drop-docs M`). Per run the
+    seconds of each step from its run record, so the part of each step in the growth shows."""
+    import shutil
+
+    from benchmarks.run import SMALL_DROP_FILES, copy_reuters_drop, end_to_end, run_measured, textdrops_command
+
+    reuters = shared / "corpora" / "reuters21578"
+    if not reuters.is_dir():
+        print(f"  {reuters} not found (the shared corpora are absent): the runs-history benchmark was not run")
+        return {"skipped": f"{reuters} not found"}
+    raw = work / "raw-runs-history"
+    drop = raw / f"reuters21578-first{SMALL_DROP_FILES}"
+    if not drop.exists():
+        copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
+    survey_code = (
+        "import sys\n"
+        "from flows.process_new_drops import process_new_drops\n"
+        "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
+        "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
+    )
+    results: dict = {}
+    empty = work / "out-runs-empty"
+    shutil.rmtree(empty, ignore_errors=True)
+    for label, out in (("empty", empty), ("history", history)):
+        docs, drops, _ = dedupe_index.history_size(out)
+        run = end_to_end(f"runs-{label}-drop", drop, out, logs)
+        status = run_measured(
+            f"runs-{label}-status", [*textdrops_command(), "status", "--out", str(out), "--raw", str(raw)], logs
+        )
+        survey = run_measured(f"runs-{label}-survey", [sys.executable, "-c", survey_code, str(raw), str(out)], logs)
+        results[label] = {
+            "history_docs": docs,
+            "history_drops": drops,
+            "run_records": sum(1 for _ in (out / "runs").glob("drop_id=*/*.parquet")),
+            "drop_wall_seconds": run.get("wall_seconds"),
+            "drop_flow_seconds": run.get("flow_seconds"),
+            "drop_step_seconds": {k: v["seconds"] for k, v in run.get("stages", {}).items()},
+            "status_wall_seconds": status.get("wall_seconds") if status.get("ok") else None,
+            "survey_wall_seconds": survey.get("wall_seconds") if survey.get("ok") else None,
+        }
+        print(f"  [{label}] {json.dumps(results[label])}", flush=True)
+    base, top = results["empty"], results["history"]
+    results["ratios"] = {
+        key: round(top[key] / base[key], 3) if base.get(key) and top.get(key) else None
+        for key in ("drop_wall_seconds", "drop_flow_seconds", "status_wall_seconds", "survey_wall_seconds")
+    }
+    print(f"  history vs empty: {json.dumps(results['ratios'])}", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

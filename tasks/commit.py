@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from tasks import dedupe_index
+from tasks import dedupe_index, runs_index
 from tasks.write import as_map, to_arrow, valid_drop_id, write_parquet
 from textdrops.durable import fsync_path, fsync_tree, write_text_durably
 from textdrops.faults import crash_point
@@ -187,6 +187,8 @@ def _swap_all(
         fsync_path(live_record.parent)
     elif not live_record.exists():  # the marker of an earlier version: its record was not staged
         write_run_record(out_dir, record)
+    crash_point("before_runs_index")
+    index_run_record(out_dir, record)
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -302,8 +304,17 @@ def run_record_table(record: dict) -> pa.Table:
 
 
 def write_run_record(out_dir: Path, record: dict) -> Path:
-    """Append one row to the `runs` table."""
+    """Append one row to the `runs` table, its row in the index's pending rows first (`tasks.runs_index`):
+    written without the index lock (a failed run's record), the next commit folds it into the index."""
+    table = run_record_table(record)
+    runs_index.write_pending(out_dir, table)
     path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
-    write_parquet(run_record_table(record), path)
+    write_parquet(table, path)
     fsync_path(path.parent)
     return path
+
+
+def index_run_record(out_dir: Path, record: dict) -> None:
+    """Fold a committed run's record (and the pending rows of failed runs) into the index of `runs`."""
+    with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
+        runs_index.fold(out_dir, pl.from_arrow(run_record_table(record)))
