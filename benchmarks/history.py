@@ -335,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         help="then time a 2,000-document drop, `textdrops status` and the scheduled survey against OUT and "
         "against an empty folder (needs ../shared/corpora), writing the numbers to RESULTS (JSON)",
     )
+    parser.add_argument("--no-drop-run", action="store_true", help="with --measure: status and survey only")
     args = parser.parse_args(argv)
     if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories or args.measure):
         parser.error("give a positive --docs (documents) or --stories (stories) to add")
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.run import machine, shared_folder
 
         work = args.measure.parent / f"{args.measure.stem}-work"
-        results = bench_run_history(shared_folder(), args.out, work, work / "logs")
+        results = bench_run_history(shared_folder(), args.out, work, work / "logs", run_drop=not args.no_drop_run)
         results["machine"] = machine()
         args.measure.write_text(json.dumps(results, indent=2))
         print(f"written to {args.measure}")
@@ -513,7 +514,16 @@ def bench_story_history(work: Path, logs: Path, sizes: list[int]) -> dict:
     return results
 
 
-def bench_run_history(shared: Path, history: Path, work: Path, logs: Path) -> dict:
+SURVEY_ONLY = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from tasks.drops import survey\n"
+    "states = survey(Path(sys.argv[1]), Path(sys.argv[2]), settle_seconds=0)\n"
+    "sys.exit(0 if [s.status for s in states] == ['processed'] else 3)\n"
+)
+
+
+def bench_run_history(shared: Path, history: Path, work: Path, logs: Path, run_drop: bool = True) -> dict:
     """A 2,000-document Reuters drop (`textdrops run`), `textdrops status` and the scheduled survey (the
     `process_new_drops` flow over a raw folder whose one drop is processed already), each as a subprocess,
     against an empty output folder and against `history` (built by `--docs N --drop-docs M`). Per run the
@@ -532,20 +542,26 @@ def bench_run_history(shared: Path, history: Path, work: Path, logs: Path) -> di
         copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
     survey_code = (
         "import sys\n"
+        "from textdrops.prefect_defaults import apply_prefect_defaults\n"
+        "apply_prefect_defaults()\n"  # before Prefect is imported: a temporary server's start-up wait, ...
         "from flows.process_new_drops import process_new_drops\n"
         "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
         "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
     )
     results: dict = {}
     empty = work / "out-runs-empty"
-    shutil.rmtree(empty, ignore_errors=True)
+    if run_drop:
+        shutil.rmtree(empty, ignore_errors=True)
     for label, out in (("empty", empty), ("history", history)):
         docs, drops, _ = dedupe_index.history_size(out)
-        run = end_to_end(f"runs-{label}-drop", drop, out, logs)
+        run = end_to_end(f"runs-{label}-drop", drop, out, logs) if run_drop else {}
         status = run_measured(
             f"runs-{label}-status", [*textdrops_command(), "status", "--out", str(out), "--raw", str(raw)], logs
         )
         survey = run_measured(f"runs-{label}-survey", [sys.executable, "-c", survey_code, str(raw), str(out)], logs)
+        alone = run_measured(
+            f"runs-{label}-survey-alone", [sys.executable, "-c", SURVEY_ONLY, str(raw), str(out)], logs
+        )
         results[label] = {
             "history_docs": docs,
             "history_drops": drops,
@@ -555,12 +571,19 @@ def bench_run_history(shared: Path, history: Path, work: Path, logs: Path) -> di
             "drop_step_seconds": {k: v["seconds"] for k, v in run.get("stages", {}).items()},
             "status_wall_seconds": status.get("wall_seconds") if status.get("ok") else None,
             "survey_wall_seconds": survey.get("wall_seconds") if survey.get("ok") else None,
+            "survey_function_wall_seconds": alone.get("wall_seconds") if alone.get("ok") else None,
         }
         print(f"  [{label}] {json.dumps(results[label])}", flush=True)
     base, top = results["empty"], results["history"]
     results["ratios"] = {
         key: round(top[key] / base[key], 3) if base.get(key) and top.get(key) else None
-        for key in ("drop_wall_seconds", "drop_flow_seconds", "status_wall_seconds", "survey_wall_seconds")
+        for key in (
+            "drop_wall_seconds",
+            "drop_flow_seconds",
+            "status_wall_seconds",
+            "survey_wall_seconds",
+            "survey_function_wall_seconds",
+        )
     }
     print(f"  history vs empty: {json.dumps(results['ratios'])}", flush=True)
     return results
