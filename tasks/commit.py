@@ -88,6 +88,7 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
             staged_manifest(out_dir, run_id),
         )
     write_parquet(run_record_table(record), staged_run_record(out_dir, run_id))
+    runs_index.stage(out_dir, stage, pl.from_arrow(run_record_table(record)))
     for table in (*tables, RUNS.name):  # the folders the swaps rename into
         live_partition(out_dir, table, drop_id).parent.mkdir(parents=True, exist_ok=True)
     live_partition(out_dir, RUNS.name, drop_id).mkdir(exist_ok=True)
@@ -188,7 +189,8 @@ def _swap_all(
     elif not live_record.exists():  # the marker of an earlier version: its record was not staged
         write_run_record(out_dir, record)
     crash_point("before_runs_index")
-    index_run_record(out_dir, record)
+    with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
+        runs_index.commit_staged(out_dir, stage, pl.from_arrow(run_record_table(record)))
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -315,6 +317,7 @@ def write_run_record(out_dir: Path, record: dict) -> Path:
 
 
 def index_run_record(out_dir: Path, record: dict) -> None:
-    """Fold a committed run's record (and the pending rows of failed runs) into the index of `runs`."""
+    """Fold a recorded run's record (and the pending rows of failed runs) into the index of `runs`, as a
+    commit does (which stages the folded index before its marker: `runs_index.stage`)."""
     with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
         runs_index.fold(out_dir, pl.from_arrow(run_record_table(record)))

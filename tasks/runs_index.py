@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import polars as pl
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 INDEX_DIR = "_runs_index"
 INDEX_FILE = "runs.parquet"
 PENDING = "pending"
+STAGED = "runs-index.parquet"  # a committing run's next index, in its staging folder
 VERSION = 1
 METADATA_KEY = b"textdrops.runs_index"
 MISSING = "missing (an output folder of an earlier version)"
@@ -113,14 +115,15 @@ def _read_index(out_dir: Path) -> tuple[pl.DataFrame, set[str]] | None:
     return index_rows(pl.from_arrow(table)), set(info["partitions"])
 
 
-def _write_index(out_dir: Path, rows: pl.DataFrame, partitions: set[str]) -> None:
-    """Replace the index file whole (temporary file, fsync, rename). The caller holds the index lock."""
-    folder = index_dir(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+def _write_index(out_dir: Path, rows: pl.DataFrame, partitions: set[str], path: Path | None = None, **extra) -> None:
+    """Replace the index file (or write `path`) whole: temporary file, fsync, rename. The caller holds the
+    index lock."""
+    path = path or index_dir(out_dir) / INDEX_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     table = rows.to_arrow()
-    info = json.dumps({"version": VERSION, "partitions": sorted(partitions)})
+    info = json.dumps({"version": VERSION, "partitions": sorted(partitions), **extra})
     table = table.replace_schema_metadata({METADATA_KEY: info.encode("utf-8")})
-    replace_durably(folder / INDEX_FILE, lambda handle: pq.write_table(table, handle, compression="zstd"))
+    replace_durably(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
 
 
 def _pending(out_dir: Path) -> list[tuple[Path, pl.DataFrame]]:
@@ -213,14 +216,54 @@ def runs_view(out_dir: Path) -> pl.DataFrame | None:
     return view.rows
 
 
-def fold(out_dir: Path, record_rows: pl.DataFrame | None = None) -> None:
-    """Write the index forward: the stored rows, `record_rows` (a commit's own record), the pending rows
-    whose run file is there, then delete those pending files. The caller holds the index lock."""
+def _view_with(out_dir: Path, record_rows: pl.DataFrame | None) -> _View:
     view = _View(out_dir)
     if record_rows is not None:
         view.rows = keep(pl.concat([f for f in (view.rows, index_rows(record_rows)) if f is not None]))
         view.partitions |= set(record_rows["drop_id"].to_list())
-    _fold(out_dir, view)
+    return view
+
+
+def fold(out_dir: Path, record_rows: pl.DataFrame | None = None) -> None:
+    """Write the index forward: the stored rows, `record_rows` (a commit's own record), the pending rows
+    whose run file is there, then delete those pending files. The caller holds the index lock."""
+    _fold(out_dir, _view_with(out_dir, record_rows))
+
+
+def stage(out_dir: Path, stage_dir: Path, record_rows: pl.DataFrame) -> None:
+    """The index with a committing run's record folded in, written into its staging folder before the
+    commit marker (so that after the marker the commit only renames, even on a full disk), with what it
+    was computed from: the live index's identity and the pending files it folds. The caller holds the
+    index lock and syncs the staging folder."""
+    view = _view_with(out_dir, record_rows)
+    index_dir(out_dir).mkdir(parents=True, exist_ok=True)  # the folder the commit renames into
+    _write_index(
+        out_dir,
+        view.rows,
+        view.partitions | set(view.rows["drop_id"].to_list()),
+        stage_dir / STAGED,
+        base=view.signature,
+        folded=[path.name for path, _ in view.folded],
+    )
+
+
+def commit_staged(out_dir: Path, stage_dir: Path, record_rows: pl.DataFrame) -> None:
+    """After the run record is in `runs`: the staged index renamed in if the live one is still the one it
+    was computed from, else (recovery after other commits, or a marker of an earlier version) the record
+    folded in now. Idempotent. The caller holds the index lock."""
+    staged = stage_dir / STAGED
+    try:
+        info = json.loads((pq.read_schema(staged).metadata or {})[METADATA_KEY])
+        base = tuple(info["base"]) if info["base"] is not None else None
+    except Exception:  # noqa: BLE001  (missing: renamed in already or never staged; damaged: fold instead)
+        info, base = None, ()
+    if info is not None and base == _signature(out_dir):
+        os.replace(staged, index_dir(out_dir) / INDEX_FILE)
+        fsync_path(index_dir(out_dir))
+        for name in info["folded"]:
+            (index_dir(out_dir) / PENDING / name).unlink(missing_ok=True)
+        return
+    fold(out_dir, record_rows)
 
 
 def _fold(out_dir: Path, view: _View) -> None:
