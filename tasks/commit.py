@@ -6,6 +6,8 @@ Layout under the output folder (`data/processed/` by default; every path is name
     runs/drop_id=<drop id>/<run_id>.parquet          one file per run, appended
     _dedupe_index/                                   what later drops are deduplicated against
                                                      (tasks.dedupe_index: manifest + one segment per drop)
+    _runs_index/                                     what runs, status and the survey read of `runs`
+                                                     (tasks.runs_index: one file, rewritten by each commit)
     _staging/<run_id>/                               a run's work in progress (never read by consumers)
 
 A run writes every part under `_staging/<run_id>/tables/` (and its index segment under
