@@ -2,22 +2,28 @@
 
     .venv/bin/python -m benchmarks.history OUT --docs N [--seed S]
     .venv/bin/python -m benchmarks.history OUT --stories N     (stories active for a drop of 2016-03-15)
+    .venv/bin/python -m benchmarks.history OUT --docs N --drop-docs M   (N / M drops of M documents each)
 
 Each synthetic document has a random MinHash signature and a unique random content hash, so it matches
 nothing real but costs a run exactly what a stored document costs (its keys are searched, its 32-bit
 lookup keys collide by chance as real ones do). Documents come in drops of at most 250,000 whose ids
 (`0000-synthetic-<generation>-<n>`) sort before every drop already in OUT, so they rank as older history
 and never change which copy of a real document is kept. Each drop is written as a segment and committed
-under the index lock, like a run's.
+under the index lock, like a run's. With `--drop-docs M` the drops hold M documents each and get what a
+real run of them leaves that later runs read: the index segment, a succeeded run record (written by the
+commit's own writer) and their story summaries (`_story_index` part and lookup, `_story_vocabulary`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -52,19 +58,31 @@ def next_generation(existing: list[str]) -> int:
     return generation
 
 
-def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None = None, quiet: bool = False) -> dict:
-    """Add n_docs synthetic documents to OUT's dedupe index; returns counts and the rate."""
+def add_history(
+    out: Path,
+    n_docs: int,
+    seed: int = 0,
+    cfg: MinHashConfig | None = None,
+    quiet: bool = False,
+    drop_docs: int | None = None,
+) -> dict:
+    """Add n_docs synthetic documents to OUT's dedupe index; returns counts and the rate. With `drop_docs`,
+    in drops of that many documents, each also leaving a run record and its story summaries
+    (`add_drop_leftovers`), as a run of it would."""
     cfg = cfg or MinHashConfig()
+    leftovers = drop_docs is not None
+    drop_docs = drop_docs or DROP_DOCS
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with index_lock(out):
+    with index_lock(out), _without_fsync() if leftovers else contextlib.nullcontext():
         migrations.upgrade(out, cfg, warn=lambda note: None if quiet else print(note, file=sys.stderr))
         generation = next_generation(existing_drops(out))
         rng = np.random.default_rng([seed, generation])  # a second call adds different documents
         done = 0
-        n_drops = -(-n_docs // DROP_DOCS)
+        n_drops = -(-n_docs // drop_docs)
+        stories = _StoryMaker(rng) if leftovers else None
         for i in range(n_drops):
-            n = min(DROP_DOCS, n_docs - done)
+            n = min(drop_docs, n_docs - done)
             drop_id = f"{PREFIX}{generation:03d}-{i:05d}"
             run_id = f"synthetic-{uuid.uuid4().hex[:8]}"
             staged = staged_index(out, run_id)
@@ -79,6 +97,10 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
             )
             dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
             staged.parent.rmdir()
+            if stories is not None:
+                add_drop_leftovers(
+                    out, drop_id, run_id, n, i - n_drops + 1, stories, fold=i % 100 == 99 or n == n_docs - done
+                )
             done += n
             if not quiet:
                 rate = done / (time.perf_counter() - started)
@@ -91,6 +113,92 @@ def add_history(out: Path, n_docs: int, seed: int = 0, cfg: MinHashConfig | None
                 )
     seconds = time.perf_counter() - started
     return {"docs": n_docs, "drops": n_drops, "seconds": seconds, "docs_per_second": n_docs / seconds if seconds else 0}
+
+
+@contextlib.contextmanager
+def _without_fsync():
+    """fsync made a no-op for the block: a synthetic history is thrown away after the benchmark, and the
+    ~10 fsyncs a drop's files cost (half the build time of 5,000 small drops) buy it nothing."""
+    fsync = os.fsync
+    os.fsync = lambda fd: None
+    try:
+        yield
+    finally:
+        os.fsync = fsync
+
+
+DOCS_PER_STORY = 10  # a synthetic drop of M documents leaves M / 10 stories (100,000 for 1M documents)
+LAST_DROP = np.datetime64("2016-03-14T23:00")  # drops are hourly, the last one the hour before 2016-03-15
+
+
+class _StoryMaker:
+    """What `write_story_drop` draws from, made once for a whole history."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.vocabulary = _story_words(rng)
+        self.zipf = 1.0 / np.arange(1, len(self.vocabulary) + 1)
+        self.zipf /= self.zipf.sum()
+
+
+def add_drop_leftovers(
+    out: Path, drop_id: str, run_id: str, n_docs: int, hours_before_last: int, stories, fold: bool
+) -> None:
+    """What a run of a synthetic drop of n_docs documents leaves besides its index segment: its run record
+    (succeeded, numbered by `take_commit_seq`, written by the commit's own writers) and its story summaries.
+    With `fold`, the index of runs is written forward as a commit does (every 100th drop: the others' rows
+    wait in its pending rows meanwhile, which costs the build, not what is measured). The caller holds the
+    index lock."""
+    from tasks.commit import index_run_record, write_run_record
+    from tasks.runs_table import take_commit_seq
+
+    when = (LAST_DROP + np.timedelta64(hours_before_last, "h")).item().replace(tzinfo=UTC)
+    write_story_drop(
+        out,
+        drop_id,
+        np.datetime64(when.date()),
+        max(1, n_docs // DOCS_PER_STORY),
+        stories.rng,
+        stories.vocabulary,
+        stories.zipf,
+    )
+    record = synthetic_record(drop_id, run_id, n_docs, when, take_commit_seq(out))
+    write_run_record(out, record)
+    if fold:
+        index_run_record(out, record)
+
+
+def synthetic_record(drop_id: str, run_id: str, n_docs: int, when: datetime, commit_seq: int) -> dict:
+    """The run record of a synthetic drop whose n_docs documents were all kept."""
+    return {
+        "run_id": run_id,
+        "flow_run_id": None,
+        "drop_id": drop_id,
+        "drop_path": f"/synthetic/{drop_id}",
+        "drop_fingerprint": uuid.uuid4().hex,
+        "trigger": "schedule",
+        "started_at": when.isoformat(),
+        "finished_at": (when + timedelta(seconds=5)).isoformat(),
+        "status": "succeeded",
+        "error": None,
+        "files_seen": n_docs,
+        "docs_kept": n_docs,
+        "docs_exact_duplicate": 0,
+        "docs_near_duplicate": 0,
+        "files_quarantined": 0,
+        "quarantine_reasons": {},
+        "chars_removed": {},
+        "lines_removed": {},
+        "n_entities": 0,
+        "n_dates": 0,
+        "n_batches": 1,
+        "stage_seconds": {},
+        "step_counts": {},
+        "versions": {"textdrops": "synthetic"},
+        "config_hash": "synthetic",
+        "config": "{}",
+        "commit_seq": commit_seq,
+    }
 
 
 STORY_VOCABULARY = 50_000  # distinct synthetic words; real words of the test fixtures are among them
@@ -112,6 +220,74 @@ def _story_words(rng: np.random.Generator) -> list[str]:
     return vocabulary
 
 
+def write_story_drop(
+    out: Path, drop_id: str, day: np.datetime64, count: int, rng: np.random.Generator, vocabulary: list[str], zipf
+) -> None:
+    """One synthetic drop's story summaries as the stories step leaves them: its `_story_index` part and
+    lookup and its `_story_vocabulary` part (`count` stories dated `day`)."""
+    import polars as pl
+    import pyarrow as pa
+
+    from tasks import story_index, write
+    from textdrops.schema import INTERNAL_TABLES, STORY_INDEX
+
+    n_terms = rng.integers(60, 181, size=count)
+    term_ids = rng.choice(len(vocabulary), size=int(n_terms.sum()), p=zipf)
+    weights = rng.random(len(term_ids)).astype(np.float32)
+    entity_ids = rng.integers(0, 20_000, size=6 * count)
+    documents = rng.integers(1, 6, size=count)
+    offsets = pa.array(np.r_[0, np.cumsum(n_terms)], pa.int32())
+    terms = pa.ListArray.from_arrays(
+        offsets,
+        pa.StructArray.from_arrays(
+            [pa.array([vocabulary[i] for i in term_ids.tolist()], pa.string()), pa.array(weights)],
+            names=["term", "weight"],
+        ),
+    )
+    entities = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, 6 * count + 1, 6), pa.int32()),
+        pa.StructArray.from_arrays(
+            [
+                pa.array([f"Entity {i}" for i in entity_ids.tolist()], pa.string()),
+                pa.array(np.ones(6 * count, np.int32)),
+                pa.array(np.ones(6 * count, np.int32)),
+            ],
+            names=["name", "documents", "mentions"],
+        ),
+    )
+    index = pl.DataFrame(
+        {
+            "story_id": [f"{drop_id}-{i:06d}" for i in range(count)],
+            "drop_id": drop_id,
+            "documents": documents,
+            "first_date": pl.Series([day.item()] * count, dtype=pl.Date),
+            "last_date": pl.Series([day.item()] * count, dtype=pl.Date),
+            "terms": pl.Series(terms),
+            "entities": pl.Series(entities),
+            "sources": [["synthetic"]] * count,
+            "headline": [f"synthetic story {i}" for i in range(count)],
+            "headline_score": np.full(count, 0.5),
+            "run_id": "synthetic",
+        }
+    ).select(STORY_INDEX.column_names)
+    folder = out / story_index.INDEX_TABLE / f"drop_id={drop_id}"
+    write.write_part(index, story_index.INDEX_TABLE, folder, 0, row_group_size=story_index.ROW_GROUP)
+    story_index.write_lookup(folder, index)
+    held = np.bincount(term_ids, minlength=len(vocabulary))
+    frequent = np.flatnonzero(held)
+    vocab = pl.DataFrame(
+        {
+            "drop_id": drop_id,
+            "term": [vocabulary[i] for i in frequent.tolist()],
+            "documents": held[frequent].astype(np.int64),
+            "drop_documents": int(documents.sum()),
+            "run_id": "synthetic",
+        }
+    ).select(INTERNAL_TABLES[story_index.VOCABULARY_TABLE].column_names)
+    vocab_folder = out / story_index.VOCABULARY_TABLE / f"drop_id={drop_id}"
+    write.write_part(vocab, story_index.VOCABULARY_TABLE, vocab_folder, 0)
+
+
 def add_story_history(
     out: Path, n_stories: int, last_day: str = "2016-03-14", days: int = 365, seed: int = 0, quiet: bool = False
 ) -> dict:
@@ -119,12 +295,6 @@ def add_story_history(
     last_day (so all are active for a drop of the next day), in the stage's own format: per drop its
     `_story_index` part and lookup, and its `_story_vocabulary`. Each story has 1-5 documents, ~120 terms
     drawn by Zipf's law over 50,000 words and 6 entities of 20,000."""
-    import polars as pl
-    import pyarrow as pa
-
-    from tasks import story_index, write
-    from textdrops.schema import INTERNAL_TABLES, STORY_INDEX
-
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     vocabulary = _story_words(rng)
@@ -135,62 +305,7 @@ def add_story_history(
     with index_lock(out):
         for day_index, count in enumerate(per_day.tolist()):
             day = end - np.timedelta64(days - 1 - day_index, "D")
-            drop_id = f"{PREFIX}stories-{day}"
-            n_terms = rng.integers(60, 181, size=count)
-            term_ids = rng.choice(len(vocabulary), size=int(n_terms.sum()), p=zipf)
-            weights = rng.random(len(term_ids)).astype(np.float32)
-            entity_ids = rng.integers(0, 20_000, size=6 * count)
-            documents = rng.integers(1, 6, size=count)
-            offsets = pa.array(np.r_[0, np.cumsum(n_terms)], pa.int32())
-            terms = pa.ListArray.from_arrays(
-                offsets,
-                pa.StructArray.from_arrays(
-                    [pa.array([vocabulary[i] for i in term_ids.tolist()], pa.string()), pa.array(weights)],
-                    names=["term", "weight"],
-                ),
-            )
-            entities = pa.ListArray.from_arrays(
-                pa.array(np.arange(0, 6 * count + 1, 6), pa.int32()),
-                pa.StructArray.from_arrays(
-                    [
-                        pa.array([f"Entity {i}" for i in entity_ids.tolist()], pa.string()),
-                        pa.array(np.ones(6 * count, np.int32)),
-                        pa.array(np.ones(6 * count, np.int32)),
-                    ],
-                    names=["name", "documents", "mentions"],
-                ),
-            )
-            index = pl.DataFrame(
-                {
-                    "story_id": [f"{drop_id}-{i:06d}" for i in range(count)],
-                    "drop_id": drop_id,
-                    "documents": documents,
-                    "first_date": pl.Series([day.item()] * count, dtype=pl.Date),
-                    "last_date": pl.Series([day.item()] * count, dtype=pl.Date),
-                    "terms": pl.Series(terms),
-                    "entities": pl.Series(entities),
-                    "sources": [["synthetic"]] * count,
-                    "headline": [f"synthetic story {i}" for i in range(count)],
-                    "headline_score": np.full(count, 0.5),
-                    "run_id": "synthetic",
-                }
-            ).select(STORY_INDEX.column_names)
-            folder = out / story_index.INDEX_TABLE / f"drop_id={drop_id}"
-            write.write_part(index, story_index.INDEX_TABLE, folder, 0, row_group_size=story_index.ROW_GROUP)
-            story_index.write_lookup(folder, index)
-            held = np.bincount(term_ids, minlength=len(vocabulary))
-            frequent = np.flatnonzero(held)
-            vocab = pl.DataFrame(
-                {
-                    "drop_id": drop_id,
-                    "term": [vocabulary[i] for i in frequent.tolist()],
-                    "documents": held[frequent].astype(np.int64),
-                    "drop_documents": int(documents.sum()),
-                    "run_id": "synthetic",
-                }
-            ).select(INTERNAL_TABLES[story_index.VOCABULARY_TABLE].column_names)
-            vocab_folder = out / story_index.VOCABULARY_TABLE / f"drop_id={drop_id}"
-            write.write_part(vocab, story_index.VOCABULARY_TABLE, vocab_folder, 0)
+            write_story_drop(out, f"{PREFIX}stories-{day}", day, count, rng, vocabulary, zipf)
             if not quiet:
                 print(f"stories: day {day_index + 1} / {days}", end="\r", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
@@ -202,28 +317,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="output folder whose history grows (created if missing)")
     parser.add_argument("--docs", type=int, default=0, help="synthetic documents to add to the dedupe history")
     parser.add_argument("--stories", type=int, default=0, help="synthetic stories to add, active around 2016-03-15")
+    parser.add_argument(
+        "--drop-docs",
+        type=int,
+        default=None,
+        help="documents per drop, each drop also leaving a run record and story summaries (default: drops of "
+        f"{DROP_DOCS:,} documents, index segments only)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="then time a 2,000-document drop, `textdrops status` and the scheduled survey against OUT and "
+        "against an empty folder (needs ../shared/corpora), writing the numbers to RESULTS (JSON)",
+    )
+    parser.add_argument("--no-drop-run", action="store_true", help="with --measure: status and survey only")
     args = parser.parse_args(argv)
-    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories):
+    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories or args.measure):
         parser.error("give a positive --docs (documents) or --stories (stories) to add")
+    if args.drop_docs is not None and (args.drop_docs <= 0 or not args.docs):
+        parser.error("--drop-docs needs a positive drop size and --docs")
     if args.stories:
         args.out.mkdir(parents=True, exist_ok=True)
         built = add_story_history(args.out, args.stories, seed=args.seed)
         print(
             f"{args.out}: {built['stories']:,} synthetic stories in {built['drops']} drops ({built['seconds']:.1f} s)"
         )
-    if not args.docs:
-        return 0
-    add_history(args.out, args.docs, args.seed)
-    docs, drops, size = dedupe_index.history_size(args.out)
-    print(
-        f"{args.out}: history of {docs:,} documents in {drops:,} drops, {size / 1e6:,.1f} MB ({size / docs:,.0f} B/doc)"
-    )
+    if args.docs:
+        add_dedupe_history(args)
+    if args.measure:
+        from benchmarks.run import machine, shared_folder
+
+        work = args.measure.parent / f"{args.measure.stem}-work"
+        results = bench_run_history(shared_folder(), args.out, work, work / "logs", run_drop=not args.no_drop_run)
+        results["machine"] = machine()
+        args.measure.write_text(json.dumps(results, indent=2))
+        print(f"written to {args.measure}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def add_dedupe_history(args: argparse.Namespace) -> None:
+    built = add_history(args.out, args.docs, args.seed, drop_docs=args.drop_docs)
+    docs, drops, size = dedupe_index.history_size(args.out)
+    print(f"{args.out}: {built['drops']:,} drops added in {built['seconds']:.1f} s")
+    print(
+        f"{args.out}: history of {docs:,} documents in {drops:,} drops, {size / 1e6:,.1f} MB ({size / docs:,.0f} B/doc)"
+    )
 
 
 # --- the history section of `make bench` (benchmarks.run --history) ----------------------------------------
@@ -369,3 +510,91 @@ def bench_story_history(work: Path, logs: Path, sizes: list[int]) -> dict:
         "sample_peak_rss_tree_mb": top.get("peak_rss_tree_mb"),
     }
     return results
+
+
+SURVEY_ONLY = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from tasks.drops import survey\n"
+    "states = survey(Path(sys.argv[1]), Path(sys.argv[2]), settle_seconds=0)\n"
+    "sys.exit(0 if [s.status for s in states] == ['processed'] else 3)\n"
+)
+
+
+def bench_run_history(shared: Path, history: Path, work: Path, logs: Path, run_drop: bool = True) -> dict:
+    """A 2,000-document Reuters drop (`textdrops run`), `textdrops status` and the scheduled survey (the
+    `process_new_drops` flow over a raw folder whose one drop is processed already), each as a subprocess,
+    against an empty output folder and against `history` (built by `--docs N --drop-docs M`). Per run the
+    seconds of each step from its run record, so the part of each step in the growth shows."""
+    import shutil
+
+    from benchmarks.run import (
+        SMALL_DROP_FILES,
+        copy_reuters_drop,
+        end_to_end,
+        run_measured,
+        run_record,
+        textdrops_command,
+    )
+
+    reuters = shared / "corpora" / "reuters21578"
+    if not reuters.is_dir():
+        print(f"  {reuters} not found (the shared corpora are absent): the runs-history benchmark was not run")
+        return {"skipped": f"{reuters} not found"}
+    raw = work / "raw-runs-history"
+    drop = raw / f"reuters21578-first{SMALL_DROP_FILES}"
+    if not drop.exists():
+        copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
+    survey_code = (
+        "import sys\n"
+        "from textdrops.prefect_defaults import apply_prefect_defaults\n"
+        "apply_prefect_defaults()\n"  # before Prefect is imported: a temporary server's start-up wait, ...
+        "from flows.process_new_drops import process_new_drops\n"
+        "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
+        "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
+    )
+    results: dict = {}
+    empty = work / "out-runs-empty"
+    if run_drop:
+        shutil.rmtree(empty, ignore_errors=True)
+    for label, out in (("empty", empty), ("history", history)):
+        docs, drops, _ = dedupe_index.history_size(out)
+        run = end_to_end(f"runs-{label}-drop", drop, out, logs) if run_drop or not run_record(out, drop.name) else {}
+        if not run_drop:  # the drop is processed (above, if it was not yet), its run is not what is measured
+            run = {}
+        status = run_measured(
+            f"runs-{label}-status", [*textdrops_command(), "status", "--out", str(out), "--raw", str(raw)], logs
+        )
+        survey = run_measured(f"runs-{label}-survey", [sys.executable, "-c", survey_code, str(raw), str(out)], logs)
+        alone = run_measured(
+            f"runs-{label}-survey-alone", [sys.executable, "-c", SURVEY_ONLY, str(raw), str(out)], logs
+        )
+        results[label] = {
+            "history_docs": docs,
+            "history_drops": drops,
+            "run_records": sum(1 for _ in (out / "runs").glob("drop_id=*/*.parquet")),
+            "drop_wall_seconds": run.get("wall_seconds"),
+            "drop_flow_seconds": run.get("flow_seconds"),
+            "drop_step_seconds": {k: v["seconds"] for k, v in run.get("stages", {}).items()},
+            "status_wall_seconds": status.get("wall_seconds") if status.get("ok") else None,
+            "survey_wall_seconds": survey.get("wall_seconds") if survey.get("ok") else None,
+            "survey_function_wall_seconds": alone.get("wall_seconds") if alone.get("ok") else None,
+        }
+        print(f"  [{label}] {json.dumps(results[label])}", flush=True)
+    base, top = results["empty"], results["history"]
+    results["ratios"] = {
+        key: round(top[key] / base[key], 3) if base.get(key) and top.get(key) else None
+        for key in (
+            "drop_wall_seconds",
+            "drop_flow_seconds",
+            "status_wall_seconds",
+            "survey_wall_seconds",
+            "survey_function_wall_seconds",
+        )
+    }
+    print(f"  history vs empty: {json.dumps(results['ratios'])}", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

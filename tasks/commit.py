@@ -6,6 +6,8 @@ Layout under the output folder (`data/processed/` by default; every path is name
     runs/drop_id=<drop id>/<run_id>.parquet          one file per run, appended
     _dedupe_index/                                   what later drops are deduplicated against
                                                      (tasks.dedupe_index: manifest + tiered segments)
+    _runs_index/                                     what runs, status and the survey read of `runs`
+                                                     (tasks.runs_index: one file, rewritten by each commit)
     _staging/<run_id>/                               a run's work in progress (never read by consumers)
 
 A run writes every part under `_staging/<run_id>/tables/` (and its index segment under
@@ -30,7 +32,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from tasks import dedupe_index, story_index
+from tasks import dedupe_index, runs_index, story_index
 from tasks.write import as_map, to_arrow, valid_drop_id, write_parquet
 from textdrops.durable import fsync_path, fsync_tree, write_text_durably
 from textdrops.faults import crash_point
@@ -90,6 +92,7 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
     if story_index.INDEX_TABLE in tables:
         story_index.stage_lookup(out_dir, drop_id, run_id)
     write_parquet(run_record_table(record), staged_run_record(out_dir, run_id))
+    runs_index.stage(out_dir, stage, pl.from_arrow(run_record_table(record)))
     for table in (*tables, RUNS.name):  # the folders the swaps rename into
         live_partition(out_dir, table, drop_id).parent.mkdir(parents=True, exist_ok=True)
     live_partition(out_dir, RUNS.name, drop_id).mkdir(exist_ok=True)
@@ -192,6 +195,9 @@ def _swap_all(
         fsync_path(live_record.parent)
     elif not live_record.exists():  # the marker of an earlier version: its record was not staged
         write_run_record(out_dir, record)
+    crash_point("before_runs_index")
+    with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
+        runs_index.commit_staged(out_dir, stage, pl.from_arrow(run_record_table(record)))
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -308,8 +314,18 @@ def run_record_table(record: dict) -> pa.Table:
 
 
 def write_run_record(out_dir: Path, record: dict) -> Path:
-    """Append one row to the `runs` table."""
+    """Append one row to the `runs` table, its row in the index's pending rows first (`tasks.runs_index`):
+    written without the index lock (a failed run's record), the next commit folds it into the index."""
+    table = run_record_table(record)
+    runs_index.write_pending(out_dir, table)
     path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
-    write_parquet(run_record_table(record), path)
+    write_parquet(table, path)
     fsync_path(path.parent)
     return path
+
+
+def index_run_record(out_dir: Path, record: dict) -> None:
+    """Fold a recorded run's record (and the pending rows of failed runs) into the index of `runs`, as a
+    commit does (which stages the folded index before its marker: `runs_index.stage`)."""
+    with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
+        runs_index.fold(out_dir, pl.from_arrow(run_record_table(record)))

@@ -1,7 +1,9 @@
 """Reading the `runs` table back (the in-place upgrades of what earlier versions wrote: `tasks.migrations`).
 
-Everything that reads `runs` (skipping unchanged drops, `textdrops status`, the folder a stored drop came
-from, the report) goes through `read_runs`; a damaged file costs that file, with a warning.
+What every run, `textdrops status` and the scheduled survey need of `runs` (skipping unchanged drops, the
+folder a stored drop came from, the latest runs, the greatest commit_seq) comes from its compact index
+(`tasks.runs_index.runs_view`: one file, not one per run); what needs every run (the report, upgrades) goes
+through `read_runs`. A damaged file costs that file, with a warning.
 """
 
 from __future__ import annotations
@@ -9,17 +11,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
+from tasks import runs_index
+from tasks.runs_index import runs_view
 from textdrops.damaged import read_parts
 from textdrops.durable import write_text_durably
 from textdrops.schema import RUNS
 from textdrops.staging import COMMIT_MARKER, STAGING, live_partition
-
-if TYPE_CHECKING:  # the steps import every stage; reading the runs table needs none of them
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def read_runs(out_dir: Path, columns: list[str] | None = None, drop_id: str | No
 
 
 def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
-    """drop_id -> (fingerprint, run_id) of its latest successful run, from the `runs` table."""
-    runs = read_runs(out_dir, ["run_id", "drop_id", "status", "drop_fingerprint", "finished_at"])
+    """drop_id -> (fingerprint, run_id) of its latest successful run, from the index of the `runs` table."""
+    runs = runs_view(out_dir)
     if runs is None:
         return {}
     latest = runs.filter(pl.col("status") == "succeeded").sort("finished_at").group_by("drop_id").last()
@@ -51,11 +51,18 @@ def successful_fingerprints(out_dir: Path) -> dict[str, tuple[str, str]]:
 def stored_source(out_dir: Path, drop_id: str) -> str | None:
     """The folder whose files the stored partitions of `drop_id` came from: the `drop_path` of its latest
     successful run (None when it has none)."""
-    runs = read_runs(out_dir, ["drop_path", "status", "finished_at"], drop_id=drop_id)
+    runs = runs_view(out_dir)
     if runs is None:
         return None
-    runs = runs.filter(pl.col("status") == "succeeded")
+    runs = runs.filter((pl.col("drop_id") == drop_id) & (pl.col("status") == "succeeded"))
     return runs.sort("finished_at")["drop_path"][-1] if runs.height else None
+
+
+def latest_runs(out_dir: Path, limit: int) -> pl.DataFrame | None:
+    """The `limit` latest runs by `started_at` (newest first; None when there are none), from the index when
+    it holds that many (`RECENT_RUNS`), else from every run file."""
+    runs = runs_view(out_dir) if limit <= runs_index.RECENT_RUNS else read_runs(out_dir)
+    return None if runs is None else runs.sort("started_at", descending=True).head(limit)
 
 
 def take_commit_seq(out_dir: Path) -> int:
@@ -79,8 +86,8 @@ def take_commit_seq(out_dir: Path) -> int:
 
 def _greatest_commit_seq(out_dir: Path) -> int:
     """The greatest commit_seq in `runs` and in the markers of interrupted commits (0 when none)."""
-    runs = read_runs(out_dir)
-    found = [int(runs["commit_seq"].max() or 0)] if runs is not None and "commit_seq" in runs.columns else []
+    runs = runs_view(out_dir)
+    found = [int(runs["commit_seq"].max() or 0)] if runs is not None else []
     for marker in (out_dir / STAGING).glob(f"*/{COMMIT_MARKER}"):
         try:
             found.append(int(json.loads(marker.read_text(encoding="utf-8"))["record"]["commit_seq"] or 0))

@@ -307,7 +307,7 @@ def _status(args: argparse.Namespace) -> int:
     from tasks.commit import pending_commits, recover
     from tasks.dedupe_index import history_size
     from tasks.drops import survey
-    from tasks.runs_table import read_runs
+    from tasks.runs_table import latest_runs
 
     out = _out(args)
     if out.exists():
@@ -323,10 +323,9 @@ def _status(args: argparse.Namespace) -> int:
         free = shutil.disk_usage(out).free
         if free < 100e6:
             print(f"The disk holding {out} is {'full' if free < 1e6 else 'nearly full'}: {free / 1e6:,.1f} MB free")
-    runs = read_runs(out)
+    runs = latest_runs(out, args.limit) if out.exists() else None
     if runs is not None:
-        runs = runs.sort("started_at", descending=True)
-        view = runs.head(args.limit).select(
+        view = runs.select(
             "drop_id",
             "trigger",
             "status",

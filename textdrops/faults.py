@@ -31,6 +31,7 @@ CRASH_POINTS = (
     "mid_commit",  # marker written, the first partition swapped in, the others not
     "mid_index_commit",  # every partition swapped in, the index segment moved in, the manifest not yet swapped
     "before_run_record",  # every partition swapped in, run record not yet written
+    "before_runs_index",  # the run record in `runs`, the index of runs not yet folded forward
 )
 # points outside a drop's run (not in CRASH_POINTS, whose test kills a run at each)
 UPGRADE_CRASH_POINTS = (
