@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks import dedupe_index, migrations
+from tasks.runs import kept_counts
 from textdrops.config import MinHashConfig
 from textdrops.locking import index_lock
 from textdrops.staging import staged_index
@@ -181,19 +182,8 @@ def synthetic_record(drop_id: str, run_id: str, n_docs: int, when: datetime, com
         "finished_at": (when + timedelta(seconds=5)).isoformat(),
         "status": "succeeded",
         "error": None,
-        "files_seen": n_docs,
-        "docs_kept": n_docs,
-        "docs_exact_duplicate": 0,
-        "docs_near_duplicate": 0,
-        "files_quarantined": 0,
-        "quarantine_reasons": {},
-        "chars_removed": {},
-        "lines_removed": {},
-        "n_entities": 0,
-        "n_dates": 0,
+        **kept_counts(n_docs),
         "n_batches": 1,
-        "stage_seconds": {},
-        "step_counts": {},
         "versions": {"textdrops": "synthetic"},
         "config_hash": "synthetic",
         "config": "{}",

@@ -137,6 +137,25 @@ def build_record(
     return record
 
 
+def kept_counts(files: int) -> dict:
+    """The counting fields of a run record whose `files` files were all kept (0: a run that counted nothing),
+    with no removals, entities, dates or step timings."""
+    return {
+        "files_seen": files,
+        "docs_kept": files,
+        "docs_exact_duplicate": 0,
+        "docs_near_duplicate": 0,
+        "files_quarantined": 0,
+        "quarantine_reasons": {},
+        "chars_removed": {},
+        "lines_removed": {},
+        "n_entities": 0,
+        "n_dates": 0,
+        "stage_seconds": {},
+        "step_counts": {},
+    }
+
+
 def failed_record(
     ctx: RunContext,
     started: datetime,
@@ -158,19 +177,8 @@ def failed_record(
         "finished_at": datetime.now(UTC).isoformat(),
         "status": "failed" if signum is None else "cancelled",
         "error": f"{type(error).__name__}: {error}" if signum is None else cancel_message(signum),
-        "files_seen": 0,
-        "docs_kept": 0,
-        "docs_exact_duplicate": 0,
-        "docs_near_duplicate": 0,
-        "files_quarantined": 0,
-        "quarantine_reasons": {},
-        "chars_removed": {},
-        "lines_removed": {},
-        "n_entities": 0,
-        "n_dates": 0,
+        **kept_counts(0),
         "n_batches": 0,
-        "stage_seconds": {},
-        "step_counts": {},
         "versions": versions(ctx.settings),
         "config_hash": ctx.settings.output_hash(),
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),

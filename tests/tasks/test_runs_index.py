@@ -12,6 +12,7 @@ import pytest
 
 from tasks import runs_index
 from tasks.commit import index_run_record, write_run_record
+from tasks.runs import kept_counts
 from tasks.runs_table import latest_runs, read_runs, stored_source, successful_fingerprints, take_commit_seq
 from textdrops.locking import index_lock
 
@@ -31,19 +32,8 @@ def _record(drop_id: str, n: int, status: str, fingerprint: str, path: str, comm
         "finished_at": (started + timedelta(seconds=30 + n % 7)).isoformat(),
         "status": status,
         "error": None if status == "succeeded" else "ValueError: boom",
-        "files_seen": n,
-        "docs_kept": n,
-        "docs_exact_duplicate": 0,
-        "docs_near_duplicate": 0,
-        "files_quarantined": 0,
-        "quarantine_reasons": {},
-        "chars_removed": {},
-        "lines_removed": {},
-        "n_entities": 0,
-        "n_dates": 0,
+        **kept_counts(n),
         "n_batches": 1,
-        "stage_seconds": {},
-        "step_counts": {},
         "versions": {"textdrops": "test"},
         "config_hash": "x",
         "config": "{}",
