@@ -58,6 +58,7 @@ def survey(
     being run are finished (or rolled back) first, so a drop whose commit was cut short is not called processed.
     """
     from tasks.commit import recover
+    from tasks.migrations import check_layout
 
     if is_object_location(raw_root):  # one delimiter listing of the raw prefix; an object is never a link
         found: list = drop_source.drops_under(drop_source.object_url(str(raw_root)))
@@ -67,6 +68,7 @@ def survey(
         links = [d for d in found if d.is_symlink()]
     drops = sorted((d for d in found if d not in links), key=_order)
     if out_dir.exists():
+        check_layout(out_dir)  # a folder of a newer textdrops: refused, its commits are not ours to finish
         recover(out_dir)
     first = {d: listing(d) for d in drops}
     if settle_seconds > 0 and drops:

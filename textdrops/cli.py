@@ -307,10 +307,12 @@ def _status(args: argparse.Namespace) -> int:
     from tasks.commit import pending_commits, recover
     from tasks.dedupe_index import history_size
     from tasks.drops import survey
+    from tasks.migrations import check_layout
     from tasks.runs_table import latest_runs
 
     out = _out(args)
     if out.exists():
+        check_layout(out)  # a folder of a newer textdrops: its commits are not this version's to finish
         finished = recover(out)  # interrupted commits of every drop not being run, before anything is shown
         if finished:
             print(f"Finished or cleared interrupted runs: {', '.join(finished)}")

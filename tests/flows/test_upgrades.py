@@ -250,6 +250,23 @@ def test_a_folder_of_a_newer_version_is_refused_before_anything_is_written(headl
     assert {k: v for k, v in _files(out).items() if not k.startswith("_locks/")} == before
 
 
+def test_status_and_the_survey_refuse_a_folder_of_a_newer_version_before_finishing_its_commits(
+    headline_drop, tmp_path, capsys
+):
+    from tasks.drops import survey
+    from textdrops import cli
+
+    out = _copy_of_the_old_output(tmp_path)
+    (out / migrations.LAYOUT).parent.mkdir()
+    (out / migrations.LAYOUT).write_text(json.dumps({"layout_version": migrations.LAYOUT_VERSION + 1}))
+    before = _files(out)
+    assert cli.main(["status", "--out", str(out)]) == 1
+    assert "written by a newer textdrops" in capsys.readouterr().err
+    with pytest.raises(migrations.LayoutError, match="written by a newer textdrops"):
+        survey(headline_drop.parent, out, settle_seconds=0)
+    assert _files(out) == before
+
+
 def test_a_drop_being_processed_during_an_upgrade_is_upgraded_by_a_later_run(tmp_path, caplog):
     from textdrops.locking import drop_lock
 
