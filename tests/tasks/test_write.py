@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -145,12 +146,20 @@ def test_a_damaged_commit_marker_costs_only_its_own_folder_and_is_never_a_path(t
 
 
 def test_a_zero_byte_run_record_costs_that_file_not_every_later_run(tmp_path, caplog):
-    from tasks.runs_table import successful_fingerprints
+    from tasks import runs_index
+    from tasks.runs_table import read_runs, successful_fingerprints
 
     for run_id in ("run-1", "run-2"):
         write_part(_quarantine(1, run_id), "quarantine", staged_partition(tmp_path, run_id, "quarantine", "d"), 0)
         commit_partitions(tmp_path, run_id, "d", _record(run_id))
     (tmp_path / "runs" / "drop_id=d" / "run-2.parquet").write_bytes(b"")  # a power cut before the data hit disk
+    # the index of runs, written durably after the run file, still holds run-2 (its partitions are live)
+    assert successful_fingerprints(tmp_path) == {"d": ("f", "run-2")}
+    with caplog.at_level("WARNING"):
+        assert read_runs(tmp_path)["run_id"].to_list() == ["run-1"]  # the report's read of every run file
+    assert any("run-2.parquet" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    shutil.rmtree(tmp_path / runs_index.INDEX_DIR)  # rebuilt from the run files: the damaged one costs itself
     with caplog.at_level("WARNING"):
         assert successful_fingerprints(tmp_path) == {"d": ("f", "run-1")}
     assert any("run-2.parquet" in r.getMessage() for r in caplog.records)
