@@ -303,9 +303,10 @@ class StoredStories:
             positions = np.sort(np.repeat(lo - np.cumsum(np.r_[0, spans[:-1]]), spans) + np.arange(spans.sum()))
             owners = np.asarray(drops[positions], dtype=np.int64)
             rows_found = np.asarray(rows[positions], dtype=np.int64)
+            live = segment.live()  # once per segment: a merged segment holds thousands of drops
             for i in np.unique(owners).tolist():
                 drop = segment.drops[i][0]
-                if drop in self.covered and drop in segment.live():
+                if drop in self.covered and drop in live:
                     found.setdefault(drop, []).append(rows_found[owners == i])
         result = {drop: np.unique(np.concatenate(parts)) for drop, parts in found.items()}
         for drop in self.uncovered:
@@ -631,7 +632,7 @@ def commit_lookup(out_dir: Path, drop_id: str, run_id: str) -> None:
         fsync_path(segments_dir)
         crash_point("mid_story_lookup_add")
     live = read_lookup(out_dir)
-    if any(drop_id in s.live() and s.live()[drop_id][1] == run_id for s in live):
+    if any(s.live().get(drop_id, (0, None))[1] == run_id for s in live):
         _merge_lookup_levels(out_dir)
         return
     base = stage / f"{MANIFEST}.base"
