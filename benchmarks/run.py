@@ -326,7 +326,9 @@ def end_to_end(name: str, drop: Path, out: Path, logs: Path, cpu_profile: bool =
 def scheduled_nothing_new(raw_root: Path, out: Path, logs: Path) -> dict:
     """A scheduled run (process_new_drops, default settle_seconds=2) when every drop is already processed."""
     code = (
-        "import sys, textdrops\n"
+        "import sys\n"
+        "from textdrops.prefect_defaults import apply_prefect_defaults\n"
+        "apply_prefect_defaults()\n"  # before Prefect is imported, as the command does
         "from flows.process_new_drops import process_new_drops\n"
         "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2])\n"
         "print(r)\n"
