@@ -98,7 +98,8 @@ JUNK_FAMILIES: tuple[JunkFamily, ...] = (
             r"(?:copyright(?![^\W\d_])|©|\(c\))\s*(?:©|\(c\)|copyright)?\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?)\b.{0,120}",
             r"(?:copyright|©|\(c\))\s*(?:©|\(c\))?\s*[^.!?]{0,120}\ball rights reserved\b.{0,80}",
             r"[^.!?]{0,120}\ball rights reserved[.!]?",
-            r"copyright\b\s*(?:©|\(c\))?\s*" + NAME_PATTERN + r"[.]?",
+            # ("copyright-" or "copyright'" begins another word, as the gate reads first words)
+            r"copyright(?![\w'+-])\s*(?:©|\(c\))?\s*" + NAME_PATTERN + r"[.]?",
         ),
     ),
     # "© Sputnik/ Alexei Druzhinin", "Photo: X", "Image copyright X", "Image caption X",

@@ -146,6 +146,13 @@ def test_every_line_a_junk_family_matches_passes_its_gate_and_the_shared_gate(fa
     check()
 
 
+@pytest.mark.parametrize("line", ["copyright-", "Copyright-protected material", "copyright'x", "copyright+"])
+def test_a_word_that_begins_with_copyright_is_no_copyright_line_to_the_pattern_or_the_gate(line):
+    (family,) = (f for f in JUNK_FAMILIES if f.name == "copyright")  # hypothesis found "copyright-" once
+    assert not re.fullmatch(family.alternation, line, re.IGNORECASE)
+    assert not family.may_match(line)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(_GATE_TEXT, *(_family_lines(family) for family in _FAMILIES)))
 def test_junk_gate_agrees_with_the_full_patterns(text):
