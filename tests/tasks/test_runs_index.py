@@ -97,8 +97,8 @@ def test_the_index_gives_what_every_run_file_gives_after_any_history_of_runs(tmp
             path = "/raw/b" if kind == "replaced" else "/raw/a"
             fingerprint = f"f{n}" if kind in ("rerun-changed", "replaced") else "f"
             commit_record(out, drop, n, fingerprint, path)
-        for limit in (3, 7):
-            assert answers_from_the_index(out, limit) == answers_from_every_file(out, limit), (n, kind)
+        limit = (3, 7)[n % 2]  # both cuts of the latest runs, in turn
+        assert answers_from_the_index(out, limit) == answers_from_every_file(out, limit), (n, kind)
     assert len(list((out / runs_index.INDEX_DIR / runs_index.PENDING).iterdir())) <= 15  # folded by commits
     assert runs_index.runs_view(out).height < read_runs(out).height  # compact: not a row per run
 
