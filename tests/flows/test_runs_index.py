@@ -71,7 +71,8 @@ def test_status_survey_and_a_run_read_the_index_not_the_run_files(tmp_path, caps
     assert process_drop(drop=str(first), out_dir=str(out), trigger="test")["status"] == "skipped"
 
 
-@pytest.mark.parametrize("point", ["before_run_record", "before_runs_index"])
+# (a crash at before_run_record, before the run file, is test_reliability's: the index is not touched yet)
+@pytest.mark.parametrize("point", ["before_runs_index"])
 def test_a_crash_between_the_run_file_and_the_index_then_the_next_run(tmp_path, point):
     """A re-run of a changed drop killed after its partitions are in place but before its record is in the
     index: the next survey finishes the commit, the drop is processed and its next run is skipped."""
