@@ -59,6 +59,19 @@ def next_generation(existing: list[str]) -> int:
     return generation
 
 
+def write_random_segment(folder: Path, drop_id: str, n: int, rng: np.random.Generator, cfg: MinHashConfig) -> None:
+    """An index segment of n documents with random ids, content hashes and MinHash signatures."""
+    dedupe_index.write_segment(
+        folder,
+        drop_id,
+        np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16),
+        np.frombuffer(rng.bytes(20 * n), dtype=np.uint8).reshape(n, 20),
+        np.arange(n, dtype=np.uint32),
+        rng.integers(0, 2**32, size=(n, cfg.num_perm), dtype=np.uint32),
+        cfg,
+    )
+
+
 def add_history(
     out: Path,
     n_docs: int,
@@ -87,15 +100,7 @@ def add_history(
             drop_id = f"{PREFIX}{generation:03d}-{i:05d}"
             run_id = f"synthetic-{uuid.uuid4().hex[:8]}"
             staged = staged_index(out, run_id)
-            dedupe_index.write_segment(
-                staged,
-                drop_id,
-                np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16),
-                np.frombuffer(rng.bytes(20 * n), dtype=np.uint8).reshape(n, 20),
-                np.arange(n, dtype=np.uint32),
-                rng.integers(0, 2**32, size=(n, cfg.num_perm), dtype=np.uint32),
-                cfg,
-            )
+            write_random_segment(staged, drop_id, n, rng, cfg)
             dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
             staged.parent.rmdir()
             if stories is not None:

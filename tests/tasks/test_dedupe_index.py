@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from benchmarks.history import write_random_segment
 from tasks import dedupe, dedupe_index, migrations, minhash, write
 from tasks.steps import RunContext, dedupe_drop, doc_ids
 from textdrops import staging
@@ -243,15 +244,7 @@ def _synthetic_drop(out: Path, i: int, run_id: str, docs: int = 3) -> None:
     rng = np.random.default_rng(i)
     drop_id = f"drop-{i:04d}"
     staged = staging.staged_index(out, run_id)
-    dedupe_index.write_segment(
-        staged,
-        drop_id,
-        np.frombuffer(rng.bytes(16 * docs), dtype=np.uint8).reshape(docs, 16),
-        np.frombuffer(rng.bytes(20 * docs), dtype=np.uint8).reshape(docs, 20),
-        np.arange(docs, dtype=np.uint32),
-        rng.integers(0, 2**32, size=(docs, CFG.num_perm), dtype=np.uint32),
-        CFG,
-    )
+    write_random_segment(staged, drop_id, docs, rng, CFG)
     with index_lock(out):
         dedupe_index.commit_segment(out, drop_id, staged, dedupe_index.segment_name(drop_id, run_id))
 
