@@ -200,6 +200,17 @@ class Store:
             raise StoreError(f"{self.display_url()}: cannot list {prefix!r}: {_one_line(error)}") from None
         return sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in result["common_prefixes"])
 
+    def list_level(self, prefix: str = "") -> tuple[list[str], list[ObjectInfo]]:
+        """(folders, objects) directly under prefix: one delimiter listing, never a recursive one."""
+        try:
+            result = obstore.list_with_delimiter(self._store, prefix.strip("/") or None)
+        except FileNotFoundError:
+            return [], []
+        except obstore_errors.BaseError as error:
+            raise StoreError(f"{self.display_url()}: cannot list {prefix!r}: {_one_line(error)}") from None
+        folders = sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in result["common_prefixes"])
+        return folders, sorted((_info(meta) for meta in result["objects"]), key=lambda info: info.path)
+
     def head(self, path: str) -> ObjectInfo:
         try:
             return _info(obstore.head(self._store, path))
