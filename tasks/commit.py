@@ -37,11 +37,16 @@ from tasks.write import as_map, to_arrow, valid_drop_id, write_parquet
 from textdrops.durable import fsync_path, fsync_tree, write_text_durably
 from textdrops.faults import crash_point
 from textdrops.locking import index_lock, try_drop_lock
+from textdrops.remote import remote_of
 from textdrops.schema import INTERNAL_TABLES, RUNS, TABLES
 from textdrops.staging import (
     COMMIT_MARKER,
     DROP_ID_FILE,
     REPLACED,
+    STAGED_INDEX,
+    STAGED_MANIFEST,
+    STAGED_RUN,
+    STAGED_STORY_LOOKUP,
     STAGED_TABLES,
     STAGING,
     live_partition,
@@ -65,6 +70,18 @@ _RENAME_EXCHANGE = 2
 
 # tables a commit marker may name: anything else makes the marker invalid (it is never used as a path)
 COMMITTABLE = frozenset(TABLES) | frozenset(INTERNAL_TABLES) | {DEDUPE_INDEX}
+
+# what of a staging folder a commit needs once its marker is written (uploaded with an intent on a store)
+COMMIT_FILES = (
+    DROP_ID_FILE,
+    STAGED_TABLES,
+    STAGED_INDEX,
+    STAGED_RUN,
+    STAGED_MANIFEST,
+    f"{STAGED_MANIFEST}.base",
+    STAGED_STORY_LOOKUP,
+    runs_index.STAGED,
+)
 
 
 def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) -> list[str]:
@@ -93,10 +110,7 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
         story_index.stage_lookup(out_dir, drop_id, run_id)
     write_parquet(run_record_table(record), staged_run_record(out_dir, run_id))
     runs_index.stage(out_dir, stage, pl.from_arrow(run_record_table(record)))
-    for table in (*tables, RUNS.name):  # the folders the swaps rename into
-        live_partition(out_dir, table, drop_id).parent.mkdir(parents=True, exist_ok=True)
-    live_partition(out_dir, RUNS.name, drop_id).mkdir(exist_ok=True)
-    (stage / REPLACED).mkdir(exist_ok=True)
+    _make_folders(out_dir, stage, tables, drop_id)
     for folder in (tables_dir, staged_index(out_dir, run_id), staged_run_record(out_dir, run_id).parent):
         if folder.exists():
             fsync_tree(folder)
@@ -106,8 +120,19 @@ def commit_partitions(out_dir: Path, run_id: str, drop_id: str, record: dict) ->
     inodes = {t: staged_partition(out_dir, run_id, t, drop_id).stat().st_ino for t in tables}
     marker = {"drop_id": drop_id, "tables": tables, "index": has_index, "record": record, "inodes": inodes}
     write_text_durably(stage / COMMIT_MARKER, json.dumps(marker, default=str))
+    remote = remote_of(out_dir)
+    if remote is not None:  # outputs in object storage: the commit is on the store once its intent is
+        remote.stage_commit(stage, COMMIT_FILES, marker)
     _swap_all(out_dir, run_id, drop_id, tables, record, has_index, inodes)
     return tables
+
+
+def _make_folders(out_dir: Path, stage: Path, tables: list[str], drop_id: str) -> None:
+    """The folders a commit's swaps rename into (made before its marker: after it, the commit only renames)."""
+    for table in (*tables, RUNS.name):
+        live_partition(out_dir, table, drop_id).parent.mkdir(parents=True, exist_ok=True)
+    live_partition(out_dir, RUNS.name, drop_id).mkdir(exist_ok=True)
+    (stage / REPLACED).mkdir(exist_ok=True)
 
 
 @functools.cache
@@ -198,6 +223,10 @@ def _swap_all(
     crash_point("before_runs_index")
     with index_lock(out_dir):  # already held by a run's own commit (re-entrant); taken by recovery
         runs_index.commit_staged(out_dir, stage, pl.from_arrow(run_record_table(record)))
+        remote = remote_of(out_dir)
+        if remote is not None:  # the drop's rows into the store's tables, the history pushed, the intent ended
+            metadata = {"schema_version": str(record.get("schema_version") or "")}
+            remote.publish(drop_id, run_id, tables, metadata)
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -250,6 +279,37 @@ def recover(out_dir: Path, drop_id: str | None = None, running: str | None = Non
     whose marker is damaged or names an invalid drop is left in place with a warning, so it costs only
     itself, never the runs of other drops.
     """
+    remote = remote_of(out_dir)
+    if remote is not None:
+        with index_lock(out_dir):  # the history pulled: the store says which commits are under way
+            return _recover_from_store(out_dir, remote, drop_id, running)
+    return _recover_local(out_dir, drop_id, running)
+
+
+def _recover_from_store(out_dir: Path, remote, drop_id: str | None, running: str | None) -> list[str]:
+    """Commits of a working copy: one whose intent is on the store is finished (its staged files downloaded
+    when another machine began it); a local one whose intent never reached the store is discarded (nothing of
+    it is on the store). The caller holds the index lock (and so the store's index lease)."""
+    root = out_dir / STAGING
+    intents = set(remote.intents())
+    discarded = remote.clear_abandoned(intents)
+    for marker in sorted(root.glob(f"*/{COMMIT_MARKER}")) if root.exists() else ():
+        stage = marker.parent
+        if stage.name != running and stage.name not in intents:
+            shutil.rmtree(stage, ignore_errors=True)
+            discarded.append(stage.name)
+    for run_id in sorted(intents - {running}):
+        stage = staging_dir(out_dir, run_id)
+        if not (stage / COMMIT_MARKER).exists():
+            shutil.rmtree(stage, ignore_errors=True)
+            remote.download_commit(run_id, stage)
+            info = _read_marker(stage)
+            if info is not None:
+                _make_folders(out_dir, stage, info["tables"], info["drop_id"])
+    return discarded + _recover_local(out_dir, drop_id, running)
+
+
+def _recover_local(out_dir: Path, drop_id: str | None, running: str | None) -> list[str]:
     root = out_dir / STAGING
     handled: list[str] = []
     if not root.exists():
@@ -317,10 +377,13 @@ def write_run_record(out_dir: Path, record: dict) -> Path:
     """Append one row to the `runs` table, its row in the index's pending rows first (`tasks.runs_index`):
     written without the index lock (a failed run's record), the next commit folds it into the index."""
     table = run_record_table(record)
-    runs_index.write_pending(out_dir, table)
+    pending = runs_index.write_pending(out_dir, table)
     path = live_partition(out_dir, RUNS.name, record["drop_id"]) / f"{record['run_id']}.parquet"
     write_parquet(table, path)
     fsync_path(path.parent)
+    remote = remote_of(out_dir)
+    if remote is not None:  # written without the index lock: new objects, put at once (pending row first)
+        remote.push_new([pending, path])
     return path
 
 

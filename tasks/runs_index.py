@@ -33,6 +33,7 @@ from tasks.write import write_parquet
 from textdrops.damaged import read_parts
 from textdrops.durable import fsync_path, replace_durably
 from textdrops.locking import IndexBusyError, index_lock, try_drop_lock
+from textdrops.remote import refresh
 from textdrops.schema import RUNS
 from textdrops.staging import live_partition
 
@@ -204,6 +205,7 @@ def runs_view(out_dir: Path) -> pl.DataFrame | None:
     """The rows of `runs` that `keep` selects (index columns), as reading every run file would give them;
     None when there are no runs. Reads the index, the few pending rows and the drops the index has not seen;
     a missing, damaged or stale index is rebuilt, and written back when the index lock is free."""
+    refresh(out_dir)  # a working copy of a store: the history other machines committed since its last pull
     view = _View(out_dir)
     if view.rebuilt:
         try:
@@ -283,8 +285,9 @@ def _fold(out_dir: Path, view: _View) -> None:
     fsync_path(index_dir(out_dir))
 
 
-def write_pending(out_dir: Path, record_table: pa.Table) -> None:
+def write_pending(out_dir: Path, record_table: pa.Table) -> Path:
     """A failed run's row, durably, before its run file: the index finds it without the index lock."""
     path = index_dir(out_dir) / PENDING / f"{record_table['run_id'][0].as_py()}.parquet"
     write_parquet(pl.from_arrow(record_table).pipe(index_rows).to_arrow(), path)
     fsync_path(path.parent)
+    return path

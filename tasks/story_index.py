@@ -55,6 +55,7 @@ from textdrops.damaged import read_parts, warn_unreadable
 from textdrops.durable import fsync_path, replace_durably, write_text_durably
 from textdrops.faults import crash_point
 from textdrops.locking import index_lock
+from textdrops.remote import remote_of
 from textdrops.schema import STORY_INDEX
 from textdrops.staging import (
     COMMIT_MARKER,
@@ -683,6 +684,11 @@ def stories_of_other_drops(out_dir: Path, docs: pl.DataFrame, drop_id: str) -> d
     """Stories of the kept documents in other drops that some of this drop's rows duplicate."""
     wanted = docs.filter(pl.col("duplicate_of_drop").is_not_null() & (pl.col("duplicate_of_drop") != drop_id))
     found: dict[str, str] = {}
+    remote = remote_of(out_dir)
+    if remote is not None:  # outputs in object storage: other drops' rows are in the store's table only
+        others = sorted(set(wanted["duplicate_of_drop"].to_list()))
+        rows = remote.read_drops("documents", others, ["doc_id", "story_id"], wanted["cluster_id"].to_list())
+        return {d: s for d, s in rows.iter_rows() if s is not None} if rows.height else found
     for other in sorted(set(wanted["duplicate_of_drop"].to_list())):
         ids = wanted.filter(pl.col("duplicate_of_drop") == other)["cluster_id"].implode()
         for part in sorted(live_partition(out_dir, "documents", other).glob("*.parquet")):

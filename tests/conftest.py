@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TEXTDROPS_WORKER_PROCESSES", "1")
 # the run picture costs ~2.5 CPU-s a flow run: drawn only by the tests of the report and the Prefect page
 os.environ.setdefault("TEXTDROPS_RUN_PICTURE", "off")
+# working copies of s3:// outputs: in the session's temporary folder, never in the user's ~/.cache
+os.environ.setdefault("TEXTDROPS_CACHE_DIR", tempfile.mkdtemp(prefix="textdrops-working-copies-"))
 
-from tests.s3_server import aws_env, s3_server  # noqa: E402, F401 (fixtures: moto's S3 server, once per session)
+from tests.s3_server import aws_env, ignoring_proxy, s3_server  # noqa: E402, F401 (moto's S3 server, once per session)
 from textdrops.prefect_defaults import apply_prefect_defaults  # noqa: E402
 
 apply_prefect_defaults()

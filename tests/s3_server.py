@@ -106,3 +106,17 @@ def aws_env(s3_server: S3Server, monkeypatch, tmp_path) -> dict[str, str]:
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     return dict(s3_server.env)
+
+
+@pytest.fixture(scope="session")
+def ignoring_proxy(s3_server: S3Server, tmp_path_factory) -> Iterator[str]:
+    """The endpoint of a proxy in front of the S3 server that drops conditional headers (a store that ignores them)."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("proxy")
+    script = Path(__file__).parent / "storage" / "header_stripping_proxy.py"
+    process = start_server([sys.executable, str(script), str(port), s3_server.endpoint], endpoint, logs / "proxy.log")
+    try:
+        yield endpoint
+    finally:
+        stop_server(process)

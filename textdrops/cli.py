@@ -13,6 +13,7 @@ from pathlib import Path
 from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT, environment_help
 from textdrops.packages import PackageCollision, check_own_packages
 from textdrops.prefect_defaults import apply_prefect_defaults
+from textdrops.remote import display_out
 
 USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
 DEFAULT_RAW = "data/raw"
@@ -150,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _out(args: argparse.Namespace) -> Path:
-    return Path(args.out or os.environ.get("TEXTDROPS_OUT") or DEFAULT_OUT)
+    """The output folder the command reads: the folder, or the working copy of an s3:// output location."""
+    from textdrops.config import output_location
+
+    out = output_location(args.out or os.environ.get("TEXTDROPS_OUT") or DEFAULT_OUT)
+    return out if isinstance(out, Path) else Path(DEFAULT_OUT)
 
 
 def _object_location(command: str, location: str, what: str) -> str | None:
@@ -276,7 +281,7 @@ def _run_flow(args: argparse.Namespace, drop: Path | str, started: list) -> int:
         f"textdrops run: drop {record['drop_id']}: {record['files_seen']} files -> {record['docs_kept']} kept, "
         f"{record['docs_exact_duplicate']} exact and {record['docs_near_duplicate']} near duplicates, "
         f"{record['files_quarantined']} quarantined; {record['n_entities']} entities, {record['n_dates']} dates "
-        f"written under {_out(args)}/ (run {record['run_id']})"
+        f"written under {display_out(_out(args))}/ (run {record['run_id']})"
     )
     return 0
 
@@ -297,7 +302,8 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     else:
         raw = str(Path(args.raw).resolve())
-    serve_deployments(raw, args.out and str(Path(args.out).resolve()), args.cron, args.interval)
+    out = args.out and (args.out if _is_url(args.out) else str(Path(args.out).resolve()))
+    serve_deployments(raw, out, args.cron, args.interval)
     return 0
 
 
@@ -340,14 +346,14 @@ def _status(args: argparse.Namespace) -> int:
             pl.col("error").fill_null(""),
         )
         with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
-            print(f"Latest runs ({out}/runs):")
+            print(f"Latest runs ({display_out(out)}/runs):")
             print(view)
     else:
-        print(f"No runs yet under {out}/runs.")
+        print(f"No runs yet under {display_out(out)}/runs.")
     docs, drops, size = history_size(out)
     per_doc = f", {size / docs:,.0f} bytes per document" if docs else ""
     print(
-        f"\nDedupe history ({out}/_dedupe_index): {docs:,} documents of {drops:,} drops, "
+        f"\nDedupe history ({display_out(out)}/_dedupe_index): {docs:,} documents of {drops:,} drops, "
         f"{size / 1e6:,.1f} MB on disk{per_doc}"
     )
     raw: Path | str | None = Path(args.raw)

@@ -147,6 +147,17 @@ class Settings:
                 f"{source} is not allowed: a folder this user can write to "
                 f"({exc.filename or self.out_dir}: {exc.strerror})"
             ) from None
+        from textdrops.remote import remote_of
+
+        remote = remote_of(self.out_dir)
+        if remote is None:
+            return
+        from textdrops.store import StoreError
+
+        try:  # the store answers, and honours the conditional writes that serialise commits
+            remote.probe()
+        except StoreError as exc:
+            raise SettingsError(f"--out {remote.display_url!r} is not allowed: {exc}") from None
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -227,7 +238,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TEXTDROPS_OUT",
         lambda text: _path_or_empty(text),
         lambda v: isinstance(v, Path),
-        "a local folder path, not empty (outputs in object storage, s3://, are not supported yet)",
+        "a local folder path, not empty, or an s3://bucket/prefix without credentials in it",
         "output folder",
         flag="--out",
     ),
@@ -429,8 +440,18 @@ def _path_or_empty(value: str) -> Path | str:
         from textdrops.store import display_url, is_cloud_url  # obstore's import only when a URL is given
 
         if is_cloud_url(value):
-            return display_url(value)
+            if display_url(value) != value.rstrip("/"):
+                return display_url(value)  # credentials or a query in the URL: refused, shown without them
+            from textdrops.remote import working_copy
+
+            return working_copy(value)  # outputs in object storage: this machine's working copy of them
     return Path(value) if value.strip() else ""
+
+
+def output_location(value: str | os.PathLike) -> Path | str:
+    """The folder the code reads and writes for an output location: the folder itself, or for an s3:// prefix its
+    working copy on this machine (`textdrops.remote`); a string when the location is not allowed."""
+    return _path_or_empty(str(value))
 
 
 def _model_available(name: str) -> bool:

@@ -33,6 +33,13 @@ CRASH_POINTS = (
     "before_run_record",  # every partition swapped in, run record not yet written
     "before_runs_index",  # the run record in `runs`, the index of runs not yet folded forward
 )
+# points of a commit to object storage (`--out s3://`; tests/flows/test_s3_outputs.py kills a run at each)
+STORE_CRASH_POINTS = (
+    "before_commit_intent",  # the local marker and the staged files on the store, the intent not yet put
+    "mid_publish",  # the intent on the store, the drop replaced in the first Delta table, not the others
+    "mid_push",  # every table replaced, the history's first changed object pushed, not the rest
+    "before_commit_end",  # tables and history on the store, the intent not yet deleted
+)
 # points outside a drop's run (not in CRASH_POINTS, whose test kills a run at each)
 UPGRADE_CRASH_POINTS = (
     "mid_upgrade",  # an earlier version's runs/stories: one file given commit_seq, not all

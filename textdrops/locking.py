@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textdrops.remote import remote_of
+
 LOCKS = "_locks"
 INDEX_LOCK = "_dedupe_index.lock"
 
@@ -84,7 +86,13 @@ def drop_lock(
     with open(path, "a+") as handle:
         _acquire(handle, path, timeout, on_wait, f"drop {drop_id}", DropBusyError)
         with _held(handle):
-            yield
+            remote = remote_of(out_dir)
+            if remote is None:
+                yield
+                return
+            # on a store, the drop's lease: the lock of every machine
+            with remote.lease(remote.drop_lease_path(drop_id), f"drop {drop_id}", timeout, on_wait, DropBusyError):
+                yield
 
 
 @contextlib.contextmanager
@@ -99,7 +107,18 @@ def try_drop_lock(out_dir: Path, drop_id: str) -> Iterator[bool]:
             yield False
             return
         with _held(handle):
-            yield True
+            remote = remote_of(out_dir)
+            if remote is None:
+                yield True
+                return
+            lease = remote.drop_lease_path(drop_id)
+            if not remote.try_lease(lease, f"drop {drop_id}"):
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                remote.release(lease)
 
 
 _index_depth: dict[str, int] = {}
@@ -107,11 +126,11 @@ _index_guard = threading.Lock()
 
 
 @contextlib.contextmanager
-def index_lock(
-    out_dir: Path, timeout: float = 600.0, on_wait: Callable[[str], None] = lambda _: None
-) -> Iterator[None]:
-    """Hold the out-dir-wide lock of the dedupe index for the block (re-entrant within a process, so the
-    commit inside a run's dedupe-to-commit section does not wait for itself)."""
+def local_index_lock(
+    out_dir: Path, timeout: float = 600.0, on_wait=lambda _: None, wait: bool = True
+) -> Iterator[bool]:
+    """This machine's lock of the dedupe index (re-entrant within a process); yields whether it was held already
+    (nested). With wait=False, TimeoutError when another process holds it."""
     path = Path(out_dir) / LOCKS / INDEX_LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     key = str(path.resolve())
@@ -123,25 +142,51 @@ def index_lock(
             nested = False
     if nested:
         try:
-            yield
+            yield True
         finally:
             with _index_guard:
                 _index_depth[key] -= 1
         return
     with open(path, "a+") as handle:
-        _acquire(handle, path, timeout, on_wait, f"the dedupe index of {out_dir}", IndexBusyError)
+        if wait:
+            _acquire(handle, path, timeout, on_wait, f"the dedupe index of {out_dir}", IndexBusyError)
+        else:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise TimeoutError(f"the dedupe index of {out_dir} is held by another process") from None
         with _index_guard:
             _index_depth[key] = 1
         try:
             with _held(handle):
-                yield
+                yield False
         finally:
             with _index_guard:
                 _index_depth.pop(key, None)
 
 
+@contextlib.contextmanager
+def index_lock(
+    out_dir: Path, timeout: float = 600.0, on_wait: Callable[[str], None] = lambda _: None
+) -> Iterator[None]:
+    """Hold the out-dir-wide lock of the dedupe index for the block (re-entrant within a process, so the
+    commit inside a run's dedupe-to-commit section does not wait for itself). For a working copy of a store,
+    the outermost hold also holds the store's index lease, with the history pulled on entry and pushed on exit
+    (`textdrops.remote`)."""
+    with local_index_lock(out_dir, timeout, on_wait) as nested:
+        remote = None if nested else remote_of(out_dir)
+        if remote is None:
+            yield
+            return
+        with remote.index_section(timeout, on_wait, IndexBusyError):
+            yield
+
+
 def running_drops(out_dir: Path, before: str) -> list[str]:
     """Drops whose id sorts before `before` (they rank first as history) that a run is processing now."""
+    remote = remote_of(out_dir)
+    if remote is not None:  # every run on any machine holds its drop's lease on the store
+        return remote.running_drops(before)
     lock_dir = Path(out_dir) / LOCKS
     if not lock_dir.exists():
         return []
