@@ -33,7 +33,7 @@ from tasks.manifest import join_manifest
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
 from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES, TABLES
-from textdrops.staging import STAGED_TABLES, RunContext, quarantine_part, read_ipc
+from textdrops.staging import STAGED_TABLES, STORY_FEATURES, RunContext, quarantine_part, read_ipc
 from textdrops.stats import (
     CHARS_REMOVED,
     HISTORY,
@@ -271,6 +271,12 @@ def annotate_batch(
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
     date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
     entity_frame, date_frame = (f.with_columns(**ctx.per_run()) for f in (entity_frame, date_frame))
+    # the stories step's per-document work, done here on both cores: it then only links (stories_drop)
+    features = stories_stage.story_features(annotated, entity_frame, settings.stories)
+    features_path = ctx.story_features_path(index)
+    features_path.parent.mkdir(parents=True, exist_ok=True)
+    features.write_ipc(features_path)
+    stats.lap("story_features")
     n_docs = write.write_part(
         docs.with_columns(story_id=pl.lit(None, dtype=pl.String), **ctx.per_run()),  # story_id: set by stories_drop
         "documents",
@@ -302,12 +308,18 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
         if entity_parts
         else pl.DataFrame(schema=ENTITIES.polars_schema()).select(stories_stage.READS["entities"])
     )
+    # each kept document's term counts and entity keys, computed per batch by annotate (a document without
+    # them, e.g. left out of annotation, gets them computed by link_stories: the stories are the same)
+    feature_files = sorted(ctx.staging.glob(f"{STORY_FEATURES}/features-*.arrow"))
+    if settings != ctx.settings.stories:  # computed with the run's settings: other ones need their own
+        feature_files = []
+    features = pl.concat([read_ipc(f) for f in feature_files], how="vertical_relaxed") if feature_files else None
     days = docs["reference_date"].drop_nulls()
     history = stories_stage.load_story_history(
         ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
     )
     duplicates_of = story_index.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
-    result = stories_stage.link_stories(ctx.drop_id, docs, ents, history, settings, duplicates_of)
+    result = stories_stage.link_stories(ctx.drop_id, docs, ents, history, settings, duplicates_of, features)
     story_of = result.assignments
     for part in doc_parts:  # each part rewritten whole under its own name (write_parquet: temp file + rename)
         frame = (
@@ -648,6 +660,10 @@ def _annotate_merge(ctx: RunContext, item: ToAnnotate, isolated: Any) -> Annotat
     docs = isolation.merged_part(ctx, parts[:1], "documents", item.batch, first)
     n_entities = isolation.merged_part(ctx, parts, "entities", item.batch, first)
     n_dates = isolation.merged_part(ctx, parts, "dates", item.batch, first)
+    features = [str(f) for f in (p.story_features_path(item.batch) for p in parts) if f.exists()]
+    ctx.story_features_path(item.batch).unlink(missing_ok=True)  # what a failed run of the whole batch left
+    if features:
+        isolation.merged_ipc(features, ctx.story_features_path(item.batch))
     stats = StageStats.total(r.stats for r in results)
     stats.counts[ROWS]["documents"] = docs  # written once, not once per part
     date_errors = tuple(error for r in results for error in r.date_errors)
