@@ -13,8 +13,10 @@ scope, the staged tables it reads and writes (checked), its isolation and `run(c
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
+import itertools
 import logging
 import shutil
 from collections.abc import Callable
@@ -92,6 +94,8 @@ class DedupeResult:
     history_docs: int  # documents of earlier drops searched
     history_candidates: int  # of which shared a band key or the exact hash with this drop
     stats: StageStats = field(default_factory=StageStats)
+    # the annotate step's batches, (prepared batch, first row, end row) each (`annotate_pieces`); none: whole
+    annotate_pieces: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -240,14 +244,19 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> DedupeResult:
 
 
 def annotate_batch(
-    ctx: RunContext, index: int, batch_path: str, skip_docs: frozenset[str] = frozenset()
+    ctx: RunContext,
+    index: int,
+    batch_path: str,
+    skip_docs: frozenset[str] = frozenset(),
+    rows: tuple[int, int] | None = None,
 ) -> AnnotatedBatch:
-    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts.
+    """Entities and dates for the kept documents of one batch (or of its rows start..end); writes its
+    documents/entities/dates parts and its documents' story features.
 
     Documents in skip_docs (doc ids) are written but not annotated (see `tasks.isolation`)."""
     stats = StageStats()
     settings = ctx.settings
-    docs = read_ipc(batch_path).drop("signature")
+    docs = _batch_rows(batch_path, rows).drop("signature")
     statuses = read_ipc(ctx.statuses_path)
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
@@ -290,6 +299,70 @@ def annotate_batch(
     stats.lap("write")
     stats.count(ROWS, [("documents", n_docs), ("entities", n_entities), ("dates", n_dates)])
     return AnnotatedBatch(index, n_docs, kept.height, n_entities, n_dates, tuple(date_errors), stats=stats)
+
+
+def _batch_rows(batch_path: str, rows: tuple[int, int] | None, columns: list[str] | None = None) -> pl.DataFrame:
+    """A prepared batch's documents, or its rows start..end."""
+    if rows is None:
+        return read_ipc(batch_path, columns)
+    frame = pl.scan_ipc(batch_path, glob=False)
+    return (frame.select(columns) if columns else frame).slice(rows[0], rows[1] - rows[0]).collect()
+
+
+# The annotate step's batches: the drop's last prepared batches are cut into smaller pieces so that the worker
+# processes finish together. Batches are taken in order, each worker the next when it is done, so the one that
+# finishes first waits for the others at most the time of the batch they are on: at the end, a piece.
+TAIL_PIECES = 4  # each of the last `worker_processes` batches in up to this many pieces
+
+
+def annotate_pieces(costs: list[list[int]], processes: int, min_rows: int) -> list[tuple[int, int, int]]:
+    """The annotate step's batches as (prepared batch, first row, end row), in order: every prepared batch
+    whole but the last `processes` ones, each cut into up to TAIL_PIECES consecutive pieces of about equal
+    cost (`costs`: each batch's rows' costs, e.g. the words of its kept documents) and at least min_rows rows
+    (so a piece still runs in the worker pool). One process: every batch whole."""
+    pieces: list[tuple[int, int, int]] = []
+    tail = len(costs) - processes if processes > 1 else len(costs)
+    for batch, row_costs in enumerate(costs):
+        n = len(row_costs)
+        parts = min(TAIL_PIECES, n // max(min_rows, 1)) if batch >= tail else 1
+        if parts <= 1:
+            pieces.append((batch, 0, n))
+            continue
+        cumulative = list(itertools.accumulate(row_costs))
+        total = cumulative[-1]
+        cuts = [0]
+        for q in range(1, parts):
+            # the row where the cost reaches q/parts of the batch's (equal rows when nothing is kept)
+            cut = bisect.bisect_left(cumulative, total * q / parts) + 1 if total else n * q // parts
+            cuts.append(min(max(cut, cuts[-1] + min_rows), n - (parts - q) * min_rows))
+        cuts.append(n)
+        pieces.extend((batch, start, end) for start, end in itertools.pairwise(cuts))
+    return pieces
+
+
+def _annotate_costs(ctx: RunContext, prepared: list[PreparedBatch], dedupe_result: DedupeResult) -> list[list[int]]:
+    """Each prepared batch's rows' annotation costs: the words of a kept document, 0 for a duplicate (not
+    annotated); read for the last batches only (the others are annotated whole)."""
+    statuses = read_ipc(dedupe_result.statuses_path, columns=["doc_id", "status"])
+    costs: list[list[int]] = []
+    for position, batch in enumerate(prepared):
+        if position < len(prepared) - ctx.settings.worker_processes:
+            costs.append([0] * batch.docs)
+            continue
+        rows = read_ipc(batch.path, columns=["doc_id", "n_words"]).join(statuses, on="doc_id", how="left")
+        kept_words = pl.when(pl.col("status") == "kept").then(pl.col("n_words") + 1).otherwise(0)
+        costs.append(rows.select(kept_words.alias("cost"))["cost"].to_list())
+    return costs
+
+
+def dedupe_step(ctx: RunContext, prepared: list[PreparedBatch]) -> DedupeResult:
+    """The dedupe step: `dedupe_drop` over every prepared batch, and the annotate step's batches planned
+    from its statuses (`annotate_pieces`)."""
+    result = dedupe_drop(ctx, [p.path for p in prepared])
+    settings = ctx.settings
+    costs = _annotate_costs(ctx, prepared, result)
+    pieces = annotate_pieces(costs, settings.worker_processes, settings.pool_min_docs)
+    return dataclasses.replace(result, annotate_pieces=tuple(pieces))
 
 
 def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> StoriesResult:
@@ -413,6 +486,7 @@ class ToAnnotate:
     path: str
     docs: int
     skip_docs: frozenset[str] = frozenset()
+    rows: tuple[int, int] | None = None  # only these rows (start, end) of the prepared batch: a piece of it
 
 
 @dataclass(frozen=True)
@@ -633,12 +707,26 @@ PREPARE = Step(
 
 
 def _annotate(ctx: RunContext, item: ToAnnotate) -> AnnotatedBatch:
-    return annotate_batch(ctx, item.batch, item.path, item.skip_docs)
+    return annotate_batch(ctx, item.batch, item.path, item.skip_docs, item.rows)
+
+
+def _annotate_inputs(results: dict[str, Any]) -> list[ToAnnotate]:
+    """One input per prepared batch, or per piece of one once dedupe has planned them (`annotate_pieces`)."""
+    prepared: list[PreparedBatch] = results["prepare"]
+    pieces = results["dedupe"].annotate_pieces if "dedupe" in results else ()
+    if not pieces:
+        return [ToAnnotate(p.batch, p.path, p.docs) for p in prepared]
+    return [
+        ToAnnotate(
+            k, prepared[b].path, end - start, rows=None if (start, end) == (0, prepared[b].docs) else (start, end)
+        )
+        for k, (b, start, end) in enumerate(pieces)
+    ]
 
 
 def _annotate_plan(ctx: RunContext, item: ToAnnotate) -> _Sizes:
     kept = (
-        read_ipc(item.path, columns=["doc_id", "source_path", "title", "text"])
+        _batch_rows(item.path, item.rows, columns=["doc_id", "source_path", "title", "text"])
         .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
         .filter(pl.col("status") == "kept")
     )
@@ -696,7 +784,7 @@ ANNOTATE = Step(
     name="annotate",
     scope="batch",
     run=_annotate,
-    inputs=lambda results: [ToAnnotate(p.batch, p.path, p.docs) for p in results["prepare"]],
+    inputs=_annotate_inputs,
     writes=("documents", "entities", "dates"),
     isolation=PoolIsolation(
         load=lambda ctx, item: (item.docs, Path(item.path).stat().st_size),
@@ -751,7 +839,7 @@ STEPS: list[Step] = [
     Step(
         name="dedupe",
         scope="drop",
-        run=lambda ctx, prepared: dedupe_drop(ctx, [p.path for p in prepared]),
+        run=dedupe_step,
         inputs=lambda results: results["prepare"],
         report=lambda ctx, item, r: [
             (
