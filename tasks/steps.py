@@ -13,8 +13,10 @@ scope, the staged tables it reads and writes (checked), its isolation and `run(c
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
+import itertools
 import logging
 import shutil
 from collections.abc import Callable
@@ -33,7 +35,7 @@ from tasks.manifest import join_manifest
 from textdrops.faults import documents_point
 from textdrops.locking import index_lock
 from textdrops.schema import DATES, DOCUMENTS, ENTITIES, INTERNAL_TABLES, TABLES
-from textdrops.staging import STAGED_TABLES, RunContext, quarantine_part, read_ipc
+from textdrops.staging import STAGED_TABLES, STORY_FEATURES, RunContext, quarantine_part, read_ipc
 from textdrops.stats import (
     CHARS_REMOVED,
     HISTORY,
@@ -92,6 +94,8 @@ class DedupeResult:
     history_docs: int  # documents of earlier drops searched
     history_candidates: int  # of which shared a band key or the exact hash with this drop
     stats: StageStats = field(default_factory=StageStats)
+    # the annotate step's batches, (prepared batch, first row, end row) each (`annotate_pieces`); none: whole
+    annotate_pieces: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -240,14 +244,19 @@ def dedupe_drop(ctx: RunContext, batch_paths: list[str]) -> DedupeResult:
 
 
 def annotate_batch(
-    ctx: RunContext, index: int, batch_path: str, skip_docs: frozenset[str] = frozenset()
+    ctx: RunContext,
+    index: int,
+    batch_path: str,
+    skip_docs: frozenset[str] = frozenset(),
+    rows: tuple[int, int] | None = None,
 ) -> AnnotatedBatch:
-    """Entities and dates for the kept documents of one batch; writes its documents/entities/dates parts.
+    """Entities and dates for the kept documents of one batch (or of its rows start..end); writes its
+    documents/entities/dates parts and its documents' story features.
 
     Documents in skip_docs (doc ids) are written but not annotated (see `tasks.isolation`)."""
     stats = StageStats()
     settings = ctx.settings
-    docs = read_ipc(batch_path).drop("signature")
+    docs = _batch_rows(batch_path, rows).drop("signature")
     statuses = read_ipc(ctx.statuses_path)
     docs = docs.join(statuses, on="doc_id", how="left")
     kept = docs.filter(pl.col("status") == "kept")
@@ -271,6 +280,12 @@ def annotate_batch(
     entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
     date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
     entity_frame, date_frame = (f.with_columns(**ctx.per_run()) for f in (entity_frame, date_frame))
+    # the stories step's per-document work, done here on both cores: it then only links (stories_drop)
+    features = stories_stage.story_features(annotated, entity_frame, settings.stories)
+    features_path = ctx.story_features_path(index)
+    features_path.parent.mkdir(parents=True, exist_ok=True)
+    features.write_ipc(features_path)
+    stats.lap("story_features")
     n_docs = write.write_part(
         docs.with_columns(story_id=pl.lit(None, dtype=pl.String), **ctx.per_run()),  # story_id: set by stories_drop
         "documents",
@@ -284,6 +299,70 @@ def annotate_batch(
     stats.lap("write")
     stats.count(ROWS, [("documents", n_docs), ("entities", n_entities), ("dates", n_dates)])
     return AnnotatedBatch(index, n_docs, kept.height, n_entities, n_dates, tuple(date_errors), stats=stats)
+
+
+def _batch_rows(batch_path: str, rows: tuple[int, int] | None, columns: list[str] | None = None) -> pl.DataFrame:
+    """A prepared batch's documents, or its rows start..end."""
+    if rows is None:
+        return read_ipc(batch_path, columns)
+    frame = pl.scan_ipc(batch_path, glob=False)
+    return (frame.select(columns) if columns else frame).slice(rows[0], rows[1] - rows[0]).collect()
+
+
+# The annotate step's batches: the drop's last prepared batches are cut into smaller pieces so that the worker
+# processes finish together. Batches are taken in order, each worker the next when it is done, so the one that
+# finishes first waits for the others at most the time of the batch they are on: at the end, a piece.
+TAIL_PIECES = 4  # each of the last `worker_processes` batches in up to this many pieces
+
+
+def annotate_pieces(costs: list[list[int]], processes: int, min_rows: int) -> list[tuple[int, int, int]]:
+    """The annotate step's batches as (prepared batch, first row, end row), in order: every prepared batch
+    whole but the last `processes` ones, each cut into up to TAIL_PIECES consecutive pieces of about equal
+    cost (`costs`: each batch's rows' costs, e.g. the words of its kept documents) and at least min_rows rows
+    (so a piece still runs in the worker pool). One process: every batch whole."""
+    pieces: list[tuple[int, int, int]] = []
+    tail = len(costs) - processes if processes > 1 else len(costs)
+    for batch, row_costs in enumerate(costs):
+        n = len(row_costs)
+        parts = min(TAIL_PIECES, n // max(min_rows, 1)) if batch >= tail else 1
+        if parts <= 1:
+            pieces.append((batch, 0, n))
+            continue
+        cumulative = list(itertools.accumulate(row_costs))
+        total = cumulative[-1]
+        cuts = [0]
+        for q in range(1, parts):
+            # the row where the cost reaches q/parts of the batch's (equal rows when nothing is kept)
+            cut = bisect.bisect_left(cumulative, total * q / parts) + 1 if total else n * q // parts
+            cuts.append(min(max(cut, cuts[-1] + min_rows), n - (parts - q) * min_rows))
+        cuts.append(n)
+        pieces.extend((batch, start, end) for start, end in itertools.pairwise(cuts))
+    return pieces
+
+
+def _annotate_costs(ctx: RunContext, prepared: list[PreparedBatch], dedupe_result: DedupeResult) -> list[list[int]]:
+    """Each prepared batch's rows' annotation costs: the words of a kept document, 0 for a duplicate (not
+    annotated); read for the last batches only (the others are annotated whole)."""
+    statuses = read_ipc(dedupe_result.statuses_path, columns=["doc_id", "status"])
+    costs: list[list[int]] = []
+    for position, batch in enumerate(prepared):
+        if position < len(prepared) - ctx.settings.worker_processes:
+            costs.append([0] * batch.docs)
+            continue
+        rows = read_ipc(batch.path, columns=["doc_id", "n_words"]).join(statuses, on="doc_id", how="left")
+        kept_words = pl.when(pl.col("status") == "kept").then(pl.col("n_words") + 1).otherwise(0)
+        costs.append(rows.select(kept_words.alias("cost"))["cost"].to_list())
+    return costs
+
+
+def dedupe_step(ctx: RunContext, prepared: list[PreparedBatch]) -> DedupeResult:
+    """The dedupe step: `dedupe_drop` over every prepared batch, and the annotate step's batches planned
+    from its statuses (`annotate_pieces`)."""
+    result = dedupe_drop(ctx, [p.path for p in prepared])
+    settings = ctx.settings
+    costs = _annotate_costs(ctx, prepared, result)
+    pieces = annotate_pieces(costs, settings.worker_processes, settings.pool_min_docs)
+    return dataclasses.replace(result, annotate_pieces=tuple(pieces))
 
 
 def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None = None) -> StoriesResult:
@@ -302,12 +381,18 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
         if entity_parts
         else pl.DataFrame(schema=ENTITIES.polars_schema()).select(stories_stage.READS["entities"])
     )
+    # each kept document's term counts and entity keys, computed per batch by annotate (a document without
+    # them, e.g. left out of annotation, gets them computed by link_stories: the stories are the same)
+    feature_files = sorted(ctx.staging.glob(f"{STORY_FEATURES}/features-*.arrow"))
+    if settings != ctx.settings.stories:  # computed with the run's settings: other ones need their own
+        feature_files = []
+    features = pl.concat([read_ipc(f) for f in feature_files], how="vertical_relaxed") if feature_files else None
     days = docs["reference_date"].drop_nulls()
     history = stories_stage.load_story_history(
         ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
     )
     duplicates_of = story_index.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
-    result = stories_stage.link_stories(ctx.drop_id, docs, ents, history, settings, duplicates_of)
+    result = stories_stage.link_stories(ctx.drop_id, docs, ents, history, settings, duplicates_of, features)
     story_of = result.assignments
     for part in doc_parts:  # each part rewritten whole under its own name (write_parquet: temp file + rename)
         frame = (
@@ -401,6 +486,7 @@ class ToAnnotate:
     path: str
     docs: int
     skip_docs: frozenset[str] = frozenset()
+    rows: tuple[int, int] | None = None  # only these rows (start, end) of the prepared batch: a piece of it
 
 
 @dataclass(frozen=True)
@@ -621,12 +707,26 @@ PREPARE = Step(
 
 
 def _annotate(ctx: RunContext, item: ToAnnotate) -> AnnotatedBatch:
-    return annotate_batch(ctx, item.batch, item.path, item.skip_docs)
+    return annotate_batch(ctx, item.batch, item.path, item.skip_docs, item.rows)
+
+
+def _annotate_inputs(results: dict[str, Any]) -> list[ToAnnotate]:
+    """One input per prepared batch, or per piece of one once dedupe has planned them (`annotate_pieces`)."""
+    prepared: list[PreparedBatch] = results["prepare"]
+    pieces = results["dedupe"].annotate_pieces if "dedupe" in results else ()
+    if not pieces:
+        return [ToAnnotate(p.batch, p.path, p.docs) for p in prepared]
+    return [
+        ToAnnotate(
+            k, prepared[b].path, end - start, rows=None if (start, end) == (0, prepared[b].docs) else (start, end)
+        )
+        for k, (b, start, end) in enumerate(pieces)
+    ]
 
 
 def _annotate_plan(ctx: RunContext, item: ToAnnotate) -> _Sizes:
     kept = (
-        read_ipc(item.path, columns=["doc_id", "source_path", "title", "text"])
+        _batch_rows(item.path, item.rows, columns=["doc_id", "source_path", "title", "text"])
         .join(read_ipc(ctx.statuses_path, columns=["doc_id", "status"]), on="doc_id")
         .filter(pl.col("status") == "kept")
     )
@@ -648,6 +748,10 @@ def _annotate_merge(ctx: RunContext, item: ToAnnotate, isolated: Any) -> Annotat
     docs = isolation.merged_part(ctx, parts[:1], "documents", item.batch, first)
     n_entities = isolation.merged_part(ctx, parts, "entities", item.batch, first)
     n_dates = isolation.merged_part(ctx, parts, "dates", item.batch, first)
+    features = [str(f) for f in (p.story_features_path(item.batch) for p in parts) if f.exists()]
+    ctx.story_features_path(item.batch).unlink(missing_ok=True)  # what a failed run of the whole batch left
+    if features:
+        isolation.merged_ipc(features, ctx.story_features_path(item.batch))
     stats = StageStats.total(r.stats for r in results)
     stats.counts[ROWS]["documents"] = docs  # written once, not once per part
     date_errors = tuple(error for r in results for error in r.date_errors)
@@ -680,7 +784,7 @@ ANNOTATE = Step(
     name="annotate",
     scope="batch",
     run=_annotate,
-    inputs=lambda results: [ToAnnotate(p.batch, p.path, p.docs) for p in results["prepare"]],
+    inputs=_annotate_inputs,
     writes=("documents", "entities", "dates"),
     isolation=PoolIsolation(
         load=lambda ctx, item: (item.docs, Path(item.path).stat().st_size),
@@ -735,7 +839,7 @@ STEPS: list[Step] = [
     Step(
         name="dedupe",
         scope="drop",
-        run=lambda ctx, prepared: dedupe_drop(ctx, [p.path for p in prepared]),
+        run=dedupe_step,
         inputs=lambda results: results["prepare"],
         report=lambda ctx, item, r: [
             (

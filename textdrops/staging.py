@@ -9,6 +9,8 @@ Under the output folder (`data/processed/` by default):
     _staging/<run_id>/raw/line-keys-NNNNN.parquet       a batch's candidate template lines, counted (load)
     _staging/<run_id>/batches/batch-NNNNN.arrow         a batch's clean, fingerprinted documents (prepare)
     _staging/<run_id>/statuses.arrow                    every document's dedupe status (dedupe)
+    _staging/<run_id>/story-features/features-NNNNN.arrow  a batch's kept documents' story term counts and
+                                                        entity keys (annotate; read by stories)
     _staging/<run_id>/tables/<table>/drop_id=<drop id>/ the run's partition of each table (swapped in at commit)
     _staging/<run_id>/index/                            the drop's dedupe-index segment (moved in at commit)
     _staging/<run_id>/run/<run_id>.parquet              the run record (moved into runs/ at commit)
@@ -47,6 +49,7 @@ PARTS = "parts"
 STAGED_RUN = "run"
 STAGED_MANIFEST = "index-manifest.json"
 STAGED_STORY_LOOKUP = "story-lookup"
+STORY_FEATURES = "story-features"
 
 
 def staging_dir(out_dir: Path, run_id: str) -> Path:
@@ -167,6 +170,9 @@ class RunContext:
 
     def batch_path(self, index: int) -> Path:
         return self._outputs / "batches" / f"batch-{index:05d}.arrow"
+
+    def story_features_path(self, index: int) -> Path:
+        return self._outputs / STORY_FEATURES / f"features-{index:05d}.arrow"
 
     def staged(self, table: str) -> Path:
         if self.part is not None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks import steps, stories
+from tasks import isolation, steps, stories
 from tasks.discover import discover
 from textdrops.config import Settings
 
@@ -72,3 +72,75 @@ def test_a_write_to_a_staged_table_the_step_does_not_declare_is_named(tmp_path: 
     assert steps.undeclared_writes(stories_step, before, after) == ["entities"]
     with pytest.raises(steps.StepContractError, match="step 'stories' wrote entities"):
         steps.check_writes(stories_step, before, after)
+
+
+CITIES = ["Oslo", "Lima", "Perth", "Dakar", "Quito", "Hanoi", "Cairo", "Riga"]
+PEOPLE = ["Maria Lopez", "John Okafor", "Anna Berg", "Ken Watanabe", "Sara Haddad", "Tom Novak", "Lena Fischer"]
+FIRMS = ["Northwind Mining", "Bluewater Shipping", "Aster Foods", "Helix Motors", "Corvid Telecom"]
+
+
+def _article(i: int) -> str:
+    city, person, firm = CITIES[i % 8], PEOPLE[i % 7], FIRMS[i % 5]
+    return (
+        f"{firm} posts {i + 3} percent rise in {city} sales\n\n"
+        f"{city.upper()}, March {i + 1} (Reuters) - {firm} said on Monday its sales in {city} rose {i + 3} "
+        f"percent in the quarter to {1000 + 37 * i} million dollars, {person} told reporters after a meeting "
+        f"with {PEOPLE[(i + 3) % 7]} of {FIRMS[(i + 2) % 5]} in {CITIES[(i + 5) % 8]} on March {i + 2}.\n"
+    )
+
+
+def _run_steps(drop: Path, out: Path, processes: int) -> dict:
+    """Every step of the flow over `drop`, in this process (no Prefect, no pool): the results by step."""
+    settings = Settings(out_dir=out, batch_size=4, worker_processes=processes, pool_min_docs=2)
+    ctx = steps.RunContext("test-run", str(drop), drop.name, settings, commit_seq=1)
+    results: dict = {}
+    for step in steps.STEPS:
+        inputs = step.inputs(results)
+        if step.scope == "batch":
+            results[step.name] = [isolation.run_step(step, ctx, item, print, processes=0) for item in inputs]
+        else:
+            results[step.name] = step.run(ctx, inputs)
+    results["ctx"] = ctx
+    return results
+
+
+def _table(ctx: steps.RunContext, table: str, key: list[str]) -> pl.DataFrame:
+    return pl.read_parquet(ctx.staged(table) / "*.parquet").drop("run_id").sort(key)
+
+
+def test_the_last_batches_are_annotated_in_smaller_pieces_with_the_same_output(tmp_path: Path):
+    drop = tmp_path / "1987-03-02"
+    drop.mkdir()
+    for i in range(16):
+        (drop / f"article_{i:02d}.txt").write_text(_article(i), encoding="utf-8")
+    split = _run_steps(drop, tmp_path / "two", processes=2)  # 4 batches of 4 files, two workers
+    whole = _run_steps(drop, tmp_path / "one", processes=1)
+
+    assert [p.docs for p in split["prepare"]] == [4, 4, 4, 4]
+    # the last batch of each worker is annotated in pieces (of at least pool_min_docs documents)
+    assert [a.docs for a in split["annotate"]] == [4, 4, 2, 2, 2, 2]
+    assert [a.docs for a in whole["annotate"]] == [4, 4, 4, 4]
+    for table, key in [("documents", ["doc_id"]), ("entities", ["doc_id", "field", "start"]), ("dates", None)]:
+        a, b = (_table(r["ctx"], table, key or _table(r["ctx"], table, []).columns) for r in (split, whole))
+        assert a.height and a.equals(b), table
+    docs = _table(split["ctx"], "documents", ["doc_id"])
+    assert docs["doc_id"].n_unique() == 16 and docs["story_id"].null_count() == 0
+
+
+def test_annotate_pieces_cut_the_last_batch_of_each_worker_by_cost_and_cover_every_row_once():
+    long_first = [3] * 250 + [1] * 750  # a batch whose first documents are long: its pieces are cut by cost
+    costs = [[1] * 1000, [1] * 1000, long_first, [0] * 1000]  # the last one holds only duplicates
+    for min_rows in (50, 200):
+        pieces = steps.annotate_pieces(costs, processes=2, min_rows=min_rows)
+        for batch, row_costs in enumerate(costs):
+            own = [(start, end) for b, start, end in pieces if b == batch]
+            assert own[0][0] == 0 and own[-1][1] == len(row_costs)
+            assert all(a[1] == b[0] for a, b in zip(own, own[1:], strict=False))  # consecutive, no row twice
+            assert all(end - start >= min_rows for start, end in own)  # each still runs in the pool
+        assert [(b, s, e) for b, s, e in pieces if b < 2] == [(0, 0, 1000), (1, 0, 1000)]
+        assert [(s, e) for b, s, e in pieces if b == 3] == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+    pieces = steps.annotate_pieces(costs, processes=2, min_rows=50)
+    assert [sum(long_first[s:e]) for b, s, e in pieces if b == 2] == [375, 375, 375, 375]  # a quarter each
+    # one worker, or batches too small to cut, stay whole
+    assert steps.annotate_pieces(costs, processes=1, min_rows=200) == [(b, 0, 1000) for b in range(4)]
+    assert steps.annotate_pieces([[1] * 300, [1] * 399], processes=2, min_rows=200) == [(0, 0, 300), (1, 0, 399)]

@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 
 from benchmarks.eval_stories import bcubed, processed_drop
-from tasks import stories
+from tasks import steps, stories
 from tests.conftest import FIXTURES, SEEDS, make_drop
+from textdrops.config import Settings
+from textdrops.staging import read_ipc
 
 SEED_0, SEED_1 = sorted(p.name for p in SEEDS.glob("*.txt"))
 UNRELATED = "bbc_business_001.txt"  # Time Warner's quarterly profits
@@ -86,6 +88,22 @@ def test_features_computed_per_batch_give_the_same_stories(seeds_and_unrelated, 
     # a document the features miss gets its own computed in place
     partial = stories.link_stories("2016-03-15", docs, entities, features=features.head(1))
     assert partial.assignments.equals(in_place.assignments) and partial.index.equals(in_place.index)
+
+
+def test_the_annotate_step_stages_every_kept_documents_features_and_the_stories_step_links_the_same(tmp_path):
+    files = [SEEDS / SEED_0, SEEDS / SEED_1, FIXTURES / "clean" / UNRELATED]
+    work = tmp_path / "out"
+    docs, entities = processed_drop(_drop(tmp_path / "raw", "2016-03-15", files), work, batch_size=1)
+    ctx = steps.RunContext("eval", str(tmp_path / "raw" / "2016-03-15"), "2016-03-15", Settings(out_dir=work), 1)
+    staged = [read_ipc(ctx.story_features_path(i)) for i in range(3)]  # one per batch, written by annotate
+    kept = docs.filter(pl.col("status") == "kept")
+    assert sorted(pl.concat(staged)["doc_id"].to_list()) == sorted(kept["doc_id"].to_list())
+    expected = stories.link_stories("2016-03-15", docs, entities)  # every feature computed in place
+    steps.stories_drop(ctx)
+    linked = pl.read_parquet(ctx.staged("documents")).select("doc_id", "story_id")
+    assert linked.sort("doc_id").equals(expected.assignments.sort("doc_id"))
+    index = pl.read_parquet(ctx.staged("_story_index") / "*.parquet").select(expected.index.columns).sort("story_id")
+    assert index.equals(expected.index.sort("story_id"))
 
 
 def test_a_second_drop_joins_the_story_of_an_earlier_drop(tmp_path):
