@@ -21,6 +21,7 @@ import polars as pl
 import vl_convert as vlc
 
 from tasks.runs_table import read_runs
+from textdrops.remote import remote_of
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +179,27 @@ def _partition(out_dir: Path, table: str, drop_id: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".parquet") if folder.is_dir() else []
 
 
+def scan_drops(out_dir: Path, table: str, drop_ids: list[str]) -> pl.LazyFrame | None:
+    """The rows of some drops of an output table, or None when there are none: the drops' partitions in the
+    folder, or in the Delta table on the store for the working copy of an object-store output."""
+    remote = remote_of(out_dir)
+    if remote is not None:
+        return remote.scan_drops(table, drop_ids)
+    paths = [p for d in drop_ids for p in _partition(out_dir, table, d)]
+    return pl.scan_parquet(paths, glob=False, hive_partitioning=False) if paths else None
+
+
 def _table(out_dir: Path, table: str, drop_id: str | None) -> pl.DataFrame:
-    paths = _partition(out_dir, table, drop_id) if drop_id else []
-    return pl.read_parquet(paths, glob=False, hive_partitioning=False) if paths else pl.DataFrame()
+    rows = scan_drops(out_dir, table, [drop_id]) if drop_id else None
+    return rows.collect() if rows is not None else pl.DataFrame()
 
 
 def _per_reference_date(out_dir: Path, drop_id: str | None) -> pl.DataFrame:
-    paths = _partition(out_dir, "documents", drop_id) if drop_id else []
-    if not paths:
+    rows = scan_drops(out_dir, "documents", [drop_id]) if drop_id else None
+    if rows is None:
         return pl.DataFrame()
     return (
-        pl.scan_parquet(paths, glob=False, hive_partitioning=False)
-        .select("reference_date", "reference_date_source", "status")
+        rows.select("reference_date", "reference_date_source", "status")
         .group_by("reference_date", "reference_date_source")
         .agg(documents=pl.len())
         .sort("reference_date")
@@ -202,13 +212,12 @@ def _story_timelines(out_dir: Path, stories: pl.DataFrame) -> pl.DataFrame:
     if not stories.height:
         return pl.DataFrame()
     drops = sorted({d for ds in stories["drops"].to_list() for d in ds})
-    paths = [p for d in drops for p in _partition(out_dir, "documents", d)]
-    if not paths:
+    rows = scan_drops(out_dir, "documents", drops)
+    if rows is None:
         return pl.DataFrame()
     headlines = stories.select("story_id", story=_short(pl.col("headline").fill_null(pl.col("story_id")), 60))
     return (
-        pl.scan_parquet(paths, glob=False, hive_partitioning=False)
-        .select("story_id", "reference_date")
+        rows.select("story_id", "reference_date")
         .filter(pl.col("story_id").is_in(stories["story_id"].to_list()) & pl.col("reference_date").is_not_null())
         .group_by("story_id", "reference_date")
         .agg(documents=pl.len())

@@ -1,4 +1,4 @@
-"""The `textdrops` command line: run, serve, status, stories."""
+"""The `textdrops` command line: run, serve, status, stories, report, vacuum."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from textdrops.config import DEFAULT_NER_MODEL, DEFAULT_OUT, environment_help
 from textdrops.packages import PackageCollision, check_own_packages
 from textdrops.prefect_defaults import apply_prefect_defaults
-from textdrops.remote import display_out
+from textdrops.remote import display_out, refresh
 
 USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError, PermissionError)
 DEFAULT_RAW = "data/raw"
@@ -112,6 +112,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     stories.add_argument("--limit", type=int, default=10, help="how many stories to show (default: 10)")
 
+    vacuum = sub.add_parser(
+        "vacuum",
+        help="delete the files of an object-store output that replaced drops left behind",
+        description="Delete, from each table of an s3:// output, the files that no version of the last "
+        "--retention-hours needs: files a re-run or a replacement made obsolete that long ago, and files no commit "
+        "references (a killed writer's) that are that old. A reader that started within the retention still finds "
+        "every file it needs. A local output folder keeps no obsolete files: there is nothing to vacuum.",
+    )
+    vacuum.add_argument("--out", default=None, help=out_help)
+    vacuum.add_argument(
+        "--retention-hours",
+        type=int,
+        default=168,
+        help="keep what any version of the last N hours needs (default: 168, one week; 0 deletes every obsolete "
+        "file now, which a reader still reading an older version would miss)",
+    )
+    vacuum.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+
     report = sub.add_parser(
         "report",
         help="write the run report: one self-contained HTML file of charts",
@@ -133,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     except PackageCollision as exc:
         print(f"textdrops {args.command}: {exc}", file=sys.stderr)
         return 2
-    handler = {"run": _run, "serve": _serve, "status": _status, "stories": _stories, "report": _report}[args.command]
+    handlers = {"run": _run, "serve": _serve, "status": _status, "stories": _stories, "report": _report}
+    handler = {**handlers, "vacuum": _vacuum}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
@@ -379,19 +398,10 @@ def _stories(args: argparse.Namespace) -> int:
     import polars as pl
 
     out = _out(args)
-    files = sorted((out / "stories").glob("drop_id=*/*.parquet"))
-    if not files:
-        print(f"No stories yet under {out}/stories.")
+    rows = _story_rows(out)
+    if rows is None:
         return 0
     since = date.fromisoformat(args.since) if args.since else None
-    from textdrops.damaged import read_parts
-
-    # a damaged part (a zero-byte file after a power cut) costs its rows, with a warning naming it
-    frames = read_parts(files, "stories part", "re-run its drop with --force to rebuild it")
-    if not frames:
-        print(f"No readable stories under {out}/stories.")
-        return 0
-    rows = pl.concat(frames, how="diagonal_relaxed")
     # a story's latest row (greatest commit_seq) is its current state; run_id orders rows of a folder that no
     # run of this version has upgraded yet
     latest = ["commit_seq", "run_id"] if "commit_seq" in rows.columns else ["run_id"]
@@ -412,8 +422,70 @@ def _stories(args: argparse.Namespace) -> int:
     with pl.Config(
         tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True, fmt_str_lengths=70
     ):
-        print(f"Top {view.height} of {current.height} stories ({out}/stories){f' since {since}' if since else ''}:")
+        shown = f"Top {view.height} of {current.height} stories ({display_out(out)}/stories)"
+        print(f"{shown}{f' since {since}' if since else ''}:")
         print(view)
+    return 0
+
+
+def _story_rows(out: Path):
+    """Every row of the stories table (a polars frame), or None with a line saying why there are none."""
+    import polars as pl
+
+    from textdrops.remote import remote_of
+
+    remote = remote_of(out)
+    if remote is not None:  # the table is on the store, not in the working copy
+        rows = remote.scan_drops("stories")
+        if rows is None:
+            print(f"No stories yet under {display_out(out)}/stories.")
+            return None
+        return rows.collect()
+    files = sorted((out / "stories").glob("drop_id=*/*.parquet"))
+    if not files:
+        print(f"No stories yet under {out}/stories.")
+        return None
+    from textdrops.damaged import read_parts
+
+    # a damaged part (a zero-byte file after a power cut) costs its rows, with a warning naming it
+    frames = read_parts(files, "stories part", "re-run its drop with --force to rebuild it")
+    if not frames:
+        print(f"No readable stories under {out}/stories.")
+        return None
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    from textdrops.remote import DELTA_TABLES, remote_of
+
+    out = _out(args)
+    remote = remote_of(out)
+    if remote is None:
+        print(f"textdrops vacuum: {out} is a local output folder; it keeps no obsolete files, nothing to vacuum")
+        return 0
+    from deltalake.exceptions import DeltaError
+
+    from textdrops import tables
+    from textdrops.store import StoreError
+
+    if args.retention_hours < 0:
+        print(f"textdrops vacuum: --retention-hours must be >= 0, not {args.retention_hours}", file=sys.stderr)
+        return 2
+    options = remote.store.storage_options()
+    total = 0
+    try:
+        for table in DELTA_TABLES:
+            uri = remote.table_uri(table)
+            if not tables.table_exists(uri, options):
+                continue
+            removed = tables.vacuum(uri, args.retention_hours, options, dry_run=args.dry_run)
+            total += len(removed)
+            print(f"{display_out(out)}/{table}: {len(removed)} {'to delete' if args.dry_run else 'deleted'}")
+    except (StoreError, tables.TableError, DeltaError) as exc:
+        print(f"textdrops vacuum: {exc}", file=sys.stderr)
+        return 1
+    done = "would be deleted (dry run)" if args.dry_run else "deleted"
+    print(f"textdrops vacuum: {total} files no version of the last {args.retention_hours} hours needs {done}")
     return 0
 
 
@@ -423,6 +495,7 @@ def _report(args: argparse.Namespace) -> int:
     from tasks.report import write_report
 
     out = _out(args)
+    refresh(out)  # the runs of every machine, for the working copy of an object-store output
     target = write_report(
         out, Path(args.to) if args.to else out / "report.html", since=args.since and date.fromisoformat(args.since)
     )

@@ -538,17 +538,27 @@ class Remote:
             self.store.delete(info.path)
         self.requests += 1
 
-    def read_drops(self, table: str, drop_ids: list[str], columns: list[str], doc_ids: list[str] | None = None):
-        """Rows of other drops from a Delta table on the store (pruned to their partitions), as a polars frame."""
+    def scan_drops(self, table: str, drop_ids: list[str] | None = None):
+        """A Delta table on the store as a polars LazyFrame, pruned to the partitions of `drop_ids` (every drop when
+        None); None when the table has no commit yet."""
         import polars as pl
 
         from textdrops import tables as delta
 
         uri = self.table_uri(table)
         options = self.store.storage_options()
-        if not drop_ids or not delta.table_exists(uri, options):
+        if (drop_ids is not None and not drop_ids) or not delta.table_exists(uri, options):
+            return None
+        frame = pl.scan_delta(uri, storage_options=options or None)
+        return frame if drop_ids is None else frame.filter(pl.col("drop_id").is_in(drop_ids))
+
+    def read_drops(self, table: str, drop_ids: list[str], columns: list[str], doc_ids: list[str] | None = None):
+        """Rows of other drops from a Delta table on the store (pruned to their partitions), as a polars frame."""
+        import polars as pl
+
+        frame = self.scan_drops(table, drop_ids)
+        if frame is None:
             return pl.DataFrame()
-        frame = pl.scan_delta(uri, storage_options=options or None).filter(pl.col("drop_id").is_in(drop_ids))
         if doc_ids is not None:
             frame = frame.filter(pl.col("doc_id").is_in(doc_ids))
         return frame.select(columns).collect()

@@ -97,7 +97,9 @@ def store_paths(url: str) -> list[str]:
     return [info.path for info in open_store(url).list("")]
 
 
-def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_gives(s3, drops, tmp_path, monkeypatch):
+def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_gives(
+    s3, drops, tmp_path, monkeypatch, capsys
+):
     from textdrops.cli import main
 
     first, second, local = drops
@@ -118,6 +120,20 @@ def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_giv
     assert run_drop(first, url, force=True)["status"] == "succeeded"
     assert_same_as_local(url, local, tuple(t for t in DELTA if t != "stories"))  # stories follow the commit order
     assert store_table(url, "stories").group_by("drop_id").len().sort("drop_id").equals(before)
+
+    # the files the re-run made obsolete stay for readers within the retention, then a vacuum deletes them
+    data_files = lambda: [p for p in store_paths(url) if p.endswith(".parquet") and "/_delta_log/" not in p]  # noqa: E731
+    files = len(data_files())
+    capsys.readouterr()
+    assert main(["vacuum", "--out", url, "--retention-hours", "1"]) == 0
+    assert "0 files no version of the last 1 hours needs deleted" in capsys.readouterr().out
+    assert main(["vacuum", "--out", url, "--retention-hours", "0", "--dry-run"]) == 0
+    assert len(data_files()) == files
+    assert main(["vacuum", "--out", url, "--retention-hours", "0"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{url}/documents: 1 deleted" in shown and str(tmp_path) not in shown
+    assert len(data_files()) < files
+    assert_same_as_local(url, local, tuple(t for t in DELTA if t != "stories"))
 
     # every documented reader: polars (above), pyarrow, DuckDB through Arrow; runs as plain Parquet files
     from textdrops.store import open_store
@@ -154,6 +170,15 @@ def test_status_on_another_machine_sees_the_runs_and_the_history(s3, drops, tmp_
     assert f"Latest runs ({url}/runs)" in shown and "2016-03-15" in shown and "succeeded" in shown
     assert f"Dedupe history ({url}/_dedupe_index): 2 documents of 1 drops" in shown  # a.txt and b.txt
     assert "2016-03-16: pending" in shown and str(tmp_path) not in shown  # the working copy's folder is never shown
+
+    # the stories and the report of that machine read the tables on the store (its working copy holds none)
+    assert main(["stories", "--out", url]) == 0
+    shown = capsys.readouterr().out
+    assert f"Top 1 of 1 stories ({url}/stories)" in shown and "Putin" in shown  # both seeds: one event
+    report = tmp_path / "report.html"
+    assert main(["report", "--out", url, "--to", str(report)]) == 0
+    page = report.read_text(encoding="utf-8")
+    assert "2016-03-15" in page and "<svg" in page
 
 
 @pytest.mark.parametrize("point", STORE_CRASH_POINTS)
