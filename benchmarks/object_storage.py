@@ -7,6 +7,10 @@ logs. For a local folder and for s3:// on that server: the start-up conditional-
 DROPS drops of DOCS documents each into a `documents` Delta table (the real DOCUMENTS schema; texts from BBC in
 ../shared when present, else the committed seed articles), a re-run of one drop (a replacement), reading the
 whole table and one drop back with polars, and a vacuum with retention 0. Nothing is downloaded.
+
+`side_by_side` (called by `make bench`, `benchmarks.run --object-storage-only`) is the whole command: a drop (all of
+Reuters-21578) run to a local folder and to `s3://` on that server, its wall time, the process tree's peak memory
+and the requests the store received, then the sample drop into the same store (a small drop against that history).
 """
 
 from __future__ import annotations
@@ -161,6 +165,58 @@ def measure(location: str, moto: Moto | None, docs: int, drops: int) -> None:
         f"{where:10} vacuum (retention 0, {len(removed)} removed) {time.perf_counter() - started:6.3f} s  "
         f"requests {since(before, count())}"
     )
+
+
+AWS_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL", "TEXTDROPS_CACHE_DIR")
+
+
+def side_by_side(drop: Path, sample: Path, work: Path, logs: Path, local: dict | None = None) -> dict:
+    """`textdrops run DROP --force` to a local folder (unless `local` holds that run's measurement already) and to
+    s3:// on moto's server, measured the same way (`benchmarks.run.run_measured`), with the requests of each."""
+    from benchmarks.run import end_to_end, run_measured, run_record, textdrops_command
+    from textdrops.remote import working_copy
+
+    if local is None or not local.get("ok"):
+        local = end_to_end("local", drop, work / "out-local", logs)
+    moto = Moto(work / "moto.log")
+    saved = {name: os.environ.get(name) for name in AWS_NAMES}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=moto.endpoint,
+        TEXTDROPS_CACHE_DIR=str(work / "cache"),
+    )
+    url = "s3://bench/textdrops"
+    result: dict = {"local": {k: local.get(k) for k in ("ok", "wall_seconds", "flow_seconds", "peak_rss_tree_mb")}}
+    try:
+        for name, path in (("s3", drop), ("s3_sample_after", sample)):
+            before = moto.requests()
+            measured = run_measured(name, [*textdrops_command(), "run", str(path), "--out", url, "--force"], logs)
+            spent = {m: c - before.get(m, 0) for m, c in moto.requests().items() if c - before.get(m, 0)}
+            record = run_record(working_copy(url), path.name) if measured["ok"] else None
+            flow = (record["finished_at"] - record["started_at"]).total_seconds() if record else None
+            result[name] = {
+                "ok": measured["ok"] and record is not None,
+                "wall_seconds": measured["wall_seconds"],
+                "flow_seconds": round(flow, 2) if flow else None,
+                "peak_rss_tree_mb": measured["peak_rss_tree_mb"],
+                "files": record["files_seen"] if record else None,
+                "requests": sum(spent.values()),
+                "requests_by_method": spent,
+                **({"stderr_tail": measured.get("stderr_tail")} if not measured["ok"] else {}),
+            }
+            print(f"  [{name}] requests to the store: {sum(spent.values())} {spent}", flush=True)
+    finally:
+        moto.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if local.get("ok") and result["s3"]["ok"]:
+        result["s3_vs_local_wall"] = round(result["s3"]["wall_seconds"] / local["wall_seconds"], 3)
+    return result
 
 
 def main() -> None:

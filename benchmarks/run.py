@@ -99,6 +99,8 @@ TARGETS = {
     "dedupe_vs_datasketch": 3.0,
     "dates_vs_dateparser": 30.0,
     "peak_rss_reuters_mb": 2_000.0,
+    "s3_vs_local_wall": 1.15,
+    "peak_rss_reuters_s3_mb": 2_000.0,
     "peak_rss_reuters_vs_small": 1.25,
 }
 
@@ -670,6 +672,12 @@ def targets(results: dict) -> dict:
         TARGETS["peak_rss_reuters_vs_small"],
         higher_is_better=False,
     )
+    storage = results.get("object_storage") or {}
+    s3 = storage.get("s3") or {}
+    checks["s3_vs_local_wall"] = _check(storage.get("s3_vs_local_wall"), TARGETS["s3_vs_local_wall"], False)
+    checks["peak_rss_reuters_s3_mb"] = _check(
+        s3.get("peak_rss_tree_mb") if s3.get("ok") else None, TARGETS["peak_rss_reuters_s3_mb"], False
+    )
     return checks
 
 
@@ -690,6 +698,22 @@ def print_report(results: dict) -> None:
             f"{run['peak_rss_tree_mb']:>13.0f}{run['peak_rss_largest_process_mb']:>12.0f}{run['n_batches']:>9}"
             f"{run['prefect_task_runs_by_formula']:>11}"
         )
+    storage = results.get("object_storage") or {}
+    if storage:
+        print("\nObject storage (the same drop to a local folder and to s3:// on moto; requests the store received)")
+        for name in ("local", "s3", "s3_sample_after"):
+            run = storage.get(name) or {}
+            shown = (
+                "FAILED"
+                if not run.get("ok")
+                else (
+                    f"wall {run['wall_seconds']:.1f} s, flow {run['flow_seconds'] or 0:.1f} s, "
+                    f"peak RSS tree {run['peak_rss_tree_mb']:.0f} MB"
+                    + (f", {run['requests']} requests {run['requests_by_method']}" if "requests" in run else "")
+                )
+            )
+            print(f"  {name:<16}{shown}")
+        print(f"  s3 vs local (whole command): {storage.get('s3_vs_local_wall')}")
     reuters = e2e.get("reuters") or {}
     if reuters.get("ok"):
         print("\nReuters stages (seconds summed over batches and worker processes; wall_* = flow phases)")
@@ -811,6 +835,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure the CPU seconds of each process of the Reuters run, per phase (benchmarks.cpu_profile)",
     )
+    parser.add_argument(
+        "--object-storage-only",
+        action="store_true",
+        help="run only Reuters-21578 to a local folder and to s3:// on a local S3 server (moto), side by side, and "
+        "the sample drop after it; ~8 min; written to results/bench-object-storage.json",
+    )
     parser.add_argument("--history", action="store_true", help="also run the dedupe-history section (~15 min)")
     parser.add_argument("--history-only", action="store_true", help="run only the dedupe-history section")
     parser.add_argument(
@@ -872,6 +902,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(SAMPLE_DROP, sample)
         print("End-to-end runs", flush=True)
         e2e = results["end_to_end"]
+        if args.object_storage_only:
+            from benchmarks.object_storage import side_by_side
+
+            print("Object storage: Reuters-21578 to a local folder and to s3:// (moto), side by side", flush=True)
+            results["object_storage"] = side_by_side(reuters, sample, work, logs)
+            return _finish(results, bench_started, RESULTS.with_name("bench-object-storage.json"))
         if args.reuters_floor_only:  # and the 2,000-file drop, for the memory targets
             e2e["reuters_small"] = end_to_end("reuters_small", small, work / "out-small", logs)
             e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs, args.cpu_profile)
@@ -885,6 +921,10 @@ def main(argv: list[str] | None = None) -> int:
         scheduled = scheduled_nothing_new(sample_root, work / "out-sample", logs)
         e2e["reuters_small"] = end_to_end("reuters_small", small, work / "out-small", logs)
         e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs, args.cpu_profile)
+        print("Object storage: the same Reuters drop to s3:// on a local S3 server (moto)", flush=True)
+        from benchmarks.object_storage import side_by_side
+
+        results["object_storage"] = side_by_side(reuters, sample, work, logs, e2e["reuters"])
         bbc = shared / "corpora" / "bbc"
         if args.skip_bbc:
             e2e["bbc"] = None
