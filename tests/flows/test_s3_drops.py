@@ -147,7 +147,7 @@ def test_the_survey_of_an_s3_raw_prefix_takes_new_drops_with_their_marker(s3, tm
     upload(f"{raw}/2016-03-15", {"a.txt": SEED_0, "_SUCCESS": b""})
     upload(f"{raw}/2016-03-16", {"nested/b.txt": SEED_1})  # no marker yet
     upload(f"{raw}/_tmp/2016-03-17", {"c.txt": SEED_1})  # `_`-prefixed: not a drop
-    out = tmp_path / "out"
+    out = s3.url("out")  # `serve --raw s3://... --out s3://...`: drops and outputs in the bucket
 
     first = process_new_drops(raw_root=raw, out_dir=str(out), settle_seconds=0, require_marker=True)
     assert first == {"processed": ["2016-03-15"], "failed": [], "waiting": ["2016-03-16"]}
@@ -156,11 +156,17 @@ def test_the_survey_of_an_s3_raw_prefix_takes_new_drops_with_their_marker(s3, tm
     assert second == {"processed": ["2016-03-16"], "failed": [], "waiting": []}
     third = process_new_drops(raw_root=raw, out_dir=str(out), settle_seconds=0, require_marker=True)
     assert third["processed"] == []
-    runs = read_table(out, "runs").sort("drop_id")
+    from textdrops.store import open_store
+
+    options = open_store(out).storage_options()
+    runs = pl.read_parquet(f"{out}/runs/*/*.parquet", storage_options=options).sort("drop_id")
     assert runs["drop_path"].to_list() == [f"{raw}/2016-03-15", f"{raw}/2016-03-16"]
     capsys.readouterr()
     assert main(["status", "--raw", raw, "--out", str(out)]) == 0
-    assert f"Drops under {raw}: 2, all processed in their current state." in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert f"Drops under {raw}: 2, all processed in their current state." in shown
+    assert f"Latest runs ({out}/runs)" in shown
+    assert pl.read_delta(f"{out}/documents", storage_options=options)["drop_id"].unique().len() == 2
 
 
 def test_cli_refuses_an_unreachable_store_a_missing_bucket_and_s3_outputs_in_one_line(
