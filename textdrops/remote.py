@@ -39,6 +39,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -501,7 +502,9 @@ class Remote:
             self.requests += 1
         marker = json.loads(self.store.get(f"{COMMITS}/{run_id}.json"))
         marker["inodes"] = {}
-        _write_atomically(stage / "COMMITTING", json.dumps(marker, default=str).encode("utf-8"))
+        from textdrops.staging import COMMIT_MARKER  # imports polars: only a recovery needs it
+
+        _write_atomically(stage / COMMIT_MARKER, json.dumps(marker, default=str).encode("utf-8"))
 
     def publish(self, drop_id: str, run_id: str, tables: list[str], metadata: dict[str, str]) -> None:
         """Replace the drop in each Delta table from the working copy's partitions just swapped in, push the
@@ -530,7 +533,7 @@ class Remote:
             root = self.cache / table
             for folder in root.glob("drop_id=*") if root.exists() else ():
                 if folder.name != f"drop_id={drop_id}":
-                    _remove_tree(folder)
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def end_commit(self, run_id: str) -> None:
         self.store.delete(f"{COMMITS}/{run_id}.json")
@@ -579,9 +582,3 @@ def _remove_empty_parents(path: Path, root: Path) -> None:
         except OSError:
             return
         parent = parent.parent
-
-
-def _remove_tree(folder: Path) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)

@@ -192,13 +192,7 @@ class Store:
 
     def list_folders(self, prefix: str = "") -> list[str]:
         """The immediate "folders" under prefix (names, sorted): one delimiter listing, never a recursive one."""
-        try:
-            result = obstore.list_with_delimiter(self._store, prefix.strip("/") or None)
-        except FileNotFoundError:
-            return []
-        except obstore_errors.BaseError as error:
-            raise StoreError(f"{self.display_url()}: cannot list {prefix!r}: {_one_line(error)}") from None
-        return sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in result["common_prefixes"])
+        return self.list_level(prefix)[0]
 
     def list_level(self, prefix: str = "") -> tuple[list[str], list[ObjectInfo]]:
         """(folders, objects) directly under prefix: one delimiter listing, never a recursive one."""
