@@ -363,7 +363,8 @@ def _recover_stage(out_dir: Path, stage: Path, info: dict | None) -> None:
 
 def run_record_table(record: dict) -> pa.Table:
     """A run record as one row of the `runs` table."""
-    row = {"commit_seq": None, "step_counts": None, "schema_version": None, **record}  # none in older markers
+    older = ("commit_seq", "step_counts", "schema_version", "host", "worker", "out_url")  # none in older markers
+    row = {**dict.fromkeys(older), **record}
     for key in ("stage_seconds", "versions", "quarantine_reasons", "chars_removed", "lines_removed", "step_counts"):
         row[key] = None if row[key] is None else as_map(row[key])
     frame = pl.DataFrame([row], schema_overrides=RUNS.map_overrides(), strict=False).with_columns(

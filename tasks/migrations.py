@@ -344,5 +344,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the dedupe index moves from Parquet partitions into segments", _dedupe_segments),
     Migration(2, "runs and stories get commit_seq (the commit order) and the counter _commit_seq", _commit_order),
     Migration(3, "every file of every table gets the columns of schema version 7", conform_tables, 7),
+    Migration(4, "every file of every table gets the columns of schema version 8", conform_tables, 8),
 )
 LAYOUT_VERSION = MIGRATIONS[-1].version

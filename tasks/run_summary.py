@@ -19,8 +19,10 @@ def summary_markdown(record: dict, top_entities: list[dict]) -> str:
     steps = "".join(f"| {s} | {v:.2f} |\n" for s, v in seconds.items() if not s.startswith("wall_"))
     phases = "".join(f"| {s.removeprefix('wall_')} | {v:.2f} |\n" for s, v in seconds.items() if s.startswith("wall_"))
     counts = "".join(f"| {c} | {n} |\n" for c, n in record.get("step_counts", {}).items())
+    worker = f" by worker `{record['worker']}`" if record.get("worker") else ""
     return (
         f"# textdrops run `{record['run_id']}` of drop `{record['drop_id']}`\n\n"
+        f"Ran on `{record.get('host')}`{worker}; wrote to `{record.get('out_url')}`.\n\n"
         f"| files seen | kept | exact duplicates | near duplicates | quarantined | entities | dates |\n"
         f"|---|---|---|---|---|---|---|\n"
         f"| {record['files_seen']} | {record['docs_kept']} | {record['docs_exact_duplicate']} | "

@@ -9,14 +9,18 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import os
 import platform
+import socket
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import textdrops
 from textdrops.config import Settings
+from textdrops.remote import display_out
 from textdrops.schema import SCHEMA_VERSION
+from textdrops.served import SERVED_RAW
 from textdrops.staging import RunContext
 from textdrops.stats import CHARS_REMOVED, LINES_REMOVED, QUARANTINE_REASONS, ROWS, STATUSES, StageStats
 from textdrops.stopping import cancel_message, cancel_signal
@@ -43,6 +47,13 @@ def versions(settings: Settings) -> dict[str, str]:
             found[name] = "not installed"
     found["ner_model"] = settings.ner_model
     return found
+
+
+def where_ran(settings: Settings) -> dict[str, str | None]:
+    """`runs.host`, `runs.worker` and `runs.out_url`: the machine, the Prefect worker (its name, which a worker
+    gives the flow runs it starts; `serve` under `textdrops serve`) and the output location (no credentials)."""
+    worker = os.environ.get("PREFECT__WORKER_NAME") or ("serve" if os.environ.get(SERVED_RAW) else None)
+    return {"host": socket.gethostname(), "worker": worker, "out_url": display_out(settings.out_dir)}
 
 
 def step_stats(results: list[tuple[str, Any]]) -> dict[str, StageStats]:
@@ -122,6 +133,7 @@ def build_record(
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
         "commit_seq": ctx.commit_seq,
         "schema_version": SCHEMA_VERSION,
+        **where_ran(ctx.settings),
     }
     accounted = (
         record["docs_kept"]
@@ -184,6 +196,7 @@ def failed_record(
         "config": json.dumps(ctx.settings.as_dict(), sort_keys=True),
         "commit_seq": None,
         "schema_version": SCHEMA_VERSION,
+        **where_ran(ctx.settings),
     }
 
 

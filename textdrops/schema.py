@@ -36,7 +36,8 @@ QUARANTINE_REASONS: dict[str, str] = {
 #   5  2026-12-07  runs.commit_seq, stories.commit_seq
 #   6  2026-12-07  runs.step_counts
 #   7  2026-12-07  dates.field (dates in headlines); runs.schema_version
-SCHEMA_VERSION = 7
+#   8  2026-12-07  runs.host, runs.worker, runs.out_url (where a run ran and wrote)
+SCHEMA_VERSION = 8
 
 DOC_STATUSES = ("kept", "exact_duplicate", "near_duplicate")
 TIMEX_TYPES = ("DATE", "TIME", "DURATION", "SET")
@@ -291,6 +292,19 @@ RUNS = Table(
             pa.int64(),
             "the schema version (`textdrops.schema.SCHEMA_VERSION`) of the code that wrote the run's rows; null in "
             "runs recorded before version 7",
+        ),
+        _c("host", pa.string(), "the machine the flow ran on (its host name); null in runs recorded before version 8"),
+        _c(
+            "worker",
+            pa.string(),
+            "the Prefect worker that ran the flow run (`prefect worker start`: its name), `serve` for a run of "
+            "`textdrops serve`, null for `textdrops run` and a flow called directly (and before version 8)",
+        ),
+        _c(
+            "out_url",
+            pa.string(),
+            "where the run wrote: the output folder's absolute path or the store's URL (`s3://bucket/prefix`; never "
+            "credentials); null in runs recorded before version 8",
         ),
     ),
 )

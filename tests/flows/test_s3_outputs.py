@@ -151,6 +151,7 @@ def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_giv
     runs = pl.read_parquet(f"{url}/runs/*/*.parquet", hive_partitioning=True, hive_schema={"drop_id": pl.String})
     assert sorted(runs["status"].to_list()) == ["succeeded"] * 3
     assert runs["drop_id"].unique().sort().to_list() == ["2016-03-15", "2016-03-16"]
+    assert runs["out_url"].unique().to_list() == [url]  # the store's URL, never the working copy's folder
 
     paths = store_paths(url)
     assert not [p for p in paths if p.startswith(("_commits/", "_staging/", "_leases/"))]  # nothing left under way

@@ -227,7 +227,7 @@ def test_an_upgrade_killed_at_each_point_is_finished_by_the_next_one(tmp_path, p
     killed = subprocess.run([sys.executable, "-c", upgrade], env={**os.environ, CRASH_ENV: point})
     assert killed.returncode == -9
     assert migrations.layout_version(out) < migrations.LAYOUT_VERSION
-    assert migrations.upgrade(out) == [migrations.LAYOUT_VERSION]
+    assert migrations.upgrade(out)[-1] == migrations.LAYOUT_VERSION  # the one the kill stopped, and any after it
     assert migrations.layout_version(out) == migrations.LAYOUT_VERSION
     assert not list((out / "_dedupe_index").glob("drop_id=*"))  # a Parquet index of 0fb9d21 became segments
     got, want = _tables(out), _tables(expected)
@@ -277,5 +277,5 @@ def test_a_drop_being_processed_during_an_upgrade_is_upgraded_by_a_later_run(tmp
     assert "drops being processed now: 1987-02-26" in caplog.text
     assert migrations.layout_version(out) == 2
     assert "field" not in pq.read_schema(next(old_dates.glob("*.parquet"))).names
-    assert migrations.upgrade(out) == [3]
+    assert migrations.upgrade(out) == [3, 4]
     assert pq.read_schema(next(old_dates.glob("*.parquet"))).names == DATES.column_names
