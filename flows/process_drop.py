@@ -22,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import isolation, migrations, steps
 from tasks.commit import recover, write_run_record
@@ -31,7 +32,7 @@ from tasks.prefect_tasks import commit_task, task_of
 from tasks.run_summary import stories_markdown, summary_markdown
 from tasks.runs import build_record, failed_record, new_run_id, step_stats
 from tasks.runs_table import stored_source, successful_fingerprints, take_commit_seq
-from textdrops import workers
+from textdrops import exchange, workers
 from textdrops.config import Settings
 from textdrops.drop_source import drop_location, location_name, source_of
 from textdrops.faults import crash_point
@@ -39,6 +40,7 @@ from textdrops.local_runner import StoppableThreadPoolTaskRunner, as_completed_r
 from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
 from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.progress import Progress
+from textdrops.remote import remote_of
 from textdrops.served import check_model, check_scope, check_worker_processes
 from textdrops.staging import RunContext
 from textdrops.stats import StageStats
@@ -113,7 +115,7 @@ def process_drop(
     if isinstance(given, Path) and not Path(location).is_dir():
         raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
     started = datetime.now(UTC)
-    ctx = RunContext(new_run_id(started), location, drop_id_of(location), settings)
+    ctx = RunContext(new_run_id(started), location, drop_id_of(location), settings, exchange=_exchange_url(settings))
     tag_flow_run("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}")
     progress = Progress()
     with (
@@ -121,6 +123,8 @@ def process_drop(
         tags("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}"),
         contextlib.ExitStack() as index_section,
     ):
+        if ctx.exchange:  # the batches' files on the store are this run's alone: gone when it ends, whatever the end
+            index_section.callback(exchange.clear, ctx)
         migrations.check_layout(settings.out_dir)  # a folder of a newer textdrops: refused before any write
         recovered = recover(settings.out_dir, ctx.drop_id)  # interrupted commits of every drop first
         if recovered:
@@ -229,13 +233,28 @@ def _run_step(step: steps.Step, ctx: RunContext, inputs: Any, progress: Progress
         return task(step, ctx, inputs)
     work = [step.work(item) if step.work else 0 for item in inputs]
     progress.start(step.name, sum(work))
+    if ctx.exchange:
+        exchange.put_run_files(ctx)  # what every batch may read: the manifest, the dedupe statuses
     futures = task.map(unmapped(step), unmapped(ctx), inputs)
     done: dict[int, Any] = {}
     for future in as_completed_responsive(futures):  # stop signals are acted on while batches run
         result = future.result()
+        if isinstance(result, exchange.Exchanged):  # run where this staging area is not: its files come back
+            exchange.fetch(ctx, result.files)
+            result = result.result
         done[result.batch] = result
         progress.advance(work[result.batch])
     return [done[i] for i in sorted(done)]
+
+
+def _exchange_url(settings: Settings) -> str | None:
+    """The output store's URL when this flow's batch tasks run in other processes, maybe on other machines (a
+    Dask cluster) and the output is in object storage: their staged files go through it (`textdrops.exchange`)."""
+    context = FlowRunContext.get()
+    remote = remote_of(settings.out_dir)
+    if remote is None or context is None or isinstance(context.task_runner, ThreadPoolTaskRunner):
+        return None
+    return remote.display_url
 
 
 def _artifact_key(drop_id: str) -> str:

@@ -19,6 +19,7 @@ from tasks.commit import commit_partitions
 from tasks.entities import NUMERIC_LABELS, entity_counts
 from tasks.steps import Step
 from tasks.write import write_part
+from textdrops import exchange
 from textdrops.prefect_defaults import IO_RETRIES
 
 
@@ -29,12 +30,17 @@ def _step_run_name(parameters: dict[str, Any]) -> str:
 
 @task(name="step", task_run_name=_step_run_name, cache_policy=NO_CACHE)
 def step_task(step: Step, ctx, item: Any) -> Any:
-    """Run one step over its input (one batch's, or the drop's) and log what it reports."""
+    """Run one step over its input (one batch's, or the drop's) and log what it reports. A batch run where the
+    flow's staging area may not be (`ctx.exchange`) returns an `Exchanged` result for `exchange.fetch`."""
     logger = get_run_logger()
-    result = isolation.run_step(step, ctx, item, logger.warning)
+    if ctx.exchange and step.scope == "batch":  # on a worker that may not see the flow's staging area
+        exchanged = exchange.run_elsewhere(ctx, item, lambda c, i: isolation.run_step(step, c, i, logger.warning))
+        result = exchanged.result
+    else:
+        result = exchanged = isolation.run_step(step, ctx, item, logger.warning)
     for level, message in step.report(ctx, item, result):
         logger.log(level, message)
-    return result
+    return exchanged
 
 
 def task_of(step: Step) -> Task:

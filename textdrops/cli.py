@@ -465,7 +465,8 @@ def _vacuum(args: argparse.Namespace) -> int:
         return 0
     from deltalake.exceptions import DeltaError
 
-    from textdrops import tables
+    from textdrops import exchange, tables
+    from textdrops.remote import EXCHANGE
     from textdrops.store import StoreError
 
     if args.retention_hours < 0:
@@ -481,6 +482,12 @@ def _vacuum(args: argparse.Namespace) -> int:
             removed = tables.vacuum(uri, args.retention_hours, options, dry_run=args.dry_run)
             total += len(removed)
             print(f"{display_out(out)}/{table}: {len(removed)} {'to delete' if args.dry_run else 'deleted'}")
+        left = exchange.leftovers(remote.store, args.retention_hours)  # of runs killed while on a Dask cluster
+        if not args.dry_run:
+            for path in left:
+                remote.store.delete(path)
+        total += len(left)
+        print(f"{display_out(out)}/{EXCHANGE}: {len(left)} {'to delete' if args.dry_run else 'deleted'}")
     except (StoreError, tables.TableError, DeltaError) as exc:
         print(f"textdrops vacuum: {exc}", file=sys.stderr)
         return 1

@@ -66,7 +66,8 @@ LEASES = "_leases"
 COMMITS = "_commits"
 STAGING = "_staging"
 # never mirrored: the tables, what belongs to one commit or one holder, this machine's own files
-NOT_MIRRORED = frozenset({*DELTA_TABLES, LEASES, COMMITS, STAGING, "_locks"})
+EXCHANGE = "_exchange"  # batch tasks' staged files on their way to or from a Dask worker (textdrops.exchange)
+NOT_MIRRORED = frozenset({*DELTA_TABLES, LEASES, COMMITS, STAGING, EXCHANGE, "_locks"})
 # written by failed runs without the index lock (and pushed by their writer at once): a pull never removes them
 APPEND_ONLY = ("runs/", "_runs_index/pending/")
 LEASE_SECONDS_ENV = "TEXTDROPS_LEASE_SECONDS"

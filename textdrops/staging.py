@@ -115,6 +115,8 @@ class RunContext:
     settings: Settings
     commit_seq: int | None = None  # taken under the index lock before the stories step (tasks.runs)
     part: str | None = None  # a part of a batch (`part_of`): what its steps write goes under parts/<part>/
+    # the output store's URL when batch tasks run where the working copy is not (`textdrops.exchange`)
+    exchange: str | None = None
 
     def per_run(self) -> dict[str, pl.Expr]:
         """The columns every row a run writes carries (its drop and run), the one place they are made:

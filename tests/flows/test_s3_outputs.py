@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import SEEDS, make_drop
 from textdrops import tables
 from textdrops.faults import CRASH_ENV, PAUSE_ENV, STORE_CRASH_POINTS
+from textdrops.store import open_store
 
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
 SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
@@ -90,8 +91,6 @@ def assert_same_as_local(url: str, local: Path, names: tuple[str, ...] = DELTA) 
 
 
 def store_paths(url: str) -> list[str]:
-    from textdrops.store import open_store
-
     return [info.path for info in open_store(url).list("")]
 
 
@@ -122,6 +121,7 @@ def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_giv
     # the files the re-run made obsolete stay for readers within the retention, then a vacuum deletes them
     data_files = lambda: [p for p in store_paths(url) if p.endswith(".parquet") and "/_delta_log/" not in p]  # noqa: E731
     files = len(data_files())
+    open_store(url).put("_exchange/a-killed-run/raw/raw-00000.arrow", b"what a run killed on a Dask cluster left")
     capsys.readouterr()
     assert main(["vacuum", "--out", url, "--retention-hours", "1"]) == 0
     assert "0 files no version of the last 1 hours needs deleted" in capsys.readouterr().out
@@ -130,13 +130,12 @@ def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_giv
     assert main(["vacuum", "--out", url, "--retention-hours", "0"]) == 0
     shown = capsys.readouterr().out
     assert f"{url}/documents: 1 deleted" in shown and str(tmp_path) not in shown
+    assert f"{url}/_exchange: 1 deleted" in shown and not open_store(url).list("_exchange/")
     assert len(data_files()) < files
     assert_same_as_local(url, local, tuple(t for t in DELTA if t != "stories"))
 
     # every documented reader: polars (above), pyarrow, DuckDB through Arrow; runs as plain Parquet files
     from deltalake import DeltaTable
-
-    from textdrops.store import open_store
 
     store = open_store(url)
     assert DeltaTable(f"{url}/documents").to_pyarrow_table().num_rows == docs.height
