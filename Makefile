@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 DROP ?= data/raw/2016-03-15
 
-.PHONY: install chromium run test lint format bench eval clean
+.PHONY: install chromium run test test-slow test-all lint format bench eval clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -32,10 +32,17 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium missing and not installable here: the browser test will skip"
 
+# `make test`: lint and every test but the end-to-end ones marked slow (servers, workers, clusters started as
+# subprocesses); `make test-slow`: those; `make test-all`: both, what CI runs (.ci/run)
 test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+test-all: test test-slow
 
 lint: install
 	$(BIN)/ruff check --fix .

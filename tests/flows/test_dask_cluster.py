@@ -29,7 +29,7 @@ SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
 DASK = Path(sys.executable).parent / "dask"
 MARKER = "FAULT-MARKER-7e3a"
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]  # slow: make test-slow
 
 
 def _can_hide_folders() -> bool:

@@ -29,6 +29,8 @@ INTERVAL_SECONDS = 20
 # the bar users are promised: a drop placed in RAW is processed within 180 s with no trigger
 PICKUP_SECONDS = 180
 
+pytestmark = pytest.mark.slow  # a server and a service started as processes: make test-slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:
