@@ -41,7 +41,7 @@ from textdrops.locking import drop_lock, index_lock, wait_for_earlier_drops
 from textdrops.prefect_defaults import apply_prefect_defaults
 from textdrops.progress import Progress
 from textdrops.remote import remote_of
-from textdrops.served import check_model, check_scope, check_worker_processes
+from textdrops.served import check_model, check_scope, check_worker_processes, confine_deployment_run
 from textdrops.staging import RunContext
 from textdrops.stats import StageStats
 from textdrops.stopping import cancel_signal
@@ -63,6 +63,19 @@ def _flow_run_id() -> str | None:
 
 def _trigger() -> str:
     return flow_run.parameters.get("trigger", "manual")
+
+
+def from_deployment() -> bool:
+    """Whether this flow run was made from a deployment (by a worker, `serve` or the scheduler)."""
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.deployment_id)
+
+
+def holding_run() -> dict[str, str] | None:
+    """This flow run's id and name, recorded in the locks and leases it holds so that others name it."""
+    if not flow_run.id:
+        return None
+    return {"flow_run_id": str(flow_run.id), "flow_run_name": flow_run.name or ""}
 
 
 def tag_flow_run(*new_tags: str) -> None:
@@ -102,6 +115,7 @@ def process_drop(
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
     logger = get_run_logger()
+    confine_deployment_run(from_deployment())  # a worker's run: only TEXTDROPS_RAW's drops, only TEXTDROPS_OUT
     settings = Settings.from_env(
         out_dir=out_dir, ner_model=ner_model, batch_size=batch_size, worker_processes=worker_processes
     )
@@ -119,7 +133,7 @@ def process_drop(
     tag_flow_run("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}")
     progress = Progress()
     with (
-        drop_lock(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning),
+        drop_lock(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning, holding_run()),
         tags("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}"),
         contextlib.ExitStack() as index_section,
     ):

@@ -10,12 +10,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
-from flows.process_drop import process_drop
+from flows.process_drop import from_deployment, process_drop
 from tasks.drops import survey
 from textdrops.config import Settings
 from textdrops.drop_source import location_name, source_of
 from textdrops.prefect_defaults import apply_prefect_defaults
-from textdrops.served import check_scope
+from textdrops.served import check_scope, confine_deployment_run, default_raw_root
 
 # a flow module is an entry point of its own (Prefect's runner and workers import it): its Prefect defaults
 apply_prefect_defaults()
@@ -29,7 +29,7 @@ def survey_task(raw_root: str, out_dir: str, settle_seconds: float, require_mark
 
 
 def _flow_run_name() -> str:
-    return f"new-drops-{location_name(flow_run.parameters['raw_root']) or 'raw'}"
+    return f"new-drops-{location_name(flow_run.parameters.get('raw_root') or default_raw_root()) or 'raw'}"
 
 
 def own_trigger() -> str:
@@ -44,14 +44,17 @@ def own_trigger() -> str:
 
 @flow(name="process-new-drops", flow_run_name=_flow_run_name)
 def process_new_drops(
-    raw_root: str = "data/raw",
+    raw_root: str | None = None,
     out_dir: str | None = None,
     settle_seconds: float = 2.0,
     require_marker: bool = False,
 ) -> dict:
-    """Process each pending drop under raw_root (oldest first) with the process-drop flow."""
+    """Process each pending drop under raw_root (default: $TEXTDROPS_RAW or data/raw), oldest first, with the
+    process-drop flow."""
     logger = get_run_logger()
     trigger = own_trigger()
+    confine_deployment_run(from_deployment())  # a worker's run: only TEXTDROPS_RAW, only TEXTDROPS_OUT
+    raw_root = raw_root or default_raw_root()
     settings = Settings.from_env(out_dir=out_dir)
     check_scope(source_of(raw_root), settings.out_dir, drop=False)
     out = str(settings.out_dir)

@@ -82,3 +82,63 @@ def test_a_later_drop_waits_for_an_earlier_drop_being_processed_but_not_the_reve
     finally:
         release.set()
         thread.join()
+
+
+HOLDER = {"flow_run_id": "0b9c1e1a-2f3d-4c5e-8a7b-6c5d4e3f2a1b", "flow_run_name": "2016-03-15-deployment"}
+
+
+def _held_elsewhere(out_dir, run: dict):
+    """A thread holding drop `d` of out_dir as flow run `run`; set its release event to end it."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with drop_lock(out_dir, "d", timeout=5, run=run):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(10)
+    return thread, release
+
+
+def test_a_run_waiting_for_a_drop_is_told_which_flow_run_holds_it(tmp_path):
+    thread, release = _held_elsewhere(tmp_path, HOLDER)
+    messages = []
+    try:
+        with (
+            pytest.raises(DropBusyError, match=r"flow run '2016-03-15-deployment' \(0b9c1e1a-.*\), pid \d+"),
+            drop_lock(tmp_path, "d", 0.6, messages.append),
+        ):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    assert "flow run '2016-03-15-deployment' (0b9c1e1a-2f3d-4c5e-8a7b-6c5d4e3f2a1b)" in messages[0]
+
+
+def test_a_run_on_another_machine_is_told_which_flow_run_holds_the_drops_lease(
+    s3_server, aws_env, tmp_path, monkeypatch
+):
+    from textdrops.remote import working_copy
+
+    url = s3_server.url("leases")
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    monkeypatch.setenv("TEXTDROPS_CACHE_DIR", str(tmp_path / "machine-a"))
+    machine_a = working_copy(url)
+    monkeypatch.setenv("TEXTDROPS_CACHE_DIR", str(tmp_path / "machine-b"))
+    machine_b = working_copy(url)  # its own local lock: only the lease on the store is shared
+    thread, release = _held_elsewhere(machine_a, HOLDER)
+    try:
+        with (
+            pytest.raises(
+                DropBusyError, match=rf"flow run '2016-03-15-deployment' \(0b9c1e1a-.*\), pid \d+ on .*{url}"
+            ),
+            drop_lock(machine_b, "d", 0.6),
+        ):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with drop_lock(machine_b, "d", timeout=5):  # the lease is released with the lock
+        pass

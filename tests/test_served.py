@@ -6,7 +6,19 @@ import os
 
 import pytest
 
-from textdrops.served import SERVED_OUT, SERVED_RAW, check_model, check_scope, check_worker_processes, confine
+from textdrops.served import (
+    OUT_ENV,
+    RAW_ENV,
+    SERVED_BY,
+    SERVED_OUT,
+    SERVED_RAW,
+    check_model,
+    check_scope,
+    check_worker_processes,
+    confine,
+    confine_deployment_run,
+    default_raw_root,
+)
 
 
 @pytest.fixture
@@ -15,6 +27,7 @@ def served(tmp_path, monkeypatch):
     # (a delenv of an unset variable records nothing to restore, and the confinement leaked into later tests)
     monkeypatch.setenv(SERVED_RAW, "")
     monkeypatch.setenv(SERVED_OUT, "")
+    monkeypatch.setenv(SERVED_BY, "")
     raw, out = tmp_path / "raw", tmp_path / "out"
     (raw / "2016-03-15").mkdir(parents=True)
     confine(raw, out)
@@ -84,6 +97,7 @@ def test_worker_processes_are_bounded_by_the_cores():
 def test_a_served_raw_prefix_confines_drops_to_prefixes_directly_under_it(tmp_path, monkeypatch):
     monkeypatch.setenv(SERVED_RAW, "")
     monkeypatch.setenv(SERVED_OUT, "")
+    monkeypatch.setenv(SERVED_BY, "")
     out = tmp_path / "out"
     confine("s3://bucket/raw/", out)
     check_scope("s3://bucket/raw/2016-03-15", out, drop=True)
@@ -99,3 +113,48 @@ def test_a_served_raw_prefix_confines_drops_to_prefixes_directly_under_it(tmp_pa
         check_scope("s3://bucket/raw/../raw2/2016-03-15", out, drop=True)
     with pytest.raises(PermissionError, match="surveys only s3://bucket/raw"):
         check_scope("s3://bucket/raw/2016-03-15", out, drop=False)
+
+
+@pytest.fixture
+def worker_env(tmp_path, monkeypatch):
+    """A worker's environment: TEXTDROPS_RAW and TEXTDROPS_OUT, and no confinement recorded yet."""
+    monkeypatch.setenv(SERVED_RAW, "")
+    monkeypatch.setenv(SERVED_OUT, "")
+    monkeypatch.setenv(SERVED_BY, "")
+    raw, out = tmp_path / "worker-raw", tmp_path / "worker-out"
+    (raw / "2016-03-15").mkdir(parents=True)
+    monkeypatch.setenv(RAW_ENV, str(raw))
+    monkeypatch.setenv(OUT_ENV, str(out))
+    return raw, out
+
+
+def test_a_deployment_run_of_a_worker_is_confined_to_its_raw_and_out_variables(worker_env, tmp_path):
+    raw, out = worker_env
+    confine_deployment_run(from_deployment=True)
+    check_scope(raw / "2016-03-15", out, drop=True)
+    with pytest.raises(PermissionError, match=r"outside .* this worker \(TEXTDROPS_RAW, TEXTDROPS_OUT\)"):
+        check_scope(tmp_path / "elsewhere", out, drop=True)
+    with pytest.raises(PermissionError, match="writes only to"):
+        check_scope(raw / "2016-03-15", tmp_path / "other-out", drop=True)
+    assert default_raw_root() == str(raw)
+
+
+def test_a_flow_called_directly_is_not_confined_by_the_shells_variables(worker_env, tmp_path):
+    # `textdrops run DROP --out X` with TEXTDROPS_RAW / TEXTDROPS_OUT set in the shell works as before
+    confine_deployment_run(from_deployment=False)
+    check_scope(tmp_path / "anywhere", tmp_path / "any-out", drop=True)
+
+
+def test_a_worker_needs_absolute_raw_and_out(worker_env, monkeypatch):
+    monkeypatch.setenv(OUT_ENV, "data/processed")  # relative: a flow run's working folder is temporary
+    with pytest.raises(ValueError, match="TEXTDROPS_OUT='data/processed' is not allowed"):
+        confine_deployment_run(from_deployment=True)
+    monkeypatch.delenv(OUT_ENV)
+    with pytest.raises(ValueError, match="TEXTDROPS_OUT=''"):
+        confine_deployment_run(from_deployment=True)
+
+
+def test_serves_own_confinement_wins_over_the_workers_variables(worker_env, served):
+    raw, out = served  # `textdrops serve --raw --out`, started with other TEXTDROPS_RAW/OUT in its shell
+    confine_deployment_run(from_deployment=True)
+    check_scope(raw / "2016-03-15", out, drop=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textdrops.remote import remote_of
+from textdrops.remote import holder_description, remote_of
 
 LOCKS = "_locks"
 INDEX_LOCK = "_dedupe_index.lock"
@@ -46,7 +46,7 @@ def _acquire(handle, path: Path, timeout: float, on_wait: Callable[[str], None],
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            holder = path.read_text().strip() or "unknown"
+            holder = _holder_of(path)
             if not told:
                 on_wait(f"{what} is being processed by another run ({holder}); waiting up to {timeout:.0f}s")
                 told = True
@@ -58,11 +58,24 @@ def _acquire(handle, path: Path, timeout: float, on_wait: Callable[[str], None],
             time.sleep(0.5)
 
 
+def _holder_of(path: Path) -> str:
+    """Who holds the lock at path, as its holder wrote it (the flow run when known)."""
+    text = path.read_text().strip()
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return text or "unknown"
+    if not isinstance(info, dict):
+        return text
+    return holder_description(info, f"pid {info.get('pid', '?')} since {info.get('since', '?')}")
+
+
 @contextlib.contextmanager
-def _held(handle) -> Iterator[None]:
+def _held(handle, run: dict[str, str] | None = None) -> Iterator[None]:
     handle.seek(0)
     handle.truncate()
-    handle.write(json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")}))
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    handle.write(json.dumps({"pid": os.getpid(), "since": since, **(run or {})}))
     handle.flush()
     try:
         yield
@@ -75,23 +88,30 @@ def _held(handle) -> Iterator[None]:
 
 @contextlib.contextmanager
 def drop_lock(
-    out_dir: Path, drop_id: str, timeout: float, on_wait: Callable[[str], None] = lambda _: None
+    out_dir: Path,
+    drop_id: str,
+    timeout: float,
+    on_wait: Callable[[str], None] = lambda _: None,
+    run: dict[str, str] | None = None,
 ) -> Iterator[None]:
     """Hold the lock of `drop_id` under `out_dir` for the block; wait up to `timeout` seconds for it.
 
     A crashed run cannot leave it stuck: the lock belongs to the open file, which dies with the process.
+    `run` (the holding flow run's `flow_run_id` and `flow_run_name`) is recorded in the lock and the drop's
+    lease, so a run that waits for the drop, or gives up, names the flow run holding it.
     """
     path = drop_lock_path(out_dir, drop_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         _acquire(handle, path, timeout, on_wait, f"drop {drop_id}", DropBusyError)
-        with _held(handle):
+        with _held(handle, run):
             remote = remote_of(out_dir)
             if remote is None:
                 yield
                 return
             # on a store, the drop's lease: the lock of every machine
-            with remote.lease(remote.drop_lease_path(drop_id), f"drop {drop_id}", timeout, on_wait, DropBusyError):
+            lease = remote.drop_lease_path(drop_id)
+            with remote.lease(lease, f"drop {drop_id}", timeout, on_wait, DropBusyError, run):
                 yield
 
 

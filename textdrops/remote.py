@@ -151,12 +151,21 @@ def _is_head(path: str) -> bool:
     return path.endswith("MANIFEST.json") or path in {"_runs_index/runs.parquet", "_commit_seq"}
 
 
+def holder_description(info: dict, process: str) -> str:
+    """Who holds a lock or lease, for a message: the flow run (name and id) when recorded, and its process."""
+    run_id, name = info.get("flow_run_id"), info.get("flow_run_name")
+    if not run_id:
+        return process
+    return f"flow run {name!r} ({run_id}), {process}" if name else f"flow run {run_id}, {process}"
+
+
 @dataclass
 class _Holder:
     path: str
     owner: str
     version: Version
     stop: threading.Event
+    run: dict[str, str] | None = None
     thread: threading.Thread | None = None
     lost: bool = False
 
@@ -319,13 +328,14 @@ class Remote:
         except ValueError:
             return 60.0
 
-    def _lease_body(self, owner: str, what: str) -> bytes:
+    def _lease_body(self, owner: str, what: str, run: dict[str, str] | None = None) -> bytes:
         body = {
             "owner": owner,
             "what": what,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "expires": time.time() + self._lease_seconds(),
+            **(run or {}),  # the Prefect flow run holding it, named in the waiting and refusal messages of others
         }
         return json.dumps(body).encode("utf-8")
 
@@ -352,26 +362,27 @@ class Remote:
                 return False
         return False
 
-    def try_lease(self, path: str, what: str) -> bool:
-        """Take the lease at path if nobody holds it (or its holder's lease went stale); True when taken."""
+    def try_lease(self, path: str, what: str, run: dict[str, str] | None = None) -> bool:
+        """Take the lease at path if nobody holds it (or its holder's lease went stale); True when taken. `run`
+        (the flow run's `flow_run_id` and `flow_run_name`) is recorded in the lease for others to name."""
         from textdrops.store import ObjectExistsError, VersionMismatchError
 
         self.probe()
         owner = uuid.uuid4().hex
         try:
-            version = self.store.put_if_absent(path, self._lease_body(owner, what))
+            version = self.store.put_if_absent(path, self._lease_body(owner, what, run))
         except ObjectExistsError:
             current = self._holder_of(path)
             if current is not None and not self._stale(current[0]):
                 return False
             try:
                 if current is None:
-                    version = self.store.put_if_absent(path, self._lease_body(owner, what))
+                    version = self.store.put_if_absent(path, self._lease_body(owner, what, run))
                 else:
-                    version = self.store.put_if_match(path, self._lease_body(owner, what), current[1])
+                    version = self.store.put_if_match(path, self._lease_body(owner, what, run), current[1])
             except (ObjectExistsError, VersionMismatchError):
                 return False  # another process took it first
-        holder = _Holder(path, owner, version, threading.Event())
+        holder = _Holder(path, owner, version, threading.Event(), run)
         holder.thread = threading.Thread(target=self._renew, args=(holder, what), daemon=True, name=f"lease {path}")
         holder.thread.start()
         self._holders[path] = holder
@@ -381,8 +392,7 @@ class Remote:
         current = self._holder_of(path)
         if current is None:
             return "nobody now"
-        info = current[0]
-        return f"pid {info.get('pid', '?')} on {info.get('host', '?')}"
+        return holder_description(current[0], f"pid {current[0].get('pid', '?')} on {current[0].get('host', '?')}")
 
     def _renew(self, holder: _Holder, what: str) -> None:
         from textdrops.store import StoreError, VersionMismatchError
@@ -390,7 +400,7 @@ class Remote:
         interval = self._lease_seconds() / 3
         while not holder.stop.wait(interval):
             try:
-                body = self._lease_body(holder.owner, what)
+                body = self._lease_body(holder.owner, what, holder.run)
                 holder.version = self.store.put_if_match(holder.path, body, holder.version)
             except VersionMismatchError:
                 holder.lost = True
@@ -412,12 +422,18 @@ class Remote:
 
     @contextlib.contextmanager
     def lease(
-        self, path: str, what: str, timeout: float, on_wait: Callable[[str], None], error: type[Exception]
+        self,
+        path: str,
+        what: str,
+        timeout: float,
+        on_wait: Callable[[str], None],
+        error: type[Exception],
+        run: dict[str, str] | None = None,
     ) -> Iterator[None]:
         """Hold the lease at path for the block, waiting up to timeout seconds for it."""
         deadline = time.monotonic() + timeout
         told = False
-        while not self.try_lease(path, what):
+        while not self.try_lease(path, what, run):
             holder = self.holder_text(path)
             if time.monotonic() >= deadline:
                 raise error(
