@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,11 +30,10 @@ BIN = Path(sys.executable).parent
 AUTH = ("textdrops", "pool-secret")
 INTERVAL_SECONDS = 10  # the test's schedule, set through the API over prefect.yaml's hourly cron
 WAIT_SECONDS = 150
+WORKERS = ("worker-a", "worker-b")
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -225,7 +225,7 @@ def pool(s3_server, tmp_path_factory):
             "work-pool", "create", "textdrops", "--type", "process", "--base-job-template", template
         )
         assert created.returncode == 0, created.stdout + created.stderr
-        for name in ("worker-a", "worker-b"):  # they start while the deployments are made
+        for name in WORKERS:  # they start while the deployments are made
             running.start_worker(name)
         deployed = running.prefect("deploy", "--all", "--prefect-file", str(ROOT / "prefect.yaml"))
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
@@ -341,3 +341,6 @@ def test_two_workers_given_the_same_drop_at_once_process_it_once(pool):
     documents = pool.table("documents").filter(pl.col("drop_id") == "2016-03-16")
     assert sorted(documents["source_path"]) == sorted(p.name for p in files)  # the drop's rows, once
     assert runs_table["flow_run_id"].to_list()[0] in {r["id"] for r in by_drop["same"]}
+    # where it ran: the worker that picked it up (one of the two), this machine, the store (no credentials)
+    assert runs_table["worker"].to_list()[0] in WORKERS
+    assert runs_table.select("host", "out_url").rows() == [(socket.gethostname(), pool.out)]
