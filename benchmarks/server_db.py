@@ -561,7 +561,7 @@ def check_postgres(work: Path, interval: int = 20, pickup_seconds: float = 240) 
         "interval_seconds": interval,
         "drop": drop,
         "picked_up_seconds": round(picked_up, 1),
-        "run": {k: run[k] for k in ("trigger", "status", "n_files") if k in run},
+        "run": {k: run[k] for k in ("trigger", "status")},
         "rows_before_drop": before,
         "rows_after_drop": after,
         "server_errors": errors,
