@@ -18,7 +18,9 @@ Retention. The server and serve are stopped; the runs of the first drops are age
 moved, and Prefect's own minimum flow-run retention is more than an hour); then the server is started again
 with textdrops' retention settings (`textdrops.prefect_defaults.SERVER_RETENTION`) and nothing else: its
 own database vacuum service runs at start and every hour. The rows left are read until they stop changing:
-the aged runs, their task runs, states, logs, artifacts and events must be gone, the recent ones kept.
+the aged runs, their task runs, states, logs, artifacts and events must be gone, the recent ones kept. The
+server is started once more: the orphan pass (daily, and at start) removes the artifact collections (one
+per artifact key; textdrops' keys name the drop) whose artifacts went with the aged runs.
 
 PostgreSQL (`--postgres`): a temporary cluster (initdb as the `postgres` user, or `nobody`, when run as
 root: PostgreSQL refuses to run as root), a Prefect server on it, `textdrops serve --interval 20`, one drop
@@ -369,6 +371,22 @@ def measure_growth(work: Path, drops: int, old_drops: int) -> dict:
     finally:
         retention_server.stop()
     remaining = flow_run_ids(server.database)
+    # the daily orphan pass (which also runs when the server starts) drops the artifact collections whose
+    # artifacts the flow-run vacuum deleted: one per artifact key, and textdrops' keys name the drop
+    collections_before = after_rows["artifact_collection"]
+    orphan_server = PrefectServer(work / "prefect", logs / "server-orphans.log", env=SERVER_RETENTION)
+    try:
+        orphan_server.start()
+        wait_for(
+            "the orphan pass",
+            lambda: table_rows(server.database)["artifact_collection"] < collections_before,
+            120,
+            orphan_server.process,
+            orphan_server.log,
+        )
+        after_rows = settled_rows(server.database, quiet_seconds=5)
+    finally:
+        orphan_server.stop()
     after = {
         "file_bytes": database_bytes(server.database),
         "bytes": pages_bytes(server.database),
@@ -398,9 +416,11 @@ def measure_growth(work: Path, drops: int, old_drops: int) -> dict:
             "recent_flow_runs": len(kept_ids),
             "deleted_rows": {t: grown["rows"][t] - after_rows[t] for t in TABLES},
             "after": after,
+            "artifact_collections_after_orphan_pass": after_rows["artifact_collection"],
             "vacuum_log": [
                 line.strip()
-                for line in retention_server.log.read_text(errors="replace").splitlines()
+                for log in (retention_server.log, orphan_server.log)
+                for line in log.read_text(errors="replace").splitlines()
                 if "Database vacuum" in line
             ],
         },

@@ -11,8 +11,10 @@ textdrops' settings deletes the old run and everything of it, and keeps the rece
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from benchmarks.server_db import PrefectServer, age_runs, latest_event_time, read_only, settled_rows, wait_for
 from textdrops.prefect_defaults import SERVER_RETENTION
@@ -95,3 +97,9 @@ def test_textdrops_retention_deletes_old_runs_and_events_and_keeps_recent_ones(t
     assert _left_of(server, old) == {"flow_run": 0, "task_run": 0, "log": 0, "artifact": 0, "events": 0}
     assert _left_of(server, recent) == before["recent"]
     assert "Database vacuum: deleted 1 old flow runs" in retained.log.read_text(errors="replace")
+
+
+def test_the_documented_server_command_sets_textdrops_retention():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "prefect-server.md").read_text(encoding="utf-8")
+    exported = dict(re.findall(r"\b(PREFECT_SERVER_[A-Z_]+)=(\S+)", doc.split("**A server you start**", 1)[1]))
+    assert {k: exported.get(k) for k in SERVER_RETENTION} == SERVER_RETENTION
