@@ -123,7 +123,12 @@ class PrefectServer:
         return response.json() if response.status_code == 200 else None
 
     def post(self, path: str, body: dict) -> dict | list:
-        response = httpx.post(self.api + path, json=body, timeout=30)
+        for attempt in range(5):
+            response = httpx.post(self.api + path, json=body, timeout=30)
+            # a busy SQLite server answers 503 while its database is locked; Prefect's own client retries too
+            if response.status_code not in (429, 503):
+                break
+            time.sleep(2**attempt)
         response.raise_for_status()
         return response.json()
 
@@ -188,7 +193,7 @@ def fixture_drop(raw: Path, index: int) -> Path:
 
 def run_deployment(server: PrefectServer, deployment: str, seconds: float = 300) -> dict:
     """Create a run of the deployment through the API (as the scheduler does) and wait until it has ended."""
-    deployment_id = server.get(f"/deployments/name/{deployment}")["id"]
+    deployment_id = wait_for(deployment, lambda: server.get(f"/deployments/name/{deployment}"), 60)["id"]
     run = server.post(f"/deployments/{deployment_id}/create_flow_run", {})
     ended = wait_for(
         f"the run of {deployment}",

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.server_db import PrefectServer, age_runs, latest_event_time, read_only, settled_rows, wait_for
 from textdrops.prefect_defaults import SERVER_RETENTION
 
@@ -63,6 +65,7 @@ def _restart(server: PrefectServer, log: str, env: dict | None = None) -> Prefec
     return PrefectServer(server.home, server.log.with_name(log), env=env)
 
 
+@pytest.mark.slow  # three server starts and two flow runs: 70-80 s on a busy machine
 def test_textdrops_retention_deletes_old_runs_and_events_and_keeps_recent_ones(tmp_path):
     server = PrefectServer(tmp_path / "prefect", tmp_path / "server.log").start()
     try:
