@@ -886,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server-db-only",
         action="store_true",
-        help="run only the Prefect server database section (growth per drop and retention, ~6 min); written to "
+        help="run only the Prefect server database section (growth per drop and retention, ~7 min); written to "
         "results/bench-server-db.json",
     )
     parser.add_argument("--server-db-drops", type=int, default=12, help="drops of the server database section")

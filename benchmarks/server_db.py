@@ -1,6 +1,6 @@
 """How fast Prefect's server database grows per drop, and whether its retention settings really delete.
 
-    .venv/bin/python -m benchmarks.server_db [--drops 12] [--old-drops 8]   (SQLite, ~6 min)
+    .venv/bin/python -m benchmarks.server_db [--drops 12] [--old-drops 8]   (SQLite, ~7 min)
     .venv/bin/python -m benchmarks.server_db --postgres                        (PostgreSQL check, ~2 min)
 
 Growth. A real Prefect server (`prefect server start`, SQLite, its own PREFECT_HOME in a temporary folder)
