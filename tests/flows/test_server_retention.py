@@ -65,7 +65,7 @@ def _restart(server: PrefectServer, log: str, env: dict | None = None) -> Prefec
     return PrefectServer(server.home, server.log.with_name(log), env=env)
 
 
-@pytest.mark.slow  # three server starts and two flow runs: 70-80 s on a busy machine
+@pytest.mark.slow  # three server starts and two flow runs: 62 s on a quiet machine, 80 s on a busy one
 def test_textdrops_retention_deletes_old_runs_and_events_and_keeps_recent_ones(tmp_path):
     server = PrefectServer(tmp_path / "prefect", tmp_path / "server.log").start()
     try:
