@@ -63,6 +63,11 @@ Adversarial inputs (`benchmarks.adversarial.measure`; `--adversarial-mb`, 0 skip
 datelines, mojibake ...) at 2 MB and 4 MB: MB/s of cleanup and of the pipeline's load + prepare step on
 one core (CPU time), the 4 MB / 2 MB ratio (a quadratic step would show ~0.5) and tiny files per second.
 
+Prefect server database (`--server-db-only` for this section alone; `benchmarks.server_db`, written to
+results/bench-server-db.json, its summary also to bench.json): a real Prefect server on SQLite and
+`textdrops serve`, 12 small drops through the scheduled deployment: bytes and rows per drop, then the
+retention settings deleting the rows of runs aged past them (`--server-db-drops`, 0 skips it).
+
 Everything is printed and written to benchmarks/results/bench.json with the machine's description.
 """
 
@@ -811,6 +816,20 @@ def run_story_history_section(sizes: list[int]) -> dict:
     return history
 
 
+def _server_db_section(drops: int) -> dict:
+    """The Prefect server database's growth per drop and its retention (benchmarks/server_db.py)."""
+    from benchmarks.server_db import run_growth
+
+    try:
+        growth = run_growth(drops, old_drops=max(1, drops * 2 // 3))
+    except Exception:
+        traceback.print_exc()
+        return {"error": traceback.format_exc()[-1500:]}
+    retention = growth["retention"]
+    keep = ("settings", "deleted_rows", "aged_flow_runs_left", "recent_flow_runs_kept", "recent_flow_runs", "after")
+    return {"summary": growth["summary"], "retention": {k: retention[k] for k in keep}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="use only the first N Reuters files everywhere")
@@ -864,7 +883,17 @@ def main(argv: list[str] | None = None) -> int:
         help="run only the story-history section: the sample drop against 0 and 100,000 synthetic active stories",
     )
     parser.add_argument("--story-sizes", default="0,100000", help="synthetic story history sizes (default 0,100000)")
+    parser.add_argument(
+        "--server-db-only",
+        action="store_true",
+        help="run only the Prefect server database section (growth per drop and retention, ~7 min); written to "
+        "results/bench-server-db.json",
+    )
+    parser.add_argument("--server-db-drops", type=int, default=12, help="drops of the server database section")
     args = parser.parse_args(argv)
+    if args.server_db_only:  # needs no shared corpus: drops made from the committed fixtures
+        _server_db_section(args.server_db_drops)
+        return 0
     if args.report_only:
         return run_report_section(args.report_drops)
     if args.stories_only:  # needs no shared corpus: the sample drop and synthetic stories
@@ -991,6 +1020,8 @@ def main(argv: list[str] | None = None) -> int:
             results["adversarial"] = {"error": traceback.format_exc()[-1500:]}
 
     results["report"] = _report_section(args.report_drops)
+    if args.server_db_drops > 1:
+        results["server_db"] = _server_db_section(args.server_db_drops)
     return _finish(results, bench_started, RESULTS)
 
 

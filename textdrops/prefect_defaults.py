@@ -4,6 +4,18 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+# How long a Prefect server keeps what runs leave behind (docs/prefect-server.md): events 7 days (Prefect's
+# default), flow runs 30 days after they end, with their task runs, states, logs and artifacts (Prefect keeps
+# them forever unless the flow-run vacuum is on). textdrops' own `runs` table keeps every run's record; the
+# server's copy serves the UI and debugging. A server the user starts needs these in its environment (the
+# README's server command); the temporary server `textdrops run` starts inherits them (in Prefect 3.8.8 it runs
+# only the events vacuum: the flow-run vacuum runs in `prefect server start` only).
+SERVER_RETENTION = {
+    "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P7D",
+    "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+    "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": "P30D",
+}
+
 # Set only when the user has not: an explicit environment variable or Prefect profile always wins.
 PREFECT_DEFAULTS = {
     # No telemetry from an ETL job, and nothing that reaches out to the internet.
@@ -16,6 +28,7 @@ PREFECT_DEFAULTS = {
     # Our tasks exchange small metadata and file paths; results stay in memory.
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    **SERVER_RETENTION,
 }
 
 
