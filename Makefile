@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 DROP ?= data/raw/2016-03-15
 
-.PHONY: install chromium run test test-slow test-all lint format bench eval clean
+.PHONY: install chromium postgresql run test test-slow test-all lint format bench eval clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -39,8 +39,16 @@ test: install chromium
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q -m "not slow"
 
-test-slow: install
-	$(BIN)/pytest -q -m slow
+# the PostgreSQL test needs PostgreSQL's server: installed here when missing, as root with apt-get (else it skips)
+postgresql:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		echo "installing postgresql for the PostgreSQL server test" && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+		echo "postgresql missing and not installable here: the PostgreSQL server test will skip"
+
+test-slow: install postgresql
+	$(BIN)/pytest -q -m slow --dist loadfile
 
 test-all: test test-slow
 

@@ -102,7 +102,11 @@ def test_textdrops_retention_deletes_old_runs_and_events_and_keeps_recent_ones(t
     assert "Database vacuum: deleted 1 old flow runs" in retained.log.read_text(errors="replace")
 
 
-def test_the_documented_server_command_sets_textdrops_retention():
+def test_the_documented_server_commands_set_textdrops_retention():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "prefect-server.md").read_text(encoding="utf-8")
     exported = dict(re.findall(r"\b(PREFECT_SERVER_[A-Z_]+)=(\S+)", doc.split("**A server you start**", 1)[1]))
+    assert {k: exported.get(k) for k in SERVER_RETENTION} == SERVER_RETENTION
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    started = readme.split("# terminal 1: the server", 1)[1].split("prefect server start", 1)[0]
+    exported = dict(re.findall(r"\b(PREFECT_SERVER_[A-Z_]+)=([^\s\\]+)", started))
     assert {k: exported.get(k) for k in SERVER_RETENTION} == SERVER_RETENTION
