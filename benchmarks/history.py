@@ -329,8 +329,16 @@ def main(argv: list[str] | None = None) -> int:
         "against an empty folder (needs ../shared/corpora), writing the numbers to RESULTS (JSON)",
     )
     parser.add_argument("--no-drop-run", action="store_true", help="with --measure: status and survey only")
+    parser.add_argument(
+        "--measure-store",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="then the same on a local S3 server (moto): OUT's history put into a bucket, measured from a new "
+        "machine (needs ../shared/corpora), the numbers and each command's requests written to RESULTS (JSON)",
+    )
     args = parser.parse_args(argv)
-    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories or args.measure):
+    if args.docs < 0 or args.stories < 0 or not (args.docs or args.stories or args.measure or args.measure_store):
         parser.error("give a positive --docs (documents) or --stories (stories) to add")
     if args.drop_docs is not None and (args.drop_docs <= 0 or not args.docs):
         parser.error("--drop-docs needs a positive drop size and --docs")
@@ -350,6 +358,14 @@ def main(argv: list[str] | None = None) -> int:
         results["machine"] = machine()
         args.measure.write_text(json.dumps(results, indent=2))
         print(f"written to {args.measure}")
+    if args.measure_store:
+        from benchmarks.run import machine, shared_folder
+
+        work = args.measure_store.parent / f"{args.measure_store.stem}-work"
+        results = bench_store_history(shared_folder(), args.out, work, work / "logs")
+        results["machine"] = machine()
+        args.measure_store.write_text(json.dumps(results, indent=2))
+        print(f"written to {args.measure_store}")
     return 0
 
 
@@ -588,6 +604,92 @@ def bench_run_history(shared: Path, history: Path, work: Path, logs: Path, run_d
         )
     }
     print(f"  history vs empty: {json.dumps(results['ratios'])}", flush=True)
+    return results
+
+
+def upload_history(folder: Path, url: str) -> int:
+    """Put the history of the output folder `folder` (what a working copy mirrors: everything but the tables and
+    this folder's own files) into the store at `url`, as runs on machines sharing that store would have left it."""
+    from textdrops.remote import LOCAL_ONLY, NOT_MIRRORED
+    from textdrops.store import open_store
+
+    store, put = open_store(url), 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative.split("/", 1)[0] in NOT_MIRRORED or relative.startswith(LOCAL_ONLY + "/"):
+            continue
+        if relative.split("/", 1)[0] == "documents" or path.name.startswith("."):
+            continue
+        store.put(relative, path.read_bytes())
+        put += 1
+    return put
+
+
+def bench_store_history(shared: Path, history: Path, work: Path, logs: Path) -> dict:
+    """`bench_run_history` on the S3 server (moto, out of process): the history folder put into a bucket, then on a
+    new machine (an empty working copy) `textdrops status` twice (the first downloads the mirrored history), the
+    2,000-document drop, and the scheduled survey, each with the requests the store received; against an empty
+    store and against the history."""
+    import shutil
+
+    from benchmarks.object_storage import Moto
+    from benchmarks.run import SMALL_DROP_FILES, copy_reuters_drop, run_measured, textdrops_command
+
+    reuters = shared / "corpora" / "reuters21578"
+    if not reuters.is_dir():
+        print(f"  {reuters} not found (the shared corpora are absent): the store-history benchmark was not run")
+        return {"skipped": f"{reuters} not found"}
+    raw = work / "raw-store-history"
+    drop = raw / f"reuters21578-first{SMALL_DROP_FILES}"
+    if not drop.exists():
+        copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
+    logs.mkdir(parents=True, exist_ok=True)
+    moto = Moto(logs / "moto.log")
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1", AWS_ENDPOINT_URL=moto.endpoint
+    )
+    survey_code = (
+        "import sys\n"
+        "from textdrops.prefect_defaults import apply_prefect_defaults\n"
+        "apply_prefect_defaults()\n"
+        "from flows.process_new_drops import process_new_drops\n"
+        "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
+        "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
+    )
+    results: dict = {}
+    try:
+        for label, source in (("empty", None), ("history", history)):
+            url = f"s3://bench/{label}"
+            started = time.perf_counter()
+            objects = upload_history(source, url) if source else 0
+            os.environ["TEXTDROPS_CACHE_DIR"] = str(work / f"machine-{label}")  # a new machine: nothing mirrored
+            shutil.rmtree(work / f"machine-{label}", ignore_errors=True)
+            row: dict = {"objects_put": objects, "put_seconds": round(time.perf_counter() - started, 1)}
+            commands = {
+                "status_first": [*textdrops_command(), "status", "--out", url, "--raw", str(raw)],
+                "status": [*textdrops_command(), "status", "--out", url, "--raw", str(raw)],
+                "drop": [*textdrops_command(), "run", str(drop), "--out", url, "--force"],
+                "survey": [sys.executable, "-c", survey_code, str(raw), url],
+            }
+            for name, argv in commands.items():
+                before = moto.requests()
+                measured = run_measured(f"store-{label}-{name}", argv, logs)
+                after = moto.requests()
+                row[f"{name}_wall_seconds"] = measured.get("wall_seconds") if measured.get("ok") else None
+                row[f"{name}_requests"] = sum(after.values()) - sum(before.values())
+            results[label] = row
+            print(f"  [store {label}] {json.dumps(row)}", flush=True)
+    finally:
+        moto.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    base, top = results["empty"], results["history"]
+    results["ratios"] = {
+        key: round(top[key] / base[key], 3) if base.get(key) and top.get(key) else None
+        for key in ("status_first_wall_seconds", "status_wall_seconds", "drop_wall_seconds", "survey_wall_seconds")
+    }
+    print(f"  store history vs empty: {json.dumps(results['ratios'])}", flush=True)
     return results
 
 
