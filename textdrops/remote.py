@@ -8,6 +8,8 @@ On the store (the output location):
     _dedupe_index/ _story_index/ _story_vocabulary/ _runs_index/ _commit_seq _textdrops/ ...
                                            the history later runs read: immutable segments and parts, and the
                                            few objects that name them (manifests, the runs index, counters)
+    _sync/<seq>.json                       one per push of the history: the objects it put and deleted, numbered
+                                           in order (a machine pulls only the ones after the last it applied)
     _leases/index.json                     who may change the history now (expiring; renewed while held)
     _leases/drops/<drop>.json              who is processing a drop now
     _commits/<run_id>.json                 a commit under way: its marker; the commit is on the store from here
@@ -15,7 +17,9 @@ On the store (the output location):
 
 The working copy (under `TEXTDROPS_CACHE_DIR`, default `~/.cache/textdrops/stores/`) is an ordinary output folder
 for the rest of the code, which reads and writes local paths as it does for `--out <folder>`: the history is
-mirrored there (only what changed is downloaded: segments are immutable, so a machine fetches each once) and the
+mirrored there (only what changed is downloaded: segments are immutable, so a machine fetches each once; a pull
+reads the `_sync/` records after the last one it applied, so its requests follow what changed, not the history's
+size; a machine's first pull, or one after a process holding the history died, lists the whole store) and the
 Delta tables are not (a run reads other drops' rows from the store, `read_drops`). The two meet at the locks:
 
 - taking the index lock (`textdrops.locking.index_lock`) also takes the store's index lease, by a conditional write
@@ -67,7 +71,9 @@ COMMITS = "_commits"
 STAGING = "_staging"
 # never mirrored: the tables, what belongs to one commit or one holder, this machine's own files
 EXCHANGE = "_exchange"  # batch tasks' staged files on their way to or from a Dask worker (textdrops.exchange)
-NOT_MIRRORED = frozenset({*DELTA_TABLES, LEASES, COMMITS, STAGING, EXCHANGE, "_locks"})
+SYNC = "_sync"
+APPLIED_FILE = "sync-applied"  # the number of the last `_sync/` record this working copy applied
+NOT_MIRRORED = frozenset({*DELTA_TABLES, LEASES, COMMITS, STAGING, EXCHANGE, SYNC, "_locks"})
 # written by failed runs without the index lock (and pushed by their writer at once): a pull never removes them
 APPEND_ONLY = ("runs/", "_runs_index/pending/")
 LEASE_SECONDS_ENV = "TEXTDROPS_LEASE_SECONDS"
@@ -168,6 +174,7 @@ class _Holder:
     run: dict[str, str] | None = None
     thread: threading.Thread | None = None
     lost: bool = False
+    took_over: bool = False  # from a holder that stopped renewing it (died, maybe half-way through a push)
 
 
 class Remote:
@@ -185,6 +192,7 @@ class Remote:
         self._holders: dict[str, _Holder] = {}
         self.pulled_at = float("-inf")
         self.requests = 0  # objects read or written through this process's working copy (listings excluded)
+        self.listed = 0  # objects listed by this process's pulls
 
     @property
     def store(self) -> Store:
@@ -244,33 +252,101 @@ class Remote:
                 found[relative] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         return found
 
-    def pull(self) -> None:
-        """Make the working copy's history the store's (the caller holds the local index lock)."""
+    def _applied(self) -> int | None:
+        try:
+            return int((self.cache / LOCAL_ONLY / APPLIED_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _save_applied(self, seq: int) -> None:
+        _write_atomically(self.cache / LOCAL_ONLY / APPLIED_FILE, str(seq).encode("utf-8"))
+
+    def _changes_after(self, seq: int | None) -> list[tuple[int, str]]:
+        """(number, path) of the `_sync/` records after number seq (all for None), in order: one listing from that
+        offset."""
+        infos = self.store.list(f"{SYNC}/", after=None if seq is None else _sync_path(seq))
+        self.listed += len(infos)
+        return sorted((int(info.path.rsplit("/", 1)[-1].removesuffix(".json")), info.path) for info in infos)
+
+    def pull(self, full: bool = False) -> None:
+        """Make the working copy's history the store's (the caller holds the local index lock): the changes recorded
+        since the last pull, or (`full`, or the copy's first pull) every object the store holds."""
         with self._sync_guard:
-            remote = self._listing()
-            record, local = self._record(), self._local_files()
-            for path, info in remote.items():
-                entry, here = record.get(path), local.get(path)
-                if entry and entry["e_tag"] == info.version.e_tag and here and list(here) == entry["stat"]:
-                    continue
-                try:
-                    data, version = self.store.get_versioned(path)
-                except FileNotFoundError:  # deleted since the listing: the next pull sees the newer state
-                    record.pop(path, None)
-                    continue
-                self.requests += 1
-                target = self.cache / path
-                _write_atomically(target, data)
-                stat = target.stat()
-                record[path] = {"e_tag": version.e_tag, "version": version.version, "stat": _stat(stat)}
-            for path in local.keys() - remote.keys():
-                if not path.startswith(APPEND_ONLY) or path in record:
-                    (self.cache / path).unlink(missing_ok=True)
-                    _remove_empty_parents(self.cache / path, self.cache)
-            for path in record.keys() - remote.keys():
-                record.pop(path)
-            self._save_record(record)
+            applied = self._applied()
+            if applied is None or full:
+                self._pull_all()
+            else:
+                self._pull_changes(applied)
             self.pulled_at = time.monotonic()
+
+    def _fetch(self, path: str, record: dict[str, dict]) -> None:
+        try:
+            data, version = self.store.get_versioned(path)
+        except FileNotFoundError:  # deleted since: a later record (or listing) says so
+            self._forget(path, record)
+            return
+        self.requests += 1
+        target = self.cache / path
+        _write_atomically(target, data)
+        record[path] = {"e_tag": version.e_tag, "version": version.version, "stat": _stat(target.stat())}
+
+    def _forget(self, path: str, record: dict[str, dict]) -> None:
+        if not path.startswith(APPEND_ONLY) or path in record:  # a run's own record not yet pushed stays
+            (self.cache / path).unlink(missing_ok=True)
+            _remove_empty_parents(self.cache / path, self.cache)
+        record.pop(path, None)
+
+    def _pull_changes(self, applied: int) -> None:
+        record = self._record()
+        for seq, path in self._changes_after(applied):
+            change = json.loads(self.store.get(path))
+            self.requests += 1
+            for name, version in sorted(change["put"].items()):
+                entry, target = record.get(name), self.cache / name
+                if entry is None or entry["e_tag"] != version["e_tag"] or not target.exists():
+                    self._fetch(name, record)
+            for name in change["deleted"]:
+                self._forget(name, record)
+            applied = seq
+        self._save_record(record)
+        self._save_applied(applied)
+
+    def _pull_all(self) -> None:
+        latest = max((seq for seq, _ in self._changes_after(None)), default=0)  # first: what follows is at least this
+        remote = self._listing()
+        self.listed += len(remote)
+        record, local = self._record(), self._local_files()
+        for path, info in remote.items():
+            entry, here = record.get(path), local.get(path)
+            if entry and entry["e_tag"] == info.version.e_tag and here and list(here) == entry["stat"]:
+                continue
+            self._fetch(path, record)
+        for path in local.keys() - remote.keys():
+            self._forget(path, record)
+        for path in record.keys() - remote.keys():
+            record.pop(path)
+        self._save_record(record)
+        self._save_applied(latest)
+
+    def _record_change(self, put: dict[str, Version], deleted: list[str]) -> None:
+        """Number and put the `_sync/` record of a push: put-if-absent, so records never share a number."""
+        from textdrops.store import ObjectExistsError
+
+        body = json.dumps(
+            {
+                "put": {path: {"e_tag": v.e_tag, "version": v.version} for path, v in sorted(put.items())},
+                "deleted": sorted(deleted),
+            }
+        ).encode("utf-8")
+        applied = self._applied() or 0
+        seq = max((n for n, _ in self._changes_after(applied)), default=applied) + 1
+        while True:
+            try:
+                self.store.put_if_absent(_sync_path(seq), body)
+                self.requests += 1
+                return
+            except ObjectExistsError:  # another machine's push took the number a moment ago
+                seq += 1
 
     def push(self) -> int:
         """Put what changed in the working copy's history on the store: new and changed objects (heads last, by
@@ -284,6 +360,7 @@ class Remote:
             )
         with self._sync_guard:
             record, local = self._record(), self._local_files()
+            put: dict[str, Version] = {}
             changed = sorted(
                 (path for path, stat in local.items() if path not in record or record[path]["stat"] != list(stat)),
                 key=lambda path: (_is_head(path), path),
@@ -305,6 +382,7 @@ class Remote:
                     ) from None
                 self.requests += 1
                 record[path] = {"e_tag": version.e_tag, "version": version.version, "stat": list(local[path])}
+                put[path] = version
                 crash_point("mid_push")
             gone = sorted(record.keys() - local.keys())
             for path in gone:
@@ -312,13 +390,19 @@ class Remote:
                 self.requests += 1
                 record.pop(path)
             self._save_record(record)
+            if put or gone:  # last: a pull that reads it finds every object it names
+                self._record_change(put, gone)
             return len(changed) + len(gone)
 
     def push_new(self, paths: Iterable[Path]) -> None:
         """Put files a run wrote without the index lock (a failed run's record): new objects, written once."""
+        put = {}
         for path in paths:
-            self.store.put(path.relative_to(self.cache).as_posix(), path.read_bytes())
+            relative = path.relative_to(self.cache).as_posix()
+            put[relative] = self.store.put(relative, path.read_bytes())
             self.requests += 1
+        if put:
+            self._record_change(put, [])
 
     # --- leases ------------------------------------------------------------------------------------------
 
@@ -382,7 +466,10 @@ class Remote:
                     version = self.store.put_if_match(path, self._lease_body(owner, what, run), current[1])
             except (ObjectExistsError, VersionMismatchError):
                 return False  # another process took it first
-        holder = _Holder(path, owner, version, threading.Event(), run)
+            took_over = current is not None
+        else:
+            took_over = False
+        holder = _Holder(path, owner, version, threading.Event(), run, took_over=took_over)
         holder.thread = threading.Thread(target=self._renew, args=(holder, what), daemon=True, name=f"lease {path}")
         holder.thread.start()
         self._holders[path] = holder
@@ -455,7 +542,8 @@ class Remote:
         from textdrops.store import StoreError
 
         with self.lease(_INDEX_LEASE, f"the history of {self.display_url}", timeout, on_wait, error):
-            self.pull()
+            # a holder that died may have pushed objects without their `_sync/` record: list them all then
+            self.pull(full=self._holders[_INDEX_LEASE].took_over)
             try:
                 yield
             except BaseException:
@@ -585,6 +673,10 @@ class Remote:
 
 
 _INDEX_LEASE = f"{LEASES}/index.json"
+
+
+def _sync_path(seq: int) -> str:
+    return f"{SYNC}/{seq:012d}.json"
 
 
 def _stat(stat: os.stat_result) -> list[int]:

@@ -180,10 +180,11 @@ class Store:
 
     # reading
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Every object under prefix (recursively), sorted by path."""
+    def list(self, prefix: str = "", after: str | None = None) -> list[ObjectInfo]:
+        """Every object under prefix (recursively), sorted by path; only those whose path sorts after `after` if
+        given (S3 lists from that key on: one request per 1,000 objects after it, not per 1,000 under prefix)."""
         try:
-            pages = list(obstore.list(self._store, prefix.strip("/") or None))
+            pages = list(obstore.list(self._store, prefix.strip("/") or None, offset=after))
         except FileNotFoundError:
             return []
         except obstore_errors.BaseError as error:

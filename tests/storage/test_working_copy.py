@@ -1,0 +1,104 @@
+"""Working copies of one store on two "machines" (each its own TEXTDROPS_CACHE_DIR): a pull reads the changes
+recorded since the last one it applied, so what it lists and fetches follows what changed, not the history's size;
+and a pull after a holder died half-way through a push lists everything. Against the S3 server (moto)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+import pytest
+
+from textdrops.locking import IndexBusyError
+from textdrops.remote import Remote, working_copy
+
+
+@pytest.fixture
+def machines(s3_server, aws_env, tmp_path, monkeypatch) -> tuple[Remote, Remote, str]:
+    url = s3_server.url("history")
+    copies = []
+    for name in ("machine-a", "machine-b"):
+        monkeypatch.setenv("TEXTDROPS_CACHE_DIR", str(tmp_path / name))
+        copies.append(Remote(working_copy(url), url))  # each its own object: as in two processes
+    return copies[0], copies[1], url
+
+
+def _write(copy: Remote, path: str, text: str) -> None:
+    target = copy.cache / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+
+
+def _commit(copy: Remote, changes: dict[str, str | None]) -> None:
+    """What a run does to the history under the index lease: change files of the working copy, then push."""
+    with copy.index_section(10, print, IndexBusyError):
+        for path, text in changes.items():
+            if text is None:
+                (copy.cache / path).unlink()
+            else:
+                _write(copy, path, text)
+
+
+def _tree(copy: Remote) -> dict[str, str]:
+    return {
+        p.relative_to(copy.cache).as_posix(): p.read_text(encoding="utf-8")
+        for p in copy.cache.rglob("*")
+        if p.is_file() and not p.relative_to(copy.cache).as_posix().startswith("_textdrops/local/")
+    }
+
+
+def test_a_pull_reads_only_what_changed_since_the_last_one(machines):
+    a, b, _ = machines
+    _commit(a, {f"_dedupe_index/segments/s{i:04d}/docs.npy": f"segment {i}" for i in range(300)})
+    for i in range(20):  # a history of many commits
+        _commit(a, {f"runs/drop_id=d{i:03d}/r{i}.parquet": f"run {i}", "_runs_index/runs.parquet": f"index {i}"})
+    b.pull()  # its first pull: everything
+    assert _tree(b) == _tree(a)
+    assert b.listed >= 340
+
+    listed, requests = b.listed, b.requests
+    _commit(
+        a,
+        {
+            "runs/drop_id=d100/r100.parquet": "run 100",
+            "_runs_index/runs.parquet": "index 100",
+            "_dedupe_index/segments/s0000/docs.npy": None,
+        },
+    )
+    b.pull()
+    assert _tree(b) == _tree(a)
+    assert b.listed - listed == 1  # the one record since its last pull, not the store's 340 objects
+    assert b.requests - requests == 3  # that record, the new run and the changed head; the deletion costs nothing
+
+    listed = b.listed
+    b.pull()  # nothing new: one listing that finds nothing
+    assert b.listed == listed and _tree(b) == _tree(a)
+
+
+def test_a_run_record_put_without_the_lease_reaches_the_other_machines(machines):
+    a, b, _ = machines
+    _commit(a, {"_runs_index/runs.parquet": "index 1"})
+    b.pull()
+    _write(a, "runs/drop_id=d/failed.parquet", "a failed run's record")
+    a.push_new([a.cache / "runs/drop_id=d/failed.parquet"])
+    b.pull()
+    assert (b.cache / "runs/drop_id=d/failed.parquet").read_text(encoding="utf-8") == "a failed run's record"
+
+
+def test_after_a_holder_died_mid_push_the_next_holder_lists_the_whole_store(machines):
+    a, b, url = machines
+    _commit(a, {"_runs_index/runs.parquet": "index 1"})
+    b.pull()
+    # a process on this machine held the history's lease and died after putting an object, before its record
+    a.store.put("_story_index/parts/p1.parquet", b"pushed by a process that died")
+    lease = {"owner": "gone", "host": socket.gethostname(), "pid": _dead_pid(), "expires": 1e12, "what": "history"}
+    a.store.put("_leases/index.json", json.dumps(lease).encode("utf-8"))
+    with b.index_section(10, print, IndexBusyError):
+        assert (b.cache / "_story_index/parts/p1.parquet").exists()
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()  # reaped: no process of that id now
+    return process.pid
