@@ -532,6 +532,32 @@ SURVEY_ONLY = (
 )
 
 
+# the scheduled survey as a subprocess: the process_new_drops flow over a raw folder whose one drop is processed
+SURVEY_FLOW = (
+    "import sys\n"
+    "from textdrops.prefect_defaults import apply_prefect_defaults\n"
+    "apply_prefect_defaults()\n"  # before Prefect is imported: a temporary server's start-up wait, ...
+    "from flows.process_new_drops import process_new_drops\n"
+    "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
+    "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
+)
+
+
+def _history_drop(shared: Path, raw: Path, what: str) -> Path | None:
+    """The 2,000-document Reuters drop the history benchmarks run, in the raw folder `raw` (None, said, when the
+    shared corpora are absent)."""
+    from benchmarks.run import SMALL_DROP_FILES, copy_reuters_drop
+
+    reuters = shared / "corpora" / "reuters21578"
+    if not reuters.is_dir():
+        print(f"  {reuters} not found (the shared corpora are absent): the {what} benchmark was not run")
+        return None
+    drop = raw / f"reuters21578-first{SMALL_DROP_FILES}"
+    if not drop.exists():
+        copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
+    return drop
+
+
 def bench_run_history(shared: Path, history: Path, work: Path, logs: Path, run_drop: bool = True) -> dict:
     """A 2,000-document Reuters drop (`textdrops run`), `textdrops status` and the scheduled survey (the
     `process_new_drops` flow over a raw folder whose one drop is processed already), each as a subprocess,
@@ -540,30 +566,16 @@ def bench_run_history(shared: Path, history: Path, work: Path, logs: Path, run_d
     import shutil
 
     from benchmarks.run import (
-        SMALL_DROP_FILES,
-        copy_reuters_drop,
         end_to_end,
         run_measured,
         run_record,
         textdrops_command,
     )
 
-    reuters = shared / "corpora" / "reuters21578"
-    if not reuters.is_dir():
-        print(f"  {reuters} not found (the shared corpora are absent): the runs-history benchmark was not run")
-        return {"skipped": f"{reuters} not found"}
-    raw = work / "raw-runs-history"
-    drop = raw / f"reuters21578-first{SMALL_DROP_FILES}"
-    if not drop.exists():
-        copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
-    survey_code = (
-        "import sys\n"
-        "from textdrops.prefect_defaults import apply_prefect_defaults\n"
-        "apply_prefect_defaults()\n"  # before Prefect is imported: a temporary server's start-up wait, ...
-        "from flows.process_new_drops import process_new_drops\n"
-        "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
-        "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
-    )
+    drop = _history_drop(shared, work / "raw-runs-history", "runs-history")
+    if drop is None:
+        return {"skipped": "the shared corpora are absent"}
+    raw, survey_code = drop.parent, SURVEY_FLOW
     results: dict = {}
     empty = work / "out-runs-empty"
     if run_drop:
@@ -633,29 +645,17 @@ def bench_store_history(shared: Path, history: Path, work: Path, logs: Path) -> 
     import shutil
 
     from benchmarks.object_storage import Moto
-    from benchmarks.run import SMALL_DROP_FILES, copy_reuters_drop, run_measured, textdrops_command
+    from benchmarks.run import run_measured, textdrops_command
 
-    reuters = shared / "corpora" / "reuters21578"
-    if not reuters.is_dir():
-        print(f"  {reuters} not found (the shared corpora are absent): the store-history benchmark was not run")
-        return {"skipped": f"{reuters} not found"}
-    raw = work / "raw-store-history"
-    drop = raw / f"reuters21578-first{SMALL_DROP_FILES}"
-    if not drop.exists():
-        copy_reuters_drop(reuters, drop, SMALL_DROP_FILES)
+    drop = _history_drop(shared, work / "raw-store-history", "store-history")
+    if drop is None:
+        return {"skipped": "the shared corpora are absent"}
+    raw, survey_code = drop.parent, SURVEY_FLOW
     logs.mkdir(parents=True, exist_ok=True)
     moto = Moto(logs / "moto.log")
     saved = dict(os.environ)
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1", AWS_ENDPOINT_URL=moto.endpoint
-    )
-    survey_code = (
-        "import sys\n"
-        "from textdrops.prefect_defaults import apply_prefect_defaults\n"
-        "apply_prefect_defaults()\n"
-        "from flows.process_new_drops import process_new_drops\n"
-        "r = process_new_drops(raw_root=sys.argv[1], out_dir=sys.argv[2], settle_seconds=0)\n"
-        "sys.exit(0 if not r['processed'] and not r['failed'] else 3)\n"
     )
     results: dict = {}
     try:
