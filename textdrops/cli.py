@@ -466,7 +466,7 @@ def _vacuum(args: argparse.Namespace) -> int:
     from deltalake.exceptions import DeltaError
 
     from textdrops import exchange, tables
-    from textdrops.remote import EXCHANGE
+    from textdrops.remote import EXCHANGE, SYNC
     from textdrops.store import StoreError
 
     if args.retention_hours < 0:
@@ -482,12 +482,15 @@ def _vacuum(args: argparse.Namespace) -> int:
             removed = tables.vacuum(uri, args.retention_hours, options, dry_run=args.dry_run)
             total += len(removed)
             print(f"{display_out(out)}/{table}: {len(removed)} {'to delete' if args.dry_run else 'deleted'}")
-        left = exchange.leftovers(remote.store, args.retention_hours)  # of runs killed while on a Dask cluster
-        if not args.dry_run:
-            for path in left:
-                remote.store.delete(path)
-        total += len(left)
-        print(f"{display_out(out)}/{EXCHANGE}: {len(left)} {'to delete' if args.dry_run else 'deleted'}")
+        for folder, old in (
+            (EXCHANGE, exchange.leftovers(remote.store, args.retention_hours)),  # of runs killed on a Dask cluster
+            (SYNC, remote.old_changes(args.retention_hours)),  # a machine further behind lists the store once
+        ):
+            if not args.dry_run:
+                for path in old:
+                    remote.store.delete(path)
+            total += len(old)
+            print(f"{display_out(out)}/{folder}: {len(old)} {'to delete' if args.dry_run else 'deleted'}")
     except (StoreError, tables.TableError, DeltaError) as exc:
         print(f"textdrops vacuum: {exc}", file=sys.stderr)
         return 1

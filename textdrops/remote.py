@@ -297,9 +297,17 @@ class Remote:
         record.pop(path, None)
 
     def _pull_changes(self, applied: int) -> None:
+        changes = self._changes_after(applied)
+        if changes and changes[0][0] != applied + 1:  # records are numbered without gaps: a vacuum took some
+            self._pull_all()
+            return
         record = self._record()
-        for seq, path in self._changes_after(applied):
-            change = json.loads(self.store.get(path))
+        for seq, path in changes:
+            try:
+                change = json.loads(self.store.get(path))
+            except FileNotFoundError:  # a vacuum took it since the listing
+                self._pull_all()
+                return
             self.requests += 1
             for name, version in sorted(change["put"].items()):
                 entry, target = record.get(name), self.cache / name
@@ -327,6 +335,15 @@ class Remote:
             record.pop(path)
         self._save_record(record)
         self._save_applied(latest)
+
+    def old_changes(self, retention_hours: float) -> list[str]:
+        """The `_sync/` records older than retention_hours but the newest (which tells a new machine where the
+        numbers are): a machine that last pulled before the oldest one left lists the whole store once."""
+        from datetime import UTC, datetime, timedelta
+
+        cutoff = datetime.now(UTC) - timedelta(hours=retention_hours)
+        records = self.store.list(f"{SYNC}/")
+        return [info.path for info in records[:-1] if info.last_modified < cutoff]
 
     def _record_change(self, put: dict[str, Version], deleted: list[str]) -> None:
         """Number and put the `_sync/` record of a push: put-if-absent, so records never share a number."""

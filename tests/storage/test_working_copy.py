@@ -102,3 +102,23 @@ def _dead_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()  # reaped: no process of that id now
     return process.pid
+
+
+def test_a_vacuum_keeps_the_newest_record_and_a_machine_behind_it_lists_the_store(machines, capsys):
+    from textdrops.cli import main
+
+    a, b, url = machines
+    for i in range(3):
+        _commit(a, {"_runs_index/runs.parquet": f"index {i}", f"runs/drop_id=d/r{i}.parquet": f"run {i}"})
+    b.pull()
+    for i in range(3, 6):
+        _commit(a, {"_runs_index/runs.parquet": f"index {i}", f"runs/drop_id=d/r{i}.parquet": f"run {i}"})
+
+    assert main(["vacuum", "--out", url, "--retention-hours", "0"]) == 0
+    assert f"{url}/_sync: 5 deleted" in capsys.readouterr().out
+    assert [info.path for info in a.store.list("_sync/")] == ["_sync/000000000006.json"]  # where the numbers are
+
+    listed = b.listed
+    b.pull()  # its next record (4) is gone: it lists the store, and has every run
+    assert _tree(b) == _tree(a)
+    assert b.listed - listed > 6
