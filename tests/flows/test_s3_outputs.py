@@ -159,6 +159,40 @@ def test_drops_written_to_s3_from_two_machines_read_back_as_the_local_folder_giv
     main(["status", "--out", url, "--raw", str(first.parent)])
 
 
+def test_a_store_of_the_previous_release_is_upgraded_in_place_by_the_next_run(s3, drops, tmp_path, monkeypatch):
+    """A store written before schema version 8 (runs without host, worker, out_url; no `_sync/` records): the next
+    run, on another machine, adds the columns to the store's run records, and the README's read of `runs` works."""
+    import io
+    import json
+    import socket
+
+    import pyarrow.parquet as pq
+
+    from tasks.migrations import LAYOUT, LAYOUT_VERSION
+
+    first, second, _ = drops
+    url = s3.url()
+    run_drop(first, url)
+    store = open_store(url)
+    for info in store.list("runs/"):  # as the previous release wrote them
+        old = pq.read_table(io.BytesIO(store.get(info.path))).drop_columns(["host", "worker", "out_url"])
+        buffer = io.BytesIO()
+        pq.write_table(old, buffer)
+        store.put(info.path, buffer.getvalue())
+    store.put(LAYOUT, json.dumps({"layout_version": 3, "schema_version": 7}).encode("utf-8"))
+    for info in store.list("_sync/"):
+        store.delete(info.path)
+
+    monkeypatch.setenv("TEXTDROPS_CACHE_DIR", str(tmp_path / "machine-b"))
+    assert run_drop(second, url)["status"] == "succeeded"
+
+    assert json.loads(store.get(LAYOUT))["layout_version"] == LAYOUT_VERSION
+    for info in store.list("runs/"):
+        assert {"host", "worker", "out_url"} <= set(pq.read_schema(io.BytesIO(store.get(info.path))).names)
+    runs = pl.read_parquet(f"{url}/runs/*/*.parquet", hive_partitioning=True, hive_schema={"drop_id": pl.String})
+    assert dict(runs.select("drop_id", "host").iter_rows()) == {first.name: None, second.name: socket.gethostname()}
+
+
 def test_status_on_another_machine_sees_the_runs_and_the_history(s3, drops, tmp_path, monkeypatch, capsys):
     from textdrops.cli import main
 
