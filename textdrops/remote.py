@@ -72,6 +72,7 @@ STAGING = "_staging"
 # never mirrored: the tables, what belongs to one commit or one holder, this machine's own files
 EXCHANGE = "_exchange"  # batch tasks' staged files on their way to or from a Dask worker (textdrops.exchange)
 SYNC = "_sync"
+COMMIT_COUNTER = "_commit_seq"  # changed by every commit (tasks.runs_table.take_commit_seq)
 APPLIED_FILE = "sync-applied"  # the number of the last `_sync/` record this working copy applied
 NOT_MIRRORED = frozenset({*DELTA_TABLES, LEASES, COMMITS, STAGING, EXCHANGE, SYNC, "_locks"})
 # written by failed runs without the index lock (and pushed by their writer at once): a pull never removes them
@@ -154,7 +155,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _is_head(path: str) -> bool:
     """Objects that name others (read first by every run): pushed after everything they may name."""
-    return path.endswith("MANIFEST.json") or path in {"_runs_index/runs.parquet", "_commit_seq"}
+    return path.endswith("MANIFEST.json") or path in {"_runs_index/runs.parquet", COMMIT_COUNTER}
 
 
 def holder_description(info: dict, process: str) -> str:
@@ -318,6 +319,17 @@ class Remote:
             applied = seq
         self._save_record(record)
         self._save_applied(applied)
+        if self._commit_counter_moved(record):  # a commit no record names: a machine on an earlier release
+            self._pull_all()
+
+    def _commit_counter_moved(self, record: dict[str, dict]) -> bool:
+        """Whether `_commit_seq` (every commit changes it) differs on the store from this copy's: one HEAD."""
+        try:
+            e_tag = self.store.head(COMMIT_COUNTER).version.e_tag
+        except FileNotFoundError:
+            e_tag = None
+        self.requests += 1
+        return e_tag != record.get(COMMIT_COUNTER, {}).get("e_tag")
 
     def _pull_all(self) -> None:
         latest = max((seq for seq, _ in self._changes_after(None)), default=0)  # first: what follows is at least this

@@ -69,7 +69,8 @@ def test_a_pull_reads_only_what_changed_since_the_last_one(machines):
     b.pull()
     assert _tree(b) == _tree(a)
     assert b.listed - listed == 1  # the one record since its last pull, not the store's 340 objects
-    assert b.requests - requests == 3  # that record, the new run and the changed head; the deletion costs nothing
+    # that record, the new run, the changed head and a HEAD of the commit counter; the deletion costs nothing
+    assert b.requests - requests == 4
 
     listed = b.listed
     b.pull()  # nothing new: one listing that finds nothing
@@ -122,3 +123,15 @@ def test_a_vacuum_keeps_the_newest_record_and_a_machine_behind_it_lists_the_stor
     b.pull()  # its next record (4) is gone: it lists the store, and has every run
     assert _tree(b) == _tree(a)
     assert b.listed - listed > 6
+
+
+def test_a_commit_pushed_without_a_record_by_an_earlier_release_still_reaches_the_other_machines(machines):
+    a, b, _ = machines
+    _commit(a, {"_commit_seq": "1", "runs/drop_id=d/r1.parquet": "run 1"})
+    b.pull()
+    # an earlier release's push: its objects and the commit counter, no `_sync/` record
+    a.store.put("runs/drop_id=d/r2.parquet", b"run 2")
+    a.store.put("_commit_seq", b"2")
+    b.pull()
+    assert (b.cache / "runs/drop_id=d/r2.parquet").read_bytes() == b"run 2"
+    assert (b.cache / "_commit_seq").read_bytes() == b"2"
