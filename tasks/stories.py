@@ -132,8 +132,11 @@ class FrameStories:
         """Every row of the given stories."""
         return self.index.filter(pl.col("story_id").is_in(sorted(set(story_ids))))
 
-    def rows_holding(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
-        """Every row of the stories holding one of `keys` or named in `story_ids`."""
+    def rows_holding(
+        self, keys: Iterable[str], story_ids: Iterable[str], window: tuple[date, date] | None = None
+    ) -> pl.DataFrame:
+        """Every row of the stories holding one of `keys` or named in `story_ids` (the window is applied by
+        `StoryHistory.active_rows`)."""
         return self.rows_of(self.story_ids_holding(keys) | set(story_ids))
 
 
@@ -158,12 +161,10 @@ class StoryHistory:
         """All rows of the active stories that hold one of `keys` or whose id is in `story_ids`."""
         if self.first_day is None:  # a drop without any date cannot say which stories are active
             return pl.DataFrame(schema=INDEX_SCHEMA)
-        rows = self.source.rows_holding(keys, story_ids)
         window = timedelta(days=self.window_days)
-        last_day = self.last_day or self.first_day
-        active = rows.filter(
-            (pl.col("last_date") >= self.first_day - window) & (pl.col("first_date") <= last_day + window)
-        )["story_id"].unique()
+        first, last = self.first_day - window, (self.last_day or self.first_day) + window
+        rows = self.source.rows_holding(keys, story_ids, (first, last))  # a stored source reads active rows only
+        active = rows.filter((pl.col("last_date") >= first) & (pl.col("first_date") <= last))["story_id"].unique()
         return rows.filter(pl.col("story_id").is_in(active.implode()))
 
 

@@ -16,11 +16,18 @@ and the lookup of every drop's keys, tiered as the dedupe index's segments are (
     _story_index/_lookup/segments/<name>/keys.npy    sorted keys of several drops' parts
     _story_index/_lookup/segments/<name>/rows.npy    the row of its drop's part each key belongs to
     _story_index/_lookup/segments/<name>/drops.npy   its drop (index into the manifest entry's drops)
+    _story_index/_lookup/segments/<name>/stories.parquet   a copy of its drops' parts, one after the other,
+                                                      in row groups of ROW_GROUP rows
+    _story_index/_lookup/segments/<name>/starts.npy  where each drop's rows start in it (written last)
 
 A run looks up its documents' candidate keys (the top terms and entities the linker picks candidates by)
 in the lookup's segments through memory maps, reads the story ids of the matching rows, then looks up those
-stories' ids the same way and reads only their rows (the row groups holding them): every story that could
-be a candidate, with its whole history, and nothing else (`tasks.stories.StoryHistory`). The commit adds
+stories' ids the same way and reads only their rows (the row groups holding them) from the segments' copies:
+every story that could be a candidate, with its whole history, and nothing else
+(`tasks.stories.StoryHistory`), from O(log n) files, never one per drop. A merge copies its inputs' rows of
+live drops into the merged segment. A segment written by a release before the copies (or whose copy is
+damaged) gets one from its drops' parts on first use; a drop whose part cannot be had, or does not have the
+rows the lookup indexed, holds none in the copy and is read from its part. The commit adds
 the drop's keys as a level-0 segment (`commit_lookup`, under the index lock), masking its earlier ones, and
 merges a level holding FANOUT segments into one of the next level, so a run opens O(log n) key arrays for
 n drops, not one per drop. A drop the lookup does not hold (a folder written before it existed) is read
@@ -41,7 +48,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -71,6 +78,7 @@ log = logging.getLogger(__name__)
 INDEX_TABLE = "_story_index"
 VOCABULARY_TABLE = "_story_vocabulary"
 KEYS, ROWS, DROPS = "keys.npy", "rows.npy", "drops.npy"
+STORIES, STARTS = "stories.parquet", "starts.npy"  # a lookup segment's copy of its drops' summaries
 LOOKUP = "_lookup"  # _story_index/_lookup/: never a partition (no drop_id=), so no reader of the table sees it
 LOOKUP_FORMAT = "textdrops-story-lookup/1"
 MANIFEST, SEGMENTS = "MANIFEST.json", "segments"
@@ -139,6 +147,7 @@ class _Segment:
     keys: np.ndarray | None = None
     rows: np.ndarray | None = None
     broken: bool = False
+    reader: _RowReader | None = None
 
     def open(self) -> bool:
         if self.broken:
@@ -183,21 +192,54 @@ class _Segment:
         return np.unique(np.asarray(self.rows[np.sort(positions)], dtype=np.int64))
 
     def read_rows(self, rows: np.ndarray, columns: list[str] | None = None) -> pl.DataFrame | None:
-        """The given rows of the part (reading only the row groups that hold them)."""
+        """The given sorted rows of the part (reading only the row groups that hold them)."""
         try:
-            parquet = pq.ParquetFile(self.part)
-            sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
-            starts = np.cumsum([0, *sizes])
-            group_of = np.searchsorted(starts, rows, side="right") - 1
-            groups = np.unique(group_of)
-            table = parquet.read_row_groups(groups.tolist(), columns=columns)
-            base = np.cumsum([0, *(sizes[g] for g in groups)])[:-1]  # each read group's first row in `table`
-            local = base[np.searchsorted(groups, group_of)] + rows - starts[group_of]
-            return pl.from_arrow(table.take(np.asarray(local, dtype=np.int64)))
+            if self.reader is None:
+                self.reader = _RowReader(self.part)
+            return self.reader.read(rows, columns)
         except Exception as exc:  # noqa: BLE001
             warn_unreadable("story summaries", self.part, exc, _FIX)
             self.broken = True
             return None
+
+
+class _RowReader:
+    """Rows of one Parquet file by position, reading (and decoding) only the row groups that hold them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = pq.ParquetFile(path)
+        meta = self.file.metadata
+        self.starts = np.cumsum([0, *(meta.row_group(i).num_rows for i in range(meta.num_row_groups))])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.starts[-1])
+
+    def read(self, rows: np.ndarray, columns: list[str] | None = None) -> pl.DataFrame:
+        """The sorted `rows` (`columns` of them)."""
+        group_of = np.searchsorted(self.starts, rows, side="right") - 1
+        groups = np.unique(group_of)
+        table = self.file.read_row_groups(groups.tolist(), columns=columns)
+        sizes = np.diff(self.starts)[groups]
+        base = np.cumsum([0, *sizes])[:-1]  # each read group's first row in `table`
+        local = base[np.searchsorted(groups, group_of)] + rows - self.starts[group_of]
+        return pl.from_arrow(table)[np.asarray(local, dtype=np.int64)]
+
+
+@dataclass
+class _SegmentStories:
+    """The summaries a lookup segment holds (`stories.parquet`): the rows of its drops' parts, each drop's rows
+    together in the order of the segment's drops, from `starts[i]` to `starts[i + 1]` (a drop masked when the
+    segment was written holds none), so a key's row in its drop's part is row `starts[drop] + row` here."""
+
+    reader: _RowReader
+    starts: np.ndarray
+    held: np.ndarray  # per drop: whether its rows are here (False: it is read from its own part)
+
+    def part_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Each of the segment's `rows`' row in its drop's part."""
+        return rows - self.starts[np.searchsorted(self.starts, rows, side="right") - 1]
 
 
 class StoredStories:
@@ -212,7 +254,9 @@ class StoredStories:
         folders = sorted(p for p in root.glob("drop_id=*") if p.is_dir() and p != own) if root.exists() else []
         self.folders = {folder.name.removeprefix("drop_id="): folder for folder in folders}
         self.segments: dict[str, _Segment | None] = {}  # the partitions opened, by drop (None: no part)
-        self.lookup: list[tuple[LookupSegment, np.ndarray, np.ndarray, np.ndarray]] = []
+        # the live lookup segments: (segment, keys, rows, drops, the summaries it holds or None)
+        self.lookup: list[tuple[LookupSegment, np.ndarray, np.ndarray, np.ndarray, _SegmentStories | None]] = []
+        self.stories: dict[str, _SegmentStories] = {}  # the summaries of each segment that holds them
         self.covered: dict[str, int] = {}  # drops read through the lookup: rows of the part it indexed
         self.checked: set[str] = set()  # covered drops whose part was found to be the one indexed
         if self.folders:
@@ -241,12 +285,20 @@ class StoredStories:
         if missing:
             self._build(missing)
             live = read_lookup(self.out_dir)
-        for segment in live:
+        stories = [_open_segment_stories(self.out_dir, s) for s in live]
+        if any(held is None for held in stories):  # written by an earlier release, or damaged: copied (again)
+            self._add_stories(pending)
+            live = read_lookup(self.out_dir)
+            stories = [_open_segment_stories(self.out_dir, s) for s in live]
+        for segment, held in zip(live, stories, strict=True):
             try:
-                self.lookup.append((segment, *_open_lookup_segment(self.out_dir, segment)))
+                opened = _open_lookup_segment(self.out_dir, segment)
             except (OSError, ValueError, EOFError) as exc:  # its drops are read from their partitions
                 log.warning("story lookup segment %s is unreadable (%s); its drops are read as they are", segment, exc)
                 continue
+            self.lookup.append((segment, *opened, held))
+            if held is not None:
+                self.stories[segment.name] = held
             for drop, (rows, _) in segment.live().items():
                 if drop in self.folders and drop not in pending:
                     self.covered[drop] = rows
@@ -263,7 +315,12 @@ class StoredStories:
                     if drop in indexed or segment is None or not segment.open():
                         continue
                     parts.append(
-                        ((drop, _part_rows(segment.part), ""), np.asarray(segment.keys), np.asarray(segment.rows))
+                        (
+                            (drop, _part_rows(segment.part), ""),
+                            np.asarray(segment.keys),
+                            np.asarray(segment.rows),
+                            segment.part,
+                        )
                     )
                     held += len(segment.keys)
                     segment.keys = segment.rows = None  # the lookup holds them now (and memory does not)
@@ -278,8 +335,19 @@ class StoredStories:
         except OSError as exc:  # a read-only copy, say: the drops are read from their partitions
             log.warning("could not add %d drops to the story lookup of %s: %s", len(missing), self.out_dir, exc)
 
-    def _add_built(self, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]) -> None:
-        name = f"built-{hashlib.sha1(json.dumps([e for e, _, _ in parts]).encode()).hexdigest()[:20]}"
+    def _add_stories(self, pending: set[str]) -> None:
+        """Give the lookup segments written without their drops' summaries (by a release before they held
+        them) a copy of them, read once from the drops' parts, so later runs read O(log n) files."""
+        try:
+            with index_lock(self.out_dir):
+                added = sum(_add_segment_stories(self.out_dir, s, pending) for s in read_lookup(self.out_dir))
+            if added:
+                log.info("copied the story summaries of %d lookup segments of %s into them", added, self.out_dir)
+        except OSError as exc:  # a read-only copy, say: the drops are read from their partitions
+            log.warning("could not copy the story summaries into the lookup of %s: %s", self.out_dir, exc)
+
+    def _add_built(self, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray, Path | None]]) -> None:
+        name = f"built-{hashlib.sha1(json.dumps([p[0] for p in parts]).encode()).hexdigest()[:20]}"
         level = 0  # the level of as many drops merged, so the drops of a large folder are not rewritten by
         while FANOUT ** (level + 1) <= len(parts):  # each merge of the few coming next
             level += 1
@@ -288,10 +356,11 @@ class StoredStories:
     def __bool__(self) -> bool:
         return bool(self.covered or self.uncovered)
 
-    def _rows_by_drop(self, wanted: np.ndarray) -> dict[str, np.ndarray]:
-        """Rows of each drop's part holding one of the sorted `wanted` keys."""
-        found: dict[str, list[np.ndarray]] = {}
-        for segment, keys, rows, drops in self.lookup:
+    def _matches(self, wanted: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+        """Rows holding one of the sorted `wanted` keys, by where they are read: ("segment", name) for rows of
+        a lookup segment's summaries, ("part", drop) for rows of a drop's own part."""
+        found: dict[tuple[str, str], list[np.ndarray]] = {}
+        for segment, keys, rows, drops, stories in self.lookup:
             if not len(keys):
                 continue
             lo = np.searchsorted(keys, wanted, side="left")
@@ -305,15 +374,21 @@ class StoredStories:
             owners = np.asarray(drops[positions], dtype=np.int64)
             rows_found = np.asarray(rows[positions], dtype=np.int64)
             live = segment.live()  # once per segment: a merged segment holds thousands of drops
+            wanted_owner = np.zeros(len(segment.drops), dtype=bool)
             for i in np.unique(owners).tolist():
                 drop = segment.drops[i][0]
-                if drop in self.covered and drop in live:
-                    found.setdefault(drop, []).append(rows_found[owners == i])
-        result = {drop: np.unique(np.concatenate(parts)) for drop, parts in found.items()}
+                wanted_owner[i] = drop in self.covered and drop in live
+            if stories is not None:
+                take = wanted_owner[owners] & stories.held[owners]
+                found.setdefault(("segment", segment.name), []).append(stories.starts[owners[take]] + rows_found[take])
+                wanted_owner &= ~stories.held
+            for i in np.flatnonzero(wanted_owner).tolist():
+                found.setdefault(("part", segment.drops[i][0]), []).append(rows_found[owners == i])
+        result = {source: np.unique(np.concatenate(parts)) for source, parts in found.items()}
         for drop in self.uncovered:
             rows = self._segment(drop).rows_of_keys(wanted)
             if len(rows):
-                result[drop] = rows
+                result["part", drop] = rows
         return result
 
     def _still_indexed(self, drop: str) -> bool:
@@ -332,40 +407,85 @@ class StoredStories:
             self.uncovered.append(drop)
         return same
 
-    def _read_matching(self, wanted: np.ndarray, read: dict[str, np.ndarray]) -> list[pl.DataFrame]:
-        """The rows holding one of the sorted `wanted` keys, but those in `read` (which they are added to), in
-        drop order."""
+    def _read_matching(
+        self, wanted: np.ndarray, read: dict[tuple[str, str], np.ndarray], columns: list[str]
+    ) -> list[pl.DataFrame]:
+        """`columns` of the rows holding one of the sorted `wanted` keys, but those in `read` (which they are
+        added to), each with where it was read (`_src`, a key of `read`, and `_at`, its row there) and its row
+        in its drop's part (`_row`)."""
         frames = []
-        for drop, rows in sorted(self._rows_by_drop(wanted).items() if len(wanted) else ()):
-            segment = self._segment(drop)
-            if segment is None:
+        for source, rows in sorted(self._matches(wanted).items() if len(wanted) else ()):
+            kind, name = source
+            if kind == "part":
+                segment = self._segment(name)
+                if segment is None:
+                    continue
+                if not self._still_indexed(name):
+                    rows = segment.rows_of_keys(wanted)
+            rows = np.setdiff1d(rows, read.get(source, ()), assume_unique=True)
+            if not len(rows):
                 continue
-            if not self._still_indexed(drop):
-                rows = segment.rows_of_keys(wanted)
-            rows = np.setdiff1d(rows, read.get(drop, ()), assume_unique=True)
-            frame = segment.read_rows(rows) if len(rows) else None
+            frame = self._read(source, rows, columns)
             if frame is not None:
-                read[drop] = np.union1d(read.get(drop, ()), rows).astype(np.int64)
-                frames.append(frame.select(list(INDEX_COLUMNS)))
+                read[source] = np.union1d(read.get(source, ()), rows).astype(np.int64)
+                local = rows if kind == "part" else self.stories[name].part_rows(rows)
+                frames.append(
+                    frame.select(columns).with_columns(
+                        _src=pl.lit(f"{kind}/{name}"), _at=pl.Series(rows), _row=pl.Series(local, dtype=pl.Int64)
+                    )
+                )
         return frames
 
-    def rows_holding(self, keys: Iterable[str], story_ids: Iterable[str]) -> pl.DataFrame:
+    def _read(self, source: tuple[str, str], rows: np.ndarray, columns: list[str] | None) -> pl.DataFrame | None:
+        """The sorted `rows` of a source (see _matches), None with a warning naming its file when unreadable."""
+        kind, name = source
+        if kind == "part":
+            return self._segment(name).read_rows(rows, columns)
+        reader = self.stories[name].reader
+        try:
+            return reader.read(rows, columns)
+        except Exception as exc:  # noqa: BLE001  (a file damaged since it was opened)
+            warn_unreadable("story summaries", reader.path, exc, f"delete {STARTS} beside it to rebuild it")
+            return None
+
+    def rows_holding(
+        self, keys: Iterable[str], story_ids: Iterable[str], window: tuple[date, date] | None = None
+    ) -> pl.DataFrame:
         """Every row of the stories that have a row holding one of `keys` (words, @entities) or whose id is
-        in `story_ids`. Each drop's matching rows are read once (the row groups holding them); a story's
-        rows in drops that hold none of the keys are then found by its id."""
+        in `story_ids`, in drop order (each drop's rows in its part's order); with a `window` (first, last
+        day), only the stories with a row dated within it (`last_date >= first`, `first_date <= last`). The
+        matching rows' ids and dates are read first (the row groups holding them), from the lookup segment
+        that holds the summaries of their drop or from the drop's own part; a story's rows in drops that hold
+        none of the keys are then found by its id; then the whole rows of the stories wanted."""
         named = set(story_ids)
         wanted = np.unique(np.array([key_of(k) for k in keys] + [story_key(s) for s in named], dtype=np.uint64))
-        read: dict[str, np.ndarray] = {}
-        frames = self._read_matching(wanted, read)
+        read: dict[tuple[str, str], np.ndarray] = {}
+        light = ["story_id", "drop_id", "first_date", "last_date"]
+        frames = [f.with_columns(_pass=0) for f in self._read_matching(wanted, read, light)]
         found = sorted({s for f in frames for s in f["story_id"].to_list()})
         more = np.unique(np.array([story_key(s) for s in found], dtype=np.uint64))
-        frames += self._read_matching(more, read)
-        if not frames:
-            return pl.DataFrame(schema=INDEX_COLUMNS)
-        rows = pl.concat(frames, how="vertical_relaxed").cast(INDEX_COLUMNS)
+        frames += [f.with_columns(_pass=1) for f in self._read_matching(more, read, light)]
         # a key collision reads a row of a story that holds no key: harmless (it is never a candidate), but
         # a story-key collision could add a stranger's rows to a story, so only the stories found keep rows
-        return rows.filter(pl.col("story_id").is_in(found))
+        dates = pl.concat(frames, how="vertical_relaxed").filter(pl.col("story_id").is_in(found)) if frames else None
+        if dates is not None and window is not None:
+            first, last = window
+            active = dates.filter((pl.col("last_date") >= first) & (pl.col("first_date") <= last))["story_id"]
+            dates = dates.filter(pl.col("story_id").is_in(active.unique().implode()))
+        if dates is None or not dates.height:
+            return pl.DataFrame(schema=INDEX_COLUMNS)
+        whole = []
+        for (src,), at in dates.group_by("_src"):
+            kind, _, name = src.partition("/")
+            rows = np.sort(at["_at"].to_numpy())
+            frame = self._read((kind, name), rows, None)
+            if frame is not None:
+                whole.append(frame.select(list(INDEX_COLUMNS)).with_columns(_src=pl.lit(src), _at=pl.Series(rows)))
+        if not whole:
+            return pl.DataFrame(schema=INDEX_COLUMNS)
+        order = dates.select("_src", "_at", "_pass", "_row")
+        rows = pl.concat(whole, how="vertical_relaxed").join(order, on=["_src", "_at"])
+        return rows.sort("_pass", "drop_id", "_row").drop("_src", "_at", "_pass", "_row").cast(INDEX_COLUMNS)
 
     def rows_of(self, story_ids: Iterable[str]) -> pl.DataFrame:
         """Every row of the given stories."""
@@ -457,6 +577,9 @@ def _remove_unnamed(out_dir: Path, segments: list[LookupSegment]) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+Part = tuple[tuple[str, int, str], np.ndarray, np.ndarray, "Path | None"]  # entry, keys, rows, the drop's part
+
+
 def _write_lookup_segment(
     folder: Path,
     level: int,
@@ -464,9 +587,11 @@ def _write_lookup_segment(
     keys: np.ndarray,
     rows: np.ndarray,
     drops: np.ndarray,
+    stories: Iterable[pl.DataFrame | None],
 ) -> LookupSegment:
     """One segment of the lookup (each key's row and drop, an index into `entries`) written to `folder`, sorted
-    by key (files fsynced, not yet named by the manifest)."""
+    by key, with `stories`, the summaries of each entry in turn, copied into it (files fsynced, not yet named
+    by the manifest). An entry without them (None: its part unreadable, say) is read from its own part."""
     if folder.exists():  # a segment a crash left unnamed
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -476,19 +601,94 @@ def _write_lookup_segment(
             np.save(handle, array[order].astype(dtype, copy=False), allow_pickle=False)
             handle.flush()
             os.fsync(handle.fileno())
+    _write_segment_stories(folder, entries, stories)
     fsync_path(folder)
     fsync_path(folder.parent)
     return LookupSegment(folder.name, level, tuple(entries), (), len(keys))
 
 
-def _of_drops(
-    folder: Path, level: int, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]]
-) -> LookupSegment:
-    """`_write_lookup_segment` of each (drop entry, keys, rows) of `parts`."""
-    keys = np.concatenate([k for _, k, _ in parts]).astype(np.uint64, copy=False)
-    rows = np.concatenate([r for _, _, r in parts]).astype(np.uint32, copy=False)
-    drops = np.repeat(np.arange(len(parts), dtype=np.uint32), [len(k) for _, k, _ in parts])
-    return _write_lookup_segment(folder, level, [entry for entry, _, _ in parts], keys, rows, drops)
+_STORIES_SCHEMA = pl.DataFrame(schema=INDEX_COLUMNS).to_arrow().schema
+
+
+def _write_segment_stories(folder: Path, entries: list[tuple[str, int, str]], stories: Iterable) -> None:
+    """`stories.parquet` and `starts.npy` of a segment (see _SegmentStories), one entry's rows at a time; the
+    starts last (they present mean both are whole). An entry whose rows are missing (None) or not as many as
+    the entry says gets none: that drop is read from its own part."""
+    tmp = folder / f".{STORIES}.tmp"
+    starts = [0]
+    with pq.ParquetWriter(tmp, _STORIES_SCHEMA) as writer:
+        for (drop, count, _), frame in zip(entries, stories, strict=True):
+            if frame is not None and frame.height != count:
+                log.info("story lookup segment %s: drop %s has %d rows, not %d", folder.name, drop, frame.height, count)
+                frame = None
+            if frame is not None and frame.height:
+                table = frame.select(list(INDEX_COLUMNS)).cast(INDEX_COLUMNS).to_arrow()
+                writer.write_table(table.cast(_STORIES_SCHEMA), row_group_size=ROW_GROUP)
+            starts.append(starts[-1] + (frame.height if frame is not None else 0))
+    fsync_path(tmp)
+    os.replace(tmp, folder / STORIES)
+    replace_durably(folder / STARTS, functools.partial(np.save, arr=np.asarray(starts, np.int64), allow_pickle=False))
+
+
+def _part_stories(drop: str, part: Path | None, pending: Iterable[str] = ()) -> pl.DataFrame | None:
+    """A drop's summaries from its part (for a segment's copy), None when it has none or its commit is pending
+    (its part may be ahead of the lookup)."""
+    if part is None or drop in pending:
+        return None
+    try:
+        return pl.read_parquet(part, hive_partitioning=False, glob=False)
+    except Exception as exc:  # noqa: BLE001  (polars raises several error types for a damaged file)
+        warn_unreadable("story summaries", part, exc, _FIX)
+        return None
+
+
+def _live_part(out_dir: Path, drop: str) -> Path | None:
+    parts = sorted(live_partition(Path(out_dir), INDEX_TABLE, drop).glob("*.parquet"))
+    return parts[0] if parts else None
+
+
+def _open_segment_stories(out_dir: Path, segment: LookupSegment) -> _SegmentStories | None:
+    """The summaries the segment holds, None when it holds none or they are unreadable (its drops are then
+    read from their parts)."""
+    folder = lookup_root(out_dir) / SEGMENTS / segment.name
+    if not (folder / STARTS).exists():
+        return None
+    try:
+        starts = np.load(folder / STARTS, allow_pickle=False)
+        reader = _RowReader(folder / STORIES)
+        if len(starts) != len(segment.drops) + 1 or int(starts[-1]) != reader.num_rows:
+            raise ValueError(f"{STARTS} disagrees with the segment")
+        held = np.diff(starts) == np.array([rows for _, rows, _ in segment.drops], dtype=np.int64)
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises several error types for a damaged file)
+        log.warning("story summaries of lookup segment %s unreadable (%s): its drops' parts are read", folder, exc)
+        return None
+    return _SegmentStories(reader, starts.astype(np.int64), held)
+
+
+def _add_segment_stories(out_dir: Path, segment: LookupSegment, pending: set[str]) -> bool:
+    """Copy the summaries of a segment's live drops into it, if it holds none (True when written). The caller
+    holds the index lock. A drop whose part cannot be had (or whose commit is pending) gets no copy: it is read
+    from its part."""
+    folder = lookup_root(out_dir) / SEGMENTS / segment.name
+    if _open_segment_stories(out_dir, segment) is not None or not folder.is_dir():
+        return False
+    masked = set(segment.masked)
+    frames = (
+        None if drop in masked else _part_stories(drop, _live_part(out_dir, drop), pending)
+        for drop, _, _ in segment.drops
+    )
+    _write_segment_stories(folder, list(segment.drops), frames)
+    fsync_path(folder)
+    return True
+
+
+def _of_drops(folder: Path, level: int, parts: list[Part]) -> LookupSegment:
+    """`_write_lookup_segment` of each (drop entry, keys, rows, part) of `parts`, their parts' rows copied in."""
+    keys = np.concatenate([p[1] for p in parts]).astype(np.uint64, copy=False)
+    rows = np.concatenate([p[2] for p in parts]).astype(np.uint32, copy=False)
+    drops = np.repeat(np.arange(len(parts), dtype=np.uint32), [len(p[1]) for p in parts])
+    stories = (_part_stories(entry[0], part) for entry, _, _, part in parts)
+    return _write_lookup_segment(folder, level, [p[0] for p in parts], keys, rows, drops, stories)
 
 
 def _open_lookup_segment(out_dir: Path, segment: LookupSegment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -501,9 +701,7 @@ def _open_lookup_segment(out_dir: Path, segment: LookupSegment) -> tuple[np.ndar
     return keys, rows, drops
 
 
-def _add_to_lookup(
-    out_dir: Path, name: str, parts: list[tuple[tuple[str, int, str], np.ndarray, np.ndarray]], level: int = 0
-) -> None:
+def _add_to_lookup(out_dir: Path, name: str, parts: list[Part], level: int = 0) -> None:
     """Make `parts` the live keys of their drops (replacing the earlier ones) as a segment of `level`, then
     merge full levels. The caller holds the index lock."""
     (lookup_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)
@@ -549,7 +747,7 @@ def _merge_full_levels(out_dir: Path) -> None:
             return
         inputs = mergeable[level][:FANOUT]
         entries: list[tuple[str, int, str]] = []
-        keys_of, rows_of, drops_of = [], [], []
+        keys_of, rows_of, drops_of, read = [], [], [], []
         for segment in inputs:
             try:
                 keys, rows, drops = _open_lookup_segment(out_dir, segment)
@@ -566,11 +764,20 @@ def _merge_full_levels(out_dir: Path) -> None:
             keys_of.append(np.asarray(keys)[keep])
             rows_of.append(np.asarray(rows)[keep])
             drops_of.append(owner[keep].astype(np.uint32))
+            read.append(segment)
         described = json.dumps([[s.name, sorted(s.masked)] for s in inputs]).encode()
         name = f"L{level + 1}-{hashlib.sha1(described).hexdigest()[:20]}"
         folder = lookup_root(out_dir) / SEGMENTS / name
         merged = (
-            [_write_lookup_segment(folder, level + 1, entries, *map(np.concatenate, (keys_of, rows_of, drops_of)))]
+            [
+                _write_lookup_segment(
+                    folder,
+                    level + 1,
+                    entries,
+                    *map(np.concatenate, (keys_of, rows_of, drops_of)),
+                    _merged_stories(out_dir, read),
+                )
+            ]
             if entries
             else []
         )
@@ -579,6 +786,22 @@ def _merge_full_levels(out_dir: Path) -> None:
         rest = [s for s in live if s not in inputs]
         _write_lookup_manifest(out_dir, rest[:first] + merged + rest[first:])
         live = rest[:first] + merged + rest[first:]
+
+
+def _merged_stories(out_dir: Path, inputs: list[LookupSegment]) -> Iterator[pl.DataFrame]:
+    """The summaries of the inputs' live drops in turn, for a merge: from each input's copy (read whole, one
+    input at a time), or from the drops' parts for an input that holds none."""
+    pending = _pending_drops(out_dir)
+    for segment in inputs:
+        stories = _open_segment_stories(out_dir, segment)
+        held = pl.from_arrow(stories.reader.file.read()) if stories is not None else None
+        for i, (drop, _, _) in enumerate(segment.drops):
+            if drop in segment.masked:
+                continue
+            if held is None or not stories.held[i]:
+                yield _part_stories(drop, _live_part(out_dir, drop), pending)
+            else:
+                yield held.slice(int(stories.starts[i]), int(stories.starts[i + 1] - stories.starts[i]))
 
 
 def _part_rows(part: Path) -> int:
@@ -590,26 +813,26 @@ def _level0_name(drop_id: str, run_id: str) -> str:
     return f"{hashlib.sha1(drop_id.encode()).hexdigest()[:12]}-{safe_run}"
 
 
-def _drop_keys(folder: Path) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """(rows of the part, keys, rows) of a partition folder, None without a readable part."""
+def _drop_keys(folder: Path, entry: tuple[str, str]) -> Part | None:
+    """The lookup part of a partition folder, its `entry` (drop, run) given; None without a readable part."""
     parts = sorted(folder.glob("*.parquet"))
     segment = _Segment(folder, parts[0]) if parts else None
     if segment is None or not segment.open():
         return None
-    return _part_rows(parts[0]), np.asarray(segment.keys), np.asarray(segment.rows)
+    drop, run = entry
+    return (drop, _part_rows(parts[0]), run), np.asarray(segment.keys), np.asarray(segment.rows), parts[0]
 
 
 def stage_lookup(out_dir: Path, drop_id: str, run_id: str) -> None:
     """Before the commit marker: the drop's lookup segment from its staged `_story_index` partition, and the
     lookup manifest that will name it (with the hash of the live one it was computed from), so that the
     commit only renames. The caller holds the index lock (the live manifest cannot change before its commit)."""
-    found = _drop_keys(staged_partition(Path(out_dir), run_id, INDEX_TABLE, drop_id))
+    found = _drop_keys(staged_partition(Path(out_dir), run_id, INDEX_TABLE, drop_id), (drop_id, run_id))
     if found is None:
         return
     stage = staged_story_lookup(Path(out_dir), run_id)
     stage.mkdir(parents=True, exist_ok=True)
-    entry = (drop_id, found[0], run_id)
-    new = _of_drops(stage / _level0_name(drop_id, run_id), 0, [(entry, found[1], found[2])])
+    new = _of_drops(stage / _level0_name(drop_id, run_id), 0, [found])
     write_text_durably(stage / MANIFEST, _lookup_text([*_lookup_without(read_lookup(out_dir), {drop_id}), new]))
     write_text_durably(stage / f"{MANIFEST}.base", _lookup_hash(out_dir))
     (lookup_root(out_dir) / SEGMENTS).mkdir(parents=True, exist_ok=True)  # the commit creates no folder either
@@ -644,9 +867,9 @@ def commit_lookup(out_dir: Path, drop_id: str, run_id: str) -> None:
         _remove_unnamed(out_dir, read_lookup(out_dir))
         _merge_lookup_levels(out_dir)
         return
-    found = _drop_keys(live_partition(out_dir, INDEX_TABLE, drop_id))
+    found = _drop_keys(live_partition(out_dir, INDEX_TABLE, drop_id), (drop_id, run_id))
     if found is not None:
-        _add_to_lookup(out_dir, name, [((drop_id, found[0], run_id), found[1], found[2])])
+        _add_to_lookup(out_dir, name, [found])
 
 
 def _pending_drops(out_dir: Path) -> set[str]:

@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ class EveryStory:
         parts = sorted(p for p in (out / "_story_index").glob("drop_id=*/*.parquet") if drop_id not in p.parent.name)
         self.index = pl.read_parquet(parts, hive_partitioning=False, glob=False).select(list(stories.INDEX_SCHEMA))
 
-    def rows_holding(self, keys, story_ids) -> pl.DataFrame:
+    def rows_holding(self, keys, story_ids, window=None) -> pl.DataFrame:
         return self.index
 
     def rows_of(self, story_ids) -> pl.DataFrame:
@@ -175,13 +175,14 @@ def _story_rows(drop_id: str, seed: int) -> pl.DataFrame:
     entities each."""
     rng = random.Random(seed)
     stories_of_drop = sorted(rng.sample(range(40), rng.randrange(0, 6)))
+    first = date(2016, 1, 1) + timedelta(days=seed % 60)
     return pl.DataFrame(
         {
             "story_id": [f"story-{i:02d}" for i in stories_of_drop],
             "drop_id": drop_id,
             "documents": [rng.randrange(1, 4) for _ in stories_of_drop],
-            "first_date": pl.Series([date(2016, 3, 1)] * len(stories_of_drop), dtype=pl.Date),
-            "last_date": pl.Series([date(2016, 3, 2)] * len(stories_of_drop), dtype=pl.Date),
+            "first_date": pl.Series([first] * len(stories_of_drop), dtype=pl.Date),
+            "last_date": pl.Series([first + timedelta(days=seed % 3)] * len(stories_of_drop), dtype=pl.Date),
             "terms": [[{"term": w, "weight": 1.0} for w in rng.sample(_WORDS, 3)] for _ in stories_of_drop],
             "entities": [
                 [{"name": f"Entity {rng.randrange(30)}", "documents": 1, "mentions": 1}] for _ in stories_of_drop
@@ -255,8 +256,7 @@ def test_the_tiered_lookup_finds_what_every_partition_holds_over_a_feed_with_rer
         found = stored.rows_holding(keys, ids)
         assert _sorted(found).equals(_sorted(_expected(out, drop_id, keys, ids))), step
         found_rows += found.height
-        assert set(stored.segments) == set(found["drop_id"])  # only the partitions holding rows were opened
-        assert all(s is None or s.keys is None for s in stored.segments.values())  # nor their own keys
+        assert not stored.segments  # no drop's partition was opened: the lookup's segments hold the rows
     assert found_rows >= 20  # not a vacuous match
     drops = len(list((out / "_story_index").glob("drop_id=*")))
     live = story_index.read_lookup(out)
@@ -279,7 +279,7 @@ def test_an_output_folder_of_main_gets_its_lookup_on_first_use_and_finds_the_sam
     assert indexed == {p.name.removeprefix("drop_id=") for p in (out / "_story_index").glob("drop_id=*")}
     again = story_index.StoredStories(out, "2016-03-999")  # now read through the lookup alone
     assert _sorted(again.rows_holding(keys, ids)).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
-    assert all(s is None or s.keys is None for s in again.segments.values())
+    assert not again.segments
     # the lookup is no partition: readers of the table never see it
     table = pl.read_parquet(out / "_story_index" / "*" / "*.parquet", hive_partitioning=True)
     parts = sorted((out / "_story_index").glob("drop_id=*/*.parquet"))
@@ -337,7 +337,7 @@ def test_a_commit_killed_while_updating_the_lookup_leaves_one_the_next_commit_co
     keys, ids = _WORDS[:20], ["story-01"]
     stored = story_index.StoredStories(out, "2016-03-999")
     assert _sorted(stored.rows_holding(keys, ids)).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
-    assert all(s is None or s.keys is None for s in stored.segments.values())
+    assert not stored.segments
     live = story_index.read_lookup(out)
     assert {p.name for p in (story_index.lookup_root(out) / "segments").iterdir()} == {s.name for s in live}
 
@@ -359,4 +359,103 @@ def test_lookup_segments_of_max_merged_keys_are_merged_no_further_and_built_in_p
     assert len(story_index.read_lookup(out)) > 1
     again = story_index.StoredStories(out, "2016-03-999")
     assert _sorted(again.rows_holding(keys, ids)).equals(expected)
-    assert all(s is None or s.keys is None for s in again.segments.values())
+    assert not again.segments
+
+
+def _segment_folders(out: Path) -> list[Path]:
+    return sorted((story_index.lookup_root(out) / "segments").iterdir())
+
+
+def test_a_lookup_whose_segments_hold_no_summaries_gets_them_on_first_use_and_reads_the_same_rows(
+    tmp_path, monkeypatch
+):
+    """The lookup of the previous release: key arrays only, each drop's rows read from its own part. The first
+    reader copies the summaries into the segments; the rows found, and their order, stay the same."""
+    out = tmp_path / "out"
+    for step, drop_id in enumerate(_feed(26, 40)):
+        _commit_story_rows(out, drop_id, step)
+    for folder in _segment_folders(out):
+        (folder / story_index.STORIES).unlink()
+        (folder / story_index.STARTS).unlink()
+    keys, ids = _WORDS[:12], ["story-07"]
+    with monkeypatch.context() as patched:  # what the previous release read: every matching drop's own part
+        patched.setattr(story_index, "_add_segment_stories", lambda *args: False)
+        old = story_index.StoredStories(out, "2016-03-999")
+        before = old.rows_holding(keys, ids)
+        assert len(old.segments) > 5
+    upgraded = story_index.StoredStories(out, "2016-03-999")
+    assert all((folder / story_index.STARTS).exists() for folder in _segment_folders(out))
+    after = upgraded.rows_holding(keys, ids)
+    assert after.equals(before) and before.height >= 10
+    assert _sorted(after).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
+    assert not upgraded.segments
+    # the feed goes on: merges carry the copies forward
+    for step, drop_id in enumerate(_feed(27, 30), start=40):
+        _commit_story_rows(out, drop_id, step)
+    again = story_index.StoredStories(out, "2016-03-999")
+    assert _sorted(again.rows_holding(keys, ids)).equals(_sorted(_expected(out, "2016-03-999", keys, ids)))
+    assert not again.segments
+
+
+def test_a_damaged_copy_of_summaries_is_read_from_the_parts_and_copied_again(tmp_path, caplog):
+    out = tmp_path / "out"
+    for step, drop_id in enumerate(_feed(26, 30)):
+        _commit_story_rows(out, drop_id, step)
+    biggest = max(_segment_folders(out), key=lambda folder: (folder / story_index.STORIES).stat().st_size)
+    data = (biggest / story_index.STORIES).read_bytes()
+    (biggest / story_index.STORIES).write_bytes(data[: len(data) // 2])
+    keys, ids = _WORDS[:12], ["story-07"]
+    expected = _sorted(_expected(out, "2016-03-999", keys, ids))
+    stored = story_index.StoredStories(out, "2016-03-999")
+    assert biggest.name in caplog.text and "unreadable" in caplog.text
+    assert _sorted(stored.rows_holding(keys, ids)).equals(expected) and not stored.segments
+    caplog.clear()  # copied again from the drops' parts: the next reader finds it whole
+    again = story_index.StoredStories(out, "2016-03-999")
+    assert _sorted(again.rows_holding(keys, ids)).equals(expected) and not again.segments
+    assert "unreadable" not in caplog.text
+
+
+def test_a_drop_whose_part_disagrees_with_the_lookup_is_read_from_its_part(tmp_path):
+    """A segment copies only what matches its entry (a drop's part with other rows than the lookup indexed,
+    left by a release that wrote the part without the lookup): that drop is read from its own part."""
+    out = tmp_path / "out"
+    seeds = [seed for seed in range(200) if _story_rows("x", seed).height == 5]
+    _commit_story_rows(out, "2016-03-01", seeds[0])
+    _commit_story_rows(out, "2016-03-02", seeds[1])
+    for folder in _segment_folders(out):
+        (folder / story_index.STARTS).unlink()
+    live = out / "_story_index" / "drop_id=2016-03-02"
+    rows = _story_rows("2016-03-02", seeds[1]).tail(4)  # not the 5 rows the lookup indexed
+    shutil.rmtree(live)
+    write.write_part(rows, story_index.INDEX_TABLE, live, 0, keep_empty=True, row_group_size=story_index.ROW_GROUP)
+    story_index.write_lookup(live, rows.drop("drop_id", "run_id"))
+    keys = [t["term"] for t in rows["terms"][0]]
+    stored = story_index.StoredStories(out, "2016-03-15")
+    assert _sorted(stored.rows_holding(keys, [])).equals(_sorted(_expected(out, "2016-03-15", keys, [])))
+    assert set(stored.segments) == {"2016-03-02"}
+
+
+def test_a_window_reads_the_whole_rows_of_the_stories_active_in_it_only(tmp_path, monkeypatch):
+    """A run links only against stories with a row dated within its window: their ids and dates are read for
+    every matching row, their whole rows (terms, entities) only for the active stories, all of their rows."""
+    out = tmp_path / "out"
+    for step, drop_id in enumerate(_feed(26, 40)):
+        _commit_story_rows(out, drop_id, step)
+    keys, ids = _WORDS[:12], ["story-07"]
+    window = (date(2016, 1, 20), date(2016, 1, 30))
+    every = _expected(out, "2016-03-999", keys, ids)
+    active = every.filter((pl.col("last_date") >= window[0]) & (pl.col("first_date") <= window[1]))["story_id"]
+    expected = every.filter(pl.col("story_id").is_in(active.unique().implode()))
+    assert 0 < expected.height < every.height and expected["first_date"].min() < window[0]  # not vacuous
+    whole: list[int] = []
+    reading = story_index._RowReader.read
+
+    def counting(self, rows, columns=None):
+        if columns is None:
+            whole.append(len(rows))
+        return reading(self, rows, columns)
+
+    monkeypatch.setattr(story_index._RowReader, "read", counting)
+    found = story_index.StoredStories(out, "2016-03-999").rows_holding(keys, ids, window)
+    assert _sorted(found).equals(_sorted(expected))
+    assert sum(whole) == expected.height  # the inactive stories' terms and entities were never read
