@@ -243,16 +243,22 @@ class Remote:
         return found
 
     def _local_files(self) -> dict[str, tuple[int, int, int]]:
-        found = {}
-        root = self.cache
-        for top in sorted(p for p in root.iterdir() if p.name not in NOT_MIRRORED) if root.exists() else ():
-            files = [top] if top.is_file() else (p for p in top.rglob("*") if p.is_file())
-            for path in files:
-                relative = path.relative_to(root).as_posix()
-                if relative.startswith(LOCAL_ONLY + "/") or path.name.startswith("."):
-                    continue  # this copy's own files; a temporary file of an unfinished write
-                stat = path.stat()
-                found[relative] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        """(size, mtime, inode) of every mirrored file of the working copy, by store path (one scandir walk: a
+        history of 5,000 drops is 25,000 files, walked by every push)."""
+        found: dict[str, tuple[int, int, int]] = {}
+        folders = [("", str(self.cache))] if self.cache.exists() else []
+        while folders:
+            prefix, folder = folders.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    relative = prefix + entry.name
+                    if (not prefix and entry.name in NOT_MIRRORED) or relative == LOCAL_ONLY:
+                        continue  # not mirrored; this copy's own files
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append((relative + "/", entry.path))
+                    elif entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):  # "." a temporary
+                        stat = entry.stat(follow_symlinks=False)
+                        found[relative] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         return found
 
     def _applied(self) -> int | None:
@@ -333,8 +339,9 @@ class Remote:
             for name in change["deleted"]:
                 self._forget(name, record)
             applied = seq
-        self._save_record(record)
-        self._save_applied(applied)
+        if changes:
+            self._save_record(record)
+            self._save_applied(applied)
         if self._commit_counter_moved(record):  # a commit no record names: a machine on an earlier release
             self._pull_all()
 
@@ -435,9 +442,9 @@ class Remote:
                 self.store.delete(path)
                 self.requests += 1
                 record.pop(path)
-            self._save_record(record)
-            if put or gone:  # last: a pull that reads it finds every object it names
-                self._record_change(put, gone)
+            if put or gone:
+                self._save_record(record)
+                self._record_change(put, gone)  # last: a pull that reads it finds every object it names
             return len(changed) + len(gone)
 
     def push_new(self, paths: Iterable[Path]) -> None:

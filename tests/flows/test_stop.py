@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import SEEDS, make_drop
 from textdrops.faults import FAULT_DOC_ENV, FAULT_REACHED_ENV
 
+pytestmark = pytest.mark.slow  # the command started and stopped as a process, ~80 s a test: make test-slow
 TEXTDROPS = Path(sys.executable).parent / "textdrops"
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
 SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
