@@ -130,6 +130,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     vacuum.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
 
+    migrate = sub.add_parser(
+        "migrate",
+        help="move a local output folder into object storage (an empty s3:// prefix)",
+        description="Put a local output folder's history (dedupe and story indexes, runs) into an empty s3:// "
+        "location and turn its tables into Delta tables there, so runs on any machine with --out URL go on from "
+        "everything the folder held. The folder is left as it was. Running the command again finishes a "
+        "migration that was interrupted; runs on the store refuse to start until it is finished.",
+    )
+    migrate.add_argument("folder", help="the local output folder (as given to --out)")
+    migrate.add_argument("--to", required=True, help="the empty object-store location, e.g. s3://bucket/textdrops")
+
     report = sub.add_parser(
         "report",
         help="write the run report: one self-contained HTML file of charts",
@@ -152,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"textdrops {args.command}: {exc}", file=sys.stderr)
         return 2
     handlers = {"run": _run, "serve": _serve, "status": _status, "stories": _stories, "report": _report}
-    handler = {**handlers, "vacuum": _vacuum}[args.command]
+    handler = {**handlers, "vacuum": _vacuum, "migrate": _migrate}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
@@ -496,6 +507,23 @@ def _vacuum(args: argparse.Namespace) -> int:
         return 1
     done = "would be deleted (dry run)" if args.dry_run else "deleted"
     print(f"textdrops vacuum: {total} files no version of the last {args.retention_hours} hours needs {done}")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from tasks.store_migration import migrate
+    from textdrops.store import StoreError, is_cloud_url
+
+    if not is_cloud_url(args.to):
+        print(f"textdrops migrate: --to must be an object-store location (s3://...), not {args.to}", file=sys.stderr)
+        return 2
+    try:
+        done = migrate(Path(args.folder), args.to)
+    except StoreError as exc:
+        print(f"textdrops migrate: {exc}", file=sys.stderr)
+        return 1
+    tables = ", ".join(f"{table} {rows:,}" for table, rows in done["rows"].items())
+    print(f"textdrops migrate: {done['files']:,} files put; rows now in the store's tables: {tables}")
     return 0
 
 

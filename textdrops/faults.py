@@ -41,6 +41,8 @@ STORE_CRASH_POINTS = (
     "before_commit_end",  # tables and history on the store, the intent not yet deleted
 )
 # points outside a drop's run (not in CRASH_POINTS, whose test kills a run at each)
+# points of `textdrops migrate` (a folder moved into a store; tests/storage/test_migrate.py kills it at each)
+FOLDER_MIGRATION_CRASH_POINTS = ("mid_folder_upload", "after_folder_upload", "mid_migration", "mid_migration_cleanup")
 UPGRADE_CRASH_POINTS = (
     "mid_upgrade",  # an earlier version's runs/stories: one file given commit_seq, not all
     "mid_runs_upgrade",  # an earlier version's runs: one file given the columns it lacks (step_counts), not all

@@ -79,8 +79,13 @@ NOT_MIRRORED = frozenset({*DELTA_TABLES, LEASES, COMMITS, STAGING, EXCHANGE, SYN
 # written by failed runs without the index lock (and pushed by their writer at once): a pull never removes them
 APPEND_ONLY = ("runs/", "_runs_index/pending/")
 FETCH_THREADS = 16  # objects a pull downloads at once
+MIGRATING_MARKER = "_textdrops/migrating-from.json"  # on the store while `textdrops migrate` fills it
 LEASE_SECONDS_ENV = "TEXTDROPS_LEASE_SECONDS"
 CACHE_ENV = "TEXTDROPS_CACHE_DIR"
+
+
+class StoreBeingFilledError(RuntimeError):
+    """The store is being filled from an output folder (`textdrops migrate`): no run may use it yet."""
 
 
 class LeaseLostError(RuntimeError):
@@ -294,12 +299,18 @@ class Remote:
         bodies, heads = [p for p in paths if not _is_head(p)], sorted(p for p in paths if _is_head(p))
 
         def one(path: str) -> tuple[str, Version | None, list | None]:
-            try:
-                data, version = self.store.get_versioned(path)
-            except FileNotFoundError:  # deleted since: a later record (or listing) says so
-                return path, None, None
             target = self.cache / path
-            _write_atomically(target, data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                version = self.store.get_to_file(path, temporary)
+            except FileNotFoundError:  # deleted since: a later record (or listing) says so
+                temporary.unlink(missing_ok=True)
+                return path, None, None
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+            os.replace(temporary, target)
             return path, version, _stat(target.stat())
 
         with ThreadPoolExecutor(max(1, min(FETCH_THREADS, len(bodies)))) as pool:
@@ -323,6 +334,9 @@ class Remote:
             self._pull_all()
             return
         record = self._record()
+        if not record:  # a copy of a store that held nothing: what fills it next may leave no record (a migration)
+            self._pull_all()
+            return
         for seq, path in changes:
             try:
                 change = json.loads(self.store.get(path))
@@ -358,6 +372,12 @@ class Remote:
         latest = max((seq for seq, _ in self._changes_after(None)), default=0)  # first: what follows is at least this
         remote = self._listing()
         self.listed += len(remote)
+        if MIGRATING_MARKER in remote:
+            source = json.loads(self.store.get(MIGRATING_MARKER)).get("source", "?")
+            raise StoreBeingFilledError(
+                f"{self.display_url} is being filled from the output folder {source} by `textdrops migrate`; "
+                f"run that command again to finish it (`textdrops migrate {source} --to {self.display_url}`)"
+            )
         record, local = self._record(), self._local_files()
         wanted = []
         for path, info in remote.items():

@@ -241,6 +241,21 @@ class Store:
         except obstore_errors.BaseError as error:
             raise StoreError(f"{self.display_url()}: cannot read {path}: {_one_line(error)}") from None
 
+    def get_to_file(self, path: str, target: Path) -> Version:
+        """The whole object written to `target` (created), in chunks of at most a few MB: an index segment can be
+        hundreds of MB, which a pull need not hold in memory."""
+        try:
+            result = obstore.get(self._store, path)
+            meta = result.meta
+            with open(target, "wb") as handle:
+                for chunk in result.stream(min_chunk_size=4 * 1024 * 1024):
+                    handle.write(chunk)
+            return Version(meta.get("e_tag"), meta.get("version"))
+        except FileNotFoundError:
+            raise
+        except obstore_errors.BaseError as error:
+            raise StoreError(f"{self.display_url()}: cannot read {path}: {_one_line(error)}") from None
+
     def get_range(self, path: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of the object."""
         try:
