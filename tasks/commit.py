@@ -37,7 +37,7 @@ from tasks.write import as_map, to_arrow, valid_drop_id, write_parquet
 from textdrops.durable import fsync_path, fsync_tree, write_text_durably
 from textdrops.faults import crash_point
 from textdrops.locking import index_lock, try_drop_lock
-from textdrops.remote import remote_of
+from textdrops.remote import refresh, remote_of
 from textdrops.schema import INTERNAL_TABLES, RUNS, TABLES
 from textdrops.staging import (
     COMMIT_MARKER,
@@ -281,9 +281,18 @@ def recover(out_dir: Path, drop_id: str | None = None, running: str | None = Non
     """
     remote = remote_of(out_dir)
     if remote is not None:
+        if not remote.work_left(running) and not _stages(out_dir, running):
+            refresh(out_dir, max_age=0)  # nothing to finish or clear: the history a reader needs, without the lease
+            return []
         with index_lock(out_dir):  # the history pulled: the store says which commits are under way
             return _recover_from_store(out_dir, remote, drop_id, running)
     return _recover_local(out_dir, drop_id, running)
+
+
+def _stages(out_dir: Path, running: str | None) -> list[Path]:
+    """The staging areas of the output folder but the running one's."""
+    root = out_dir / STAGING
+    return [p for p in root.iterdir() if p.is_dir() and p.name != running] if root.exists() else []
 
 
 def _recover_from_store(out_dir: Path, remote, drop_id: str | None, running: str | None) -> list[str]:

@@ -664,6 +664,13 @@ class Remote:
                 self.store.delete(info.path)
         return abandoned
 
+    def work_left(self, running: str | None = None) -> bool:
+        """Whether the store holds a commit under way (an intent) or staged files of one (`recover` has something
+        to finish or clear), but the running one's: two LISTs, no lease."""
+        return bool(set(self.intents()) - {running}) or any(
+            run_id != running for run_id in self.store.list_folders(f"{STAGING}/")
+        )
+
     def intents(self) -> list[str]:
         """Run ids of commits on the store that were not finished."""
         return sorted(info.path.rsplit("/", 1)[-1].removesuffix(".json") for info in self.store.list(f"{COMMITS}/"))
