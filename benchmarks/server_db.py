@@ -274,9 +274,12 @@ def _shifted(value: str | None, by: timedelta) -> str | None:
     return moved.isoformat(sep=" ", timespec="microseconds") if "+" not in value else moved.isoformat(sep=" ")
 
 
-def age_runs(database: Path, run_ids: set[str], until: str, by: timedelta = AGE) -> dict[str, int]:
-    """Move the given flow runs' end_time and the events that occurred up to `until` back by `by` (the
-    server must be stopped). What the vacuum service reads; the rows themselves are as the runs left them."""
+def age_runs(
+    database: Path, run_ids: set[str], until: str, by: timedelta = AGE, inclusive: bool = True
+) -> dict[str, int]:
+    """Move the given flow runs' end_time and the events that occurred up to `until` (before it, when not
+    inclusive) back by `by` (the server must be stopped). What the vacuum service reads; the rows themselves
+    are as the runs left them."""
     with contextlib.closing(sqlite3.connect(database)) as db, db:
         aged = {"flow_run": 0, "events": 0, "event_resources": 0}
         for run_id, end_time in db.execute("SELECT id, end_time FROM flow_run").fetchall():
@@ -284,13 +287,22 @@ def age_runs(database: Path, run_ids: set[str], until: str, by: timedelta = AGE)
                 db.execute("UPDATE flow_run SET end_time = ? WHERE id = ?", (_shifted(end_time, -by), run_id))
                 aged["flow_run"] += 1
         for table in ("events", "event_resources"):
-            rows = db.execute(f"SELECT id, occurred FROM {table} WHERE occurred <= ?", (until,)).fetchall()  # noqa: S608
+            up_to = "<=" if inclusive else "<"
+            rows = db.execute(f"SELECT id, occurred FROM {table} WHERE occurred {up_to} ?", (until,)).fetchall()  # noqa: S608
             db.executemany(
                 f"UPDATE {table} SET occurred = ? WHERE id = ?",  # noqa: S608
                 [(_shifted(occurred, -by), row_id) for row_id, occurred in rows],
             )
             aged[table] = len(rows)
     return aged
+
+
+def first_event_time(database: Path, run_id: str) -> str:
+    """When the first event about the flow run occurred."""
+    with contextlib.closing(read_only(database)) as db:
+        return db.execute(
+            "SELECT min(occurred) FROM events WHERE resource_id = 'prefect.flow-run.' || ?", (run_id,)
+        ).fetchone()[0]
 
 
 def latest_event_time(database: Path) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.server_db import PrefectServer, age_runs, latest_event_time, read_only, settled_rows, wait_for
+from benchmarks.server_db import PrefectServer, age_runs, first_event_time, read_only, settled_rows, wait_for
 from textdrops.prefect_defaults import SERVER_RETENTION
 
 PROBE = """
@@ -71,14 +71,14 @@ def test_textdrops_retention_deletes_old_runs_and_events_and_keeps_recent_ones(t
     try:
         old = _run_probe(server)
         settled_rows(server.database)
-        old_events_until = latest_event_time(server.database)
         recent = _run_probe(server)
         settled_rows(server.database)
     finally:
         server.stop()
     before = {"old": _left_of(server, old), "recent": _left_of(server, recent)}
     assert all(n > 0 for n in before["old"].values()), before  # the probe leaves one of each
-    age_runs(server.database, {old}, old_events_until)
+    # every event before the recent run's first: the old run's, however late the server wrote them
+    age_runs(server.database, {old}, first_event_time(server.database, recent), inclusive=False)
 
     # Prefect's defaults: old events go (7 days), old flow runs stay
     defaults = _restart(server, "server-defaults.log").start()
