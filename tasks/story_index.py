@@ -254,8 +254,7 @@ class StoredStories:
         folders = sorted(p for p in root.glob("drop_id=*") if p.is_dir() and p != own) if root.exists() else []
         self.folders = {folder.name.removeprefix("drop_id="): folder for folder in folders}
         self.segments: dict[str, _Segment | None] = {}  # the partitions opened, by drop (None: no part)
-        # the live lookup segments: (segment, keys, rows, drops, the summaries it holds or None)
-        self.lookup: list[tuple[LookupSegment, np.ndarray, np.ndarray, np.ndarray, _SegmentStories | None]] = []
+        self.lookup: list[tuple[LookupSegment, np.ndarray, np.ndarray, np.ndarray]] = []  # (segment, keys, rows, drops)
         self.stories: dict[str, _SegmentStories] = {}  # the summaries of each segment that holds them
         self.covered: dict[str, int] = {}  # drops read through the lookup: rows of the part it indexed
         self.checked: set[str] = set()  # covered drops whose part was found to be the one indexed
@@ -296,7 +295,7 @@ class StoredStories:
             except (OSError, ValueError, EOFError) as exc:  # its drops are read from their partitions
                 log.warning("story lookup segment %s is unreadable (%s); its drops are read as they are", segment, exc)
                 continue
-            self.lookup.append((segment, *opened, held))
+            self.lookup.append((segment, *opened))
             if held is not None:
                 self.stories[segment.name] = held
             for drop, (rows, _) in segment.live().items():
@@ -360,7 +359,8 @@ class StoredStories:
         """Rows holding one of the sorted `wanted` keys, by where they are read: ("segment", name) for rows of
         a lookup segment's summaries, ("part", drop) for rows of a drop's own part."""
         found: dict[tuple[str, str], list[np.ndarray]] = {}
-        for segment, keys, rows, drops, stories in self.lookup:
+        for segment, keys, rows, drops in self.lookup:
+            stories = self.stories.get(segment.name)
             if not len(keys):
                 continue
             lo = np.searchsorted(keys, wanted, side="left")
