@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, tags, unmapped
+from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
@@ -79,8 +79,10 @@ def holding_run() -> dict[str, str] | None:
 
 
 def tag_flow_run(*new_tags: str) -> None:
-    """Add tags to this flow run itself (task runs get them from `tags()`; a flow run made by a deployment
-    or the scheduler exists before the drop id is known)."""
+    """Add tags to this flow run (a flow run made by a deployment or the scheduler exists before the drop id
+    is known). Its task runs carry none: Prefect asks the server for tag concurrency slots before every
+    tagged task run, a database write that a busy temporary server (SQLite) refuses with 503 and the client
+    retries 2 s later, which cost a Reuters run 6-8 s of idle cores; task runs are named after their drop."""
     context = FlowRunContext.get()
     run = context.flow_run if context else None
     if run is None:
@@ -134,7 +136,6 @@ def process_drop(
     progress = Progress()
     with (
         drop_lock(settings.out_dir, ctx.drop_id, settings.lock_timeout, logger.warning, holding_run()),
-        tags("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}"),
         contextlib.ExitStack() as index_section,
     ):
         if ctx.exchange:  # the batches' files on the store are this run's alone: gone when it ends, whatever the end
