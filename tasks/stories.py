@@ -216,9 +216,15 @@ def document_terms(title: str | None, text: str, settings: StorySettings) -> Cou
     return counts
 
 
-@functools.lru_cache(maxsize=4096)
-def _log_tf(count: int) -> float:
-    return 1.0 + math.log(count)
+class _LogTf(dict):
+    """count -> 1 + ln(count), each computed once: looked up in C for every term of every document."""
+
+    def __missing__(self, count: int) -> float:
+        value = self[count] = 1.0 + math.log(count)
+        return value
+
+
+_LOG_TF = _LogTf()
 
 
 FEATURES_SCHEMA = {
@@ -354,7 +360,7 @@ class _Linker:
         return self.idf.get(key, self.default_idf)
 
     def term_vector(self, counts: Counter[str]) -> dict[str, float]:
-        tf = map(_log_tf, counts.values())
+        tf = map(_LOG_TF.__getitem__, counts.values())
         return _unit_vector(counts.keys(), map(operator.mul, tf, map(self.idf.get, counts, repeat(self.default_idf))))
 
     def entity_vector(self, keys: set[str]) -> dict[str, float]:
@@ -448,9 +454,14 @@ class _Linker:
             overlap = dict.fromkeys(self.postings[rarest], 0.0)
         return sorted(sid for sid, _ in _top_items(overlap, self.settings.max_candidates))
 
-    def link(self, row: int, doc_id: str, day: date | None, terms: dict[str, float], ents: dict[str, float]) -> str:
-        """The story the document joins (or starts); updates that story."""
-        top = self._top_keys(terms) + self._top_keys(ents)
+    def top(self, terms: dict[str, float], ents: dict[str, float]) -> list[str]:
+        """A document's top keys: it is posted under them, and they pick its candidate stories."""
+        return self._top_keys(terms) + self._top_keys(ents)
+
+    def link(
+        self, row: int, doc_id: str, day: date | None, terms: dict[str, float], ents: dict[str, float], top: list[str]
+    ) -> str:
+        """The story the document joins (or starts), given its top keys (`_Linker.top`); updates that story."""
         best, best_score = None, self.settings.threshold
         rare = self.rare_keys(terms, ents)
         for sid in self.candidates(top, terms, ents):
@@ -569,11 +580,8 @@ def link_stories(
     entity_vectors = [linker.entity_vector(keys) for keys in entity_keys]
     # a story of another drop can only be a candidate of a document posted under one of the document's top
     # keys, so it must hold one; and a document whose id names a story rejoins it (see _Linker.link)
-    wanted: set[str] = set()
-    for terms, ents in zip(term_vectors, entity_vectors, strict=True):
-        wanted.update(linker._top_keys(terms))
-        wanted.update(linker._top_keys(ents))
-    loaded = history.active_rows(wanted, doc_ids)
+    tops = [linker.top(terms, ents) for terms, ents in zip(term_vectors, entity_vectors, strict=True)]
+    loaded = history.active_rows(set(itertools.chain.from_iterable(tops)), doc_ids)
     for story, size in _history_stories(loaded):
         linker.add_history(story)
         linker.sizes[story.story_id] = size
@@ -581,7 +589,7 @@ def link_stories(
     days = kept["reference_date"].to_list()
     story_of: dict[str, str] = {}
     for row, (doc_id, day) in enumerate(zip(doc_ids, days, strict=True)):
-        story_of[doc_id] = linker.link(row, doc_id, day, term_vectors[row], entity_vectors[row])
+        story_of[doc_id] = linker.link(row, doc_id, day, term_vectors[row], entity_vectors[row], tops[row])
 
     # duplicates take their kept copy's story: in this drop, or (cross-drop) as looked up by the caller
     duplicate_stories = duplicate_stories or {}
@@ -609,11 +617,16 @@ def link_stories(
         drop_id, docs, kept, assignments, linker, term_vectors, mentions, display, earlier, settings
     )
     stats.stories_touched = stories.height
-    vocabulary = pl.DataFrame(
-        sorted(drop_df.items(), key=lambda kv: (-kv[1], kv[0]))[: settings.vocabulary_terms],
-        schema={"term": pl.String, "documents": pl.Int64},
-        orient="row",
-    ).with_columns(drop_documents=pl.lit(len(doc_ids), dtype=pl.Int64))
+    # most documents first, ties by term (polars orders strings by their UTF-8 bytes: code point order, as Python)
+    vocabulary = (
+        pl.DataFrame(
+            {"term": list(drop_df.keys()), "documents": list(drop_df.values())},
+            schema={"term": pl.String, "documents": pl.Int64},
+        )
+        .sort(["documents", "term"], descending=[True, False])
+        .head(settings.vocabulary_terms)
+        .with_columns(drop_documents=pl.lit(len(doc_ids), dtype=pl.Int64))
+    )
     stats.seconds = time.perf_counter() - started
     return StoryResult(assignments, stories, index, vocabulary, stats)
 
