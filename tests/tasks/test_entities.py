@@ -1,3 +1,5 @@
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,3 +78,17 @@ def test_normalise_mention_strips_titles_only_for_people():
     assert normalise_mention("Prime Minister  Theresa May", "PERSON") == "Theresa May"
     assert normalise_mention("“Reuters”", "ORG") == "Reuters"
     assert normalise_mention("President Hotel", "FAC") == "President Hotel"
+
+
+# names made of a few words, any case, joined by spaces, hyphens and the odd control or non-ASCII character
+_NAME_CHARS = st.sampled_from(list("abAB") + [" ", "-", "\t", "\x1c", "é", "É", "İ", "ß", "K"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(_NAME_CHARS, max_size=6), st.text(_NAME_CHARS, max_size=12))
+def test_a_short_name_is_part_of_a_long_one_exactly_as_the_word_aligned_pattern_says(short, long):
+    from tasks.entities import _is_part_of
+
+    pattern = r"(?:^|[\s-])" + re.escape(short) + r"(?:$|[\s-])"  # the definition the fast path follows
+    expected = len(short) < len(long) and re.search(pattern, long, flags=re.IGNORECASE) is not None
+    assert _is_part_of(short, long) == expected
