@@ -14,6 +14,7 @@ scope, the staged tables it reads and writes (checked), its isolation and `run(c
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import dataclasses
 import hashlib
 import itertools
@@ -392,15 +393,21 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
         ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
     )
     duplicates_of = story_index.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
-    result = stories_stage.link_stories(ctx.drop_id, docs, ents, history, settings, duplicates_of, features)
-    story_of = result.assignments
-    for part in doc_parts:  # each part rewritten whole under its own name (write_parquet: temp file + rename)
-        frame = (
-            pl.read_parquet(part, hive_partitioning=False, glob=False)
-            .drop("story_id")
-            .join(story_of, on="doc_id", how="left")
+    with concurrent.futures.ThreadPoolExecutor(1) as rewriter:
+        rewritten: list[concurrent.futures.Future] = []
+        # the documents parts are rewritten with story_id (Parquet, out of the GIL) while the summaries are made
+        result = stories_stage.link_stories(
+            ctx.drop_id,
+            docs,
+            ents,
+            history,
+            settings,
+            duplicates_of,
+            features,
+            assigned=lambda story_of: rewritten.append(rewriter.submit(_set_story_ids, doc_parts, story_of)),
         )
-        write.write_parquet(write.to_arrow(frame, DOCUMENTS), part)
+        for future in rewritten:
+            future.result()
     per_run = _per_run(ctx)
     commit_seq = pl.lit(ctx.commit_seq, dtype=pl.Int64)  # "latest" is commit order, not start order
     stories = result.stories.with_columns(**per_run, commit_seq=commit_seq)
@@ -413,6 +420,13 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
     largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
     stats.lap("stories")
     return StoriesResult(result.stats, largest.head(10).to_dicts(), stats)
+
+
+def _set_story_ids(doc_parts: list[Path], story_of: pl.DataFrame) -> None:
+    """Each staged documents part rewritten whole under its own name (temp file + rename), story_id set."""
+    for part in doc_parts:
+        frame = pl.read_parquet(part, hive_partitioning=False, glob=False).drop("story_id")
+        write.write_parquet(write.to_arrow(frame.join(story_of, on="doc_id", how="left"), DOCUMENTS), part)
 
 
 def learn_boilerplate_step(ctx: RunContext, loaded: list[LoadedBatch]) -> Boilerplate:

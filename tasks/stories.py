@@ -31,7 +31,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import repeat
@@ -540,6 +540,7 @@ def link_stories(
     settings: StorySettings | None = None,
     duplicate_stories: dict[str, str] | None = None,
     features: pl.DataFrame | None = None,
+    assigned: Callable[[pl.DataFrame], None] | None = None,
 ) -> StoryResult:
     """Story of every document row of one drop, and the drop's rows of `stories`, `_story_index` and
     `_story_vocabulary`.
@@ -548,7 +549,8 @@ def link_stories(
     rows of its kept documents; `history` the active stories of other drops; `duplicate_stories` the
     stories of kept documents in other drops that some of these rows duplicate (doc_id -> story_id);
     `features` the `story_features` rows of the kept documents, computed per batch beforehand (documents
-    without a row get theirs computed here: the result is the same either way).
+    without a row get theirs computed here: the result is the same either way). `assigned`, when given, is
+    called with the assignments (`StoryResult.assignments`) as soon as they are known, before the summaries.
     """
     started = time.perf_counter()
     settings = settings or StorySettings()
@@ -602,6 +604,8 @@ def link_stories(
         # a duplicate whose kept copy has no known story (its drop predates stories) starts its own
         .fill_null(pl.col("cluster_id")),
     )
+    if assigned is not None:
+        assigned(assignments)
     touched = [s for s in linker.stories.values() if s.drop_docs]
     stats = StoryStats(
         documents=len(doc_ids),
