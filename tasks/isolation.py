@@ -98,12 +98,13 @@ def run_isolating(
     warn: Warn,
     setup: Call | None = None,
     parts_name: str = "batch",
+    order: float | None = None,
 ) -> Isolated:
     """make_call(positions, part) run in the pool over the items of `sizes` (bytes of text each), each call
     under base_seconds plus a second per MIN_BYTES_PER_SECOND bytes. First all items as one call (part
     None); when it fails, parts of them, each named `<parts_name>/<n>`, until every item has run in a part
     that finished or failed alone. `setup` runs in a worker before each call, outside the limit (loading
-    a model)."""
+    a model); `order` places the calls among other batches' (`workers.run`)."""
     every = list(range(len(sizes)))
 
     def seconds(positions: list[int], base: float) -> float:
@@ -111,7 +112,7 @@ def run_isolating(
 
     def attempt(positions: list[int], part: str | None, limit: float) -> Any:
         fn, args = make_call(positions, part)
-        return workers.run(fn, *args, processes=processes, timeout=limit, setup=setup)
+        return workers.run(fn, *args, processes=processes, timeout=limit, setup=setup, order=order)
 
     limit = seconds(every, base_seconds)
     try:
@@ -179,7 +180,10 @@ def run_step(step: Step, ctx: RunContext, item: Any, warn: Warn, processes: int 
         return step.run, (part_ctx, spec.part(part_ctx, item, plan, positions))
 
     setup = spec.setup(ctx) if spec.setup else None
-    isolated = run_isolating(make_call, plan.sizes, processes, ctx.settings.batch_timeout, warn, setup, name)
+    # the step's batches are handed to the pool in batch order: its last, smallest ones then end it together
+    isolated = run_isolating(
+        make_call, plan.sizes, processes, ctx.settings.batch_timeout, warn, setup, name, order=item.batch
+    )
     result = isolated.whole or spec.merge(ctx, item, isolated)
     _drop_parts(ctx, name)
     return spec.left_out(ctx, item, plan, result, isolated.bad) if isolated.bad else result

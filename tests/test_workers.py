@@ -79,3 +79,71 @@ def test_the_cpu_seconds_of_a_process_are_read_from_proc():
     sum(range(3_000_000))
     assert abs(workers.process_cpu_seconds(os.getpid()) - time.process_time()) < 0.1
     assert workers.process_cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+def _started_at(order: int, seconds: float) -> tuple[int, float]:
+    import time
+
+    started = time.time()
+    time.sleep(seconds)
+    return order, started
+
+
+def test_calls_given_an_order_start_in_that_order_whichever_thread_asks_first():
+    import threading
+    import time
+
+    results: list[tuple[int, float]] = []
+
+    def call(order: int, seconds: float = 0.3) -> None:
+        results.append(workers.run(_started_at, order, seconds, processes=2, timeout=60.0, order=order))
+
+    # the pool is full (two running, one queued): the later calls wait, and arrive here last batch first
+    busy = [threading.Thread(target=call, args=(-1, 3.0)) for _ in range(3)]
+    for thread in busy:
+        thread.start()
+    time.sleep(1.0)  # the three calls are in the pool (the workers may still be starting)
+    waiting = [threading.Thread(target=call, args=(order,)) for order in reversed(range(8))]
+    for thread in waiting:
+        thread.start()
+        time.sleep(0.02)
+    for thread in busy + waiting:
+        thread.join()
+    workers.shutdown()
+    started = dict(results)
+    assert sorted(started) == [-1, *range(8)]
+    # handed over smallest first: no batch starts after one two places later (the two workers may take two
+    # neighbours at the same moment, in either order)
+    assert all(started[a] <= started[b] + 0.1 for a in range(8) for b in range(a + 2, 8)), started
+
+
+def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated():
+    import threading
+    import time
+
+    import pytest
+
+    outcomes: list[str] = []
+
+    def call(order: int, seconds: float) -> None:
+        try:
+            workers.run(_sleep, seconds, processes=2, timeout=60.0, order=order)
+            outcomes.append("ran")
+        except (workers.PoolStopped, workers.WorkerCrashed):
+            outcomes.append("stopped")
+
+    threads = [threading.Thread(target=call, args=(k, 30.0)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while not workers._waiting and time.monotonic() < deadline:  # the fourth is waiting for its turn
+        time.sleep(0.05)
+    workers.terminate()  # a cancelled run: the three in the pool are killed, the fourth never starts
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in threads), outcomes
+    assert outcomes == ["stopped"] * 4
+    with pytest.raises(ZeroDivisionError):  # the pool works again afterwards
+        workers.run(divmod, 1, 0, processes=2, timeout=60.0, order=0)
+    workers.shutdown()

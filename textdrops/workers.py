@@ -19,6 +19,8 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import heapq
+import itertools
 import multiprocessing
 import os
 import signal
@@ -26,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -107,14 +109,67 @@ def runs_in_process(n_docs: int, n_bytes: int, min_docs: int) -> bool:
     return n_docs < min_docs and n_bytes <= IN_PROCESS_MAX_BYTES
 
 
+# Calls wait here to be handed to the pool, smallest `order` first, so that a step's batches start in batch order
+# whichever of their task threads gets here first: the annotate step's small last pieces exist to end the step
+# with both workers busy, and a big batch handed over after them left one worker alone with it (15-23 s of a
+# Reuters or BBC run). At most `processes` + 1 calls are in the pool at once (one queued behind the busy ones, as
+# the pool itself would), the rest wait here.
+_admission = threading.Condition()
+_waiting: list[tuple[float, int]] = []  # heap of (order, arrival) of the calls waiting to be handed over
+_in_pool = 0
+_arrivals = itertools.count()
+_stops = 0  # times `terminate` ran: a call waiting when it runs is stopped
+
+
+@contextlib.contextmanager
+def _admitted(order: float | None, processes: int) -> Iterator[Callable[[concurrent.futures.Future], None]]:
+    """Wait for this call's turn (the smallest order waiting, a place in the pool free); yields `handed_over`,
+    to be called with the call's future once it is submitted (its place is given back when it is done)."""
+    global _in_pool
+    if order is None:
+        yield lambda future: None
+        return
+    mine = (order, next(_arrivals))
+    with _admission:
+        stops = _stops
+        heapq.heappush(_waiting, mine)
+        while (_waiting[0] != mine or _in_pool > processes) and _stops == stops:
+            _admission.wait()
+        _waiting.remove(mine)
+        heapq.heapify(_waiting)
+        _admission.notify_all()  # the next smallest may be admitted too
+        if _stops != stops:
+            raise PoolStopped("the worker pool was stopped: the run is being cancelled")
+        _in_pool += 1
+    submitted: list[concurrent.futures.Future] = []
+
+    def give_back(_: Any = None) -> None:
+        global _in_pool
+        with _admission:
+            _in_pool -= 1
+            _admission.notify_all()
+
+    try:
+        yield submitted.append
+    finally:
+        if submitted:
+            submitted[0].add_done_callback(give_back)
+        else:  # never submitted (the pool was broken): its place is free at once
+            give_back()
+
+
 def run(
     fn: Callable[..., Any],
     *args: Any,
     processes: int,
     timeout: float | None = None,
     setup: tuple[Callable[..., Any], tuple] | None = None,
+    order: float | None = None,
 ) -> Any:
     """fn(*args) in a pool of `processes` worker processes; here when processes is 0, or 1 with no timeout.
+
+    Calls given an `order` are handed to the pool smallest order first (a step's batches in batch order,
+    whichever thread asks first); calls without one go straight in.
 
     `timeout` is CPU seconds of the worker process, counted from the moment the call starts in it: time
     spent queued behind other batches, starting a worker, importing the stage code or running `setup`
@@ -126,13 +181,15 @@ def run(
     if processes <= 0 or (processes == 1 and timeout is None):
         return fn(*args)
     while True:
-        pool, generation = _get_pool(processes)
-        marker = os.path.join(tempfile.gettempdir(), f"textdrops-call-{os.getpid()}-{uuid.uuid4().hex}")
-        try:
-            future = pool.submit(_marked_call, marker, setup, fn, *args)
-        except (BrokenProcessPool, RuntimeError):  # broken or shut down since we took it: take the next
-            _discard(generation, kill=False)
-            continue
+        with _admitted(order, processes) as handed_over:
+            pool, generation = _get_pool(processes)
+            marker = os.path.join(tempfile.gettempdir(), f"textdrops-call-{os.getpid()}-{uuid.uuid4().hex}")
+            try:
+                future = pool.submit(_marked_call, marker, setup, fn, *args)
+            except (BrokenProcessPool, RuntimeError):  # broken or shut down since we took it: take the next
+                _discard(generation, kill=False)
+                continue
+            handed_over(future)
         try:
             return _result(future, marker, timeout)
         except concurrent.futures.TimeoutError:
@@ -252,6 +309,10 @@ def terminate() -> None:
             _kill_workers(pool)
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
+    global _stops
+    with _admission:  # calls waiting for their turn are not handed over any more
+        _stops += 1
+        _admission.notify_all()
 
 
 atexit.register(shutdown)
