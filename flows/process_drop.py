@@ -131,7 +131,14 @@ def process_drop(
     if isinstance(given, Path) and not Path(location).is_dir():
         raise FileNotFoundError(f"drop folder {drop} does not exist or is not a folder")
     started = datetime.now(UTC)
-    ctx = RunContext(new_run_id(started), location, drop_id_of(location), settings, exchange=_exchange_url(settings))
+    ctx = RunContext(
+        new_run_id(started),
+        location,
+        drop_id_of(location),
+        settings,
+        exchange=_exchange_url(settings),
+        ordered=_batches_share_pool(),
+    )
     tag_flow_run("textdrops", f"drop:{ctx.drop_id}", f"trigger:{trigger}")
     progress = Progress()
     with (
@@ -270,6 +277,13 @@ def _exchange_url(settings: Settings) -> str | None:
     if remote is None or context is None or isinstance(context.task_runner, ThreadPoolTaskRunner):
         return None
     return remote.display_url
+
+
+def _batches_share_pool() -> bool:
+    """True when this flow's batch tasks run in its own threads, all handing their work to this process's
+    worker pool (`workers.run` then takes them in batch order); not on a Dask cluster's workers."""
+    context = FlowRunContext.get()
+    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
 
 
 def _artifact_key(drop_id: str) -> str:

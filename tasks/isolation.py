@@ -98,7 +98,7 @@ def run_isolating(
     warn: Warn,
     setup: Call | None = None,
     parts_name: str = "batch",
-    order: float | None = None,
+    order: workers.Order | None = None,
 ) -> Isolated:
     """make_call(positions, part) run in the pool over the items of `sizes` (bytes of text each), each call
     under base_seconds plus a second per MIN_BYTES_PER_SECOND bytes. First all items as one call (part
@@ -181,9 +181,8 @@ def run_step(step: Step, ctx: RunContext, item: Any, warn: Warn, processes: int 
 
     setup = spec.setup(ctx) if spec.setup else None
     # the step's batches are handed to the pool in batch order: its last, smallest ones then end it together
-    isolated = run_isolating(
-        make_call, plan.sizes, processes, ctx.settings.batch_timeout, warn, setup, name, order=item.batch
-    )
+    order = (f"{ctx.run_id}/{step.name}", item.batch) if ctx.ordered else None
+    isolated = run_isolating(make_call, plan.sizes, processes, ctx.settings.batch_timeout, warn, setup, name, order)
     result = isolated.whole or spec.merge(ctx, item, isolated)
     _drop_parts(ctx, name)
     return spec.left_out(ctx, item, plan, result, isolated.bad) if isolated.bad else result

@@ -89,32 +89,42 @@ def _started_at(order: int, seconds: float) -> tuple[int, float]:
     return order, started
 
 
-def test_calls_given_an_order_start_in_that_order_whichever_thread_asks_first():
+def test_a_steps_batches_start_in_batch_order_whichever_thread_asks_first():
     import threading
     import time
 
     results: list[tuple[int, float]] = []
 
-    def call(order: int, seconds: float = 0.3) -> None:
-        results.append(workers.run(_started_at, order, seconds, processes=2, timeout=60.0, order=order))
+    def call(batch: int) -> None:
+        results.append(workers.run(_started_at, batch, 0.3, processes=2, timeout=60.0, order=("run/annotate", batch)))
 
-    # the pool is full (two running, one queued): the later calls wait, and arrive here last batch first
-    busy = [threading.Thread(target=call, args=(-1, 3.0)) for _ in range(3)]
-    for thread in busy:
-        thread.start()
-    time.sleep(1.0)  # the three calls are in the pool (the workers may still be starting)
-    waiting = [threading.Thread(target=call, args=(order,)) for order in reversed(range(8))]
-    for thread in waiting:
+    # the task threads of batches 7, 6, ..., 0 ask in that order, 20 ms apart, the pool empty: the last first
+    threads = [threading.Thread(target=call, args=(batch,)) for batch in reversed(range(8))]
+    for thread in threads:
         thread.start()
         time.sleep(0.02)
-    for thread in busy + waiting:
+    for thread in threads:
         thread.join()
     workers.shutdown()
     started = dict(results)
-    assert sorted(started) == [-1, *range(8)]
-    # handed over smallest first: no batch starts after one two places later (the two workers may take two
+    assert sorted(started) == list(range(8))
+    # handed over in batch order: no batch starts after one two places later (the two workers may take two
     # neighbours at the same moment, in either order)
     assert all(started[a] <= started[b] + 0.1 for a in range(8) for b in range(a + 2, 8)), started
+
+
+def test_a_batch_that_never_asks_holds_the_others_up_for_the_grace_only():
+    import time
+
+    started = time.monotonic()
+    # batch 0 of this step run ran elsewhere: batch 1 waits for it no longer than the grace
+    assert workers.run(_started_at, 1, 0.0, processes=2, timeout=60.0, order=("run/load", 1))[0] == 1
+    assert time.monotonic() - started < workers.TURN_GRACE_SECONDS + 10  # the grace, and starting the workers
+    workers.pass_turn(("run/prepare", 0))  # batch 0 ran in this process (a small one): batch 1 need not wait
+    started = time.monotonic()
+    workers.run(_started_at, 1, 0.0, processes=2, timeout=60.0, order=("run/prepare", 1))
+    assert time.monotonic() - started < workers.TURN_GRACE_SECONDS
+    workers.shutdown()
 
 
 def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated():
@@ -127,7 +137,7 @@ def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated():
 
     def call(order: int, seconds: float) -> None:
         try:
-            workers.run(_sleep, seconds, processes=2, timeout=60.0, order=order)
+            workers.run(_sleep, seconds, processes=2, timeout=60.0, order=("run/annotate", order))
             outcomes.append("ran")
         except (workers.PoolStopped, workers.WorkerCrashed):
             outcomes.append("stopped")
@@ -145,5 +155,5 @@ def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated():
     assert not any(t.is_alive() for t in threads), outcomes
     assert outcomes == ["stopped"] * 4
     with pytest.raises(ZeroDivisionError):  # the pool works again afterwards
-        workers.run(divmod, 1, 0, processes=2, timeout=60.0, order=0)
+        workers.run(divmod, 1, 0, processes=2, timeout=60.0, order=("run/annotate", 4))
     workers.shutdown()

@@ -117,6 +117,8 @@ class RunContext:
     part: str | None = None  # a part of a batch (`part_of`): what its steps write goes under parts/<part>/
     # the output store's URL when batch tasks run where the working copy is not (`textdrops.exchange`)
     exchange: str | None = None
+    # a step's batches share one worker pool (the flow's own threads run them): handed to it in batch order
+    ordered: bool = False
 
     def per_run(self) -> dict[str, pl.Expr]:
         """The columns every row a run writes carries (its drop and run), the one place they are made:

@@ -109,38 +109,66 @@ def runs_in_process(n_docs: int, n_bytes: int, min_docs: int) -> bool:
     return n_docs < min_docs and n_bytes <= IN_PROCESS_MAX_BYTES
 
 
-# Calls wait here to be handed to the pool, smallest `order` first, so that a step's batches start in batch order
-# whichever of their task threads gets here first: the annotate step's small last pieces exist to end the step
-# with both workers busy, and a big batch handed over after them left one worker alone with it (15-23 s of a
-# Reuters or BBC run). At most `processes` + 1 calls are in the pool at once (one queued behind the busy ones, as
-# the pool itself would), the rest wait here.
+# Calls wait here to be handed to the pool in their turn, so that a step's batches start in batch order whichever
+# of their task threads gets here first: the annotate step's small last pieces exist to end the step with both
+# workers busy, and a big batch handed over after them left one worker alone with it (15-23 s of a Reuters or BBC
+# run). A call's `order` is (its step run, its batch); it is handed over once every earlier batch of its step run
+# has been (or `TURN_GRACE_SECONDS` have passed: a batch that runs elsewhere or failed first does not hold the
+# others up for longer), and while at most `processes` + 1 calls are in the pool (one queued behind the busy ones,
+# as the pool itself would). Calls without an order go straight in.
+Order = tuple[str, int]
+TURN_GRACE_SECONDS = 2.0
 _admission = threading.Condition()
-_waiting: list[tuple[float, int]] = []  # heap of (order, arrival) of the calls waiting to be handed over
+_waiting: list[tuple[Order, int]] = []  # heap of (order, arrival) of the calls waiting to be handed over
+_next_turn: dict[str, int] = {}  # step run -> its first batch not handed over yet
 _in_pool = 0
 _arrivals = itertools.count()
 _stops = 0  # times `terminate` ran: a call waiting when it runs is stopped
 
 
+def pass_turn(order: Order | None) -> None:
+    """The batch of `order` runs without the pool (a small one, in the calling process): later ones go on."""
+    if order is not None:
+        with _admission:
+            _take_turn(order)
+            _admission.notify_all()
+
+
+def _take_turn(order: Order) -> None:
+    group, batch = order
+    if batch >= _next_turn.get(group, 0):
+        _next_turn[group] = batch + 1  # earlier batches still missing have had their grace
+        while len(_next_turn) > 64:  # step runs long finished
+            del _next_turn[next(iter(_next_turn))]
+
+
 @contextlib.contextmanager
-def _admitted(order: float | None, processes: int) -> Iterator[Callable[[concurrent.futures.Future], None]]:
-    """Wait for this call's turn (the smallest order waiting, a place in the pool free); yields `handed_over`,
-    to be called with the call's future once it is submitted (its place is given back when it is done)."""
+def _admitted(order: Order | None, processes: int) -> Iterator[Callable[[concurrent.futures.Future], None]]:
+    """Wait for this call's turn (see above); yields `handed_over`, to be called with the call's future once it
+    is submitted (its place in the pool is given back when it is done)."""
     global _in_pool
     if order is None:
         yield lambda future: None
         return
     mine = (order, next(_arrivals))
+    group, batch = order
+    grace_ends = time.monotonic() + TURN_GRACE_SECONDS
     with _admission:
         stops = _stops
         heapq.heappush(_waiting, mine)
-        while (_waiting[0] != mine or _in_pool > processes) and _stops == stops:
-            _admission.wait()
+        while _stops == stops:
+            if _waiting[0] == mine and _in_pool <= processes:
+                if batch <= _next_turn.get(group, 0) or time.monotonic() >= grace_ends:
+                    break
+            _admission.wait(timeout=max(0.01, grace_ends - time.monotonic()))
         _waiting.remove(mine)
         heapq.heapify(_waiting)
-        _admission.notify_all()  # the next smallest may be admitted too
         if _stops != stops:
+            _admission.notify_all()
             raise PoolStopped("the worker pool was stopped: the run is being cancelled")
+        _take_turn(order)
         _in_pool += 1
+        _admission.notify_all()  # the next batch may be handed over too
     submitted: list[concurrent.futures.Future] = []
 
     def give_back(_: Any = None) -> None:
@@ -164,12 +192,11 @@ def run(
     processes: int,
     timeout: float | None = None,
     setup: tuple[Callable[..., Any], tuple] | None = None,
-    order: float | None = None,
+    order: Order | None = None,
 ) -> Any:
     """fn(*args) in a pool of `processes` worker processes; here when processes is 0, or 1 with no timeout.
 
-    Calls given an `order` are handed to the pool smallest order first (a step's batches in batch order,
-    whichever thread asks first); calls without one go straight in.
+    A call given an `order` (its step run, its batch) is handed to the pool in its batch's turn (see above).
 
     `timeout` is CPU seconds of the worker process, counted from the moment the call starts in it: time
     spent queued behind other batches, starting a worker, importing the stage code or running `setup`
@@ -179,6 +206,7 @@ def run(
     with its process, so a call under a time limit always runs in a worker.
     """
     if processes <= 0 or (processes == 1 and timeout is None):
+        pass_turn(order)
         return fn(*args)
     while True:
         with _admitted(order, processes) as handed_over:
