@@ -160,7 +160,8 @@ def _admitted(order: Order | None, processes: int) -> Iterator[Callable[[concurr
             if _waiting[0] == mine and _in_pool <= processes:
                 if batch <= _next_turn.get(group, 0) or time.monotonic() >= grace_ends:
                     break
-            _admission.wait(timeout=max(0.01, grace_ends - time.monotonic()))
+            grace = grace_ends - time.monotonic()  # woken at its end; after it, only by a place given back
+            _admission.wait(timeout=grace if grace > 0 else None)
         _waiting.remove(mine)
         heapq.heapify(_waiting)
         if _stops != stops:
