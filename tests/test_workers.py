@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from textdrops import workers
@@ -94,9 +95,10 @@ def test_a_steps_batches_start_in_batch_order_whichever_thread_asks_first():
     import time
 
     results: list[tuple[int, float]] = []
+    step_run = f"{uuid.uuid4().hex}/annotate"  # a run of its own: turns are counted per step run
 
     def call(batch: int) -> None:
-        results.append(workers.run(_started_at, batch, 0.3, processes=2, timeout=60.0, order=("run/annotate", batch)))
+        results.append(workers.run(_started_at, batch, 1.0, processes=2, timeout=60.0, order=(step_run, batch)))
 
     # the task threads of batches 7, 6, ..., 0 ask in that order, 20 ms apart, the pool empty: the last first
     threads = [threading.Thread(target=call, args=(batch,)) for batch in reversed(range(8))]
@@ -113,31 +115,42 @@ def test_a_steps_batches_start_in_batch_order_whichever_thread_asks_first():
     assert all(started[a] <= started[b] + 0.1 for a in range(8) for b in range(a + 2, 8)), started
 
 
-def test_a_batch_that_never_asks_holds_the_others_up_for_the_grace_only():
+def test_a_batch_that_never_asks_holds_the_others_up_for_the_grace_only(monkeypatch):
     import time
 
+    run = uuid.uuid4().hex
+    monkeypatch.setattr(workers, "TURN_GRACE_SECONDS", 3.0)
     started = time.monotonic()
-    # batch 0 of this step run ran elsewhere: batch 1 waits for it no longer than the grace
-    assert workers.run(_started_at, 1, 0.0, processes=2, timeout=60.0, order=("run/load", 1))[0] == 1
-    assert time.monotonic() - started < workers.TURN_GRACE_SECONDS + 10  # the grace, and starting the workers
-    workers.pass_turn(("run/prepare", 0))  # batch 0 ran in this process (a small one): batch 1 need not wait
+    # batch 0 of this step run ran elsewhere: batch 1 waits for it, but no longer than the grace
+    assert workers.run(_started_at, 1, 0.0, processes=2, timeout=60.0, order=(f"{run}/load", 1))[0] == 1
+    assert 3.0 <= time.monotonic() - started < 3.0 + 30  # the grace, and starting the workers on a busy machine
+    monkeypatch.setattr(workers, "TURN_GRACE_SECONDS", 60.0)
+    workers.pass_turn((f"{run}/prepare", 0))  # batch 0 ran in this process (a small one): batch 1 need not wait
     started = time.monotonic()
-    workers.run(_started_at, 1, 0.0, processes=2, timeout=60.0, order=("run/prepare", 1))
-    assert time.monotonic() - started < workers.TURN_GRACE_SECONDS
+    workers.run(_started_at, 1, 0.0, processes=2, timeout=60.0, order=(f"{run}/prepare", 1))
+    assert time.monotonic() - started < 30
     workers.shutdown()
 
 
-def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated():
+def _touch_and_sleep(folder: str, seconds: float) -> None:
+    import time
+
+    Path(folder, str(os.getpid())).touch()
+    time.sleep(seconds)
+
+
+def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated(tmp_path):
     import threading
     import time
 
     import pytest
 
     outcomes: list[str] = []
+    step_run = f"{uuid.uuid4().hex}/annotate"
 
     def call(order: int, seconds: float) -> None:
         try:
-            workers.run(_sleep, seconds, processes=2, timeout=60.0, order=("run/annotate", order))
+            workers.run(_touch_and_sleep, str(tmp_path), seconds, processes=2, timeout=60.0, order=(step_run, order))
             outcomes.append("ran")
         except (workers.PoolStopped, workers.WorkerCrashed):
             outcomes.append("stopped")
@@ -146,14 +159,14 @@ def test_a_call_waiting_for_its_turn_stops_when_the_pool_is_terminated():
     for thread in threads:
         thread.start()
         time.sleep(0.05)
-    deadline = time.monotonic() + 30
-    while not workers._waiting and time.monotonic() < deadline:  # the fourth is waiting for its turn
-        time.sleep(0.05)
+    deadline = time.monotonic() + 60
+    while not (len(list(tmp_path.iterdir())) == 2 and workers._waiting) and time.monotonic() < deadline:
+        time.sleep(0.05)  # both workers run a call, one more is queued in the pool, the fourth waits for its turn
     workers.terminate()  # a cancelled run: the three in the pool are killed, the fourth never starts
     for thread in threads:
         thread.join(timeout=10)
     assert not any(t.is_alive() for t in threads), outcomes
     assert outcomes == ["stopped"] * 4
     with pytest.raises(ZeroDivisionError):  # the pool works again afterwards
-        workers.run(divmod, 1, 0, processes=2, timeout=60.0, order=("run/annotate", 4))
+        workers.run(divmod, 1, 0, processes=2, timeout=60.0, order=(step_run, 4))
     workers.shutdown()

@@ -167,9 +167,7 @@ def _admitted(order: Order | None, processes: int) -> Iterator[Callable[[concurr
         if _stops != stops:
             _admission.notify_all()
             raise PoolStopped("the worker pool was stopped: the run is being cancelled")
-        _take_turn(order)
         _in_pool += 1
-        _admission.notify_all()  # the next batch may be handed over too
     submitted: list[concurrent.futures.Future] = []
 
     def give_back(_: Any = None) -> None:
@@ -181,6 +179,9 @@ def _admitted(order: Order | None, processes: int) -> Iterator[Callable[[concurr
     try:
         yield submitted.append
     finally:
+        with _admission:  # the next batch's turn comes once this one is in the pool, not before
+            _take_turn(order)
+            _admission.notify_all()
         if submitted:
             submitted[0].add_done_callback(give_back)
         else:  # never submitted (the pool was broken): its place is free at once
