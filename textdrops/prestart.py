@@ -27,8 +27,17 @@ from pathlib import Path
 
 from textdrops.config import Settings
 
-# What Prefect's SubprocessASGIServer sets for its temporary server: no UI, no background services.
-_SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+# What Prefect's SubprocessASGIServer sets for its temporary server: no UI, no background services. And no
+# block types registered on start: textdrops uses no Prefect blocks, and the registration first imports every
+# installed Prefect collection to find theirs (prefect-dask imports dask.distributed): ~2 of the server's ~10
+# CPU-seconds to start, spent while the command imports and the workers load the NER model on the same 2 cores.
+_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+    "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",  # else the collections are imported to check a memo
+}
 
 
 def _configured_elsewhere() -> bool:
