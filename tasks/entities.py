@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -42,9 +43,18 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "`": "'
 _SPACES = re.compile(r"\s+")
 
 
-@functools.cache
+_LOADING = threading.Lock()  # `textdrops run` may load the model in a thread while the flow starts
+
+
 def load_ner(model: str):
-    """The spaCy pipeline `model` with only its NER component, loaded once per process."""
+    """The spaCy pipeline `model` with only its NER component, loaded once per process (a second thread
+    asking while it loads waits for it)."""
+    with _LOADING:
+        return _load_ner(model)
+
+
+@functools.cache
+def _load_ner(model: str):
     import spacy
 
     try:

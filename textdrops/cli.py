@@ -270,7 +270,7 @@ def _stop_when_cancelled(exc: BaseException, started: list) -> None:
 
 def _run_flow(args: argparse.Namespace, drop: Path | str, started: list) -> int:
     from textdrops.config import Settings
-    from textdrops.prestart import TemporaryServer, prestart_workers
+    from textdrops.prestart import TemporaryServer, preload, prestart_workers
 
     server = TemporaryServer.start_if_needed()  # first: its boot overlaps the imports below
     if server:
@@ -282,9 +282,12 @@ def _run_flow(args: argparse.Namespace, drop: Path | str, started: list) -> int:
     except DropNameError as exc:
         print(f"textdrops run: {exc}", file=sys.stderr)
         return 2  # the server is stopped at exit
-    if args.runner == "local":
-        prestart_workers(drop, Settings.from_env(ner_model=args.ner_model))
+    settings = Settings.from_env(ner_model=args.ner_model)
+    in_pool = args.runner == "local" and prestart_workers(drop, settings)
     from flows.process_drop import process_drop
+
+    if server:  # while it boots: NER's model when it runs in this process (see preload)
+        preload(settings, model=args.runner == "local" and not in_pool)
 
     flow, worker_processes, api = process_drop, None, contextlib.nullcontext()
     if args.runner == "dask":

@@ -5,9 +5,10 @@ API call: after the command has imported Prefect and the flow (~4 s), and after 
 own code into the command's process only to launch it (~4 s more), the server then takes ~10 s to answer.
 `TemporaryServer` launches the same server command first thing, before anything imports Prefect, so its
 boot overlaps those imports; `prestart_workers` starts the worker pool with the NER model loaded at the
-same time when the drop is large enough to use it. The flow then runs against that server as it would
-against Prefect's own; when Prefect turns out to be configured for another server (a profile, or a test
-harness), the early one is stopped and nothing changes.
+same time when the drop is large enough to use it, and `preload` loads it in this process when it is not
+(and what the run picture imports), while the command waits for the server. The flow then runs against that
+server as it would against Prefect's own; when Prefect turns out to be configured for another server (a
+profile, or a test harness), the early one is stopped and nothing changes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import urllib.request
@@ -168,10 +170,35 @@ def count_inputs(drop: Path | str, at_most: int) -> int:
     return found
 
 
-def prestart_workers(drop: Path | str, settings: Settings) -> None:
-    """Start the worker pool with the NER model loaded when the drop is large enough to use the pool."""
+def prestart_workers(drop: Path | str, settings: Settings) -> bool:
+    """Start the worker pool with the NER model loaded when the drop is large enough to use the pool; returns
+    whether it did."""
     from tasks.entities import warm_up
     from textdrops import workers
 
     if settings.worker_processes > 1 and count_inputs(drop, settings.pool_min_docs) >= settings.pool_min_docs:
         workers.warm(warm_up, settings.ner_model, processes=settings.worker_processes)
+        return True
+    return False
+
+
+def preload(settings: Settings, model: bool) -> threading.Thread:
+    """Import in a thread what the run will need late (spaCy and the NER model when `model`, i.e. when NER runs
+    in this process: a small drop; the run picture's charts) while this process waits for the temporary server.
+
+    Called once the command's own imports are done: two threads importing the same packages at once could meet
+    a module half initialised. A failure here costs nothing: the step that needs the module reports it.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            if model:
+                from tasks.entities import warm_up
+
+                warm_up(settings.ner_model)
+            if settings.run_picture:
+                import tasks.report  # noqa: F401  (altair, ~1 s)
+
+    thread = threading.Thread(target=load, name="textdrops-preload", daemon=True)
+    thread.start()
+    return thread

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from textdrops.prestart import count_inputs
+from textdrops.config import Settings
+from textdrops.prestart import count_inputs, preload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +53,23 @@ def test_count_inputs_stops_early(tmp_path):
     (tmp_path / "notes.md").write_text("x")
     assert count_inputs(tmp_path, 100) == 6
     assert count_inputs(tmp_path, 3) == 3
+
+
+def test_preload_loads_the_model_once_while_the_flow_may_ask_for_it():
+    """`textdrops run` loads NER's model in a thread while the temporary server boots; the flow asking for it
+    meanwhile waits for that load instead of loading a second copy."""
+    from tasks import entities
+
+    settings = dataclasses.replace(Settings.from_env(), run_picture=True)  # the suite turns the picture off
+    entities._load_ner.cache_clear()
+    thread = preload(settings, model=True)
+    nlp = entities.load_ner(settings.ner_model)  # the flow's first NER call, while the thread may still load
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert entities._load_ner.cache_info().misses == 1  # loaded once, by whichever thread came first
+    assert entities.load_ner(settings.ner_model) is nlp
+    assert [ent.label_ for ent in nlp("Angela Merkel spoke in Berlin.").ents] == ["PERSON", "GPE"]
+    assert "tasks.report" in sys.modules  # the run picture's imports too
 
 
 def make_deep_file(drop: Path, depth: int = 24) -> str:
