@@ -1,5 +1,6 @@
 import codecs
 import gzip
+import hashlib
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.discover import discover, drop_date_of, split_batches
+from tasks.discover import discover, drop_date_of, fingerprint, split_batches
 from tasks.load import InputFile, Quarantined, decode, load_batch
 from tasks.manifest import ManifestError, read_manifest
 from tests.conftest import make_drop
@@ -53,17 +54,43 @@ def test_decode_quarantines_what_is_not_text(raw, reason):
 
 
 def test_discover_finds_nested_and_gz_and_rejects_links_and_folders(tmp_path):
-    drop = make_drop(tmp_path, "drop", {"a.txt": "x", "sub/b.TXT": "y", "sub/c.txt.gz": b"", "notes.md": "z"})
+    drop = make_drop(
+        tmp_path, "drop", {"a.txt": "x", "sub/b.TXT": "y", "sub/c.txt.gz": b"", "sub/deep/d.txt": "w", "notes.md": "z"}
+    )
     (drop / "folder.txt").mkdir()
     outside = tmp_path / "secret.txt"
     outside.write_text("outside the drop")
     os.symlink(outside, drop / "link.txt")
+    os.symlink(tmp_path, drop / "sub" / "linked-folder.txt")
+    os.mkfifo(drop / "sub" / "pipe.txt")
     files, rejected = discover(drop)
-    assert [f.path for f in files] == ["a.txt", "sub/b.TXT", "sub/c.txt.gz"]
+    assert [(f.path, f.size_bytes) for f in files] == [
+        ("a.txt", 1),
+        ("sub/b.TXT", 1),
+        ("sub/c.txt.gz", 0),
+        ("sub/deep/d.txt", 1),
+    ]
     assert dict(rejected.select("source_path", "reason").rows()) == {
         "folder.txt": "not_a_file",
         "link.txt": "symlink",
+        "sub/linked-folder.txt": "symlink",
+        "sub/pipe.txt": "not_a_file",
     }
+
+
+def test_fingerprint_is_over_paths_sizes_and_contents_of_every_file(tmp_path):
+    texts = {f"{i // 100:02d}/{i:04d}.txt": f"story {i} " * (i % 7 + 1) for i in range(1_300)}
+    drop = make_drop(tmp_path, "drop", texts)
+    (drop / "folder.txt").mkdir()
+    found = discover(drop)
+    expected = hashlib.sha256()
+    for path in sorted(texts):
+        data = texts[path].encode()
+        expected.update(f"{path}\0{len(data)}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    expected.update(b"folder.txt\0rejected\n")
+    assert fingerprint(drop, found) == fingerprint(drop) == expected.hexdigest()
+    (drop / "12" / "1250.txt").write_text(texts["12/1250.txt"].upper())  # same size, other bytes
+    assert fingerprint(drop) != expected.hexdigest()
 
 
 def test_discover_missing_drop_names_the_path(tmp_path):
