@@ -393,9 +393,11 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
         ctx.out_dir, ctx.drop_id, days.min() if days.len() else None, days.max() if days.len() else None, settings
     )
     duplicates_of = story_index.stories_of_other_drops(ctx.out_dir, docs, ctx.drop_id)
-    with concurrent.futures.ThreadPoolExecutor(1) as rewriter:
-        rewritten: list[concurrent.futures.Future] = []
-        # the documents parts are rewritten with story_id (Parquet, out of the GIL) while the summaries are made
+    per_run = _per_run(ctx)
+    # Parquet is written out of the GIL: the documents parts are rewritten with story_id while the summaries
+    # are made, and the story index part (the largest) and its lookup while this thread writes the other parts
+    with concurrent.futures.ThreadPoolExecutor(1) as writer:
+        writing: list[concurrent.futures.Future] = []
         result = stories_stage.link_stories(
             ctx.drop_id,
             docs,
@@ -404,19 +406,35 @@ def stories_drop(ctx: RunContext, settings: stories_stage.StorySettings | None =
             settings,
             duplicates_of,
             features,
-            assigned=lambda story_of: rewritten.append(rewriter.submit(_set_story_ids, doc_parts, story_of)),
+            assigned=lambda story_of: writing.append(writer.submit(_set_story_ids, doc_parts, story_of)),
         )
-        for future in rewritten:
+        index_rows = result.index.with_columns(**per_run).select(INTERNAL_TABLES["_story_index"].column_names)
+        writing.append(
+            writer.submit(
+                write.write_part,
+                index_rows,
+                "_story_index",
+                ctx.staged("_story_index"),
+                0,
+                keep_empty=True,
+                row_group_size=story_index.ROW_GROUP,
+            )
+        )
+        writing.append(writer.submit(story_index.write_lookup, ctx.staged("_story_index"), result.index))  # after it
+        commit_seq = pl.lit(ctx.commit_seq, dtype=pl.Int64)  # "latest" is commit order, not start order
+        stories = result.stories.with_columns(**per_run, commit_seq=commit_seq)
+        write.write_part(stories, "stories", ctx.staged("stories"), 0, keep_empty=True)
+        vocabulary = result.vocabulary.with_columns(**per_run).select(INTERNAL_TABLES["_story_vocabulary"].column_names)
+        write.write_part(
+            vocabulary,
+            "_story_vocabulary",
+            ctx.staged("_story_vocabulary"),
+            0,
+            keep_empty=True,
+            row_group_size=story_index.ROW_GROUP,
+        )
+        for future in writing:
             future.result()
-    per_run = _per_run(ctx)
-    commit_seq = pl.lit(ctx.commit_seq, dtype=pl.Int64)  # "latest" is commit order, not start order
-    stories = result.stories.with_columns(**per_run, commit_seq=commit_seq)
-    write.write_part(stories, "stories", ctx.staged("stories"), 0, keep_empty=True)
-    for table, frame in (("_story_index", result.index), ("_story_vocabulary", result.vocabulary)):
-        declared = INTERNAL_TABLES[table]
-        rows = frame.with_columns(**per_run).select(declared.column_names)
-        write.write_part(rows, table, ctx.staged(table), 0, keep_empty=True, row_group_size=story_index.ROW_GROUP)
-    story_index.write_lookup(ctx.staged("_story_index"), result.index)
     largest = result.stories.sort(["drop_documents", "documents", "story_id"], descending=[True, True, False])
     stats.lap("stories")
     return StoriesResult(result.stats, largest.head(10).to_dicts(), stats)
