@@ -286,8 +286,8 @@ def _run_flow(args: argparse.Namespace, drop: Path | str, started: list) -> int:
     in_pool = args.runner == "local" and prestart_workers(drop, settings)
     from flows.process_drop import process_drop
 
-    if server:  # while it boots: NER's model when it runs in this process (see preload)
-        preload(settings, model=args.runner == "local" and not in_pool)
+    if server and args.runner == "local" and not in_pool:  # NER in this process: its model loads while the server boots
+        preload(settings)
 
     flow, worker_processes, api = process_drop, None, contextlib.nullcontext()
     if args.runner == "dask":

@@ -182,9 +182,10 @@ def prestart_workers(drop: Path | str, settings: Settings) -> bool:
     return False
 
 
-def preload(settings: Settings, model: bool) -> threading.Thread:
-    """Import in a thread what the run will need late (spaCy and the NER model when `model`, i.e. when NER runs
-    in this process: a small drop; the run picture's charts) while this process waits for the temporary server.
+def preload(settings: Settings) -> threading.Thread:
+    """Load in a thread what a run whose NER runs in this process (a small drop) needs late: spaCy and the NER
+    model, and the run picture's charts, while this process waits for the temporary server (a large drop's
+    start is busy on both cores instead: the workers load the model, `prestart_workers`).
 
     Called once the command's own imports are done: two threads importing the same packages at once could meet
     a module half initialised. A failure here costs nothing: the step that needs the module reports it.
@@ -192,10 +193,9 @@ def preload(settings: Settings, model: bool) -> threading.Thread:
 
     def load() -> None:
         with contextlib.suppress(Exception):
-            if model:
-                from tasks.entities import warm_up
+            from tasks.entities import warm_up
 
-                warm_up(settings.ner_model)
+            warm_up(settings.ner_model)
             if settings.run_picture:
                 import tasks.report  # noqa: F401  (altair, ~1 s)
 

@@ -62,7 +62,7 @@ def test_preload_loads_the_model_once_while_the_flow_may_ask_for_it():
 
     settings = dataclasses.replace(Settings.from_env(), run_picture=True)  # the suite turns the picture off
     entities._load_ner.cache_clear()
-    thread = preload(settings, model=True)
+    thread = preload(settings)
     nlp = entities.load_ner(settings.ner_model)  # the flow's first NER call, while the thread may still load
     thread.join(timeout=120)
     assert not thread.is_alive()
