@@ -1,7 +1,7 @@
 """Benchmark textdrops end to end and stage by stage: `make bench` (= `.venv/bin/python -m benchmarks.run`).
 
     .venv/bin/python -m benchmarks.run [--limit N] [--skip-bbc] [--ner-one-process-all] [--cpu-profile]
-    .venv/bin/python -m benchmarks.run --reuters-floor-only [--cpu-profile]   (the end-to-end vs floor ratio)
+    .venv/bin/python -m benchmarks.run --reuters-floor-only [--cpu-profile] [--rounds N]   (end to end vs the floor)
 
 Reads ../shared (or $TEXTDROPS_SHARED); without it the benchmark says so, measures nothing and exits 0.
 
@@ -24,7 +24,7 @@ Side by side, on the same documents, in this run:
   (the faster run counts, so a busy host cannot flatter the pipeline). Ratios: two processes vs one
   (target >= 1.7x) and floor vs pipeline, floor two-process seconds / flow seconds (run record
   finished_at - started_at: excludes the server start; also given over the whole command's wall),
-  target >= 0.8.
+  targets >= 0.90 (flow) and >= 0.85 (whole command).
 - Near duplicates, on every document of the Reuters run (kept and duplicates): `minhash_signatures ->
   band_keys -> candidate_pairs -> verified_pairs` with the default
   `MinHashConfig` against datasketch `MinHash(num_perm=128)` over the same lowercase `\\w+` 5-word shingles
@@ -36,14 +36,17 @@ Side by side, on the same documents, in this run:
 
 With `--cpu-profile` the Reuters run's process tree is also sampled every 0.5 s (`benchmarks.cpu_profile`):
 CPU seconds of the flow process, the temporary Prefect server and each worker, per phase of the flow, and
-the core-seconds the tree left idle. `--reuters-floor-only` runs only the Reuters drops and the NER floor.
+the core-seconds the tree left idle. `--reuters-floor-only` runs only the Reuters drops and the NER floor;
+with `--rounds N` it runs the Reuters drop then the floor (one piping) N times, and the ratios are the median
+round's: this host's speed drifts by tens of percent within an hour, so each run is set beside its own floor.
 
 Memory: peak RSS of the Reuters run <= 2 GB and <= 1.25x that of the 2,000-file run. Fixed costs: the
 sample drop's run, and a scheduled run (`process_new_drops` flow, subprocess, default settle_seconds=2,
 and in process with settle_seconds 0 and 2) over a raw folder holding only that processed drop.
 
-Prefect task runs per flow: 3 x n_batches + 5 (discover, load x B, learn-boilerplate, prepare x B, dedupe,
-annotate x B, stories, commit); checked once by running the sample drop in process under `prefect_test_harness`
+Prefect task runs per flow: 4 x n_batches + 5 (discover, load x B, learn-boilerplate, prepare x B, dedupe,
+annotate x B, dates x B, stories, commit; the last batches of a pooled drop are annotated and dated in up to 4
+pieces each); checked once by running the sample drop in process under `prefect_test_harness`
 with batch_size=1 (2 batches) and counting the flow run's task runs through the API.
 
 History (`--history`, or `--history-only` for this section alone, written to results/history.json):
@@ -80,6 +83,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,9 +101,11 @@ SMALL_DROP_FILES = 2_000
 DATES_DOCS = 2_000
 DATEPARSER_DOCS = 300
 MB = 1_000_000
-TASK_RUNS_PER_DROP = 5  # discover, learn-boilerplate, dedupe, stories, commit (3 more per batch)
+TASK_RUNS_PER_DROP = 5  # discover, learn-boilerplate, dedupe, stories, commit
+TASK_RUNS_PER_BATCH = 4  # load, prepare, annotate, dates (the last batches' annotate and dates in up to 4 pieces each)
 TARGETS = {
-    "pipeline_vs_ner_floor": 0.8,
+    "pipeline_vs_ner_floor": 0.9,  # the flow (#28)
+    "pipeline_vs_ner_floor_whole_command": 0.85,
     "ner_two_processes_vs_one": 1.7,
     "dedupe_vs_datasketch": 3.0,
     "dates_vs_dateparser": 30.0,
@@ -313,14 +319,14 @@ def end_to_end(name: str, drop: Path, out: Path, logs: Path, cpu_profile: bool =
         "n_entities": record["n_entities"],
         "n_dates": record["n_dates"],
         "n_batches": record["n_batches"],
-        "prefect_task_runs_by_formula": 3 * record["n_batches"] + TASK_RUNS_PER_DROP,
+        "prefect_task_runs_by_formula": TASK_RUNS_PER_BATCH * record["n_batches"] + TASK_RUNS_PER_DROP,
         "docs_per_second_end_to_end": round(record["files_seen"] / result["wall_seconds"], 1),
         "docs_per_second_flow": round(record["files_seen"] / flow_seconds, 1) if flow_seconds else None,
         "mb_per_second_end_to_end": round(raw_bytes / MB / result["wall_seconds"], 3),
     }
     stages = {}
     for stage, seconds in sorted(record["stage_seconds"].items()):
-        docs = record["docs_kept"] if stage in ("entities", "dates", "wall_annotate") else record["files_seen"]
+        docs = record["docs_kept"] if stage.startswith(("annotate", "dates", "wall_annotate")) else record["files_seen"]
         stages[stage] = {
             "seconds": round(seconds, 3),
             "docs_per_second": round(docs / seconds, 1) if seconds > 0 else None,
@@ -406,13 +412,14 @@ def ner_floor(
     dates_texts: list[str],
     one_process_all: bool,
     one_process: bool = True,
+    pipings: int = 2,
 ) -> tuple[dict, list]:
     """nlp.pipe over texts on two processes (alternate halves) and (unless not one_process) on one; NER
     spans of dates_texts."""
     result: dict = {"docs": len(texts), "words": words, "model": model, "batch_size": batch_size}
     with _pool(2, model) as pool:
         runs = []  # two runs, the faster counts: a slow one (a busy host) would flatter the pipeline's ratio
-        for _ in range(2):
+        for _ in range(pipings):
             started = time.perf_counter()
             halves = [pool.submit(_ner_pipe, model, texts[i::2], batch_size) for i in (0, 1)]
             inside = [f.result() for f in halves]
@@ -621,8 +628,8 @@ def prefect_in_process(sample_raw_root: Path, out: Path, work: Path) -> dict:
             "batch_size": 1,
             "n_batches": record["n_batches"],
             "counted": counted,
-            "formula_3b_plus_5": 3 * record["n_batches"] + TASK_RUNS_PER_DROP,
-            "formula_holds": counted == 3 * record["n_batches"] + TASK_RUNS_PER_DROP,
+            "formula_4b_plus_5": TASK_RUNS_PER_BATCH * record["n_batches"] + TASK_RUNS_PER_DROP,
+            "formula_holds": counted == TASK_RUNS_PER_BATCH * record["n_batches"] + TASK_RUNS_PER_DROP,
         }
         print(f"  task runs of the sample drop in {record['n_batches']} batches: {counted}", flush=True)
         for settle in (0.0, 2.0):
@@ -657,12 +664,15 @@ def targets(results: dict) -> dict:
     checks = {}
     two = floor.get("two_processes_seconds")
     flow = reuters.get("flow_seconds") if reuters.get("ok") else None
-    checks["pipeline_vs_ner_floor"] = _check(
-        round(two / flow, 3) if two and flow else None, TARGETS["pipeline_vs_ner_floor"]
-    )
+    flow_ratio = round(two / flow, 3) if two and flow else None
+    command_ratio = round(two / reuters["wall_seconds"], 3) if two and reuters.get("ok") else None
+    rounds = [r for r in results.get("rounds") or [] if r.get("flow_ratio")]
+    if len(rounds) > 1:  # interleaved: the median round's (the host's speed drifts between runs)
+        flow_ratio = statistics.median(r["flow_ratio"] for r in rounds)
+        command_ratio = statistics.median(r["command_ratio"] for r in rounds)
+    checks["pipeline_vs_ner_floor"] = _check(flow_ratio, TARGETS["pipeline_vs_ner_floor"])
     checks["pipeline_vs_ner_floor_whole_command"] = _check(
-        round(two / reuters["wall_seconds"], 3) if two and reuters.get("ok") else None,
-        TARGETS["pipeline_vs_ner_floor"],
+        command_ratio, TARGETS["pipeline_vs_ner_floor_whole_command"]
     )
     checks["ner_two_processes_vs_one"] = _check(floor.get("speedup_two_vs_one"), TARGETS["ner_two_processes_vs_one"])
     checks["dedupe_vs_datasketch"] = _check(
@@ -850,6 +860,14 @@ def main(argv: list[str] | None = None) -> int:
         "floor ratio and the memory targets, ~9 min; written to results/bench-reuters-floor.json",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --reuters-floor-only: N rounds of the Reuters run then the floor (one piping each), the ratios "
+        "the median round's; this host's speed drifts by tens of percent within an hour, so a ratio needs "
+        "its floor measured beside it",
+    )
+    parser.add_argument(
         "--cpu-profile",
         action="store_true",
         help="also measure the CPU seconds of each process of the Reuters run, per phase (benchmarks.cpu_profile)",
@@ -939,12 +957,19 @@ def main(argv: list[str] | None = None) -> int:
             return _finish(results, bench_started, RESULTS.with_name("bench-object-storage.json"))
         if args.reuters_floor_only:  # and the 2,000-file drop, for the memory targets
             e2e["reuters_small"] = end_to_end("reuters_small", small, work / "out-small", logs)
-            e2e["reuters"] = end_to_end("reuters", reuters, work / "out-reuters", logs, args.cpu_profile)
-            corpus, every_document = _reuters_corpus(e2e["reuters"], work, reuters)
-            if corpus is not None:
-                print("NER floor", flush=True)
-                # the two-process floor only: the ratio needs no more
-                results["ner_floor"], _ = _ner_floor_of(corpus, e2e["reuters"], args.ner_one_process_all, 0, False)
+            results["rounds"] = []
+            corpus = None
+            for n in range(args.rounds):  # pipeline, floor, pipeline, floor...: each run beside its own floor
+                run = end_to_end("reuters", reuters, work / "out-reuters", logs, args.cpu_profile)
+                e2e.setdefault("reuters", run)
+                corpus = corpus if corpus is not None else _reuters_corpus(run, work, reuters)[0]
+                if corpus is None:
+                    break
+                print(f"NER floor (round {n + 1} of {args.rounds})", flush=True)
+                # the two-process floor only: the ratio needs no more (one piping per round when interleaved)
+                floor, _ = _ner_floor_of(corpus, run, args.ner_one_process_all, 0, False, 2 if args.rounds == 1 else 1)
+                results.setdefault("ner_floor", floor)
+                results["rounds"].append(_round(run, floor))
             return _finish(results, bench_started, RESULTS.with_name("bench-reuters-floor.json"))
         e2e["sample"] = end_to_end("sample", sample, work / "out-sample", logs)
         scheduled = scheduled_nothing_new(sample_root, work / "out-sample", logs)
@@ -1037,8 +1062,31 @@ def _reuters_corpus(run: dict, work: Path, reuters: Path):
     return every_document.filter(pl.col("status") == "kept"), every_document
 
 
+def _round(run: dict, floor: dict) -> dict:
+    """One interleaved round: the pipeline's run and the floor measured right after it."""
+    two = floor.get("two_processes_seconds")
+    if not (two and run.get("ok")):
+        return {"ok": False}
+    result = {
+        "flow_seconds": run["flow_seconds"],
+        "wall_seconds": run["wall_seconds"],
+        "floor_seconds": two,
+        "flow_ratio": round(two / run["flow_seconds"], 3),
+        "command_ratio": round(two / run["wall_seconds"], 3),
+        "peak_rss_tree_mb": run["peak_rss_tree_mb"],
+    }
+    if run.get("cpu_profile", {}).get("phases"):
+        result["phases"] = run["cpu_profile"]["phases"]
+    print(
+        f"  round: flow {result['flow_seconds']:.1f} s, command {result['wall_seconds']:.1f} s, floor {two:.1f} s: "
+        f"{result['flow_ratio']:.3f} / {result['command_ratio']:.3f}",
+        flush=True,
+    )
+    return result
+
+
 def _ner_floor_of(
-    corpus, run: dict, one_process_all: bool, n_dates: int, one_process: bool = True
+    corpus, run: dict, one_process_all: bool, n_dates: int, one_process: bool = True, pipings: int = 2
 ) -> tuple[dict, list | None]:
     """`ner_floor` over what the Reuters run's NER got (every kept text and headline), with the pipeline's
     words/s per process beside it; the NER spans of the first n_dates texts (None when it failed)."""
@@ -1058,6 +1106,7 @@ def _ner_floor_of(
             texts[:n_dates],
             one_process_all,
             one_process,
+            pipings,
         )
     except Exception:
         traceback.print_exc()

@@ -10,7 +10,9 @@ shutdown, and the wall seconds per step.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import contextvars
 import dataclasses
 import shutil
 from datetime import UTC, datetime
@@ -163,6 +165,7 @@ def process_drop(
                 )
             steps.check_steps(steps.STEPS)  # read when the run starts: a test may add a step
             results: dict[str, Any] = {}
+            alongside: _Alongside | None = None  # a step running alongside the current one
             for step in steps.STEPS:
                 if step.name == "dedupe":
                     annotate_inputs = steps.ANNOTATE.inputs(results)
@@ -180,14 +183,32 @@ def process_drop(
                     # an output folder of an earlier version is upgraded once, in place, before this run adds to it
                     migrations.upgrade(settings.out_dir, settings.minhash, ctx.drop_id, logger.warning)
                 if step.name == "stories":
-                    # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
-                    workers.shutdown()
                     # commits are serialised by the index lock: a number taken now orders the runs as they commit
                     ctx = dataclasses.replace(ctx, commit_seq=take_commit_seq(settings.out_dir))
                 before = steps.staged_files(ctx)
-                results[step.name] = _run_step(step, ctx, step.inputs(results), progress)
-                steps.check_writes(step, before, steps.staged_files(ctx))
-                wall.lap(step.name)
+                if step.alongside:  # started now, waited for once the next step is done
+                    alongside = _Alongside(step, _start_step(step, ctx, step.inputs(results)), before)
+                    continue
+                try:
+                    results[step.name] = _run_step(step, ctx, step.inputs(results), progress)
+                except BaseException as exc:
+                    if alongside is not None:  # it ends before this step's error goes up: nothing writes after
+                        if cancel_signal(exc) is not None:
+                            workers.terminate()
+                        with contextlib.suppress(BaseException):
+                            _finish_step(alongside, ctx)
+                    raise
+                if alongside is not None:
+                    results[alongside.step.name] = _finish_step(alongside, ctx)
+                    workers.shutdown()  # the worker it may have used is idle now
+                    steps.check_writes(alongside.step, alongside.before, steps.staged_files(ctx), also=step)
+                    alongside = None
+                else:
+                    steps.check_writes(step, before, steps.staged_files(ctx))
+                wall.lap(step.name)  # a step's lap covers the step run alongside it
+                if step.name == "annotate":
+                    # NER is done: the model workers (~0.5 GB each) would sit idle through the drop-wide steps left
+                    workers.shutdown()
                 crash_point(f"after_{step.name}")
                 if step.name == "discover":
                     discovered = results["discover"]
@@ -267,6 +288,54 @@ def _run_step(step: steps.Step, ctx: RunContext, inputs: Any, progress: Progress
         done[result.batch] = result
         progress.advance(work[result.batch])
     return [done[i] for i in sorted(done)]
+
+
+@dataclasses.dataclass
+class _Alongside:
+    """A step started to run alongside the next one (`Step.alongside`): its task runs and the staged files
+    before it started."""
+
+    step: steps.Step
+    futures: list
+    before: dict[str, tuple[int, int]]
+
+
+def _start_step(step: steps.Step, ctx: RunContext, inputs: Any) -> list:
+    """The task runs of a step started and not waited for (no progress line: the step it runs alongside has the
+    terminal). A drop's step runs in this process, as every drop step does: in a thread of its own, its task run
+    in this flow run (the thread gets this one's context); a batch step's batches go to the flow's task runner."""
+    if step.scope == "drop":
+        thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"step-{step.name}")
+        future = thread.submit(contextvars.copy_context().run, task_of(step), step, ctx, inputs)
+        thread.shutdown(wait=False)  # the thread ends with its task
+        return [future]
+    if ctx.exchange:
+        exchange.put_run_files(ctx)  # what every batch may read: the manifest, the dedupe statuses
+    return task_of(step).map(unmapped(step), unmapped(ctx), inputs)
+
+
+def _finish_step(started: _Alongside, ctx: RunContext) -> Any:
+    """The result of a step started by `_start_step`, once every one of its task runs has finished (the first
+    error raised after all have: none of them still writes when the run fails)."""
+    done: dict[int, Any] = {}
+    errors: list[BaseException] = []
+    for position, future in enumerate(started.futures):
+        try:
+            if isinstance(future, concurrent.futures.Future):
+                while not concurrent.futures.wait([future], timeout=0.5).done:
+                    pass  # the main thread wakes up twice a second: a stop signal is acted on (see local_runner)
+            result = future.result()
+        except BaseException as exc:  # noqa: BLE001  (raised below, once the others are done)
+            errors.append(exc)
+            continue
+        if isinstance(result, exchange.Exchanged):  # run where this staging area is not: its files come back
+            exchange.fetch(ctx, result.files)
+            result = result.result
+        done[position] = result
+    if errors:
+        raise errors[0]
+    ordered = [done[i] for i in sorted(done)]
+    return ordered if started.step.scope == "batch" else ordered[0]
 
 
 def _exchange_url(settings: Settings) -> str | None:

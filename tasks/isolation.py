@@ -170,6 +170,8 @@ def run_step(step: Step, ctx: RunContext, item: Any, warn: Warn, processes: int 
         return step.run(ctx, item)
     if processes is None:
         processes = batch_processes(ctx, *spec.load(ctx, item), warn)
+        if spec.max_processes is not None:
+            processes = min(processes, spec.max_processes)
     name = f"{step.name}-{item.batch:05d}"
     plan = spec.plan(ctx, item)
 

@@ -106,15 +106,27 @@ class DedupeResult:
 
 @dataclass(frozen=True)
 class AnnotatedBatch:
-    """A batch's table parts written: documents, and entities and dates of its kept documents."""
+    """A batch's table parts written: documents, and entities of its kept documents; the NER model's DATE and
+    TIME spans of the documents it annotated staged for the dates step (`spans_path`)."""
 
     batch: int
     docs: int
     kept: int
     entities: int
-    dates: int
-    date_errors: tuple[str, ...] = ()
+    spans_path: str = ""
     annotation_skipped: tuple[str, ...] = ()  # kept documents left without entities and dates (isolation)
+    stats: StageStats = field(default_factory=StageStats)
+
+
+@dataclass(frozen=True)
+class DatedBatch:
+    """A batch's `dates` part written: the temporal expressions of the documents annotate annotated."""
+
+    batch: int
+    dated: int  # documents whose dates were extracted
+    dates: int
+    date_errors: tuple[str, ...] = ()  # documents whose extraction raised (kept without dates)
+    dates_skipped: tuple[str, ...] = ()  # documents whose extraction killed a worker or hung (isolation)
     stats: StageStats = field(default_factory=StageStats)
 
 
@@ -251,8 +263,9 @@ def annotate_batch(
     skip_docs: frozenset[str] = frozenset(),
     rows: tuple[int, int] | None = None,
 ) -> AnnotatedBatch:
-    """Entities and dates for the kept documents of one batch (or of its rows start..end); writes its
-    documents/entities/dates parts and its documents' story features.
+    """Entities for the kept documents of one batch (or of its rows start..end); writes its documents and
+    entities parts, its documents' story features and the NER model's DATE and TIME spans of each annotated
+    document (`RunContext.temporal_spans_path`: the dates step reads them).
 
     Documents in skip_docs (doc ids) are written but not annotated (see `tasks.isolation`)."""
     stats = StageStats()
@@ -273,14 +286,8 @@ def annotate_batch(
     )
     entity_rows = entities.mention_rows(annotated["doc_id"], annotated["title"], annotated["text"], title_spans, spans)
     stats.lap("entities")
-    date_rows, date_errors = dates_stage.dated_rows(
-        annotated["doc_id"], annotated["title"], annotated["text"], annotated["reference_date"], title_spans, spans
-    )
-    stats.lap("dates")
-    per_run = ("drop_id", "run_id")
-    entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(per_run))
-    date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(per_run))
-    entity_frame, date_frame = (f.with_columns(**ctx.per_run()) for f in (entity_frame, date_frame))
+    entity_frame = pl.DataFrame(entity_rows, orient="row", schema=ENTITIES.polars_schema(("drop_id", "run_id")))
+    entity_frame = entity_frame.with_columns(**ctx.per_run())
     # the stories step's per-document work, done here on both cores: it then only links (stories_drop)
     features = stories_stage.story_features(annotated, entity_frame, settings.stories)
     features_path = ctx.story_features_path(index)
@@ -296,10 +303,75 @@ def annotate_batch(
     )
     first = index == 0  # batch 0 always writes, so every table has a partition that carries its schema
     n_entities = write.write_part(entity_frame, "entities", ctx.staged("entities"), index, keep_empty=first)
-    n_dates = write.write_part(date_frame, "dates", ctx.staged("dates"), index, keep_empty=first)
+    spans_path = ctx.temporal_spans_path(index)
+    spans_path.parent.mkdir(parents=True, exist_ok=True)
+    temporal_spans_frame(annotated["doc_id"], title_spans, spans).write_ipc(spans_path)
     stats.lap("write")
-    stats.count(ROWS, [("documents", n_docs), ("entities", n_entities), ("dates", n_dates)])
-    return AnnotatedBatch(index, n_docs, kept.height, n_entities, n_dates, tuple(date_errors), stats=stats)
+    stats.count(ROWS, [("documents", n_docs), ("entities", n_entities)])
+    return AnnotatedBatch(index, n_docs, kept.height, n_entities, str(spans_path), stats=stats)
+
+
+_SPANS = pl.List(pl.Struct({"start": pl.Int32, "end": pl.Int32, "label": pl.String}))
+TEMPORAL_SPANS_SCHEMA = {"doc_id": pl.String, "title_spans": _SPANS, "text_spans": _SPANS}
+
+
+def temporal_spans_frame(doc_ids: pl.Series, title_spans: list[list], text_spans: list[list]) -> pl.DataFrame:
+    """One row per annotated document (in their order): its DATE and TIME spans in the title and the text."""
+
+    def temporal(spans: list) -> list[dict]:
+        return [{"start": s, "end": e, "label": label} for s, e, label in spans if label in entities.TEMPORAL_LABELS]
+
+    return pl.DataFrame(
+        {
+            "doc_id": doc_ids,
+            "title_spans": [temporal(found) for found in title_spans],
+            "text_spans": [temporal(found) for found in text_spans],
+        },
+        schema=TEMPORAL_SPANS_SCHEMA,
+    )
+
+
+def date_batch(
+    ctx: RunContext,
+    index: int,
+    batch_path: str,
+    spans_path: str,
+    skip_docs: frozenset[str] = frozenset(),
+    rows: tuple[int, int] | None = None,
+) -> DatedBatch:
+    """Dates of the documents of one batch (or of its rows start..end) that annotate annotated (those in
+    `spans_path`), in batch order: the regular expressions' and the NER model's, resolved against each
+    document's reference date; writes the batch's `dates` part. Documents in skip_docs are not dated."""
+    stats = StageStats()
+    found = read_ipc(spans_path)
+    spans_of = {
+        doc_id: (
+            [(s["start"], s["end"], s["label"]) for s in title],
+            [(s["start"], s["end"], s["label"]) for s in text],
+        )
+        for doc_id, title, text in found.iter_rows()
+        if doc_id not in skip_docs
+    }
+    docs = _batch_rows(batch_path, rows, columns=["doc_id", "title", "text", "reference_date"])
+    docs = docs.filter(pl.col("doc_id").is_in(list(spans_of)))
+    stats.lap("read")
+    documents_point(docs["text"], "dates")
+    doc_ids = docs["doc_id"].to_list()
+    date_rows, date_errors = dates_stage.dated_rows(
+        doc_ids,
+        docs["title"].to_list(),
+        docs["text"].to_list(),
+        docs["reference_date"].to_list(),
+        [spans_of[d][0] for d in doc_ids],
+        [spans_of[d][1] for d in doc_ids],
+    )
+    stats.lap("extract")
+    date_frame = pl.DataFrame(date_rows, orient="row", schema=DATES.polars_schema(("drop_id", "run_id")))
+    date_frame = date_frame.with_columns(**ctx.per_run())
+    n_dates = write.write_part(date_frame, "dates", ctx.staged("dates"), index, keep_empty=index == 0)
+    stats.lap("write")
+    stats.count(ROWS, [("dates", n_dates)])
+    return DatedBatch(index, len(doc_ids), n_dates, tuple(date_errors), stats=stats)
 
 
 def _batch_rows(batch_path: str, rows: tuple[int, int] | None, columns: list[str] | None = None) -> pl.DataFrame:
@@ -531,6 +603,7 @@ class PoolIsolation:
     merge: Callable[[RunContext, Any, Any], Any]  # (ctx, input, isolation.Isolated) -> the batch's result
     left_out: Callable[[RunContext, Any, Any, Any, dict[int, str]], Any]  # (ctx, input, plan, result, bad)
     setup: Callable[[RunContext], tuple | None] | None = None  # run in a new worker outside the limit
+    max_processes: int | None = None  # at most this many worker processes (default: TEXTDROPS_WORKER_PROCESSES)
 
 
 def _no_report(ctx: RunContext, item: Any, result: Any) -> list[tuple[int, str]]:
@@ -551,6 +624,9 @@ class Step:
     report: Callable[[RunContext, Any, Any], list[tuple[int, str]]] = _no_report  # (level, message) to log
     work: Callable[[Any], int] | None = None  # documents an input holds, for the progress line (batch steps)
     retry_io: bool = False  # retried on I/O errors (the task's retries)
+    # runs alongside the next step: the flow starts it, runs the next step meanwhile, then waits for it. The two
+    # must not touch each other's tables (`check_steps`); a step that reads this one's tables comes after both
+    alongside: bool = False
 
 
 class StepContractError(RuntimeError):
@@ -573,12 +649,31 @@ def check_steps(steps: list[Step]) -> None:
                 f"step {step.name!r} reads {', '.join(missing)}, which no earlier step writes: "
                 "declare it in the writes of the step that writes it, or move this step after it"
             )
+        if step.alongside:
+            _check_alongside(step, steps[len(names) :])
         unknown = [t for t in step.writes if t not in known]
         if unknown:
             raise StepContractError(
                 f"step {step.name!r} writes {', '.join(unknown)}, a table textdrops.schema does not declare"
             )
         written.update(step.writes)
+
+
+def _check_alongside(step: Step, later: list[Step]) -> None:
+    """An alongside step runs with the next one: that step exists, is not alongside itself, and neither writes a
+    table the other reads or writes."""
+    if not later or later[0].alongside:
+        raise StepContractError(
+            f"step {step.name!r} runs alongside the next step, and there is none to run it with: "
+            "put a step that does not run alongside another after it"
+        )
+    other = later[0]
+    shared = sorted((set(step.writes) & (set(other.writes) | set(other.reads))) | (set(other.writes) & set(step.reads)))
+    if shared:
+        raise StepContractError(
+            f"step {step.name!r} runs alongside {other.name!r} and both touch {', '.join(shared)}: "
+            "steps that run together must not write what the other reads or writes"
+        )
 
 
 def staged_files(ctx: RunContext) -> dict[str, tuple[int, int]]:
@@ -592,18 +687,29 @@ def staged_files(ctx: RunContext) -> dict[str, tuple[int, int]]:
     return found
 
 
-def undeclared_writes(step: Step, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    """Tables whose staged files `step` added, changed or removed without declaring it writes them."""
+def undeclared_writes(
+    step: Step, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], also: Step | None = None
+) -> list[str]:
+    """Tables whose staged files `step` (with `also`, the step it ran alongside) added, changed or removed
+    without declaring it writes them."""
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
-    return sorted({path.split("/", 1)[0] for path in changed} - set(step.writes))
+    declared = {*step.writes, *(also.writes if also else ())}
+    return sorted({path.split("/", 1)[0] for path in changed} - declared)
 
 
-def check_writes(step: Step, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> None:
-    """Raise StepContractError when `step` wrote a staged table it does not declare."""
-    wrong = undeclared_writes(step, before, after)
+def check_writes(
+    step: Step, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], also: Step | None = None
+) -> None:
+    """Raise StepContractError when `step` (or `also`, the step it ran alongside) wrote a staged table that
+    neither declares."""
+    wrong = undeclared_writes(step, before, after, also)
     if wrong:
+        names = f"{step.name!r}" + (f" or {also.name!r}, which ran alongside it," if also else "")
+        declared = (
+            f"they declare writes={step.writes!r} and {also.writes!r}" if also else f"declares writes={step.writes!r}"
+        )
         raise StepContractError(
-            f"step {step.name!r} wrote {', '.join(wrong)} but declares writes={step.writes!r}: "
+            f"step {names} wrote {', '.join(wrong)} but {declared}: "
             "add the table to the step's writes (and to textdrops.schema), or stop writing it"
         )
 
@@ -734,8 +840,8 @@ PREPARE = Step(
 )
 
 
-# the annotate step: a kept document whose NER or date extraction kills the worker or hangs stays kept,
-# without entities or dates (it is already deduplicated), and is reported
+# the annotate step: a kept document whose NER kills the worker or hangs stays kept, without entities or dates
+# (it is already deduplicated), and is reported
 
 
 def _annotate(ctx: RunContext, item: ToAnnotate) -> AnnotatedBatch:
@@ -765,29 +871,32 @@ def _annotate_plan(ctx: RunContext, item: ToAnnotate) -> _Sizes:
     return _Sizes((kept["title"].fill_null("").str.len_bytes() + kept["text"].str.len_bytes()).to_list(), kept)
 
 
-def _annotate_part(part_ctx: RunContext, item: ToAnnotate, plan: _Sizes, positions: list[int]) -> ToAnnotate:
+def _skipping_others(part_ctx: RunContext, item: Any, plan: _Sizes, positions: list[int]) -> Any:
+    """The input of a part: the item with every document of the plan but those at `positions` skipped."""
     doc_ids = plan.frame["doc_id"].to_list()
     skip = frozenset(doc_ids) - frozenset(doc_ids[i] for i in positions)
-    return dataclasses.replace(item, skip_docs=skip)
+    return dataclasses.replace(item, skip_docs=item.skip_docs | skip)
 
 
 def _annotate_merge(ctx: RunContext, item: ToAnnotate, isolated: Any) -> AnnotatedBatch:
     """The annotated batch the parts make: the batch's documents (each part writes them all, annotating
-    only its own), and the entities and dates of every part."""
+    only its own), and the entities, story features and temporal spans of every part."""
     results: list[AnnotatedBatch] = [result for _, result in isolated.parts]
     parts = isolation.parts_of(ctx, isolated)
     first = item.batch == 0  # as annotate_batch: batch 0 always writes, to carry each table's schema
     docs = isolation.merged_part(ctx, parts[:1], "documents", item.batch, first)
     n_entities = isolation.merged_part(ctx, parts, "entities", item.batch, first)
-    n_dates = isolation.merged_part(ctx, parts, "dates", item.batch, first)
-    features = [str(f) for f in (p.story_features_path(item.batch) for p in parts) if f.exists()]
-    ctx.story_features_path(item.batch).unlink(missing_ok=True)  # what a failed run of the whole batch left
-    if features:
-        isolation.merged_ipc(features, ctx.story_features_path(item.batch))
+    for path_of in (RunContext.story_features_path, RunContext.temporal_spans_path):
+        files = [str(f) for f in (path_of(p, item.batch) for p in parts) if f.exists()]
+        path_of(ctx, item.batch).unlink(missing_ok=True)  # what a failed run of the whole batch left
+        if files:
+            isolation.merged_ipc(files, path_of(ctx, item.batch))
+    spans_path = ctx.temporal_spans_path(item.batch)
+    if not spans_path.exists():  # every document left out: none to date
+        temporal_spans_frame(pl.Series("doc_id", [], pl.String), [], []).write_ipc(spans_path)
     stats = StageStats.total(r.stats for r in results)
     stats.counts[ROWS]["documents"] = docs  # written once, not once per part
-    date_errors = tuple(error for r in results for error in r.date_errors)
-    return AnnotatedBatch(item.batch, docs, results[0].kept, n_entities, n_dates, date_errors, stats=stats)
+    return AnnotatedBatch(item.batch, docs, results[0].kept, n_entities, str(spans_path), stats=stats)
 
 
 def _annotate_left_out(
@@ -804,11 +913,7 @@ def _annotate_left_out(
 def _annotate_report(ctx: RunContext, item: ToAnnotate, r: AnnotatedBatch) -> list[tuple[int, str]]:
     return [
         *((logging.ERROR, f"batch {r.batch}: kept without entities and dates: {s}") for s in r.annotation_skipped),
-        *(
-            (logging.ERROR, f"batch {r.batch}: date extraction failed for document {e} (kept without dates)")
-            for e in r.date_errors
-        ),
-        (logging.INFO, f"batch {r.batch}: {r.kept} kept documents, {r.entities} entities, {r.dates} dates"),
+        (logging.INFO, f"batch {r.batch}: {r.kept} kept documents, {r.entities} entities"),
     ]
 
 
@@ -817,17 +922,139 @@ ANNOTATE = Step(
     scope="batch",
     run=_annotate,
     inputs=_annotate_inputs,
-    writes=("documents", "entities", "dates"),
+    writes=("documents", "entities"),
     isolation=PoolIsolation(
         load=lambda ctx, item: (item.docs, Path(item.path).stat().st_size),
         plan=_annotate_plan,
-        part=_annotate_part,
+        part=_skipping_others,
         merge=_annotate_merge,
         left_out=_annotate_left_out,
         setup=lambda ctx: (entities.warm_up, (ctx.settings.ner_model,)),  # the model loads outside the limit
     ),
     report=_annotate_report,
     work=lambda item: item.docs,
+)
+
+
+# the dates step: the dates of each annotated batch, from its texts and its NER spans. It needs no model and no
+# other document, so it runs alongside the stories step, which keeps one core busy with the sequential linking:
+# one task run (Prefect's bookkeeping of one per batch would take the flow's process and the server from the
+# linking) that hands the batches one by one to one worker process (`PoolIsolation.max_processes`), on the other
+# core. A document whose date extraction kills the worker or hangs is kept without dates, and reported.
+
+
+@dataclass(frozen=True)
+class ToDate:
+    """A batch of the dates step: an annotated batch (or piece: `rows` of the prepared batch) and its NER spans."""
+
+    batch: int
+    path: str
+    docs: int
+    spans_path: str
+    skip_docs: frozenset[str] = frozenset()
+    rows: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class DatedDrop:
+    """The dates step's result: every batch's, and what isolating them said."""
+
+    batches: tuple[DatedBatch, ...]
+    warnings: tuple[str, ...] = ()
+    stats: StageStats = field(default_factory=StageStats)
+
+
+def _date(ctx: RunContext, item: ToDate) -> DatedBatch:
+    return date_batch(ctx, item.batch, item.path, item.spans_path, item.skip_docs, item.rows)
+
+
+def _dates_inputs(results: dict[str, Any]) -> list[ToDate]:
+    annotated: list[AnnotatedBatch] = results["annotate"]
+    return [
+        ToDate(a.batch, piece.path, piece.docs, a.spans_path, rows=piece.rows)
+        for piece, a in zip(_annotate_inputs(results), annotated, strict=True)
+    ]
+
+
+def _dates_plan(ctx: RunContext, item: ToDate) -> _Sizes:
+    to_date = read_ipc(item.spans_path, columns=["doc_id"])
+    docs = _batch_rows(item.path, item.rows, columns=["doc_id", "source_path", "title", "text"])
+    docs = docs.filter(pl.col("doc_id").is_in(to_date["doc_id"].implode()))
+    return _Sizes((docs["title"].fill_null("").str.len_bytes() + docs["text"].str.len_bytes()).to_list(), docs)
+
+
+def _dates_merge(ctx: RunContext, item: ToDate, isolated: Any) -> DatedBatch:
+    results: list[DatedBatch] = [result for _, result in isolated.parts]
+    n_dates = isolation.merged_part(ctx, isolation.parts_of(ctx, isolated), "dates", item.batch, item.batch == 0)
+    return DatedBatch(
+        item.batch,
+        sum(r.dated for r in results),
+        n_dates,
+        tuple(error for r in results for error in r.date_errors),
+        stats=StageStats.total(r.stats for r in results),
+    )
+
+
+def _dates_left_out(ctx: RunContext, item: ToDate, plan: _Sizes, result: DatedBatch, bad: dict[int, str]) -> DatedBatch:
+    paths = plan.frame["source_path"].to_list()
+    skipped = [
+        f"{paths[i]}: {isolation.left_out_detail(ctx, reason, 'date extraction', plan.sizes[i])}"
+        for i, reason in sorted(bad.items())
+    ]
+    return dataclasses.replace(result, dates_skipped=tuple(skipped))
+
+
+# one batch of the dates step, isolated as a batch step is (the step itself is the drop's: `date_drop`)
+DATE_BATCH = Step(
+    name="dates",
+    scope="batch",
+    run=_date,
+    inputs=_dates_inputs,
+    writes=("dates",),
+    isolation=PoolIsolation(
+        load=lambda ctx, item: (item.docs, Path(item.path).stat().st_size),  # in the pool when annotate was
+        plan=_dates_plan,
+        part=_skipping_others,
+        merge=_dates_merge,
+        left_out=_dates_left_out,
+        max_processes=1,  # the other core is the stories step's
+    ),
+)
+
+
+def date_drop(ctx: RunContext, items: list[ToDate]) -> DatedDrop:
+    """The dates step: every annotated batch dated in turn (`DATE_BATCH`), in the worker pool when annotate ran
+    it there."""
+    warnings: list[str] = []
+    batches = tuple(isolation.run_step(DATE_BATCH, ctx, item, warnings.append) for item in items)
+    return DatedDrop(batches, tuple(warnings), StageStats.total(b.stats for b in batches))
+
+
+def _dates_report(ctx: RunContext, items: list[ToDate], r: DatedDrop) -> list[tuple[int, str]]:
+    return [
+        *((logging.WARNING, warning) for warning in r.warnings),
+        *((logging.ERROR, f"batch {b.batch}: kept without dates: {s}") for b in r.batches for s in b.dates_skipped),
+        *(
+            (logging.ERROR, f"batch {b.batch}: date extraction failed for document {e} (kept without dates)")
+            for b in r.batches
+            for e in b.date_errors
+        ),
+        (
+            logging.INFO,
+            f"dates {ctx.drop_id}: {sum(b.dated for b in r.batches)} documents dated, "
+            f"{sum(b.dates for b in r.batches)} dates",
+        ),
+    ]
+
+
+DATE_STEP = Step(
+    name="dates",
+    scope="drop",
+    run=date_drop,
+    inputs=_dates_inputs,
+    writes=("dates",),
+    report=_dates_report,
+    alongside=True,
 )
 
 
@@ -881,6 +1108,7 @@ STEPS: list[Step] = [
         ],
     ),
     ANNOTATE,
+    DATE_STEP,
     Step(
         name="stories",
         scope="drop",

@@ -50,6 +50,7 @@ STAGED_RUN = "run"
 STAGED_MANIFEST = "index-manifest.json"
 STAGED_STORY_LOOKUP = "story-lookup"
 STORY_FEATURES = "story-features"
+TEMPORAL_SPANS = "temporal-spans"
 
 
 def staging_dir(out_dir: Path, run_id: str) -> Path:
@@ -177,6 +178,10 @@ class RunContext:
 
     def story_features_path(self, index: int) -> Path:
         return self._outputs / STORY_FEATURES / f"features-{index:05d}.arrow"
+
+    def temporal_spans_path(self, index: int) -> Path:
+        """The NER model's DATE and TIME spans of an annotated batch's documents, for the dates step."""
+        return self._outputs / TEMPORAL_SPANS / f"spans-{index:05d}.arrow"
 
     def staged(self, table: str) -> Path:
         if self.part is not None:

@@ -206,3 +206,32 @@ def test_runs_of_an_earlier_version_and_of_this_one_read_together_as_the_readme_
     arrow = ds.dataset(out / "runs", format="parquet", partitioning="hive").to_table()
     assert arrow.num_rows == 3 and "step_counts" in arrow.column_names
     assert sorted(v is not None for v in arrow.column("step_counts").to_pylist()) == [False, False, True]
+
+
+def test_the_dates_step_runs_alongside_stories_on_the_other_core(tmp_path, monkeypatch):
+    """The dates of the annotated batches are extracted in a worker process while the flow's process links the
+    stories: on the Prefect server, the dates task run and the stories task run overlap in time."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from textdrops import workers
+
+    monkeypatch.setenv("TEXTDROPS_POOL_MIN_DOCS", "1")  # this small batch runs in the worker pool, as a large one
+    workers.shutdown()  # workers started now see this test's environment
+    out = tmp_path / "out"
+    from flows.process_drop import process_drop
+
+    record = process_drop(drop=str(_drop(tmp_path)), out_dir=str(out), trigger="test", worker_processes=2)
+
+    dates = pl.read_parquet(out / "dates" / "**" / "*.parquet")
+    assert record["n_dates"] == dates.height > 0
+    kept = pl.read_parquet(out / "documents" / "**" / "*.parquet").filter(pl.col("status") == "kept")
+    assert set(dates["doc_id"]) == set(kept["doc_id"])  # every kept document of the seeds has dates
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[record["flow_run_id"]])))
+    by_name = {run.name.split("-2016")[0]: run for run in runs}
+    dated, linked = by_name["dates"], by_name["stories"]
+    assert dated.state.is_completed() and linked.state.is_completed()
+    assert dated.start_time < linked.end_time and linked.start_time < dated.end_time  # at the same time
+    assert by_name["annotate"].end_time <= dated.start_time  # after the NER it reads
+    workers.shutdown()

@@ -17,6 +17,7 @@ from textdrops.faults import FAULT_DOC_ENV, FAULT_REACHED_ENV
 SEED_0 = (SEEDS / "000_f69c75c0d5ceb9f3.txt").read_text(encoding="utf-8")
 SEED_1 = (SEEDS / "001_7829b123e079136c.txt").read_text(encoding="utf-8")
 BBC = (FIXTURES / "clean" / "bbc_business_001.txt").read_text(encoding="utf-8")
+REUTERS = (FIXTURES / "clean" / "reuters_00002.txt").read_text(encoding="utf-8")
 MARKER = "FAULT-MARKER-51c2"
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -42,6 +43,9 @@ def test_documents_that_kill_workers_cost_only_themselves_in_every_stage(tmp_pat
     files["03-load.txt"] = f"A poisonous file.\n\n{MARKER}:crash\n\n{SEED_0}"
     files["06-prepare.txt"] = f"A poisonous article to clean.\n\n{MARKER}:crash@prepare\n\nAbout Syria.\n\n{SEED_1}"
     files["09-annotate.txt"] = f"Poison for NER.\n\n{MARKER}:crash@annotate\n\n{BBC}"  # unlike the others: kept
+    files["10-dates.txt"] = (
+        f"Poison for dates, on 14 March 2016.\n\n{MARKER}:crash@dates\n\n{REUTERS}"  # kept, with entities
+    )
     drop = make_drop(tmp_path, "faulty", files)
     reached = tmp_path / "reached"
     monkeypatch.setenv(FAULT_DOC_ENV, MARKER)
@@ -59,15 +63,23 @@ def test_documents_that_kill_workers_cost_only_themselves_in_every_stage(tmp_pat
     }
     assert all(quarantine["detail"].str.len_chars() > 0)
     documents = _read(out, "documents")
-    assert documents.height == 6  # every other file of the batch made it
-    assert record["files_seen"] == 8 and record["files_quarantined"] == 2
+    assert documents.height == 7  # every other file of the batch made it
+    assert record["files_seen"] == 9 and record["files_quarantined"] == 2
     assert record["quarantine_reasons"] == {"worker_crash": 2}
     # the document whose annotation kills a worker is kept, without entities or dates
     poisoned = documents.filter(pl.col("source_path") == "09-annotate.txt")
     assert poisoned["status"].to_list() == ["kept"]
     annotated = set(_read(out, "entities")["doc_id"])
-    assert poisoned["doc_id"][0] not in annotated and annotated  # the other kept documents have entities
-    assert len(reached.read_text().split()) >= 9  # each one killed a worker twice in its batch and once alone
+    dated = set(_read(out, "dates")["doc_id"])
+    assert poisoned["doc_id"][0] not in annotated | dated and annotated  # the other kept documents have entities
+    # the one whose date extraction kills the worker is kept with its entities, without dates
+    undated = documents.filter(pl.col("source_path") == "10-dates.txt")
+    assert undated["status"].to_list() == ["kept"]
+    assert undated["doc_id"][0] in annotated and undated["doc_id"][0] not in dated
+    kept = set(documents.filter(pl.col("status") == "kept")["doc_id"])
+    assert dated == kept - {poisoned["doc_id"][0], undated["doc_id"][0]}  # every other kept document has its dates
+    assert record["n_dates"] == _read(out, "dates").height
+    assert len(reached.read_text().split()) >= 12  # each one killed a worker twice in its batch and once alone
     assert workers.run(sum, [1, 2], processes=2) == 3  # the pool works again afterwards
 
 

@@ -44,10 +44,29 @@ def test_titles_go_through_ner_and_documents_carry_dateline_and_byline(tmp_path:
 def test_the_declared_steps_are_consistent_and_stories_declares_what_its_module_does():
     steps.check_steps(steps.STEPS)  # raises on a read no earlier step writes
     by_name = {step.name: step for step in steps.STEPS}
-    assert list(by_name) == ["discover", "load", "learn-boilerplate", "prepare", "dedupe", "annotate", "stories"]
+    assert list(by_name) == [
+        "discover", "load", "learn-boilerplate", "prepare", "dedupe", "annotate", "dates", "stories"
+    ]  # fmt: skip
     assert set(by_name["stories"].reads) == set(stories.READS)
     assert set(by_name["stories"].writes) == {*stories.ADDS, *stories.WRITES}
     assert {name for name, step in by_name.items() if step.isolation} == {"load", "prepare", "annotate"}
+    assert steps.DATE_BATCH.isolation.max_processes == 1  # each batch of dates, in one worker: the other core
+    assert [name for name, step in by_name.items() if step.alongside] == ["dates"]  # with stories
+
+
+def test_a_step_alongside_another_must_have_one_and_must_not_touch_its_tables():
+    dates_step = next(step for step in steps.STEPS if step.name == "dates")
+    with pytest.raises(steps.StepContractError, match="runs alongside the next step, and there is none"):
+        steps.check_steps([*[s for s in steps.STEPS if s is not dates_step], dates_step])
+    reader = steps.Step(name="reader", scope="drop", run=print, inputs=lambda r: None, reads=("dates",))
+    with pytest.raises(steps.StepContractError, match="step 'dates' runs alongside 'reader' and both touch dates"):
+        steps.check_steps([*steps.STEPS[:-1], reader, steps.STEPS[-1]])
+    writer = steps.Step(name="writer", scope="drop", run=print, inputs=lambda r: None, writes=("dates",))
+    with pytest.raises(steps.StepContractError, match="both touch dates"):
+        steps.check_steps([*steps.STEPS[:-1], writer, steps.STEPS[-1]])
+    # the step it runs alongside reads what the step before it wrote: fine
+    steps.check_steps([*steps.STEPS[:-1], steps.Step(name="ok", scope="drop", run=print, inputs=lambda r: None,
+                                                     reads=("entities",)), steps.STEPS[-1]])  # fmt: skip
 
 
 def test_a_step_that_reads_a_table_no_earlier_step_writes_is_refused():
@@ -72,6 +91,12 @@ def test_a_write_to_a_staged_table_the_step_does_not_declare_is_named(tmp_path: 
     assert steps.undeclared_writes(stories_step, before, after) == ["entities"]
     with pytest.raises(steps.StepContractError, match="step 'stories' wrote entities"):
         steps.check_writes(stories_step, before, after)
+    dates_step = next(step for step in steps.STEPS if step.name == "dates")
+    with pytest.raises(
+        steps.StepContractError, match="step 'dates' or 'stories', which ran alongside it, wrote entities"
+    ):
+        steps.check_writes(dates_step, before, after, also=stories_step)
+    steps.check_writes(dates_step, before, after, also=annotate)  # the two declare it between them
 
 
 CITIES = ["Oslo", "Lima", "Perth", "Dakar", "Quito", "Hanoi", "Cairo", "Riga"]
