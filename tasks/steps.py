@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+import pyarrow as pa
 
 from tasks import clean, dedupe, dedupe_index, entities, isolation, minhash, story_index, write
 from tasks import dates as dates_stage
@@ -316,18 +317,29 @@ TEMPORAL_SPANS_SCHEMA = {"doc_id": pl.String, "title_spans": _SPANS, "text_spans
 
 
 def temporal_spans_frame(doc_ids: pl.Series, title_spans: list[list], text_spans: list[list]) -> pl.DataFrame:
-    """One row per annotated document (in their order): its DATE and TIME spans in the title and the text."""
+    """One row per annotated document (in their order): its DATE and TIME spans in the title and the text (the
+    nested columns built from flat lists: a frame of per-span dicts took ~80 ms a batch)."""
 
-    def temporal(spans: list) -> list[dict]:
-        return [{"start": s, "end": e, "label": label} for s, e, label in spans if label in entities.TEMPORAL_LABELS]
+    def column(found_per_doc: list[list]) -> pl.Series:
+        starts: list[int] = []
+        ends: list[int] = []
+        labels: list[str] = []
+        offsets = [0]
+        for found in found_per_doc:
+            for start, end, label in found:
+                if label in entities.TEMPORAL_LABELS:
+                    starts.append(start)
+                    ends.append(end)
+                    labels.append(label)
+            offsets.append(len(starts))
+        structs = pa.StructArray.from_arrays(
+            [pa.array(starts, pa.int32()), pa.array(ends, pa.int32()), pa.array(labels, pa.string())],
+            names=["start", "end", "label"],
+        )
+        return pl.Series(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), structs))
 
-    return pl.DataFrame(
-        {
-            "doc_id": doc_ids,
-            "title_spans": [temporal(found) for found in title_spans],
-            "text_spans": [temporal(found) for found in text_spans],
-        },
-        schema=TEMPORAL_SPANS_SCHEMA,
+    return pl.DataFrame({"doc_id": doc_ids, "title_spans": column(title_spans), "text_spans": column(text_spans)}).cast(
+        TEMPORAL_SPANS_SCHEMA
     )
 
 
