@@ -196,10 +196,10 @@ def process_drop(
                         if cancel_signal(exc) is not None:
                             workers.terminate()
                         with contextlib.suppress(BaseException):
-                            _finish_step(alongside, ctx)
+                            _finish_step(alongside)
                     raise
                 if alongside is not None:
-                    results[alongside.step.name] = _finish_step(alongside, ctx)
+                    results[alongside.step.name] = _finish_step(alongside)
                     workers.shutdown()  # the worker it may have used is idle now
                     steps.check_writes(alongside.step, alongside.before, steps.staged_files(ctx), also=step)
                     alongside = None
@@ -292,50 +292,29 @@ def _run_step(step: steps.Step, ctx: RunContext, inputs: Any, progress: Progress
 
 @dataclasses.dataclass
 class _Alongside:
-    """A step started to run alongside the next one (`Step.alongside`): its task runs and the staged files
-    before it started."""
+    """A step started to run alongside the next one (`Step.alongside`): its task run and the staged files before
+    it started."""
 
     step: steps.Step
-    futures: list
+    future: concurrent.futures.Future
     before: dict[str, tuple[int, int]]
 
 
-def _start_step(step: steps.Step, ctx: RunContext, inputs: Any) -> list:
-    """The task runs of a step started and not waited for (no progress line: the step it runs alongside has the
-    terminal). A drop's step runs in this process, as every drop step does: in a thread of its own, its task run
-    in this flow run (the thread gets this one's context); a batch step's batches go to the flow's task runner."""
-    if step.scope == "drop":
-        thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"step-{step.name}")
-        future = thread.submit(contextvars.copy_context().run, task_of(step), step, ctx, inputs)
-        thread.shutdown(wait=False)  # the thread ends with its task
-        return [future]
-    if ctx.exchange:
-        exchange.put_run_files(ctx)  # what every batch may read: the manifest, the dedupe statuses
-    return task_of(step).map(unmapped(step), unmapped(ctx), inputs)
+def _start_step(step: steps.Step, ctx: RunContext, inputs: Any) -> concurrent.futures.Future:
+    """A drop's step started and not waited for: in this process, as every drop step, in a thread of its own, its
+    task run in this flow run (the thread gets this one's context; no progress line: the step it runs alongside
+    has the terminal)."""
+    thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"step-{step.name}")
+    future = thread.submit(contextvars.copy_context().run, task_of(step), step, ctx, inputs)
+    thread.shutdown(wait=False)  # the thread ends with its task
+    return future
 
 
-def _finish_step(started: _Alongside, ctx: RunContext) -> Any:
-    """The result of a step started by `_start_step`, once every one of its task runs has finished (the first
-    error raised after all have: none of them still writes when the run fails)."""
-    done: dict[int, Any] = {}
-    errors: list[BaseException] = []
-    for position, future in enumerate(started.futures):
-        try:
-            if isinstance(future, concurrent.futures.Future):
-                while not concurrent.futures.wait([future], timeout=0.5).done:
-                    pass  # the main thread wakes up twice a second: a stop signal is acted on (see local_runner)
-            result = future.result()
-        except BaseException as exc:  # noqa: BLE001  (raised below, once the others are done)
-            errors.append(exc)
-            continue
-        if isinstance(result, exchange.Exchanged):  # run where this staging area is not: its files come back
-            exchange.fetch(ctx, result.files)
-            result = result.result
-        done[position] = result
-    if errors:
-        raise errors[0]
-    ordered = [done[i] for i in sorted(done)]
-    return ordered if started.step.scope == "batch" else ordered[0]
+def _finish_step(started: _Alongside) -> Any:
+    """The result of a step started by `_start_step`, once its task run has finished."""
+    while not concurrent.futures.wait([started.future], timeout=0.5).done:
+        pass  # the main thread wakes up twice a second: a stop signal is acted on (see local_runner)
+    return started.future.result()
 
 
 def _exchange_url(settings: Settings) -> str | None:

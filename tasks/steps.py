@@ -636,8 +636,9 @@ class Step:
     report: Callable[[RunContext, Any, Any], list[tuple[int, str]]] = _no_report  # (level, message) to log
     work: Callable[[Any], int] | None = None  # documents an input holds, for the progress line (batch steps)
     retry_io: bool = False  # retried on I/O errors (the task's retries)
-    # runs alongside the next step: the flow starts it, runs the next step meanwhile, then waits for it. The two
-    # must not touch each other's tables (`check_steps`); a step that reads this one's tables comes after both
+    # runs alongside the next step (a drop's step only): the flow starts it in a thread, runs the next step meanwhile,
+    # then waits for it. The two must not touch each other's tables (`check_steps`); a step that reads this one's
+    # tables comes after both
     alongside: bool = False
 
 
@@ -672,8 +673,13 @@ def check_steps(steps: list[Step]) -> None:
 
 
 def _check_alongside(step: Step, later: list[Step]) -> None:
-    """An alongside step runs with the next one: that step exists, is not alongside itself, and neither writes a
-    table the other reads or writes."""
+    """An alongside step runs with the next one, in the flow's process (a drop's step): that step exists, is not
+    alongside itself, and neither writes a table the other reads or writes."""
+    if step.scope != "drop":
+        raise StepContractError(
+            f"step {step.name!r} runs alongside the next step and is a batch step: only a drop's step runs alongside "
+            "another (in a thread of the flow's process; its batches may use the worker pool, as the dates step's do)"
+        )
     if not later or later[0].alongside:
         raise StepContractError(
             f"step {step.name!r} runs alongside the next step, and there is none to run it with: "

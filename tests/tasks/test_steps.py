@@ -1,5 +1,6 @@
 """The steps of tasks.steps without Prefect: load, prepare, dedupe and annotate one small drop."""
 
+import dataclasses
 from pathlib import Path
 
 import polars as pl
@@ -58,6 +59,9 @@ def test_a_step_alongside_another_must_have_one_and_must_not_touch_its_tables():
     dates_step = next(step for step in steps.STEPS if step.name == "dates")
     with pytest.raises(steps.StepContractError, match="runs alongside the next step, and there is none"):
         steps.check_steps([*[s for s in steps.STEPS if s is not dates_step], dates_step])
+    per_batch = dataclasses.replace(steps.DATE_BATCH, alongside=True)
+    with pytest.raises(steps.StepContractError, match="is a batch step: only a drop's step runs alongside"):
+        steps.check_steps([*steps.STEPS[:-2], per_batch, steps.STEPS[-1]])
     reader = steps.Step(name="reader", scope="drop", run=print, inputs=lambda r: None, reads=("dates",))
     with pytest.raises(steps.StepContractError, match="step 'dates' runs alongside 'reader' and both touch dates"):
         steps.check_steps([*steps.STEPS[:-1], reader, steps.STEPS[-1]])
